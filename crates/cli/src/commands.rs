@@ -1,0 +1,202 @@
+//! One function per subcommand: engine call in, rendering out.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use serde_json::Value;
+use shoplens_engine::ingest::mapping::MappingFile;
+use shoplens_engine::ingest::{self, IngestOptions, IngestSummary, Progress, presets};
+use shoplens_engine::{Workspace, calendar, query};
+
+use crate::render::{Format, Frame, batches_frame, write_json};
+use crate::{Cli, Command, Global};
+
+#[derive(Debug, Args)]
+pub(crate) struct IngestArgs {
+    /// A built-in preset (see `shoplens presets`).
+    #[arg(long, conflicts_with = "mapping")]
+    preset: Option<String>,
+    /// A mapping file (TOML; see docs/mapping.md).
+    #[arg(long)]
+    mapping: Option<PathBuf>,
+    /// Ingest files whose content was ingested before.
+    #[arg(long)]
+    force: bool,
+    /// Files to ingest (CSV, baskets, JSON lines or Parquet; gzip-compressed too).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QuarantineArgs {
+    /// Show at most this many rows (0 = all).
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+}
+
+pub(crate) fn run(cli: Cli) -> Result<()> {
+    let g = cli.global;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Ingest(a) => ingest_cmd(&g, a, &mut out),
+        Command::Tables => rt.block_on(tables_cmd(&g, &mut out)),
+        Command::Sql { query } => rt.block_on(sql_cmd(&g, &query, &mut out)),
+        Command::Quarantine(a) => rt.block_on(quarantine_cmd(&g, a, &mut out)),
+        Command::Presets { show } => presets_cmd(&g, show, &mut out),
+    }
+}
+
+fn existing(g: &Global) -> Result<Workspace> {
+    Ok(Workspace::open_existing(&g.workspace)?)
+}
+
+fn progress_bar(g: &Global) -> Option<ProgressBar> {
+    if g.quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = ProgressBar::new(0);
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    Some(pb)
+}
+
+fn ingest_cmd(g: &Global, a: IngestArgs, out: &mut dyn Write) -> Result<()> {
+    let mapping = match (&a.preset, &a.mapping) {
+        (Some(p), None) => presets::preset(p)?,
+        (None, Some(m)) => {
+            let text = std::fs::read_to_string(m).with_context(|| format!("reading mapping {}", m.display()))?;
+            let mut mf = MappingFile::parse(&text, &m.display().to_string())?;
+            if mf.name.is_none() {
+                mf.name = Some(m.display().to_string());
+            }
+            mf
+        }
+        _ => bail!("give --preset NAME or --mapping FILE.toml (see `shoplens presets`)"),
+    };
+    let ws = Workspace::open(&g.workspace)?;
+    let pb = progress_bar(g);
+    let report = |p: Progress<'_>| {
+        if let Some(pb) = &pb {
+            match p {
+                Progress::File(name, len) => {
+                    pb.set_message(name.to_string());
+                    pb.set_length(len);
+                    pb.set_position(0);
+                }
+                Progress::Bytes(n) => pb.set_position(n),
+            }
+        }
+    };
+    let summary = ingest::ingest(&ws, &a.files, &mapping, &IngestOptions { force: a.force }, &report)?;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    render_ingest(&summary, g.format, out)
+}
+
+fn render_ingest(s: &IngestSummary, format: Format, out: &mut dyn Write) -> Result<()> {
+    if format == Format::Json {
+        return write_json(out, s);
+    }
+    let mut f = Frame::new(&["file", "layout", "read", "stored", "quarantined", "excluded", "tables"]);
+    for file in &s.files {
+        let tables: Vec<String> = file.tables.iter().map(|(t, n)| format!("{t} {n}")).collect();
+        f.push(vec![
+            Value::from(file.file.clone()),
+            Value::from(file.layout.clone()),
+            Value::from(file.read),
+            Value::from(file.stored),
+            Value::from(file.quarantined),
+            Value::from(file.excluded),
+            Value::from(tables.join(", ")),
+        ]);
+    }
+    f.write(out, format)?;
+    if format == Format::Table {
+        writeln!(out, "commit {} with {}; time zone {}", s.commit, s.mapping, s.timezone.as_deref().unwrap_or("unset (UTC)"))?;
+        for file in &s.files {
+            for (reason, n) in &file.excluded_reasons {
+                writeln!(out, "  {}: {n} rows excluded: {reason}", file.file)?;
+            }
+            for (reason, n) in file.quarantine_reasons.iter().take(5) {
+                writeln!(out, "  {}: {n} rows quarantined: {reason}", file.file)?;
+            }
+            if file.quarantined > 0 {
+                writeln!(out, "  see them with `shoplens quarantine`")?;
+            }
+        }
+        for n in &s.notes {
+            writeln!(out, "note: {n}")?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct TablesOut {
+    tables: Vec<query::TableStats>,
+}
+
+async fn tables_cmd(g: &Global, out: &mut dyn Write) -> Result<()> {
+    let ws = existing(g)?;
+    let tables = query::table_stats(&ws).await?;
+    if g.format == Format::Json {
+        return write_json(out, &TablesOut { tables });
+    }
+    let mut f = Frame::new(&["name", "rows", "users", "min_ts", "max_ts"]);
+    for t in tables {
+        f.push(vec![Value::from(t.name), Value::from(t.rows), t.users.map_or(Value::Null, Value::from), t.min_ts.into(), t.max_ts.into()]);
+    }
+    f.write(out, g.format)
+}
+
+async fn sql_cmd(g: &Global, q: &str, out: &mut dyn Write) -> Result<()> {
+    let ws = existing(g)?;
+    let tz = calendar::zone(&ws.manifest()?.settings);
+    let (schema, batches) = query::sql(&ws, q).await?;
+    let frame = batches_frame(&schema, &batches, &tz)?;
+    write_frame(&frame, g.format, out)
+}
+
+/// A frame as JSON `{"columns": [...], "rows": [{...}, ...]}` or as table/CSV.
+fn write_frame(frame: &Frame, format: Format, out: &mut dyn Write) -> Result<()> {
+    if format == Format::Json {
+        let rows: Vec<serde_json::Map<String, Value>> =
+            frame.rows.iter().map(|r| frame.columns.iter().cloned().zip(r.iter().cloned()).collect()).collect();
+        return write_json(out, &serde_json::json!({ "columns": frame.columns, "rows": rows }));
+    }
+    frame.write(out, format)
+}
+
+async fn quarantine_cmd(g: &Global, a: QuarantineArgs, out: &mut dyn Write) -> Result<()> {
+    let ws = existing(g)?;
+    let limit = if a.limit == 0 { String::new() } else { format!(" LIMIT {}", a.limit) };
+    let q = format!("SELECT \"commit\", file, line, \"column\", reason, raw FROM quarantine ORDER BY \"commit\", file, line{limit}");
+    let (schema, batches) = query::sql(&ws, &q).await?;
+    let frame = batches_frame(&schema, &batches, &chrono_tz::UTC)?;
+    write_frame(&frame, g.format, out)
+}
+
+fn presets_cmd(g: &Global, show: Option<String>, out: &mut dyn Write) -> Result<()> {
+    if let Some(name) = show {
+        write!(out, "{}", presets::preset_text(&name)?)?;
+        return Ok(());
+    }
+    let mut f = Frame::new(&["preset", "timezone", "layouts"]);
+    for (name, _) in presets::PRESETS {
+        let m = presets::preset(name)?;
+        let layouts: Vec<String> =
+            m.layouts().iter().map(|l| l.source.files.clone().unwrap_or_else(|| "any file".into())).collect();
+        f.push(vec![Value::from(*name), m.timezone.clone().into(), Value::from(layouts.join(", "))]);
+    }
+    write_frame(&f, g.format, out)
+}

@@ -1,0 +1,73 @@
+//! The `shoplens` binary: parses flags, calls the engine, renders results. Computes nothing.
+
+mod commands;
+mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::render::Format;
+
+/// shoplens: e-commerce analytics and customer operations on your own data.
+#[derive(Debug, Parser)]
+#[command(name = "shoplens", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Flags every command takes, before or after the subcommand.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct Global {
+    /// Workspace directory holding the shop's tables.
+    #[arg(long, global = true, env = "SHOPLENS_WORKSPACE", default_value = "./shoplens-data")]
+    pub(crate) workspace: PathBuf,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub(crate) format: Format,
+    /// No progress bars or notes on stderr.
+    #[arg(long, short, global = true)]
+    pub(crate) quiet: bool,
+    /// Analyse as of this date or instant (default: the newest timestamp in the workspace).
+    #[arg(long, global = true)]
+    pub(crate) as_of: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Ingest source files into the workspace with a preset or a mapping file.
+    Ingest(commands::IngestArgs),
+    /// Rows, users and time range of every table.
+    Tables,
+    /// Run a SQL query over the canonical tables (and `quarantine`).
+    Sql {
+        /// The query, e.g. "SELECT status, count(*) FROM orders GROUP BY 1".
+        query: String,
+    },
+    /// List rows set aside by ingest, with file, line, column and reason.
+    Quarantine(commands::QuarantineArgs),
+    /// List the built-in presets, or print one as a mapping file to start from.
+    Presets {
+        /// Print this preset's mapping (TOML).
+        #[arg(long)]
+        show: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            #[expect(clippy::print_stderr, reason = "the binary reports its own errors")]
+            {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

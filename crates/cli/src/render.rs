@@ -1,0 +1,150 @@
+//! Rendering results as a readable table, JSON or CSV. Computes nothing.
+
+use std::io::Write;
+
+use anyhow::Result;
+use chrono_tz::Tz;
+use clap::ValueEnum;
+use comfy_table::{Table as Grid, presets::UTF8_FULL_CONDENSED};
+use serde::Serialize;
+use serde_json::Value;
+use shoplens_engine::calendar::format_instant;
+use shoplens_engine::datafusion::arrow::array::{Array, AsArray};
+use shoplens_engine::datafusion::arrow::datatypes::{DataType, Int8Type, Int16Type, Int32Type, Int64Type, SchemaRef, TimeUnit, UInt8Type, UInt16Type, UInt32Type, UInt64Type, Float32Type, Float64Type};
+use shoplens_engine::datafusion::arrow::record_batch::RecordBatch;
+use shoplens_engine::datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+
+/// Output format of every command.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// A readable table.
+    #[default]
+    Table,
+    /// JSON with stable, documented field names.
+    Json,
+    /// CSV with a header line; nested values flattened (lists joined by `|`).
+    Csv,
+}
+
+/// Rows with named columns: how table and CSV output see a result.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Frame {
+    pub(crate) columns: Vec<String>,
+    pub(crate) rows: Vec<Vec<Value>>,
+}
+
+impl Frame {
+    pub(crate) fn new(columns: &[&str]) -> Frame {
+        Frame { columns: columns.iter().map(|c| (*c).to_string()).collect(), rows: Vec::new() }
+    }
+
+    pub(crate) fn push(&mut self, row: Vec<Value>) {
+        self.rows.push(row);
+    }
+
+    /// Writes the frame as a table or CSV (JSON callers serialise their typed result instead).
+    pub(crate) fn write(&self, out: &mut dyn Write, format: Format) -> Result<()> {
+        match format {
+            Format::Csv => {
+                writeln!(out, "{}", self.columns.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","))?;
+                for r in &self.rows {
+                    writeln!(out, "{}", r.iter().map(|v| csv_cell(&flat(v))).collect::<Vec<_>>().join(","))?;
+                }
+            }
+            Format::Table | Format::Json => {
+                let mut g = Grid::new();
+                g.load_preset(UTF8_FULL_CONDENSED);
+                g.set_header(self.columns.clone());
+                for r in &self.rows {
+                    g.add_row(r.iter().map(flat).collect::<Vec<_>>());
+                }
+                writeln!(out, "{g}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A value as one flat cell: lists joined by `|`, null empty.
+pub(crate) fn flat(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(flat).collect::<Vec<_>>().join("|"),
+        Value::Object(_) => v.to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Writes a typed result as pretty JSON.
+pub(crate) fn write_json<T: Serialize>(out: &mut dyn Write, value: &T) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Query results as a frame: instants in the shop's zone, decimals as exact numbers, values
+/// JSON cannot hold (NaN, infinity) as null.
+pub(crate) fn batches_frame(schema: &SchemaRef, batches: &[RecordBatch], tz: &Tz) -> Result<Frame> {
+    let mut f = Frame { columns: schema.fields().iter().map(|x| x.name().clone()).collect(), rows: Vec::new() };
+    let opts = FormatOptions::default().with_null("");
+    for b in batches {
+        let formatters = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
+            .collect::<Result<Vec<_>, _>>()?;
+        for i in 0..b.num_rows() {
+            let mut row = Vec::with_capacity(b.num_columns());
+            for (c, fmt) in b.columns().iter().zip(&formatters) {
+                row.push(cell(c.as_ref(), i, tz, &fmt.value(i).to_string()));
+            }
+            f.rows.push(row);
+        }
+    }
+    Ok(f)
+}
+
+fn cell(a: &dyn Array, i: usize, tz: &Tz, text: &str) -> Value {
+    if a.is_null(i) {
+        return Value::Null;
+    }
+    macro_rules! int {
+        ($t:ty) => {
+            Value::from(a.as_primitive::<$t>().value(i))
+        };
+    }
+    match a.data_type() {
+        DataType::Int8 => int!(Int8Type),
+        DataType::Int16 => int!(Int16Type),
+        DataType::Int32 => int!(Int32Type),
+        DataType::Int64 => int!(Int64Type),
+        DataType::UInt8 => int!(UInt8Type),
+        DataType::UInt16 => int!(UInt16Type),
+        DataType::UInt32 => int!(UInt32Type),
+        DataType::UInt64 => int!(UInt64Type),
+        DataType::Float32 => finite(f64::from(a.as_primitive::<Float32Type>().value(i))),
+        DataType::Float64 => finite(a.as_primitive::<Float64Type>().value(i)),
+        DataType::Boolean => Value::Bool(a.as_boolean().value(i)),
+        DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => {
+            text.parse::<serde_json::Number>().map(Value::Number).unwrap_or_else(|_| Value::String(text.to_string()))
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            let v = a.as_primitive::<shoplens_engine::datafusion::arrow::datatypes::TimestampMicrosecondType>().value(i);
+            Value::String(format_instant(v, tz))
+        }
+        _ => Value::String(text.to_string()),
+    }
+}
+
+fn finite(x: f64) -> Value {
+    if x.is_finite() { Value::from(x) } else { Value::Null }
+}

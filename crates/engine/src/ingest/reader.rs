@@ -1,0 +1,331 @@
+//! Reading one file with a layout: records → evaluated rows → Arrow builders, in parallel chunks.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono_tz::Tz;
+use datafusion::arrow::array::{Array, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::ingest::Progress;
+use crate::ingest::build::TableBuilder;
+use crate::ingest::mapping::{Encoding, Format, Layout};
+use crate::ingest::plan::{FileCtx, Plan, RowCtx, RowError, SeqState};
+use crate::ingest::source::{self, Chunk, Record, TextSpec};
+use crate::ingest::value::Val;
+use crate::quarantine::QRow;
+
+/// Rows of one table from one file: built batches with each row's source line, or (for
+/// `group_by` tables) rows still to aggregate.
+pub(crate) enum TableOut {
+    Built(Vec<(RecordBatch, Vec<u64>)>),
+    Rows(Vec<(u64, Vec<Val<'static>>)>),
+}
+
+/// Everything read from one file.
+pub(crate) struct FileOutput {
+    pub(crate) plan: Plan,
+    pub(crate) tables: Vec<TableOut>,
+    pub(crate) quarantine: Vec<QRow>,
+    pub(crate) read: u64,
+}
+
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// Per-chunk accumulation.
+struct ChunkState<'p> {
+    plan: &'p Plan,
+    builders: Vec<Option<(TableBuilder, Vec<u64>)>>,
+    rows: Vec<Vec<(u64, Vec<Val<'static>>)>>,
+    quarantine: Vec<QRow>,
+    read: u64,
+    seq: SeqState,
+    scratch_err: Option<Error>,
+}
+
+impl<'p> ChunkState<'p> {
+    fn new(plan: &'p Plan, capacity: usize) -> ChunkState<'p> {
+        ChunkState {
+            plan,
+            builders: plan
+                .tables
+                .iter()
+                .map(|t| t.group_by.is_empty().then(|| (TableBuilder::new(t.table, capacity), Vec::with_capacity(capacity))))
+                .collect(),
+            rows: plan.tables.iter().map(|_| Vec::new()).collect(),
+            quarantine: Vec::new(),
+            read: 0,
+            seq: SeqState::default(),
+            scratch_err: None,
+        }
+    }
+
+    fn reject(&mut self, line: u64, e: RowError, raw: &[u8]) {
+        self.quarantine.push(QRow { line, column: e.column, reason: e.reason, raw: source::raw_text(raw) });
+    }
+
+    /// Evaluates one decoded record and stores its rows, or quarantines it whole.
+    fn record<'a>(&mut self, line: u64, fields: &[Cow<'a, str>], items: &[Cow<'a, str>], raw: &[u8], ctx: &FileCtx) {
+        self.read += 1;
+        let row = RowCtx { fields, line, row: self.read };
+        let mut out = Vec::new();
+        if let Err(e) = self.plan.eval(&row, items, ctx, &mut self.seq, &mut out) {
+            self.reject(line, e, raw);
+            return;
+        }
+        if out.is_empty() {
+            let e = RowError { column: "*".into(), reason: "the row matches no table of the mapping".into() };
+            self.reject(line, e, raw);
+            return;
+        }
+        for (ti, line, vals) in out {
+            match &mut self.builders[ti] {
+                Some((b, lines)) => {
+                    if let Err(e) = b.push(&vals) {
+                        self.scratch_err.get_or_insert(e);
+                    }
+                    lines.push(line);
+                }
+                None => self.rows[ti].push((line, vals.into_iter().map(Val::into_owned).collect())),
+            }
+        }
+    }
+
+    fn finish(self) -> Result<(Vec<TableOut>, Vec<QRow>, u64)> {
+        if let Some(e) = self.scratch_err {
+            return Err(e);
+        }
+        let mut tables = Vec::new();
+        for (b, rows) in self.builders.into_iter().zip(self.rows) {
+            tables.push(match b {
+                Some((builder, lines)) => TableOut::Built(vec![(builder.finish()?, lines)]),
+                None => TableOut::Rows(rows),
+            });
+        }
+        Ok((tables, self.quarantine, self.read))
+    }
+}
+
+fn merge(parts: Vec<(Vec<TableOut>, Vec<QRow>, u64)>, plan: Plan) -> FileOutput {
+    let mut tables: Vec<TableOut> = plan
+        .tables
+        .iter()
+        .map(|t| if t.group_by.is_empty() { TableOut::Built(Vec::new()) } else { TableOut::Rows(Vec::new()) })
+        .collect();
+    let mut quarantine = Vec::new();
+    let mut read = 0;
+    for (ts, q, r) in parts {
+        for (acc, t) in tables.iter_mut().zip(ts) {
+            match (acc, t) {
+                (TableOut::Built(a), TableOut::Built(b)) => a.extend(b.into_iter().filter(|(b, _)| b.num_rows() > 0)),
+                (TableOut::Rows(a), TableOut::Rows(b)) => a.extend(b),
+                _ => {}
+            }
+        }
+        quarantine.extend(q);
+        read += r;
+    }
+    FileOutput { plan, tables, quarantine, read }
+}
+
+/// Reads a whole file with `layout`.
+pub(crate) fn read_file(
+    bytes: &[u8],
+    layout: &Layout,
+    tz: Tz,
+    file: &str,
+    mapping: &str,
+    ctx: &FileCtx,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<FileOutput> {
+    match layout.source.format {
+        Format::Csv | Format::Baskets => read_text(bytes, layout, tz, file, mapping, ctx, progress),
+        Format::Jsonl => read_jsonl(bytes, layout, tz, file, mapping, ctx),
+        Format::Parquet => read_parquet(bytes, layout, tz, file, mapping, ctx),
+    }
+}
+
+fn read_text(
+    bytes: &[u8],
+    layout: &Layout,
+    tz: Tz,
+    file: &str,
+    mapping: &str,
+    ctx: &FileCtx,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<FileOutput> {
+    let src = &layout.source;
+    let spec = TextSpec::of(src, mapping)?;
+    let body = if spec.encoding == Encoding::Utf8 { source::strip_bom(bytes) } else { bytes };
+    let baskets = src.format == Format::Baskets;
+    let header_on = !baskets && src.header.unwrap_or(src.columns.is_empty());
+    let mut header: Vec<String> = Vec::new();
+    let mut start = 0usize;
+    let mut first_line = 1u64;
+    if header_on {
+        let first = source::chunks(body, 1, 1, spec.quoting).into_iter().next();
+        if let Some(c) = first {
+            let mut got = None;
+            let one = Chunk { bytes: c.bytes, first_line: 1 };
+            source::for_each_record(&one, &spec, |r: Record<'_>| {
+                if got.is_none() {
+                    got = Some(r.fields.iter().map(|f| String::from_utf8_lossy(f).trim().to_string()).collect::<Vec<_>>());
+                }
+            });
+            header = got.unwrap_or_default();
+            start = c.bytes.len();
+            first_line = 1 + memchr::memchr_iter(b'\n', c.bytes).count() as u64;
+        }
+    } else {
+        header = src.columns.clone();
+    }
+    if !header_on && !src.columns.is_empty() {
+        header = src.columns.clone();
+    }
+    let plan = Plan::compile(layout, &header, tz, file, mapping)?;
+    let expected = (!baskets && !header.is_empty()).then_some(header.len());
+    let body = &body[start..];
+    let target = if crate::ingest::is_sequential(&plan) { usize::MAX } else { CHUNK_BYTES };
+    let chunks = source::chunks(body, first_line, target, spec.quoting);
+    let done = AtomicU64::new(0);
+    let parts: Vec<Result<(Vec<TableOut>, Vec<QRow>, u64)>> = chunks
+        .par_iter()
+        .map(|chunk| {
+            let mut st = ChunkState::new(&plan, chunk.bytes.len() / 64 + 16);
+            source::for_each_record(chunk, &spec, |rec| {
+                let line = rec.line;
+                let raw = rec.raw;
+                let mut fields: Vec<Cow<'_, str>> = Vec::with_capacity(rec.fields.len());
+                for (i, f) in rec.fields.into_iter().enumerate() {
+                    match source::decode(f, spec.encoding) {
+                        Some(s) => fields.push(s),
+                        None => {
+                            st.read += 1;
+                            let column = header.get(i).cloned().unwrap_or_else(|| format!("#{}", i + 1));
+                            let reason = format!("invalid {} bytes", encoding_name(spec.encoding));
+                            st.reject(line, RowError { column, reason }, raw);
+                            return;
+                        }
+                    }
+                }
+                if let Some(n) = expected
+                    && fields.len() != n
+                {
+                    st.read += 1;
+                    let reason = format!("expected {n} fields, found {}", fields.len());
+                    st.reject(line, RowError { column: "*".into(), reason }, raw);
+                    return;
+                }
+                if baskets {
+                    let items: Vec<Cow<'_, str>> = fields
+                        .into_iter()
+                        .filter(|f| !f.trim().is_empty())
+                        .map(|f| match f {
+                            Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
+                            Cow::Owned(o) => Cow::Owned(o.trim().to_string()),
+                        })
+                        .collect();
+                    st.record(line, &items, &items, raw, ctx);
+                } else {
+                    st.record(line, &fields, &[], raw, ctx);
+                }
+            });
+            let n = done.fetch_add(chunk.bytes.len() as u64, Ordering::Relaxed) + chunk.bytes.len() as u64;
+            progress(Progress::Bytes(n));
+            st.finish()
+        })
+        .collect();
+    let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
+    Ok(merge(parts, plan))
+}
+
+fn encoding_name(e: Encoding) -> &'static str {
+    match e {
+        Encoding::Utf8 => "UTF-8",
+        Encoding::Gbk => "GBK",
+        Encoding::Gb18030 => "GB18030",
+    }
+}
+
+fn read_jsonl(bytes: &[u8], layout: &Layout, tz: Tz, file: &str, mapping: &str, ctx: &FileCtx) -> Result<FileOutput> {
+    let text_lines: Vec<(u64, &[u8])> = source::strip_bom(bytes)
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .map(|(i, l)| ((i + 1) as u64, l.strip_suffix(b"\r").unwrap_or(l)))
+        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
+        .collect();
+    let mut parsed = Vec::with_capacity(text_lines.len());
+    let mut header: Vec<String> = Vec::new();
+    let mut known = std::collections::HashSet::new();
+    for (line, l) in &text_lines {
+        let v: std::result::Result<serde_json::Map<String, serde_json::Value>, String> =
+            serde_json::from_slice::<serde_json::Value>(l).map_err(|e| format!("invalid JSON: {e}")).and_then(|v| match v {
+                serde_json::Value::Object(m) => Ok(m),
+                _ => Err("not a JSON object".to_string()),
+            });
+        if let Ok(m) = &v {
+            for k in m.keys() {
+                if known.insert(k.clone()) {
+                    header.push(k.clone());
+                }
+            }
+        }
+        parsed.push((*line, *l, v));
+    }
+    let plan = Plan::compile(layout, &header, tz, file, mapping)?;
+    let mut st = ChunkState::new(&plan, parsed.len());
+    for (line, raw, v) in parsed {
+        match v {
+            Err(reason) => {
+                st.read += 1;
+                st.reject(line, RowError { column: "*".into(), reason }, raw);
+            }
+            Ok(m) => {
+                let fields: Vec<Cow<'_, str>> = header
+                    .iter()
+                    .map(|h| match m.get(h) {
+                        None | Some(serde_json::Value::Null) => Cow::Borrowed(""),
+                        Some(serde_json::Value::String(s)) => Cow::Owned(s.clone()),
+                        Some(other) => Cow::Owned(other.to_string()),
+                    })
+                    .collect();
+                st.record(line, &fields, &[], raw, ctx);
+            }
+        }
+    }
+    Ok(merge(vec![st.finish()?], plan))
+}
+
+fn read_parquet(bytes: &[u8], layout: &Layout, tz: Tz, file: &str, mapping: &str, ctx: &FileCtx) -> Result<FileOutput> {
+    let bad = |e: datafusion::parquet::errors::ParquetError| Error::BadFile { file: file.to_string(), reason: format!("not readable as Parquet: {e}") };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(bytes)).map_err(bad)?;
+    let header: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let reader = builder.build().map_err(bad)?;
+    let plan = Plan::compile(layout, &header, tz, file, mapping)?;
+    let mut st = ChunkState::new(&plan, 1024);
+    let mut line = 0u64;
+    for batch in reader {
+        let batch = batch?;
+        let cols: Vec<StringArray> = batch
+            .columns()
+            .iter()
+            .map(|c| {
+                let a = cast(c, &DataType::Utf8)?;
+                a.as_any().downcast_ref::<StringArray>().cloned().ok_or_else(|| Error::Internal("cast to text".into()))
+            })
+            .collect::<Result<_>>()?;
+        for i in 0..batch.num_rows() {
+            line += 1;
+            let fields: Vec<Cow<'_, str>> =
+                cols.iter().map(|c| if c.is_null(i) { Cow::Borrowed("") } else { Cow::Borrowed(c.value(i)) }).collect();
+            let raw = fields.join(",");
+            st.record(line, &fields, &[], raw.as_bytes(), ctx);
+        }
+    }
+    Ok(merge(vec![st.finish()?], plan))
+}

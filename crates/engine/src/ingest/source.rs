@@ -1,0 +1,345 @@
+//! Reading source files: decompression, decoding, and splitting text into records.
+//!
+//! Delimited text is split by a small RFC 4180 parser (quoted fields may hold delimiters, quotes
+//! and line breaks), or on runs of spaces and tabs. The body is cut into chunks at record
+//! boundaries (quote-aware) so that chunks parse in parallel, each knowing its first line number.
+
+use std::borrow::Cow;
+use std::io::Read;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::ingest::mapping::{Encoding, Format, Source};
+
+/// A source file's bytes (decompressed) and the hash of its content as stored on disk.
+pub(crate) struct Loaded {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) sha256: String,
+}
+
+/// Reads a file, gunzipping it when it starts with the gzip magic bytes.
+pub(crate) fn load(path: &Path) -> Result<Loaded> {
+    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let sha256 = hex::encode(Sha256::digest(&raw));
+    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::with_capacity(raw.len() * 6);
+        flate2::read::MultiGzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|e| Error::BadFile { file: path.display().to_string(), reason: format!("broken gzip data: {e}") })?;
+        out
+    } else {
+        raw
+    };
+    Ok(Loaded { bytes, sha256 })
+}
+
+/// How text records are delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delim {
+    Byte(u8),
+    Whitespace,
+}
+
+/// Text splitting rules of a layout.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TextSpec {
+    pub(crate) delim: Delim,
+    pub(crate) quoting: bool,
+    pub(crate) encoding: Encoding,
+}
+
+impl TextSpec {
+    pub(crate) fn of(source: &Source, origin: &str) -> Result<TextSpec> {
+        let delim = match source.delimiter.as_deref() {
+            None => Delim::Byte(b','),
+            Some("whitespace") | Some("spaces") => Delim::Whitespace,
+            Some("\\t") | Some("\t") | Some("tab") => Delim::Byte(b'\t'),
+            Some(d) if d.len() == 1 => Delim::Byte(d.as_bytes()[0]),
+            Some(d) => {
+                return Err(Error::Mapping {
+                    origin: origin.to_string(),
+                    reason: format!("delimiter `{d}` must be one ASCII character, `\\t` or `whitespace`"),
+                });
+            }
+        };
+        Ok(TextSpec { delim, quoting: source.format == Format::Csv && delim != Delim::Whitespace, encoding: source.encoding })
+    }
+}
+
+/// One record: its first physical line and its raw fields.
+pub(crate) struct Record<'a> {
+    pub(crate) line: u64,
+    pub(crate) fields: Vec<Cow<'a, [u8]>>,
+    pub(crate) raw: &'a [u8],
+}
+
+/// A piece of the body that starts at a record boundary.
+pub(crate) struct Chunk<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) first_line: u64,
+}
+
+/// Skips a UTF-8 byte-order mark.
+pub(crate) fn strip_bom(b: &[u8]) -> &[u8] {
+    b.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(b)
+}
+
+/// Cuts `body` (whose first byte is on line `first_line`) into chunks of about `target` bytes.
+pub(crate) fn chunks(body: &[u8], first_line: u64, target: usize, quoting: bool) -> Vec<Chunk<'_>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut line = first_line;
+    let has_quotes = quoting && memchr::memchr(b'"', body).is_some();
+    while start < body.len() {
+        let want = start + target;
+        let end = if want >= body.len() {
+            body.len()
+        } else if has_quotes {
+            boundary_quoted(body, start, want)
+        } else {
+            memchr::memchr(b'\n', &body[want..]).map_or(body.len(), |i| want + i + 1)
+        };
+        let bytes = &body[start..end];
+        out.push(Chunk { bytes, first_line: line });
+        line += memchr::memchr_iter(b'\n', bytes).count() as u64;
+        start = end;
+    }
+    out
+}
+
+/// The first record boundary at or after `want`, scanning quotes from `start` (a boundary).
+fn boundary_quoted(body: &[u8], start: usize, want: usize) -> usize {
+    let mut in_quotes = false;
+    let mut pos = start;
+    while let Some(i) = memchr::memchr2(b'"', b'\n', &body[pos..]) {
+        let at = pos + i;
+        if body[at] == b'"' {
+            in_quotes = !in_quotes;
+        } else if !in_quotes && at >= want {
+            return at + 1;
+        }
+        pos = at + 1;
+    }
+    body.len()
+}
+
+/// Calls `f` with every non-blank record of a chunk.
+pub(crate) fn for_each_record<'a>(
+    chunk: &Chunk<'a>,
+    spec: &TextSpec,
+    mut f: impl FnMut(Record<'a>),
+) {
+    let b = chunk.bytes;
+    let mut pos = 0;
+    let mut line = chunk.first_line;
+    while pos < b.len() {
+        let (fields, next, newlines) = match spec.delim {
+            Delim::Whitespace => whitespace_record(b, pos),
+            Delim::Byte(d) => delimited_record(b, pos, d, spec.quoting),
+        };
+        let blank = fields.len() <= 1 && fields.first().is_none_or(|x| x.iter().all(u8::is_ascii_whitespace));
+        if !blank {
+            f(Record { line, fields, raw: &b[pos..next] });
+        }
+        line += newlines;
+        pos = next;
+    }
+}
+
+fn line_end(b: &[u8], pos: usize) -> (usize, usize) {
+    match memchr::memchr(b'\n', &b[pos..]) {
+        Some(i) => {
+            let end = pos + i;
+            let content_end = if end > pos && b[end - 1] == b'\r' { end - 1 } else { end };
+            (content_end, end + 1)
+        }
+        None => {
+            let end = b.len();
+            let content_end = if end > pos && b[end - 1] == b'\r' { end - 1 } else { end };
+            (content_end, end)
+        }
+    }
+}
+
+fn whitespace_record(b: &[u8], pos: usize) -> (Vec<Cow<'_, [u8]>>, usize, u64) {
+    let (content_end, next) = line_end(b, pos);
+    let fields = b[pos..content_end]
+        .split(|c| *c == b' ' || *c == b'\t')
+        .filter(|f| !f.is_empty())
+        .map(Cow::Borrowed)
+        .collect();
+    (fields, next, 1)
+}
+
+fn delimited_record(b: &[u8], start: usize, d: u8, quoting: bool) -> (Vec<Cow<'_, [u8]>>, usize, u64) {
+    let mut fields = Vec::new();
+    let mut pos = start;
+    let mut newlines = 0u64;
+    loop {
+        if quoting && pos < b.len() && b[pos] == b'"' {
+            // Quoted field: "" is an escaped quote; anything up to the next delimiter after the
+            // closing quote is kept as written.
+            let mut owned: Option<Vec<u8>> = None;
+            let mut seg_start = pos + 1;
+            let mut p = pos + 1;
+            let end_quote;
+            loop {
+                match memchr::memchr(b'"', &b[p..]) {
+                    Some(i) => {
+                        let q = p + i;
+                        if q + 1 < b.len() && b[q + 1] == b'"' {
+                            let o = owned.get_or_insert_with(Vec::new);
+                            o.extend_from_slice(&b[seg_start..=q]);
+                            p = q + 2;
+                            seg_start = p;
+                        } else {
+                            end_quote = q;
+                            break;
+                        }
+                    }
+                    None => {
+                        end_quote = b.len();
+                        break;
+                    }
+                }
+            }
+            newlines += memchr::memchr_iter(b'\n', &b[pos..end_quote]).count() as u64;
+            let field: Cow<'_, [u8]> = match owned {
+                Some(mut o) => {
+                    o.extend_from_slice(&b[seg_start..end_quote]);
+                    Cow::Owned(o)
+                }
+                None => Cow::Borrowed(&b[seg_start..end_quote]),
+            };
+            pos = (end_quote + 1).min(b.len());
+            // Text after the closing quote up to the delimiter or line end is appended.
+            let tail_end = memchr::memchr3(d, b'\n', b'\r', &b[pos..]).map_or(b.len(), |i| pos + i);
+            let field = if tail_end > pos {
+                let mut o = field.into_owned();
+                o.extend_from_slice(&b[pos..tail_end]);
+                Cow::Owned(o)
+            } else {
+                field
+            };
+            fields.push(field);
+            pos = tail_end;
+        } else {
+            let end = memchr::memchr2(d, b'\n', &b[pos..]).map_or(b.len(), |i| pos + i);
+            let mut content_end = end;
+            if (end == b.len() || b[end] == b'\n') && content_end > pos && b[content_end - 1] == b'\r' {
+                content_end -= 1;
+            }
+            fields.push(Cow::Borrowed(&b[pos..content_end]));
+            pos = end;
+        }
+        if pos >= b.len() {
+            return (fields, b.len(), newlines + 1);
+        }
+        match b[pos] {
+            c if c == d => pos += 1,
+            b'\r' if pos + 1 < b.len() && b[pos + 1] == b'\n' => return (fields, pos + 2, newlines + 1),
+            b'\r' => pos += 1,
+            _ => return (fields, pos + 1, newlines + 1),
+        }
+    }
+}
+
+/// Decodes one field; `None` when its bytes are not valid in the encoding.
+pub(crate) fn decode(bytes: Cow<'_, [u8]>, encoding: Encoding) -> Option<Cow<'_, str>> {
+    match encoding {
+        Encoding::Utf8 => match bytes {
+            Cow::Borrowed(b) => std::str::from_utf8(b).ok().map(Cow::Borrowed),
+            Cow::Owned(o) => String::from_utf8(o).ok().map(Cow::Owned),
+        },
+        Encoding::Gbk | Encoding::Gb18030 => {
+            if bytes.is_ascii() {
+                return match bytes {
+                    Cow::Borrowed(b) => std::str::from_utf8(b).ok().map(Cow::Borrowed),
+                    Cow::Owned(o) => String::from_utf8(o).ok().map(Cow::Owned),
+                };
+            }
+            encoding_rs::GB18030
+                .decode_without_bom_handling_and_without_replacement(&bytes)
+                .map(|c| Cow::Owned(c.into_owned()))
+        }
+    }
+}
+
+/// The physical line `line` (1-based) of `body`, for quarantine records.
+pub(crate) fn physical_lines(body: &[u8], wanted: &std::collections::BTreeSet<u64>) -> std::collections::HashMap<u64, String> {
+    let mut out = std::collections::HashMap::new();
+    let Some(&last) = wanted.iter().next_back() else { return out };
+    let mut line = 1u64;
+    let mut pos = 0;
+    while pos <= body.len() && line <= last {
+        let end = memchr::memchr(b'\n', &body[pos..]).map_or(body.len(), |i| pos + i);
+        if wanted.contains(&line) {
+            out.insert(line, raw_text(&body[pos..end]));
+        }
+        line += 1;
+        pos = end + 1;
+    }
+    out
+}
+
+/// Raw bytes shown in a quarantine record: lossy UTF-8, at most 1,000 characters.
+pub(crate) fn raw_text(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(b);
+    let s = s.trim_end_matches(['\r', '\n']);
+    s.chars().take(1000).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(text: &str, delim: Delim, quoting: bool) -> Vec<(u64, Vec<String>)> {
+        let spec = TextSpec { delim, quoting, encoding: Encoding::Utf8 };
+        let mut out = Vec::new();
+        for c in chunks(text.as_bytes(), 1, 7, quoting) {
+            for_each_record(&c, &spec, |r| {
+                out.push((r.line, r.fields.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect()));
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn quoted_fields_with_delimiters_quotes_and_newlines() {
+        let got = records("a,b\r\n\"x,1\",\"say \"\"hi\"\"\"\n\"multi\nline\",2\n\n3,\n", Delim::Byte(b','), true);
+        assert_eq!(
+            got,
+            vec![
+                (1, vec!["a".into(), "b".into()]),
+                (2, vec!["x,1".into(), "say \"hi\"".into()]),
+                (3, vec!["multi\nline".into(), "2".into()]),
+                (6, vec!["3".into(), "".into()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn runs_of_spaces_and_crlf() {
+        let got = records(" 00004 0001 19970101  2   29.33\r\n 00004 0001 19970118  2   29.73\r\n", Delim::Whitespace, false);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1], (2, vec!["00004".into(), "0001".into(), "19970118".into(), "2".into(), "29.73".into()]));
+    }
+
+    #[test]
+    fn chunks_cut_only_at_record_boundaries() {
+        let text = "\"a\nb\",1\n\"c\nd\",2\n\"e\nf\",3\n";
+        let cs = chunks(text.as_bytes(), 1, 3, true);
+        let starts: Vec<u64> = cs.iter().map(|c| c.first_line).collect();
+        assert_eq!(starts, vec![1, 3, 5]);
+    }
+
+    #[test]
+    fn gbk_decodes_and_invalid_bytes_are_reported() {
+        let (gbk, _, _) = encoding_rs::GBK.encode("女装");
+        assert_eq!(decode(Cow::Borrowed(&gbk), Encoding::Gbk).as_deref(), Some("女装"));
+        assert!(decode(Cow::Borrowed(&[0xff, 0xfe, 0x41][..]), Encoding::Utf8).is_none());
+        assert!(decode(Cow::Borrowed(&[0x81][..]), Encoding::Gbk).is_none());
+    }
+}

@@ -1,0 +1,29 @@
+//! shoplens engine: the canonical tables, the workspace on disk, ingest, and (as they land) the
+//! analyses, on Apache DataFusion.
+//!
+//! It is not a server or a terminal program: the `shoplens` binary and the HTTP server render
+//! what this crate returns. Example:
+//!
+//! ```no_run
+//! # async fn run() -> shoplens_engine::Result<()> {
+//! use shoplens_engine::{Workspace, ingest, query};
+//! let ws = Workspace::open("shoplens-data")?;
+//! let preset = ingest::presets::preset("cdnow")?;
+//! ingest::ingest(&ws, &["CDNOW_master.txt".into()], &preset, &Default::default(), &|_| {})?;
+//! for t in query::table_stats(&ws).await? {
+//!     println!("{} {}", t.name, t.rows);
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod calendar;
+pub mod error;
+pub mod ingest;
+pub mod quarantine;
+pub mod query;
+pub mod schema;
+pub mod workspace;
+
+pub use datafusion;
+pub use error::{Error, Result};
+pub use workspace::Workspace;

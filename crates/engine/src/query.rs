@@ -1,0 +1,167 @@
+//! Querying the workspace with DataFusion: every canonical table (and the quarantine) registered
+//! from exactly the files the manifest publishes.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, Date32Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use serde::Serialize;
+
+use crate::calendar;
+use crate::error::{Error, Result};
+use crate::quarantine::quarantine_schema;
+use crate::schema::Table;
+use crate::workspace::{DataFile, Manifest, Workspace};
+
+/// A DataFusion session over a published state of the workspace.
+pub async fn context(ws: &Workspace) -> Result<(SessionContext, Manifest)> {
+    let manifest = ws.manifest()?;
+    let config = SessionConfig::new().with_information_schema(true).with_target_partitions(num_partitions());
+    let ctx = SessionContext::new_with_config(config);
+    for t in Table::ALL {
+        register(&ctx, ws, t.name(), t.schema(), manifest.files(t)).await?;
+    }
+    register(&ctx, ws, "quarantine", quarantine_schema(), &manifest.quarantine).await?;
+    Ok((ctx, manifest))
+}
+
+fn num_partitions() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+async fn register(ctx: &SessionContext, ws: &Workspace, name: &str, schema: SchemaRef, files: &[DataFile]) -> Result<()> {
+    if files.is_empty() {
+        let empty = MemTable::try_new(schema, vec![vec![]])?;
+        ctx.register_table(name, Arc::new(empty))?;
+        return Ok(());
+    }
+    let root = std::fs::canonicalize(ws.root()).map_err(|e| Error::Io { path: ws.root().to_path_buf(), source: e })?;
+    let urls = files
+        .iter()
+        .map(|f| ListingTableUrl::parse(root.join(&f.path).to_string_lossy()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
+    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
+}
+
+/// Runs a SQL query over the workspace.
+pub async fn sql(ws: &Workspace, query: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let (ctx, _) = context(ws).await?;
+    let df = ctx.sql(query).await?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await?;
+    Ok((schema, batches))
+}
+
+/// Row count, users and time range of one table.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TableStats {
+    /// Table name.
+    pub name: String,
+    /// Rows stored.
+    pub rows: u64,
+    /// Distinct non-null user ids (null when the table has no user_id column).
+    pub users: Option<u64>,
+    /// Earliest value of the table's time column, in the shop's time zone (ISO 8601 with offset).
+    pub min_ts: Option<String>,
+    /// Latest value of the table's time column.
+    pub max_ts: Option<String>,
+}
+
+/// Statistics of every canonical table.
+pub async fn table_stats(ws: &Workspace) -> Result<Vec<TableStats>> {
+    let (ctx, manifest) = context(ws).await?;
+    let tz = calendar::zone(&manifest.settings);
+    let mut out = Vec::new();
+    for t in Table::ALL {
+        let rows = manifest.rows(t);
+        let mut stats = TableStats { name: t.name().into(), rows, users: None, min_ts: None, max_ts: None };
+        if t.has_user() {
+            stats.users = Some(0);
+        }
+        if rows > 0 {
+            let users = if t.has_user() { "count(DISTINCT user_id)" } else { "CAST(NULL AS BIGINT)" };
+            let (min, max) = match t.time_column() {
+                Some(c) => (format!("min({c})"), format!("max({c})")),
+                None => ("NULL".into(), "NULL".into()),
+            };
+            let q = format!("SELECT {users} AS users, {min} AS min_ts, {max} AS max_ts FROM {}", t.name());
+            let batches = ctx.sql(&q).await?.collect().await?;
+            if let Some(b) = batches.first().filter(|b| b.num_rows() == 1) {
+                if t.has_user() {
+                    stats.users = b.column(0).as_any().downcast_ref::<Int64Array>().map(|a| a.value(0) as u64);
+                }
+                stats.min_ts = instant_text(b.column(1).as_ref(), &tz);
+                stats.max_ts = instant_text(b.column(2).as_ref(), &tz);
+            }
+        }
+        out.push(stats);
+    }
+    Ok(out)
+}
+
+fn instant_text(a: &dyn Array, tz: &chrono_tz::Tz) -> Option<String> {
+    if a.is_null(0) {
+        return None;
+    }
+    if let Some(ts) = a.as_any().downcast_ref::<TimestampMicrosecondArray>() {
+        return Some(calendar::format_instant(ts.value(0), tz));
+    }
+    if let Some(d) = a.as_any().downcast_ref::<Date32Array>() {
+        return d.value_as_date(0).map(|d| d.to_string());
+    }
+    None
+}
+
+/// The newest instant in the workspace (events, orders, reviews, exposures): the default
+/// `as_of` of every analysis. None for a workspace without timestamps.
+pub async fn newest_instant(ws: &Workspace) -> Result<Option<i64>> {
+    let (ctx, manifest) = context(ws).await?;
+    let mut newest: Option<i64> = None;
+    for t in [Table::Events, Table::Orders, Table::Reviews, Table::Exposures, Table::Redemptions] {
+        if manifest.rows(t) == 0 {
+            continue;
+        }
+        let batches = ctx.sql(&format!("SELECT max(ts) FROM {}", t.name())).await?.collect().await?;
+        if let Some(a) = batches.first().and_then(|b| b.column(0).as_any().downcast_ref::<TimestampMicrosecondArray>().cloned())
+            && a.len() == 1
+            && !a.is_null(0)
+        {
+            newest = Some(newest.map_or(a.value(0), |n| n.max(a.value(0))));
+        }
+    }
+    Ok(newest)
+}
+
+/// Every distinct value of `table.column` stored in the workspace, as text (reference checks).
+pub(crate) fn stored_strings(ws: &Workspace, manifest: &Manifest, table: Table, column: &str) -> Result<HashSet<String>> {
+    let mut out = HashSet::new();
+    let Some(idx) = table.columns().iter().position(|c| c.name == column) else {
+        return Ok(out);
+    };
+    for f in manifest.files(table) {
+        let path = ws.path_of(f);
+        let file = std::fs::File::open(&path).map_err(|e| Error::Io { path: path.clone(), source: e })?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(&path, e))?;
+        let mask = ProjectionMask::roots(builder.parquet_schema(), [idx]);
+        let reader = builder.with_projection(mask).build().map_err(|e| Error::parquet(&path, e))?;
+        for batch in reader {
+            let a = cast(batch?.column(0), &DataType::Utf8)?;
+            if let Some(s) = a.as_any().downcast_ref::<StringArray>() {
+                out.extend(s.iter().flatten().map(str::to_string));
+            }
+        }
+    }
+    Ok(out)
+}

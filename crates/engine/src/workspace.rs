@@ -1,0 +1,399 @@
+//! The workspace on disk: Parquet tables published by an atomically replaced manifest.
+//!
+//! Layout of a workspace directory:
+//!
+//! ```text
+//! manifest.json              the published state: settings, tables' files, ingest history
+//! tables/<table>/<id>.parquet one file per commit and table
+//! quarantine/<id>.parquet     rows set aside by an ingest, with file, line, column and reason
+//! staging/                    files of a commit in progress (never read)
+//! writer.lock                 held by the one writer
+//! ```
+//!
+//! A commit writes its files under `staging/`, fsyncs them, moves them into place and then
+//! publishes them by renaming a new `manifest.json` over the old one. Readers only read the files
+//! the manifest lists, so an ingest that fails or is killed half-way leaves the previous state
+//! intact; the next writer removes what it left behind.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::schema::Table;
+
+const MANIFEST: &str = "manifest.json";
+const LOCK: &str = "writer.lock";
+const FORMAT_VERSION: u32 = 1;
+
+/// Settings of a workspace, stored in its manifest.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Settings {
+    /// The shop's IANA time zone (e.g. `Asia/Shanghai`); days, hours and weekdays are bucketed in
+    /// it. Unset until the first ingest that names one; analyses treat unset as UTC.
+    pub timezone: Option<String>,
+    /// The shop's currency (ISO 4217), when a source names one.
+    pub currency: Option<String>,
+}
+
+/// One published Parquet file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DataFile {
+    /// Path relative to the workspace root, `/`-separated.
+    pub path: String,
+    /// Rows in the file.
+    pub rows: u64,
+}
+
+/// One ingested source file, for duplicate detection and history.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IngestRecord {
+    /// Id of the commit that stored it.
+    pub commit: String,
+    /// The file name as given.
+    pub source: String,
+    /// SHA-256 of the file's bytes, hex.
+    pub sha256: String,
+    /// Preset or mapping used.
+    pub mapping: String,
+    /// Source rows read.
+    pub read: u64,
+    /// Source rows stored in at least one table.
+    pub stored: u64,
+    /// Source rows set aside in the quarantine.
+    pub quarantined: u64,
+    /// Source rows left out on purpose by the mapping (e.g. outside a sample), with the reason in
+    /// the summary.
+    #[serde(default)]
+    pub excluded: u64,
+}
+
+/// The published state of a workspace.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    /// Layout version of the workspace.
+    pub format_version: u32,
+    /// Increases by one with every commit.
+    pub version: u64,
+    /// Workspace settings.
+    pub settings: Settings,
+    /// Files of each canonical table, by table name.
+    pub tables: BTreeMap<String, Vec<DataFile>>,
+    /// Files of the quarantine.
+    pub quarantine: Vec<DataFile>,
+    /// Every ingested source file.
+    pub ingests: Vec<IngestRecord>,
+}
+
+impl Manifest {
+    /// The files of a table (empty when it has none).
+    pub fn files(&self, table: Table) -> &[DataFile] {
+        self.tables.get(table.name()).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// Rows stored in a table.
+    pub fn rows(&self, table: Table) -> u64 {
+        self.files(table).iter().map(|f| f.rows).sum()
+    }
+}
+
+/// A workspace directory. Reading needs no lock; writing goes through [`Workspace::writer`].
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    root: PathBuf,
+}
+
+impl Workspace {
+    /// Opens (and creates, if missing) the workspace at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Workspace> {
+        let root = root.into();
+        fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
+        Ok(Workspace { root })
+    }
+
+    /// Opens an existing workspace; fails clearly when `root` holds none.
+    pub fn open_existing(root: impl Into<PathBuf>) -> Result<Workspace> {
+        let root = root.into();
+        if !root.join(MANIFEST).is_file() {
+            return Err(Error::NoWorkspace { path: root });
+        }
+        Ok(Workspace { root })
+    }
+
+    /// The workspace directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The published manifest (an empty one for a new workspace).
+    pub fn manifest(&self) -> Result<Manifest> {
+        let path = self.root.join(MANIFEST);
+        match fs::read(&path) {
+            Ok(bytes) => {
+                let m: Manifest = serde_json::from_slice(&bytes)
+                    .map_err(|e| Error::Corrupt { path: path.clone(), reason: e.to_string() })?;
+                if m.format_version > FORMAT_VERSION {
+                    return Err(Error::Corrupt {
+                        path,
+                        reason: format!("written by a newer shoplens (format {})", m.format_version),
+                    });
+                }
+                Ok(m)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Manifest { format_version: FORMAT_VERSION, ..Manifest::default() })
+            }
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+
+    /// Absolute path of a published file.
+    pub fn path_of(&self, file: &DataFile) -> PathBuf {
+        self.root.join(&file.path)
+    }
+
+    /// Takes the single-writer lock; fails at once, naming the holder, when another process writes.
+    pub fn writer(&self) -> Result<Writer> {
+        let path = self.root.join(LOCK);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                return Err(Error::Locked { path: self.root.clone(), holder: holder.trim().to_string() });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+        }
+        file.set_len(0).map_err(|e| Error::io(&path, e))?;
+        let _ = write!(file, "pid {}", std::process::id());
+        let _ = file.sync_data();
+        let writer = Writer { ws: self.clone(), _lock: file };
+        writer.remove_leftovers()?;
+        Ok(writer)
+    }
+}
+
+/// The one writer of a workspace, holding its lock until dropped.
+#[derive(Debug)]
+pub struct Writer {
+    ws: Workspace,
+    _lock: File,
+}
+
+impl Writer {
+    /// The workspace written.
+    pub fn workspace(&self) -> &Workspace {
+        &self.ws
+    }
+
+    /// Starts a commit with a fresh id.
+    pub fn begin(&self) -> Result<Commit<'_>> {
+        let manifest = self.ws.manifest()?;
+        let id = format!("{:06}", manifest.version + 1);
+        let staging = self.ws.root.join("staging").join(&id);
+        fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+        Ok(Commit { writer: self, id, staging, manifest, staged: Vec::new(), seq: 0 })
+    }
+
+    /// Removes files a killed writer left: the staging area and any table file the manifest does
+    /// not publish.
+    fn remove_leftovers(&self) -> Result<()> {
+        let staging = self.ws.root.join("staging");
+        if staging.exists() {
+            fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+        }
+        let manifest = self.ws.manifest()?;
+        let mut published: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for files in manifest.tables.values() {
+            published.extend(files.iter().map(|f| f.path.as_str()));
+        }
+        published.extend(manifest.quarantine.iter().map(|f| f.path.as_str()));
+        for dir in ["tables", "quarantine"] {
+            let base = self.ws.root.join(dir);
+            for path in walk_files(&base)? {
+                let rel = relative(&self.ws.root, &path);
+                if !published.contains(rel.as_str()) {
+                    fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A commit in progress: files are staged, then published together by [`Commit::publish`].
+#[derive(Debug)]
+pub struct Commit<'w> {
+    writer: &'w Writer,
+    id: String,
+    staging: PathBuf,
+    manifest: Manifest,
+    staged: Vec<(Option<Table>, String, u64)>,
+    seq: u32,
+}
+
+impl Commit<'_> {
+    /// The commit's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The manifest this commit starts from.
+    pub fn base(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Mutable settings; saved when the commit is published.
+    pub fn settings_mut(&mut self) -> &mut Settings {
+        &mut self.manifest.settings
+    }
+
+    /// Records an ingested source file.
+    pub fn record_ingest(&mut self, record: IngestRecord) {
+        self.manifest.ingests.push(record);
+    }
+
+    /// Stages batches as one Parquet file of `table` (or of the quarantine when `None`).
+    pub fn stage(&mut self, table: Option<Table>, batches: &[RecordBatch]) -> Result<()> {
+        let Some(first) = batches.first() else { return Ok(()) };
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if rows == 0 {
+            return Ok(());
+        }
+        self.seq += 1;
+        let dir = match table {
+            Some(t) => format!("tables/{}", t.name()),
+            None => "quarantine".to_string(),
+        };
+        let rel = format!("{dir}/{}-{:04}.parquet", self.id, self.seq);
+        let tmp = self.staging.join(format!("{:04}.parquet", self.seq));
+        write_parquet(&tmp, first.schema(), batches)?;
+        self.staged.push((table, rel, rows as u64));
+        Ok(())
+    }
+
+    /// Moves staged files into place and atomically publishes the new manifest.
+    pub fn publish(mut self) -> Result<Manifest> {
+        let root = self.writer.ws.root.clone();
+        for (i, (table, rel, rows)) in self.staged.iter().enumerate() {
+            let from = self.staging.join(format!("{:04}.parquet", i + 1));
+            let to = root.join(rel);
+            if let Some(parent) = to.parent() {
+                fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
+            if let Some(parent) = to.parent() {
+                sync_dir(parent)?;
+            }
+            let entry = DataFile { path: rel.clone(), rows: *rows };
+            match table {
+                Some(t) => self.manifest.tables.entry(t.name().to_string()).or_default().push(entry),
+                None => self.manifest.quarantine.push(entry),
+            }
+        }
+        self.manifest.version += 1;
+        self.manifest.format_version = FORMAT_VERSION;
+        let bytes = serde_json::to_vec_pretty(&self.manifest)
+            .map_err(|e| Error::Internal(format!("manifest serialisation: {e}")))?;
+        let tmp = root.join(format!("{MANIFEST}.tmp"));
+        {
+            let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+            f.write_all(&bytes).map_err(|e| Error::io(&tmp, e))?;
+            f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        }
+        fs::rename(&tmp, root.join(MANIFEST)).map_err(|e| Error::io(&root, e))?;
+        sync_dir(&root)?;
+        let _ = fs::remove_dir_all(&self.staging);
+        Ok(std::mem::take(&mut self.manifest))
+    }
+}
+
+fn write_parquet(path: &Path, schema: datafusion::arrow::datatypes::SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+    let file = File::create(path).map_err(|e| Error::io(path, e))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(1 << 20))
+        .build();
+    let mut w = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::parquet(path, e))?;
+    for b in batches {
+        w.write(b).map_err(|e| Error::parquet(path, e))?;
+    }
+    let file = w.into_inner().map_err(|e| Error::parquet(path, e))?;
+    file.sync_all().map_err(|e| Error::io(path, e))?;
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+}
+
+fn walk_files(base: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    if !base.exists() {
+        return Ok(out);
+    }
+    let mut stack = vec![base.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_writer_fails_clearly_and_readers_are_not_blocked() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
+        let w = ws.writer().unwrap();
+        let err = ws.writer().unwrap_err().to_string();
+        assert!(err.contains("another shoplens process"), "{err}");
+        assert!(ws.manifest().is_ok());
+        drop(w);
+        assert!(ws.writer().is_ok());
+    }
+
+    #[test]
+    fn unpublished_files_are_removed_by_the_next_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
+        let stray = dir.path().join("tables/orders/999999-0001.parquet");
+        fs::create_dir_all(stray.parent().unwrap()).unwrap();
+        fs::write(&stray, b"half").unwrap();
+        let _w = ws.writer().unwrap();
+        assert!(!stray.exists());
+    }
+}

@@ -1,0 +1,1 @@
+//! shoplens server.
