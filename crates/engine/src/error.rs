@@ -9,12 +9,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The operating system's error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// No workspace at a path where one was expected.
     #[error("no shoplens workspace at {}: ingest data first (`shoplens ingest …` or `shoplens demo`), or pass --workspace", path.display())]
@@ -104,7 +104,7 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Error {
-        Error::Io { path: path.to_path_buf(), source }
+        Error::Io { path: path.to_path_buf(), cause: source }
     }
 
     pub(crate) fn parquet(path: &Path, e: datafusion::parquet::errors::ParquetError) -> Error {

@@ -44,7 +44,7 @@ async fn register(ctx: &SessionContext, ws: &Workspace, name: &str, schema: Sche
         ctx.register_table(name, Arc::new(empty))?;
         return Ok(());
     }
-    let root = std::fs::canonicalize(ws.root()).map_err(|e| Error::Io { path: ws.root().to_path_buf(), source: e })?;
+    let root = std::fs::canonicalize(ws.root()).map_err(|e| Error::Io { path: ws.root().to_path_buf(), cause: e })?;
     let urls = files
         .iter()
         .map(|f| ListingTableUrl::parse(root.join(&f.path).to_string_lossy()))
@@ -152,7 +152,7 @@ pub(crate) fn stored_strings(ws: &Workspace, manifest: &Manifest, table: Table, 
     };
     for f in manifest.files(table) {
         let path = ws.path_of(f);
-        let file = std::fs::File::open(&path).map_err(|e| Error::Io { path: path.clone(), source: e })?;
+        let file = std::fs::File::open(&path).map_err(|e| Error::Io { path: path.clone(), cause: e })?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(&path, e))?;
         let mask = ProjectionMask::roots(builder.parquet_schema(), [idx]);
         let reader = builder.with_projection(mask).build().map_err(|e| Error::parquet(&path, e))?;

@@ -593,7 +593,8 @@ fn json_object(cols: &[(String, usize)], f: &[Cow<'_, str>]) -> Result<String, R
         if v.is_empty() {
             continue;
         }
-        let leading_zero = v.len() > 1 && v.starts_with('0') && !v.starts_with("0.");
+        // Ids such as `0001` stay text; short zero-padded numbers such as an hour `08` are numbers.
+        let leading_zero = v.len() > 2 && v.starts_with('0') && !v.starts_with("0.");
         let j = if leading_zero {
             serde_json::Value::String(v.to_string())
         } else if let Ok(i) = v.parse::<i64>() {
