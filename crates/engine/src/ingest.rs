@@ -252,7 +252,7 @@ fn finish_file(
                     Some((f, first)) => {
                         let at = if f == file { format!("line {first}") } else { format!("{f} line {first}") };
                         rejects.insert(line, Reject {
-                            column: tp.table.key().join("+"),
+                            column: tp.checked_key.iter().map(|k| tp.label(*k)).collect::<Vec<_>>().join("+"),
                             reason: format!("duplicate key `{key}` in {} (first on {at})", tp.table.name()),
                             excluded: false,
                         });
@@ -268,7 +268,7 @@ fn finish_file(
             for (line, key) in keys_of(&tables[ti], &[rp.column])? {
                 if !known.contains(&key) && !rejects.contains_key(&line) {
                     rejects.insert(line, Reject {
-                        column: tp.table.columns()[rp.column].name.to_string(),
+                        column: tp.label(rp.column),
                         reason: rp.reason.clone(),
                         excluded: rp.exclude,
                     });

@@ -423,6 +423,16 @@ impl TablePlan {
     }
 }
 
+impl TablePlan {
+    /// The source column (or target name) behind target column `i`, for messages.
+    pub(crate) fn label(&self, i: usize) -> String {
+        match self.cols.get(i).and_then(Option::as_ref) {
+            Some(c) => c.label.clone(),
+            None => self.table.columns().get(i).map_or_else(String::new, |c| c.name.to_string()),
+        }
+    }
+}
+
 impl ColPlan {
     fn eval<'a>(
         &self,

@@ -174,7 +174,11 @@ fn read_text(
             let one = Chunk { bytes: c.bytes, first_line: 1 };
             source::for_each_record(&one, &spec, |r: Record<'_>| {
                 if got.is_none() {
-                    got = Some(r.fields.iter().map(|f| String::from_utf8_lossy(f).trim().to_string()).collect::<Vec<_>>());
+                    let names = r.fields.into_iter().map(|f| {
+                        let lossy = String::from_utf8_lossy(&f).into_owned();
+                        source::decode(f, spec.encoding).map_or(lossy, |s| s.into_owned()).trim().to_string()
+                    });
+                    got = Some(names.collect::<Vec<_>>());
                 }
             });
             header = got.unwrap_or_default();
