@@ -42,7 +42,9 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
     let g = cli.global;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.command {
         Command::Ingest(a) => ingest_cmd(&g, a, &mut out),
         Command::Tables => rt.block_on(tables_cmd(&g, &mut out)),
@@ -73,7 +75,8 @@ fn ingest_cmd(g: &Global, a: IngestArgs, out: &mut dyn Write) -> Result<()> {
     let mapping = match (&a.preset, &a.mapping) {
         (Some(p), None) => presets::preset(p)?,
         (None, Some(m)) => {
-            let text = std::fs::read_to_string(m).with_context(|| format!("reading mapping {}", m.display()))?;
+            let text = std::fs::read_to_string(m)
+                .with_context(|| format!("reading mapping {}", m.display()))?;
             let mut mf = MappingFile::parse(&text, &m.display().to_string())?;
             if mf.name.is_none() {
                 mf.name = Some(m.display().to_string());
@@ -96,7 +99,13 @@ fn ingest_cmd(g: &Global, a: IngestArgs, out: &mut dyn Write) -> Result<()> {
             }
         }
     };
-    let summary = ingest::ingest(&ws, &a.files, &mapping, &IngestOptions { force: a.force }, &report)?;
+    let summary = ingest::ingest(
+        &ws,
+        &a.files,
+        &mapping,
+        &IngestOptions { force: a.force },
+        &report,
+    )?;
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
@@ -107,9 +116,21 @@ fn render_ingest(s: &IngestSummary, format: Format, out: &mut dyn Write) -> Resu
     if format == Format::Json {
         return write_json(out, s);
     }
-    let mut f = Frame::new(&["file", "layout", "read", "stored", "quarantined", "excluded", "tables"]);
+    let mut f = Frame::new(&[
+        "file",
+        "layout",
+        "read",
+        "stored",
+        "quarantined",
+        "excluded",
+        "tables",
+    ]);
     for file in &s.files {
-        let tables: Vec<String> = file.tables.iter().map(|(t, n)| format!("{t} {n}")).collect();
+        let tables: Vec<String> = file
+            .tables
+            .iter()
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect();
         f.push(vec![
             Value::from(file.file.clone()),
             Value::from(file.layout.clone()),
@@ -122,7 +143,13 @@ fn render_ingest(s: &IngestSummary, format: Format, out: &mut dyn Write) -> Resu
     }
     f.write(out, format)?;
     if format == Format::Table {
-        writeln!(out, "commit {} with {}; time zone {}", s.commit, s.mapping, s.timezone.as_deref().unwrap_or("unset (UTC)"))?;
+        writeln!(
+            out,
+            "commit {} with {}; time zone {}",
+            s.commit,
+            s.mapping,
+            s.timezone.as_deref().unwrap_or("unset (UTC)")
+        )?;
         for file in &s.files {
             for (reason, n) in &file.excluded_reasons {
                 writeln!(out, "  {}: {n} rows excluded: {reason}", file.file)?;
@@ -154,7 +181,13 @@ async fn tables_cmd(g: &Global, out: &mut dyn Write) -> Result<()> {
     }
     let mut f = Frame::new(&["name", "rows", "users", "min_ts", "max_ts"]);
     for t in tables {
-        f.push(vec![Value::from(t.name), Value::from(t.rows), t.users.map_or(Value::Null, Value::from), t.min_ts.into(), t.max_ts.into()]);
+        f.push(vec![
+            Value::from(t.name),
+            Value::from(t.rows),
+            t.users.map_or(Value::Null, Value::from),
+            t.min_ts.into(),
+            t.max_ts.into(),
+        ]);
     }
     f.write(out, g.format)
 }
@@ -170,17 +203,36 @@ async fn sql_cmd(g: &Global, q: &str, out: &mut dyn Write) -> Result<()> {
 /// A frame as JSON `{"columns": [...], "rows": [{...}, ...]}` or as table/CSV.
 fn write_frame(frame: &Frame, format: Format, out: &mut dyn Write) -> Result<()> {
     if format == Format::Json {
-        let rows: Vec<serde_json::Map<String, Value>> =
-            frame.rows.iter().map(|r| frame.columns.iter().cloned().zip(r.iter().cloned()).collect()).collect();
-        return write_json(out, &serde_json::json!({ "columns": frame.columns, "rows": rows }));
+        let rows: Vec<serde_json::Map<String, Value>> = frame
+            .rows
+            .iter()
+            .map(|r| {
+                frame
+                    .columns
+                    .iter()
+                    .cloned()
+                    .zip(r.iter().cloned())
+                    .collect()
+            })
+            .collect();
+        return write_json(
+            out,
+            &serde_json::json!({ "columns": frame.columns, "rows": rows }),
+        );
     }
     frame.write(out, format)
 }
 
 async fn quarantine_cmd(g: &Global, a: QuarantineArgs, out: &mut dyn Write) -> Result<()> {
     let ws = existing(g)?;
-    let limit = if a.limit == 0 { String::new() } else { format!(" LIMIT {}", a.limit) };
-    let q = format!("SELECT \"commit\", file, line, \"column\", reason, raw FROM quarantine ORDER BY \"commit\", file, line{limit}");
+    let limit = if a.limit == 0 {
+        String::new()
+    } else {
+        format!(" LIMIT {}", a.limit)
+    };
+    let q = format!(
+        "SELECT \"commit\", file, line, \"column\", reason, raw FROM quarantine ORDER BY \"commit\", file, line{limit}"
+    );
     let (schema, batches) = query::sql(&ws, &q).await?;
     let frame = batches_frame(&schema, &batches, &chrono_tz::UTC)?;
     write_frame(&frame, g.format, out)
@@ -194,9 +246,16 @@ fn presets_cmd(g: &Global, show: Option<String>, out: &mut dyn Write) -> Result<
     let mut f = Frame::new(&["preset", "timezone", "layouts"]);
     for (name, _) in presets::PRESETS {
         let m = presets::preset(name)?;
-        let layouts: Vec<String> =
-            m.layouts().iter().map(|l| l.source.files.clone().unwrap_or_else(|| "any file".into())).collect();
-        f.push(vec![Value::from(*name), m.timezone.clone().into(), Value::from(layouts.join(", "))]);
+        let layouts: Vec<String> = m
+            .layouts()
+            .iter()
+            .map(|l| l.source.files.clone().unwrap_or_else(|| "any file".into()))
+            .collect();
+        f.push(vec![
+            Value::from(*name),
+            m.timezone.clone().into(),
+            Value::from(layouts.join(", ")),
+        ]);
     }
     write_frame(&f, g.format, out)
 }

@@ -24,7 +24,12 @@ pub(crate) struct Cli {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct Global {
     /// Workspace directory holding the shop's tables.
-    #[arg(long, global = true, env = "SHOPLENS_WORKSPACE", default_value = "./shoplens-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "SHOPLENS_WORKSPACE",
+        default_value = "./shoplens-data"
+    )]
     pub(crate) workspace: PathBuf,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]

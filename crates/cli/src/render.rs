@@ -10,7 +10,10 @@ use serde::Serialize;
 use serde_json::Value;
 use shoplens_engine::calendar::format_instant;
 use shoplens_engine::datafusion::arrow::array::{Array, AsArray};
-use shoplens_engine::datafusion::arrow::datatypes::{DataType, Int8Type, Int16Type, Int32Type, Int64Type, SchemaRef, TimeUnit, UInt8Type, UInt16Type, UInt32Type, UInt64Type, Float32Type, Float64Type};
+use shoplens_engine::datafusion::arrow::datatypes::{
+    DataType, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, SchemaRef,
+    TimeUnit, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+};
 use shoplens_engine::datafusion::arrow::record_batch::RecordBatch;
 use shoplens_engine::datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
@@ -35,7 +38,10 @@ pub(crate) struct Frame {
 
 impl Frame {
     pub(crate) fn new(columns: &[&str]) -> Frame {
-        Frame { columns: columns.iter().map(|c| (*c).to_string()).collect(), rows: Vec::new() }
+        Frame {
+            columns: columns.iter().map(|c| (*c).to_string()).collect(),
+            rows: Vec::new(),
+        }
     }
 
     pub(crate) fn push(&mut self, row: Vec<Value>) {
@@ -46,9 +52,24 @@ impl Frame {
     pub(crate) fn write(&self, out: &mut dyn Write, format: Format) -> Result<()> {
         match format {
             Format::Csv => {
-                writeln!(out, "{}", self.columns.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","))?;
+                writeln!(
+                    out,
+                    "{}",
+                    self.columns
+                        .iter()
+                        .map(|c| csv_cell(c))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )?;
                 for r in &self.rows {
-                    writeln!(out, "{}", r.iter().map(|v| csv_cell(&flat(v))).collect::<Vec<_>>().join(","))?;
+                    writeln!(
+                        out,
+                        "{}",
+                        r.iter()
+                            .map(|v| csv_cell(&flat(v)))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    )?;
                 }
             }
             Format::Table | Format::Json => {
@@ -94,7 +115,10 @@ pub(crate) fn write_json<T: Serialize>(out: &mut dyn Write, value: &T) -> Result
 /// Query results as a frame: instants in the shop's zone, decimals as exact numbers, values
 /// JSON cannot hold (NaN, infinity) as null.
 pub(crate) fn batches_frame(schema: &SchemaRef, batches: &[RecordBatch], tz: &Tz) -> Result<Frame> {
-    let mut f = Frame { columns: schema.fields().iter().map(|x| x.name().clone()).collect(), rows: Vec::new() };
+    let mut f = Frame {
+        columns: schema.fields().iter().map(|x| x.name().clone()).collect(),
+        rows: Vec::new(),
+    };
     let opts = FormatOptions::default().with_null("");
     for b in batches {
         let formatters = b
@@ -134,9 +158,10 @@ fn cell(a: &dyn Array, i: usize, tz: &Tz, text: &str) -> Value {
         DataType::Float32 => finite(f64::from(a.as_primitive::<Float32Type>().value(i))),
         DataType::Float64 => finite(a.as_primitive::<Float64Type>().value(i)),
         DataType::Boolean => Value::Bool(a.as_boolean().value(i)),
-        DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => {
-            text.parse::<serde_json::Number>().map(Value::Number).unwrap_or_else(|_| Value::String(text.to_string()))
-        }
+        DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => text
+            .parse::<serde_json::Number>()
+            .map(Value::Number)
+            .unwrap_or_else(|_| Value::String(text.to_string())),
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
             let v = a.as_primitive::<shoplens_engine::datafusion::arrow::datatypes::TimestampMicrosecondType>().value(i);
             Value::String(format_instant(v, tz))
@@ -146,5 +171,9 @@ fn cell(a: &dyn Array, i: usize, tz: &Tz, text: &str) -> Value {
 }
 
 fn finite(x: f64) -> Value {
-    if x.is_finite() { Value::from(x) } else { Value::Null }
+    if x.is_finite() {
+        Value::from(x)
+    } else {
+        Value::Null
+    }
 }

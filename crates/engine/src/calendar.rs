@@ -7,7 +7,11 @@ use crate::workspace::Settings;
 
 /// The shop's time zone (UTC when the workspace has none).
 pub fn zone(settings: &Settings) -> Tz {
-    settings.timezone.as_deref().and_then(|z| z.parse().ok()).unwrap_or(chrono_tz::UTC)
+    settings
+        .timezone
+        .as_deref()
+        .and_then(|z| z.parse().ok())
+        .unwrap_or(chrono_tz::UTC)
 }
 
 /// An instant (µs since the epoch) as ISO 8601 in `tz`, with its offset: `1997-01-01T00:00:00-05:00`.
@@ -42,13 +46,22 @@ mod tests {
     #[test]
     fn instants_print_in_shop_time_with_offset() {
         let ny: Tz = "America/New_York".parse().unwrap();
-        assert_eq!(format_instant(852_094_800_000_000, &ny), "1997-01-01T00:00:00-05:00");
-        assert_eq!(format_instant(0, &chrono_tz::UTC), "1970-01-01T00:00:00+00:00");
+        assert_eq!(
+            format_instant(852_094_800_000_000, &ny),
+            "1997-01-01T00:00:00-05:00"
+        );
+        assert_eq!(
+            format_instant(0, &chrono_tz::UTC),
+            "1970-01-01T00:00:00+00:00"
+        );
     }
 
     #[test]
     fn as_of_date_is_end_of_day() {
         let t = parse_as_of("1998-06-30", &chrono_tz::UTC).unwrap();
-        assert_eq!(format_instant(t, &chrono_tz::UTC), "1998-06-30T23:59:59.999999+00:00");
+        assert_eq!(
+            format_instant(t, &chrono_tz::UTC),
+            "1998-06-30T23:59:59.999999+00:00"
+        );
     }
 }

@@ -47,7 +47,9 @@ pub enum Error {
         reason: String,
     },
     /// A file's columns do not match its mapping.
-    #[error("{file}: columns do not match the mapping `{mapping}`: expected {expected}; found {found}. Nothing was stored")]
+    #[error(
+        "{file}: columns do not match the mapping `{mapping}`: expected {expected}; found {found}. Nothing was stored"
+    )]
     ColumnMismatch {
         /// The source file.
         file: String,
@@ -59,7 +61,9 @@ pub enum Error {
         found: String,
     },
     /// The source's time zone differs from the workspace's.
-    #[error("{file}: the mapping `{mapping}` is in time zone {source_zone} but the workspace is in {workspace_zone}; use a separate workspace for this shop. Nothing was stored")]
+    #[error(
+        "{file}: the mapping `{mapping}` is in time zone {source_zone} but the workspace is in {workspace_zone}; use a separate workspace for this shop. Nothing was stored"
+    )]
     ZoneMismatch {
         /// The source file.
         file: String,
@@ -71,7 +75,9 @@ pub enum Error {
         workspace_zone: String,
     },
     /// The same file content was ingested before.
-    #[error("{file}: already ingested (same content as `{previous}`, commit {commit}); pass --force to ingest it again")]
+    #[error(
+        "{file}: already ingested (same content as `{previous}`, commit {commit}); pass --force to ingest it again"
+    )]
     AlreadyIngested {
         /// The file.
         file: String,
@@ -104,10 +110,16 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Error {
-        Error::Io { path: path.to_path_buf(), cause: source }
+        Error::Io {
+            path: path.to_path_buf(),
+            cause: source,
+        }
     }
 
     pub(crate) fn parquet(path: &Path, e: datafusion::parquet::errors::ParquetError) -> Error {
-        Error::Corrupt { path: path.to_path_buf(), reason: e.to_string() }
+        Error::Corrupt {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
     }
 }

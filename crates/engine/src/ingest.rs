@@ -109,9 +109,15 @@ pub fn ingest(
     let writer = ws.writer()?;
     let mut commit = writer.begin()?;
     let base = commit.base().clone();
-    let tz = mapping.timezone.as_deref().map(str::parse::<chrono_tz::Tz>).transpose().map_err(|_| {
-        Error::Mapping { origin: name.clone(), reason: "unknown time zone".into() }
-    })?;
+    let tz = mapping
+        .timezone
+        .as_deref()
+        .map(str::parse::<chrono_tz::Tz>)
+        .transpose()
+        .map_err(|_| Error::Mapping {
+            origin: name.clone(),
+            reason: "unknown time zone".into(),
+        })?;
     if let (Some(zone), Some(ws_zone)) = (&mapping.timezone, &base.settings.timezone)
         && zone != ws_zone
     {
@@ -128,7 +134,14 @@ pub fn ingest(
     if base.settings.currency.is_none() && mapping.currency.is_some() {
         commit.settings_mut().currency = mapping.currency.clone();
     }
-    let tz = tz.or_else(|| base.settings.timezone.as_deref().and_then(|z| z.parse().ok())).unwrap_or(chrono_tz::UTC);
+    let tz = tz
+        .or_else(|| {
+            base.settings
+                .timezone
+                .as_deref()
+                .and_then(|z| z.parse().ok())
+        })
+        .unwrap_or(chrono_tz::UTC);
 
     let layouts = mapping.layouts();
     let mut ordered: Vec<(usize, &PathBuf)> = Vec::new();
@@ -137,7 +150,11 @@ pub fn ingest(
     }
     ordered.sort_by_key(|(i, _)| *i);
 
-    let mut state = IngestState { produced: Vec::new(), seen_keys: HashMap::new(), stored_keys: HashMap::new() };
+    let mut state = IngestState {
+        produced: Vec::new(),
+        seen_keys: HashMap::new(),
+        stored_keys: HashMap::new(),
+    };
     let mut summaries = Vec::new();
     let mut quarantine = Vec::new();
     let mut hashes: HashSet<String> = HashSet::new();
@@ -147,19 +164,31 @@ pub fn ingest(
         let loaded = source::load(path)?;
         if !opts.force {
             if let Some(prev) = base.ingests.iter().find(|r| r.sha256 == loaded.sha256) {
-                return Err(Error::AlreadyIngested { file: shown, previous: prev.source.clone(), commit: prev.commit.clone() });
+                return Err(Error::AlreadyIngested {
+                    file: shown,
+                    previous: prev.source.clone(),
+                    commit: prev.commit.clone(),
+                });
             }
             if !hashes.insert(loaded.sha256.clone()) {
-                return Err(Error::AlreadyIngested { file: shown, previous: "another file of this ingest".into(), commit: commit.id().to_string() });
+                return Err(Error::AlreadyIngested {
+                    file: shown,
+                    previous: "another file of this ingest".into(),
+                    commit: commit.id().to_string(),
+                });
             }
         }
         progress(Progress::File(&shown, loaded.bytes.len() as u64));
         let ctx = plan::FileCtx {
-            file_name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            file_name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             hash8: loaded.sha256[..8].to_string(),
         };
         let out = reader::read_file(&loaded.bytes, layout, tz, &shown, &name, &ctx, progress)?;
-        let (summary, qrows) = finish_file(ws, &base, &shown, layout, out, &mut state, &loaded.bytes)?;
+        let (summary, qrows) =
+            finish_file(ws, &base, &shown, layout, out, &mut state, &loaded.bytes)?;
         commit.record_ingest(IngestRecord {
             commit: commit.id().to_string(),
             source: shown.clone(),
@@ -203,11 +232,18 @@ fn select_layout(layouts: &[Layout], path: &Path, mapping: &str) -> Result<usize
     if layouts.len() == 1 {
         return Ok(0);
     }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     for (i, l) in layouts.iter().enumerate() {
-        let Some(pattern) = &l.source.files else { continue };
-        let p = glob::Pattern::new(pattern)
-            .map_err(|e| Error::Mapping { origin: mapping.to_string(), reason: format!("bad file pattern `{pattern}`: {e}") })?;
+        let Some(pattern) = &l.source.files else {
+            continue;
+        };
+        let p = glob::Pattern::new(pattern).map_err(|e| Error::Mapping {
+            origin: mapping.to_string(),
+            reason: format!("bad file pattern `{pattern}`: {e}"),
+        })?;
         if p.matches(&name) {
             return Ok(i);
         }
@@ -215,10 +251,16 @@ fn select_layout(layouts: &[Layout], path: &Path, mapping: &str) -> Result<usize
     if let Some(i) = layouts.iter().position(|l| l.source.files.is_none()) {
         return Ok(i);
     }
-    let patterns: Vec<String> = layouts.iter().filter_map(|l| l.source.files.clone()).collect();
+    let patterns: Vec<String> = layouts
+        .iter()
+        .filter_map(|l| l.source.files.clone())
+        .collect();
     Err(Error::BadFile {
         file: path.display().to_string(),
-        reason: format!("`{mapping}` has no layout for this file name (it reads files named {})", patterns.join(", ")),
+        reason: format!(
+            "`{mapping}` has no layout for this file name (it reads files named {})",
+            patterns.join(", ")
+        ),
     })
 }
 
@@ -238,7 +280,12 @@ fn finish_file(
     state: &mut IngestState,
     body: &[u8],
 ) -> Result<(FileSummary, Vec<QRow>)> {
-    let FileOutput { plan, tables, mut quarantine, read } = out;
+    let FileOutput {
+        plan,
+        tables,
+        mut quarantine,
+        read,
+    } = out;
     let mut rejects: BTreeMap<u64, Reject> = BTreeMap::new();
 
     for (ti, tp) in plan.tables.iter().enumerate() {
@@ -250,12 +297,27 @@ fn finish_file(
                 }
                 match seen.get(&key) {
                     Some((f, first)) => {
-                        let at = if f == file { format!("line {first}") } else { format!("{f} line {first}") };
-                        rejects.insert(line, Reject {
-                            column: tp.checked_key.iter().map(|k| tp.label(*k)).collect::<Vec<_>>().join("+"),
-                            reason: format!("duplicate key `{key}` in {} (first on {at})", tp.table.name()),
-                            excluded: false,
-                        });
+                        let at = if f == file {
+                            format!("line {first}")
+                        } else {
+                            format!("{f} line {first}")
+                        };
+                        rejects.insert(
+                            line,
+                            Reject {
+                                column: tp
+                                    .checked_key
+                                    .iter()
+                                    .map(|k| tp.label(*k))
+                                    .collect::<Vec<_>>()
+                                    .join("+"),
+                                reason: format!(
+                                    "duplicate key `{key}` in {} (first on {at})",
+                                    tp.table.name()
+                                ),
+                                excluded: false,
+                            },
+                        );
                     }
                     None => {
                         seen.insert(key, (file.to_string(), line));
@@ -267,11 +329,14 @@ fn finish_file(
             let known = known_keys(ws, base, state, rp)?;
             for (line, key) in keys_of(&tables[ti], &[rp.column])? {
                 if !known.contains(&key) && !rejects.contains_key(&line) {
-                    rejects.insert(line, Reject {
-                        column: tp.label(rp.column),
-                        reason: rp.reason.clone(),
-                        excluded: rp.exclude,
-                    });
+                    rejects.insert(
+                        line,
+                        Reject {
+                            column: tp.label(rp.column),
+                            reason: rp.reason.clone(),
+                            excluded: rp.exclude,
+                        },
+                    );
                 }
             }
         }
@@ -286,15 +351,23 @@ fn finish_file(
                     if rejects.is_empty() {
                         kept.push(batch);
                     } else {
-                        let mask: datafusion::arrow::array::BooleanArray =
-                            lines.iter().map(|l| Some(!rejects.contains_key(l))).collect();
+                        let mask: datafusion::arrow::array::BooleanArray = lines
+                            .iter()
+                            .map(|l| Some(!rejects.contains_key(l)))
+                            .collect();
                         kept.push(filter_record_batch(&batch, &mask)?);
                     }
                 }
                 kept
             }
             TableOut::Rows(rows) => {
-                let mut g = build::Grouper::new(tp.group_by.clone(), tp.cols.iter().map(|c| c.as_ref().map(|c| c.agg).unwrap_or_default()).collect());
+                let mut g = build::Grouper::new(
+                    tp.group_by.clone(),
+                    tp.cols
+                        .iter()
+                        .map(|c| c.as_ref().map(|c| c.agg).unwrap_or_default())
+                        .collect(),
+                );
                 for (line, vals) in rows {
                     if !rejects.contains_key(&line) {
                         g.add(vals)?;
@@ -317,14 +390,23 @@ fn finish_file(
     }
 
     let mut excluded_reasons: BTreeMap<String, u64> = BTreeMap::new();
-    let wanted: BTreeSet<u64> = rejects.iter().filter(|(_, r)| !r.excluded).map(|(l, _)| *l).collect();
+    let wanted: BTreeSet<u64> = rejects
+        .iter()
+        .filter(|(_, r)| !r.excluded)
+        .map(|(l, _)| *l)
+        .collect();
     let raws = source::physical_lines(body, &wanted);
     for (line, r) in rejects {
         if r.excluded {
             *excluded_reasons.entry(r.reason).or_default() += 1;
         } else {
             let raw = raws.get(&line).cloned().unwrap_or_default();
-            quarantine.push(QRow { line, column: r.column, reason: r.reason, raw });
+            quarantine.push(QRow {
+                line,
+                column: r.column,
+                reason: r.reason,
+                raw,
+            });
         }
     }
     quarantine.sort_by_key(|q| q.line);
@@ -332,7 +414,9 @@ fn finish_file(
     let quarantined = quarantine.len() as u64;
     let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
     for q in &quarantine {
-        *reasons.entry(format!("{}: {}", q.column, reason_kind(&q.reason))).or_default() += 1;
+        *reasons
+            .entry(format!("{}: {}", q.column, reason_kind(&q.reason)))
+            .or_default() += 1;
     }
     let mut quarantine_reasons: Vec<(String, u64)> = reasons.into_iter().collect();
     quarantine_reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -376,11 +460,17 @@ fn keys_of(t: &TableOut, cols: &[usize]) -> Result<Vec<(u64, String)>> {
                     .iter()
                     .map(|c| {
                         let a = cast(batch.column(*c), &DataType::Utf8)?;
-                        a.as_any().downcast_ref::<StringArray>().cloned().ok_or_else(|| Error::Internal("key cast".into()))
+                        a.as_any()
+                            .downcast_ref::<StringArray>()
+                            .cloned()
+                            .ok_or_else(|| Error::Internal("key cast".into()))
                     })
                     .collect::<Result<_>>()?;
                 for (i, line) in lines.iter().enumerate() {
-                    let key: Vec<&str> = arrays.iter().map(|a| if a.is_null(i) { "" } else { a.value(i) }).collect();
+                    let key: Vec<&str> = arrays
+                        .iter()
+                        .map(|a| if a.is_null(i) { "" } else { a.value(i) })
+                        .collect();
                     out.push((*line, key.join("|")));
                 }
             }
@@ -406,7 +496,12 @@ fn known_keys<'s>(
         Some(s) => s,
         None => crate::query::stored_strings(ws, base, rp.to_table, &rp.to_column)?,
     };
-    let col = rp.to_table.columns().iter().position(|c| c.name == rp.to_column).unwrap_or(0);
+    let col = rp
+        .to_table
+        .columns()
+        .iter()
+        .position(|c| c.name == rp.to_column)
+        .unwrap_or(0);
     for (t, b) in &state.produced {
         if *t == rp.to_table {
             let a = cast(b.column(col), &DataType::Utf8)?;
@@ -421,7 +516,13 @@ fn known_keys<'s>(
 /// Parses an instant the way mappings read timestamps without a format (ISO 8601 forms, a date
 /// meaning its midnight in `tz`).
 pub fn parse_instant(text: &str, tz: &chrono_tz::Tz) -> Option<i64> {
-    value::TsParser { format: None, epoch: None, tz: *tz }.parse(text).ok()
+    value::TsParser {
+        format: None,
+        epoch: None,
+        tz: *tz,
+    }
+    .parse(text)
+    .ok()
 }
 
 /// Whether a plan must run in file order on one thread.

@@ -50,11 +50,21 @@ pub fn quarantine_schema() -> SchemaRef {
 pub(crate) fn quarantine_batch(commit: &str, rows: &[(String, QRow)]) -> Result<RecordBatch> {
     let cols: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(rows.iter().map(|_| commit))),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|(f, _)| f.as_str()))),
-        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|(_, q)| q.line))),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|(_, q)| q.column.as_str()))),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|(_, q)| q.reason.as_str()))),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|(_, q)| q.raw.as_str()))),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|(f, _)| f.as_str()),
+        )),
+        Arc::new(UInt64Array::from_iter_values(
+            rows.iter().map(|(_, q)| q.line),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|(_, q)| q.column.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|(_, q)| q.reason.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|(_, q)| q.raw.as_str()),
+        )),
     ];
     Ok(RecordBatch::try_new(quarantine_schema(), cols)?)
 }

@@ -4,13 +4,17 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, Date32Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{
+    Array, Date32Array, Int64Array, StringArray, TimestampMicrosecondArray,
+};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -25,12 +29,21 @@ use crate::workspace::{DataFile, Manifest, Workspace};
 /// A DataFusion session over a published state of the workspace.
 pub async fn context(ws: &Workspace) -> Result<(SessionContext, Manifest)> {
     let manifest = ws.manifest()?;
-    let config = SessionConfig::new().with_information_schema(true).with_target_partitions(num_partitions());
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_target_partitions(num_partitions());
     let ctx = SessionContext::new_with_config(config);
     for t in Table::ALL {
         register(&ctx, ws, t.name(), t.schema(), manifest.files(t)).await?;
     }
-    register(&ctx, ws, "quarantine", quarantine_schema(), &manifest.quarantine).await?;
+    register(
+        &ctx,
+        ws,
+        "quarantine",
+        quarantine_schema(),
+        &manifest.quarantine,
+    )
+    .await?;
     Ok((ctx, manifest))
 }
 
@@ -38,19 +51,31 @@ fn num_partitions() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-async fn register(ctx: &SessionContext, ws: &Workspace, name: &str, schema: SchemaRef, files: &[DataFile]) -> Result<()> {
+async fn register(
+    ctx: &SessionContext,
+    ws: &Workspace,
+    name: &str,
+    schema: SchemaRef,
+    files: &[DataFile],
+) -> Result<()> {
     if files.is_empty() {
         let empty = MemTable::try_new(schema, vec![vec![]])?;
         ctx.register_table(name, Arc::new(empty))?;
         return Ok(());
     }
-    let root = std::fs::canonicalize(ws.root()).map_err(|e| Error::Io { path: ws.root().to_path_buf(), cause: e })?;
+    let root = std::fs::canonicalize(ws.root()).map_err(|e| Error::Io {
+        path: ws.root().to_path_buf(),
+        cause: e,
+    })?;
     let urls = files
         .iter()
         .map(|f| ListingTableUrl::parse(root.join(&f.path).to_string_lossy()))
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-    let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .with_schema(schema);
     ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
     Ok(())
 }
@@ -86,21 +111,38 @@ pub async fn table_stats(ws: &Workspace) -> Result<Vec<TableStats>> {
     let mut out = Vec::new();
     for t in Table::ALL {
         let rows = manifest.rows(t);
-        let mut stats = TableStats { name: t.name().into(), rows, users: None, min_ts: None, max_ts: None };
+        let mut stats = TableStats {
+            name: t.name().into(),
+            rows,
+            users: None,
+            min_ts: None,
+            max_ts: None,
+        };
         if t.has_user() {
             stats.users = Some(0);
         }
         if rows > 0 {
-            let users = if t.has_user() { "count(DISTINCT user_id)" } else { "CAST(NULL AS BIGINT)" };
+            let users = if t.has_user() {
+                "count(DISTINCT user_id)"
+            } else {
+                "CAST(NULL AS BIGINT)"
+            };
             let (min, max) = match t.time_column() {
                 Some(c) => (format!("min({c})"), format!("max({c})")),
                 None => ("NULL".into(), "NULL".into()),
             };
-            let q = format!("SELECT {users} AS users, {min} AS min_ts, {max} AS max_ts FROM {}", t.name());
+            let q = format!(
+                "SELECT {users} AS users, {min} AS min_ts, {max} AS max_ts FROM {}",
+                t.name()
+            );
             let batches = ctx.sql(&q).await?.collect().await?;
             if let Some(b) = batches.first().filter(|b| b.num_rows() == 1) {
                 if t.has_user() {
-                    stats.users = b.column(0).as_any().downcast_ref::<Int64Array>().map(|a| a.value(0) as u64);
+                    stats.users = b
+                        .column(0)
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .map(|a| a.value(0) as u64);
                 }
                 stats.min_ts = instant_text(b.column(1).as_ref(), &tz);
                 stats.max_ts = instant_text(b.column(2).as_ref(), &tz);
@@ -129,13 +171,27 @@ fn instant_text(a: &dyn Array, tz: &chrono_tz::Tz) -> Option<String> {
 pub async fn newest_instant(ws: &Workspace) -> Result<Option<i64>> {
     let (ctx, manifest) = context(ws).await?;
     let mut newest: Option<i64> = None;
-    for t in [Table::Events, Table::Orders, Table::Reviews, Table::Exposures, Table::Redemptions] {
+    for t in [
+        Table::Events,
+        Table::Orders,
+        Table::Reviews,
+        Table::Exposures,
+        Table::Redemptions,
+    ] {
         if manifest.rows(t) == 0 {
             continue;
         }
-        let batches = ctx.sql(&format!("SELECT max(ts) FROM {}", t.name())).await?.collect().await?;
-        if let Some(a) = batches.first().and_then(|b| b.column(0).as_any().downcast_ref::<TimestampMicrosecondArray>().cloned())
-            && a.len() == 1
+        let batches = ctx
+            .sql(&format!("SELECT max(ts) FROM {}", t.name()))
+            .await?
+            .collect()
+            .await?;
+        if let Some(a) = batches.first().and_then(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+                .cloned()
+        }) && a.len() == 1
             && !a.is_null(0)
         {
             newest = Some(newest.map_or(a.value(0), |n| n.max(a.value(0))));
@@ -145,17 +201,29 @@ pub async fn newest_instant(ws: &Workspace) -> Result<Option<i64>> {
 }
 
 /// Every distinct value of `table.column` stored in the workspace, as text (reference checks).
-pub(crate) fn stored_strings(ws: &Workspace, manifest: &Manifest, table: Table, column: &str) -> Result<HashSet<String>> {
+pub(crate) fn stored_strings(
+    ws: &Workspace,
+    manifest: &Manifest,
+    table: Table,
+    column: &str,
+) -> Result<HashSet<String>> {
     let mut out = HashSet::new();
     let Some(idx) = table.columns().iter().position(|c| c.name == column) else {
         return Ok(out);
     };
     for f in manifest.files(table) {
         let path = ws.path_of(f);
-        let file = std::fs::File::open(&path).map_err(|e| Error::Io { path: path.clone(), cause: e })?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(&path, e))?;
+        let file = std::fs::File::open(&path).map_err(|e| Error::Io {
+            path: path.clone(),
+            cause: e,
+        })?;
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(&path, e))?;
         let mask = ProjectionMask::roots(builder.parquet_schema(), [idx]);
-        let reader = builder.with_projection(mask).build().map_err(|e| Error::parquet(&path, e))?;
+        let reader = builder
+            .with_projection(mask)
+            .build()
+            .map_err(|e| Error::parquet(&path, e))?;
         for batch in reader {
             let a = cast(batch?.column(0), &DataType::Utf8)?;
             if let Some(s) = a.as_any().downcast_ref::<StringArray>() {

@@ -80,11 +80,23 @@ pub struct Column {
 }
 
 const fn req(name: &'static str, kind: Kind, doc: &'static str, example: &'static str) -> Column {
-    Column { name, kind, required: true, doc, example }
+    Column {
+        name,
+        kind,
+        required: true,
+        doc,
+        example,
+    }
 }
 
 const fn opt(name: &'static str, kind: Kind, doc: &'static str, example: &'static str) -> Column {
-    Column { name, kind, required: false, doc, example }
+    Column {
+        name,
+        kind,
+        required: false,
+        doc,
+        example,
+    }
 }
 
 use Kind::{Bool, Date, Float, Int, Json, Money, Text, Timestamp};
@@ -166,14 +178,24 @@ impl Table {
     /// What one row of the table is.
     pub fn doc(self) -> &'static str {
         match self {
-            Table::Events => "One behaviour event of a user or visitor (a view, a cart add, an order event …).",
-            Table::Orders => "One order, or one credit note (status `cancelled`/`refunded`, amounts negative).",
-            Table::OrderItems => "One line of an order; identical repeated lines of one order are kept as separate lines.",
+            Table::Events => {
+                "One behaviour event of a user or visitor (a view, a cart add, an order event …)."
+            }
+            Table::Orders => {
+                "One order, or one credit note (status `cancelled`/`refunded`, amounts negative)."
+            }
+            Table::OrderItems => {
+                "One line of an order; identical repeated lines of one order are kept as separate lines."
+            }
             Table::Products => "One product (SKU) of the catalogue.",
             Table::Customers => "One customer (registered or known buyer).",
             Table::Reviews => "One review of a product.",
-            Table::Inventory => "A stock snapshot (on_hand) or movement (received, adjusted) of an item on a day.",
-            Table::ChannelSpend => "Marketing spend of one channel (and optionally campaign) on one day.",
+            Table::Inventory => {
+                "A stock snapshot (on_hand) or movement (received, adjusted) of an item on a day."
+            }
+            Table::ChannelSpend => {
+                "Marketing spend of one channel (and optionally campaign) on one day."
+            }
             Table::Campaigns => "One marketing campaign.",
             Table::CampaignMembers => "One customer targeted by a campaign.",
             Table::Redemptions => "One coupon redemption.",
@@ -219,7 +241,11 @@ impl Table {
     /// The column holding the row's instant, used for time ranges.
     pub fn time_column(self) -> Option<&'static str> {
         match self {
-            Table::Events | Table::Orders | Table::Reviews | Table::Exposures | Table::Redemptions => Some("ts"),
+            Table::Events
+            | Table::Orders
+            | Table::Reviews
+            | Table::Exposures
+            | Table::Redemptions => Some("ts"),
             Table::Customers => Some("registered_at"),
             Table::CampaignMembers => Some("added_at"),
             Table::Campaigns => Some("starts_at"),
@@ -252,107 +278,392 @@ impl Table {
 }
 
 static EVENTS: &[Column] = &[
-    req("event_id", Text, "Unique id of the event; synthesised as `<file hash>-<line>` when the source has none.", "3f9a0c1e-17"),
-    req("ts", Timestamp, "When the event happened (UTC).", "2017-11-25 09:41:10+00"),
-    opt("user_id", Text, "Known user (customer) id; null for anonymous visitors.", "100001"),
-    opt("anonymous_id", Text, "Device or cookie id before the user is known.", "a7c1-…"),
-    opt("session_id", Text, "Session id from the source; null when the source has none (analyses then sessionise by 30 minutes of inactivity).", "72d76fde-8bb3-…"),
-    req("event", Text, "Canonical event name: page_view, product_view, add_to_cart, remove_from_cart, checkout_start, order, payment, favorite, search, refund, review, experiment_viewed, or a custom name.", "product_view"),
+    req(
+        "event_id",
+        Text,
+        "Unique id of the event; synthesised as `<file hash>-<line>` when the source has none.",
+        "3f9a0c1e-17",
+    ),
+    req(
+        "ts",
+        Timestamp,
+        "When the event happened (UTC).",
+        "2017-11-25 09:41:10+00",
+    ),
+    opt(
+        "user_id",
+        Text,
+        "Known user (customer) id; null for anonymous visitors.",
+        "100001",
+    ),
+    opt(
+        "anonymous_id",
+        Text,
+        "Device or cookie id before the user is known.",
+        "a7c1-…",
+    ),
+    opt(
+        "session_id",
+        Text,
+        "Session id from the source; null when the source has none (analyses then sessionise by 30 minutes of inactivity).",
+        "72d76fde-8bb3-…",
+    ),
+    req(
+        "event",
+        Text,
+        "Canonical event name: page_view, product_view, add_to_cart, remove_from_cart, checkout_start, order, payment, favorite, search, refund, review, experiment_viewed, or a custom name.",
+        "product_view",
+    ),
     opt("item_id", Text, "Product the event is about.", "2268318"),
-    opt("category", Text, "Product category at the time of the event.", "2520377"),
-    opt("brand", Text, "Product brand at the time of the event.", "shiseido"),
-    opt("price", Money, "Unit price shown, in the shop currency.", "35.7900"),
+    opt(
+        "category",
+        Text,
+        "Product category at the time of the event.",
+        "2520377",
+    ),
+    opt(
+        "brand",
+        Text,
+        "Product brand at the time of the event.",
+        "shiseido",
+    ),
+    opt(
+        "price",
+        Money,
+        "Unit price shown, in the shop currency.",
+        "35.7900",
+    ),
     opt("quantity", Int, "Units (cart adds, orders).", "1"),
-    opt("order_id", Text, "Order the event belongs to (order and payment events).", "536365"),
-    opt("channel", Text, "Acquisition or traffic channel of the session.", "live_stream"),
-    opt("device", Text, "Device class (mobile, desktop, app, mini_program …).", "mobile"),
-    opt("page", Text, "Page or screen name or URL path.", "/p/2268318"),
-    opt("properties", Json, "Other source fields, as a JSON object.", "{\"category_code\":\"appliances.kitchen.mixer\"}"),
+    opt(
+        "order_id",
+        Text,
+        "Order the event belongs to (order and payment events).",
+        "536365",
+    ),
+    opt(
+        "channel",
+        Text,
+        "Acquisition or traffic channel of the session.",
+        "live_stream",
+    ),
+    opt(
+        "device",
+        Text,
+        "Device class (mobile, desktop, app, mini_program …).",
+        "mobile",
+    ),
+    opt(
+        "page",
+        Text,
+        "Page or screen name or URL path.",
+        "/p/2268318",
+    ),
+    opt(
+        "properties",
+        Json,
+        "Other source fields, as a JSON object.",
+        "{\"category_code\":\"appliances.kitchen.mixer\"}",
+    ),
 ];
 
 static ORDERS: &[Column] = &[
-    req("order_id", Text, "Unique id of the order (a credit note has its own id).", "536365"),
-    opt("user_id", Text, "Customer who placed the order; null when unknown (guest or missing in the source).", "17850"),
-    opt("ts", Timestamp, "When the order was placed (UTC); null only for sources without time (basket files).", "2010-12-01 08:26:00+00"),
-    opt("paid_ts", Timestamp, "When the order was paid; null when unpaid or unknown.", "2010-12-01 08:30:00+00"),
-    req("status", Text, "completed, paid, placed (not paid), cancelled (credit note / cancellation) or refunded.", "completed"),
-    opt("channel", Text, "Sales or acquisition channel of the order.", "live_stream"),
-    opt("campaign_id", Text, "Campaign credited with the order.", "summer-sale"),
+    req(
+        "order_id",
+        Text,
+        "Unique id of the order (a credit note has its own id).",
+        "536365",
+    ),
+    opt(
+        "user_id",
+        Text,
+        "Customer who placed the order; null when unknown (guest or missing in the source).",
+        "17850",
+    ),
+    opt(
+        "ts",
+        Timestamp,
+        "When the order was placed (UTC); null only for sources without time (basket files).",
+        "2010-12-01 08:26:00+00",
+    ),
+    opt(
+        "paid_ts",
+        Timestamp,
+        "When the order was paid; null when unpaid or unknown.",
+        "2010-12-01 08:30:00+00",
+    ),
+    req(
+        "status",
+        Text,
+        "completed, paid, placed (not paid), cancelled (credit note / cancellation) or refunded.",
+        "completed",
+    ),
+    opt(
+        "channel",
+        Text,
+        "Sales or acquisition channel of the order.",
+        "live_stream",
+    ),
+    opt(
+        "campaign_id",
+        Text,
+        "Campaign credited with the order.",
+        "summer-sale",
+    ),
     opt("coupon", Text, "Coupon code used.", "WELCOME10"),
-    opt("units", Int, "Units in the order, when the source gives a count but no lines (CDNOW).", "2"),
-    opt("gross_amount", Money, "Sum of line values before discounts (negative for credit notes).", "139.1200"),
-    opt("discount_amount", Money, "Total discount granted (positive number).", "10.0000"),
+    opt(
+        "units",
+        Int,
+        "Units in the order, when the source gives a count but no lines (CDNOW).",
+        "2",
+    ),
+    opt(
+        "gross_amount",
+        Money,
+        "Sum of line values before discounts (negative for credit notes).",
+        "139.1200",
+    ),
+    opt(
+        "discount_amount",
+        Money,
+        "Total discount granted (positive number).",
+        "10.0000",
+    ),
     opt("shipping_amount", Money, "Shipping charged.", "0.0000"),
-    opt("net_amount", Money, "What the customer paid: gross − discount + shipping (negative for credit notes).", "129.1200"),
-    opt("currency", Text, "ISO 4217 currency code of the amounts.", "GBP"),
-    opt("region", Text, "Country or region of the order.", "United Kingdom"),
-    opt("properties", Json, "Other source fields, as a JSON object.", "{\"store_id\":\"367\"}"),
+    opt(
+        "net_amount",
+        Money,
+        "What the customer paid: gross − discount + shipping (negative for credit notes).",
+        "129.1200",
+    ),
+    opt(
+        "currency",
+        Text,
+        "ISO 4217 currency code of the amounts.",
+        "GBP",
+    ),
+    opt(
+        "region",
+        Text,
+        "Country or region of the order.",
+        "United Kingdom",
+    ),
+    opt(
+        "properties",
+        Json,
+        "Other source fields, as a JSON object.",
+        "{\"store_id\":\"367\"}",
+    ),
 ];
 
 static ORDER_ITEMS: &[Column] = &[
     req("order_id", Text, "Order the line belongs to.", "536365"),
-    req("line_no", Int, "Line number; unique within the order (presets use the source line number).", "2"),
+    req(
+        "line_no",
+        Int,
+        "Line number; unique within the order (presets use the source line number).",
+        "2",
+    ),
     req("item_id", Text, "Product sold.", "85123A"),
-    req("quantity", Int, "Units sold on the line (0 on a credit-note line, whose units are in returned_quantity).", "6"),
-    opt("unit_price", Money, "Price per unit before line discount.", "2.5500"),
-    opt("unit_cost", Money, "Cost per unit (COGS); null when the source has no costs.", "1.2000"),
-    opt("discount", Money, "Discount on the whole line (positive number).", "0.5000"),
-    opt("returned_quantity", Int, "Units returned or cancelled (positive).", "1"),
-    opt("return_reason", Text, "Why units were returned.", "size too small"),
-    opt("attributes", Json, "Variant attributes of the line (size, colour …), as a JSON object.", "{\"size\":\"M\"}"),
+    req(
+        "quantity",
+        Int,
+        "Units sold on the line (0 on a credit-note line, whose units are in returned_quantity).",
+        "6",
+    ),
+    opt(
+        "unit_price",
+        Money,
+        "Price per unit before line discount.",
+        "2.5500",
+    ),
+    opt(
+        "unit_cost",
+        Money,
+        "Cost per unit (COGS); null when the source has no costs.",
+        "1.2000",
+    ),
+    opt(
+        "discount",
+        Money,
+        "Discount on the whole line (positive number).",
+        "0.5000",
+    ),
+    opt(
+        "returned_quantity",
+        Int,
+        "Units returned or cancelled (positive).",
+        "1",
+    ),
+    opt(
+        "return_reason",
+        Text,
+        "Why units were returned.",
+        "size too small",
+    ),
+    opt(
+        "attributes",
+        Json,
+        "Variant attributes of the line (size, colour …), as a JSON object.",
+        "{\"size\":\"M\"}",
+    ),
 ];
 
 static PRODUCTS: &[Column] = &[
     req("item_id", Text, "Product (SKU) id.", "85123A"),
-    opt("name", Text, "Product name.", "WHITE HANGING HEART T-LIGHT HOLDER"),
-    opt("category", Text, "Category (leaf or path).", "home/decoration"),
+    opt(
+        "name",
+        Text,
+        "Product name.",
+        "WHITE HANGING HEART T-LIGHT HOLDER",
+    ),
+    opt(
+        "category",
+        Text,
+        "Category (leaf or path).",
+        "home/decoration",
+    ),
     opt("brand", Text, "Brand.", "National"),
     opt("price", Money, "List price.", "2.5500"),
-    opt("cost", Money, "Unit cost; null when unknown (margin analyses then say so).", "1.2000"),
-    opt("attributes", Json, "Attributes (size, colour, department …), as a JSON object.", "{\"department\":\"Dresses\"}"),
-    opt("tags", Json, "Tags, as a JSON array of strings.", "[\"new\"]"),
-    opt("launched_at", Timestamp, "When the product went on sale.", "2024-03-01 00:00:00+00"),
+    opt(
+        "cost",
+        Money,
+        "Unit cost; null when unknown (margin analyses then say so).",
+        "1.2000",
+    ),
+    opt(
+        "attributes",
+        Json,
+        "Attributes (size, colour, department …), as a JSON object.",
+        "{\"department\":\"Dresses\"}",
+    ),
+    opt(
+        "tags",
+        Json,
+        "Tags, as a JSON array of strings.",
+        "[\"new\"]",
+    ),
+    opt(
+        "launched_at",
+        Timestamp,
+        "When the product went on sale.",
+        "2024-03-01 00:00:00+00",
+    ),
 ];
 
 static CUSTOMERS: &[Column] = &[
-    req("user_id", Text, "Customer id (the same id as orders.user_id and events.user_id).", "17850"),
-    opt("registered_at", Timestamp, "When the customer registered.", "2024-02-11 10:00:00+00"),
-    opt("acquisition_channel", Text, "Channel that acquired the customer.", "content"),
+    req(
+        "user_id",
+        Text,
+        "Customer id (the same id as orders.user_id and events.user_id).",
+        "17850",
+    ),
+    opt(
+        "registered_at",
+        Timestamp,
+        "When the customer registered.",
+        "2024-02-11 10:00:00+00",
+    ),
+    opt(
+        "acquisition_channel",
+        Text,
+        "Channel that acquired the customer.",
+        "content",
+    ),
     opt("member_tier", Text, "Membership tier.", "gold"),
     opt("points", Int, "Loyalty points balance.", "1200"),
     opt("region", Text, "Country or region.", "United Kingdom"),
-    opt("tags", Json, "Tags, as a JSON array of strings.", "[\"vip\"]"),
-    opt("attributes", Json, "Other attributes (demographics, pre-period covariates …), as a JSON object.", "{\"age\":\"35-44\"}"),
+    opt(
+        "tags",
+        Json,
+        "Tags, as a JSON array of strings.",
+        "[\"vip\"]",
+    ),
+    opt(
+        "attributes",
+        Json,
+        "Other attributes (demographics, pre-period covariates …), as a JSON object.",
+        "{\"age\":\"35-44\"}",
+    ),
 ];
 
 static REVIEWS: &[Column] = &[
     req("review_id", Text, "Review id.", "0"),
     req("item_id", Text, "Product reviewed.", "767"),
-    opt("user_id", Text, "Reviewer; null when the source has none.", "17850"),
+    opt(
+        "user_id",
+        Text,
+        "Reviewer; null when the source has none.",
+        "17850",
+    ),
     opt("order_id", Text, "Order the review is about.", "536365"),
-    opt("ts", Timestamp, "When the review was written; null when the source has none.", "2024-05-01 12:00:00+00"),
+    opt(
+        "ts",
+        Timestamp,
+        "When the review was written; null when the source has none.",
+        "2024-05-01 12:00:00+00",
+    ),
     req("rating", Int, "Stars, 1–5.", "4"),
-    opt("recommended", Bool, "Whether the reviewer recommends the product.", "true"),
+    opt(
+        "recommended",
+        Bool,
+        "Whether the reviewer recommends the product.",
+        "true",
+    ),
     opt("title", Text, "Review title.", "Some major design flaws"),
     opt("body", Text, "Review text.", "I had such high hopes …"),
-    opt("helpful_count", Int, "How many other customers found the review helpful.", "3"),
-    opt("attributes", Json, "Attributes of the reviewed product or reviewer, as a JSON object.", "{\"department\":\"Dresses\"}"),
+    opt(
+        "helpful_count",
+        Int,
+        "How many other customers found the review helpful.",
+        "3",
+    ),
+    opt(
+        "attributes",
+        Json,
+        "Attributes of the reviewed product or reviewer, as a JSON object.",
+        "{\"department\":\"Dresses\"}",
+    ),
 ];
 
 static INVENTORY: &[Column] = &[
     req("item_id", Text, "Product.", "85123A"),
-    req("date", Date, "Day of the snapshot or movement (shop time).", "2024-05-01"),
-    opt("on_hand", Int, "Units in stock at the end of the day (snapshot).", "120"),
+    req(
+        "date",
+        Date,
+        "Day of the snapshot or movement (shop time).",
+        "2024-05-01",
+    ),
+    opt(
+        "on_hand",
+        Int,
+        "Units in stock at the end of the day (snapshot).",
+        "120",
+    ),
     opt("received", Int, "Units received that day.", "50"),
-    opt("adjusted", Int, "Stock adjustment that day (negative = written off, damaged, lost).", "-12"),
+    opt(
+        "adjusted",
+        Int,
+        "Stock adjustment that day (negative = written off, damaged, lost).",
+        "-12",
+    ),
     opt("reason", Text, "Reason for an adjustment.", "damaged"),
-    opt("unit_cost", Money, "Cost per unit of the stock, for inventory value.", "1.2000"),
+    opt(
+        "unit_cost",
+        Money,
+        "Cost per unit of the stock, for inventory value.",
+        "1.2000",
+    ),
 ];
 
 static CHANNEL_SPEND: &[Column] = &[
     req("date", Date, "Day (shop time).", "2024-05-01"),
     req("channel", Text, "Channel.", "live_stream"),
-    opt("campaign_id", Text, "Campaign, when spend is per campaign.", "summer-sale"),
+    opt(
+        "campaign_id",
+        Text,
+        "Campaign, when spend is per campaign.",
+        "summer-sale",
+    ),
     req("spend", Money, "Spend that day.", "1200.0000"),
     opt("impressions", Int, "Impressions.", "150000"),
     opt("clicks", Int, "Clicks.", "3400"),
@@ -364,22 +675,47 @@ static CAMPAIGNS: &[Column] = &[
     opt("channel", Text, "Channel the campaign runs on.", "email"),
     opt("starts_at", Timestamp, "Start.", "2017-03-01 00:00:00+00"),
     opt("ends_at", Timestamp, "End.", "2017-04-30 00:00:00+00"),
-    opt("kind", Text, "Kind (coupon, discount, type A/B/C …).", "Type A"),
-    opt("cost", Money, "Total cost (discounts granted plus fees).", "5000.0000"),
-    opt("audience", Text, "Audience description or id.", "lapsed buyers"),
+    opt(
+        "kind",
+        Text,
+        "Kind (coupon, discount, type A/B/C …).",
+        "Type A",
+    ),
+    opt(
+        "cost",
+        Money,
+        "Total cost (discounts granted plus fees).",
+        "5000.0000",
+    ),
+    opt(
+        "audience",
+        Text,
+        "Audience description or id.",
+        "lapsed buyers",
+    ),
 ];
 
 static CAMPAIGN_MEMBERS: &[Column] = &[
     req("campaign_id", Text, "Campaign.", "18"),
     req("user_id", Text, "Customer targeted.", "1017"),
-    opt("added_at", Timestamp, "When the customer was added.", "2017-03-01 00:00:00+00"),
+    opt(
+        "added_at",
+        Timestamp,
+        "When the customer was added.",
+        "2017-03-01 00:00:00+00",
+    ),
 ];
 
 static REDEMPTIONS: &[Column] = &[
     req("campaign_id", Text, "Campaign of the coupon.", "18"),
     opt("coupon", Text, "Coupon code or UPC.", "51800000050"),
     req("user_id", Text, "Customer who redeemed.", "1017"),
-    opt("ts", Timestamp, "When it was redeemed.", "2017-03-14 00:00:00+00"),
+    opt(
+        "ts",
+        Timestamp,
+        "When it was redeemed.",
+        "2017-03-14 00:00:00+00",
+    ),
     opt("order_id", Text, "Order it was redeemed on.", "31198570044"),
     opt("discount", Money, "Discount granted.", "1.0000"),
 ];
@@ -387,10 +723,25 @@ static REDEMPTIONS: &[Column] = &[
 static EXPERIMENTS: &[Column] = &[
     req("experiment_id", Text, "Experiment key.", "checkout-button"),
     opt("name", Text, "Name.", "Green checkout button"),
-    req("variants", Json, "Variant names, as a JSON array.", "[\"control\",\"treatment\"]"),
-    opt("weights", Json, "Variant weights, as a JSON array of numbers summing to 1.", "[0.5,0.5]"),
+    req(
+        "variants",
+        Json,
+        "Variant names, as a JSON array.",
+        "[\"control\",\"treatment\"]",
+    ),
+    opt(
+        "weights",
+        Json,
+        "Variant weights, as a JSON array of numbers summing to 1.",
+        "[0.5,0.5]",
+    ),
     opt("coverage", Float, "Share of traffic included, 0–1.", "1.0"),
-    opt("seed", Text, "Hash seed (defaults to the key).", "checkout-button"),
+    opt(
+        "seed",
+        Text,
+        "Hash seed (defaults to the key).",
+        "checkout-button",
+    ),
     opt("starts_at", Timestamp, "Start.", "2024-06-01 00:00:00+00"),
     opt("ends_at", Timestamp, "End.", "2024-06-21 00:00:00+00"),
     opt("namespace", Text, "Mutual-exclusion namespace.", "checkout"),
@@ -400,7 +751,12 @@ static EXPOSURES: &[Column] = &[
     req("experiment_id", Text, "Experiment.", "checkout-button"),
     req("user_id", Text, "User exposed.", "100001"),
     req("variant", Text, "Variant shown.", "treatment"),
-    opt("ts", Timestamp, "When the user was (first) exposed.", "2024-06-01 10:00:00+00"),
+    opt(
+        "ts",
+        Timestamp,
+        "When the user was (first) exposed.",
+        "2024-06-01 10:00:00+00",
+    ),
 ];
 
 /// Renders the data-model reference (docs/data-model.md) from the column declarations.
@@ -410,9 +766,19 @@ pub fn data_model_markdown() -> String {
     for t in Table::ALL {
         let _ = writeln!(out, "\n## `{}`\n\n{}\n", t.name(), t.doc());
         if !t.key().is_empty() {
-            let _ = writeln!(out, "Key: {} (duplicates within one ingest are quarantined).\n", t.key().iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(" + "));
+            let _ = writeln!(
+                out,
+                "Key: {} (duplicates within one ingest are quarantined).\n",
+                t.key()
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            );
         }
-        out.push_str("| column | kind | required | meaning | example |\n| --- | --- | --- | --- | --- |\n");
+        out.push_str(
+            "| column | kind | required | meaning | example |\n| --- | --- | --- | --- | --- |\n",
+        );
         for c in t.columns() {
             let _ = writeln!(
                 out,
@@ -500,6 +866,9 @@ mod tests {
             std::fs::write(path, &want).unwrap();
         }
         let have = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(have == want, "docs/data-model.md is stale: run SHOPLENS_BLESS=1 cargo test -p shoplens-engine data_model_doc");
+        assert!(
+            have == want,
+            "docs/data-model.md is stale: run SHOPLENS_BLESS=1 cargo test -p shoplens-engine data_model_doc"
+        );
     }
 }

@@ -95,7 +95,10 @@ pub struct Manifest {
 impl Manifest {
     /// The files of a table (empty when it has none).
     pub fn files(&self, table: Table) -> &[DataFile] {
-        self.tables.get(table.name()).map(Vec::as_slice).unwrap_or_default()
+        self.tables
+            .get(table.name())
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
     /// Rows stored in a table.
@@ -137,19 +140,25 @@ impl Workspace {
         let path = self.root.join(MANIFEST);
         match fs::read(&path) {
             Ok(bytes) => {
-                let m: Manifest = serde_json::from_slice(&bytes)
-                    .map_err(|e| Error::Corrupt { path: path.clone(), reason: e.to_string() })?;
+                let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
                 if m.format_version > FORMAT_VERSION {
                     return Err(Error::Corrupt {
                         path,
-                        reason: format!("written by a newer shoplens (format {})", m.format_version),
+                        reason: format!(
+                            "written by a newer shoplens (format {})",
+                            m.format_version
+                        ),
                     });
                 }
                 Ok(m)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok(Manifest { format_version: FORMAT_VERSION, ..Manifest::default() })
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest {
+                format_version: FORMAT_VERSION,
+                ..Manifest::default()
+            }),
             Err(e) => Err(Error::io(&path, e)),
         }
     }
@@ -174,14 +183,20 @@ impl Workspace {
             Err(fs::TryLockError::WouldBlock) => {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
-                return Err(Error::Locked { path: self.root.clone(), holder: holder.trim().to_string() });
+                return Err(Error::Locked {
+                    path: self.root.clone(),
+                    holder: holder.trim().to_string(),
+                });
             }
             Err(fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
         }
         file.set_len(0).map_err(|e| Error::io(&path, e))?;
         let _ = write!(file, "pid {}", std::process::id());
         let _ = file.sync_data();
-        let writer = Writer { ws: self.clone(), _lock: file };
+        let writer = Writer {
+            ws: self.clone(),
+            _lock: file,
+        };
         writer.remove_leftovers()?;
         Ok(writer)
     }
@@ -206,7 +221,14 @@ impl Writer {
         let id = format!("{:06}", manifest.version + 1);
         let staging = self.ws.root.join("staging").join(&id);
         fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-        Ok(Commit { writer: self, id, staging, manifest, staged: Vec::new(), seq: 0 })
+        Ok(Commit {
+            writer: self,
+            id,
+            staging,
+            manifest,
+            staged: Vec::new(),
+            seq: 0,
+        })
     }
 
     /// Removes files a killed writer left: the staging area and any table file the manifest does
@@ -269,7 +291,9 @@ impl Commit<'_> {
 
     /// Stages batches as one Parquet file of `table` (or of the quarantine when `None`).
     pub fn stage(&mut self, table: Option<Table>, batches: &[RecordBatch]) -> Result<()> {
-        let Some(first) = batches.first() else { return Ok(()) };
+        let Some(first) = batches.first() else {
+            return Ok(());
+        };
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         if rows == 0 {
             return Ok(());
@@ -299,9 +323,17 @@ impl Commit<'_> {
             if let Some(parent) = to.parent() {
                 sync_dir(parent)?;
             }
-            let entry = DataFile { path: rel.clone(), rows: *rows };
+            let entry = DataFile {
+                path: rel.clone(),
+                rows: *rows,
+            };
             match table {
-                Some(t) => self.manifest.tables.entry(t.name().to_string()).or_default().push(entry),
+                Some(t) => self
+                    .manifest
+                    .tables
+                    .entry(t.name().to_string())
+                    .or_default()
+                    .push(entry),
                 None => self.manifest.quarantine.push(entry),
             }
         }
@@ -322,13 +354,18 @@ impl Commit<'_> {
     }
 }
 
-fn write_parquet(path: &Path, schema: datafusion::arrow::datatypes::SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+fn write_parquet(
+    path: &Path,
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<()> {
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(1 << 20))
         .build();
-    let mut w = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::parquet(path, e))?;
+    let mut w =
+        ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::parquet(path, e))?;
     for b in batches {
         w.write(b).map_err(|e| Error::parquet(path, e))?;
     }
@@ -338,7 +375,9 @@ fn write_parquet(path: &Path, schema: datafusion::arrow::datatypes::SchemaRef, b
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
 }
 
 fn walk_files(base: &Path) -> Result<Vec<PathBuf>> {

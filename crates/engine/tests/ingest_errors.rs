@@ -1,5 +1,10 @@
 //! Bad input: quarantined rows with their reasons, mis-mapped files that change nothing, zones,
 //! duplicates, encodings and the other readers.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail loudly"
+)]
 
 mod common;
 
@@ -35,7 +40,11 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
     p
 }
 
-fn run(ws: &Workspace, files: &[std::path::PathBuf], m: &MappingFile) -> Result<ingest::IngestSummary, Error> {
+fn run(
+    ws: &Workspace,
+    files: &[std::path::PathBuf],
+    m: &MappingFile,
+) -> Result<ingest::IngestSummary, Error> {
     ingest::ingest(ws, files, m, &IngestOptions::default(), &|_| {})
 }
 
@@ -57,28 +66,60 @@ async fn corrupted_rows_are_quarantined_with_line_column_and_reason() {
     let file = &s.files[0];
     assert_eq!((file.read, file.stored, file.quarantined), (8, 2, 6));
     assert_eq!(scalar(&ws, "SELECT string_agg(concat(order_id, '=', net_amount), ' ' ORDER BY order_id) FROM orders").await, "1=12.5000 6=0.0010");
-    let q = rows(&ws, "SELECT line, \"column\", reason FROM quarantine ORDER BY line").await;
+    let q = rows(
+        &ws,
+        "SELECT line, \"column\", reason FROM quarantine ORDER BY line",
+    )
+    .await;
     assert_eq!(q.len(), 6);
-    assert!(q[0].starts_with("3|placed|`2024-13-45 10:00:00` is not a timestamp"), "{}", q[0]);
-    assert!(q[1].starts_with("4|amount|`twelve` is not a decimal number"), "{}", q[1]);
+    assert!(
+        q[0].starts_with("3|placed|`2024-13-45 10:00:00` is not a timestamp"),
+        "{}",
+        q[0]
+    );
+    assert!(
+        q[1].starts_with("4|amount|`twelve` is not a decimal number"),
+        "{}",
+        q[1]
+    );
     assert_eq!(q[2], "5|*|expected 4 fields, found 3");
     assert_eq!(q[3], "6|user|invalid UTF-8 bytes");
     assert_eq!(q[4], "9|id|duplicate key `1` in orders (first on line 2)");
-    assert!(q[5].starts_with("10|id|missing value for required `orders.order_id`"), "{}", q[5]);
-    assert_eq!(scalar(&ws, "SELECT raw FROM quarantine WHERE line = 4").await, "3,u3,2024-05-02 11:00:00,twelve");
+    assert!(
+        q[5].starts_with("10|id|missing value for required `orders.order_id`"),
+        "{}",
+        q[5]
+    );
+    assert_eq!(
+        scalar(&ws, "SELECT raw FROM quarantine WHERE line = 4").await,
+        "3,u3,2024-05-02 11:00:00,twelve"
+    );
 }
 
 #[tokio::test]
 async fn mis_mapped_file_fails_listing_columns_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let ws = Workspace::open(dir.path().join("ws")).unwrap();
-    let good = write(dir.path(), "a.csv", b"id,user,placed,amount\n1,u1,2024-05-01,1.00\n");
+    let good = write(
+        dir.path(),
+        "a.csv",
+        b"id,user,placed,amount\n1,u1,2024-05-01,1.00\n",
+    );
     run(&ws, &[good], &mapping(ORDERS)).unwrap();
     let before = ws.manifest().unwrap();
-    let other = write(dir.path(), "b.csv", b"order,customer,placed,total\n2,u2,2024-05-02,2.00\n");
-    let err = run(&ws, &[other], &mapping(ORDERS)).unwrap_err().to_string();
+    let other = write(
+        dir.path(),
+        "b.csv",
+        b"order,customer,placed,total\n2,u2,2024-05-02,2.00\n",
+    );
+    let err = run(&ws, &[other], &mapping(ORDERS))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("expected `id`, `user`, `amount`"), "{err}");
-    assert!(err.contains("found `order`, `customer`, `placed`, `total`"), "{err}");
+    assert!(
+        err.contains("found `order`, `customer`, `placed`, `total`"),
+        "{err}"
+    );
     assert!(err.contains("Nothing was stored"), "{err}");
     assert_eq!(ws.manifest().unwrap(), before);
     assert_eq!(scalar(&ws, "SELECT count(*) FROM orders").await, "1");
@@ -88,18 +129,44 @@ async fn mis_mapped_file_fails_listing_columns_and_changes_nothing() {
 async fn zone_mismatch_and_repeated_files_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let ws = Workspace::open(dir.path().join("ws")).unwrap();
-    let f = write(dir.path(), "a.csv", b"id,user,placed,amount\n1,u1,2024-05-01 08:00:00,1.00\n");
+    let f = write(
+        dir.path(),
+        "a.csv",
+        b"id,user,placed,amount\n1,u1,2024-05-01 08:00:00,1.00\n",
+    );
     run(&ws, std::slice::from_ref(&f), &mapping(ORDERS)).unwrap();
     // 08:00 in Shanghai is 00:00 UTC.
-    assert_eq!(scalar(&ws, "SELECT to_char(ts, '%H:%M') FROM orders").await, "00:00");
-    let err = run(&ws, std::slice::from_ref(&f), &mapping(ORDERS)).unwrap_err().to_string();
-    assert!(err.contains("already ingested") && err.contains("--force"), "{err}");
-    let forced = ingest::ingest(&ws, std::slice::from_ref(&f), &mapping(ORDERS), &IngestOptions { force: true }, &|_| {}).unwrap();
+    assert_eq!(
+        scalar(&ws, "SELECT to_char(ts, '%H:%M') FROM orders").await,
+        "00:00"
+    );
+    let err = run(&ws, std::slice::from_ref(&f), &mapping(ORDERS))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("already ingested") && err.contains("--force"),
+        "{err}"
+    );
+    let forced = ingest::ingest(
+        &ws,
+        std::slice::from_ref(&f),
+        &mapping(ORDERS),
+        &IngestOptions { force: true },
+        &|_| {},
+    )
+    .unwrap();
     assert_eq!(forced.files[0].stored, 1);
     let london = ORDERS.replace("Asia/Shanghai", "Europe/London");
-    let g = write(dir.path(), "c.csv", b"id,user,placed,amount\n9,u9,2024-05-01,1.00\n");
+    let g = write(
+        dir.path(),
+        "c.csv",
+        b"id,user,placed,amount\n9,u9,2024-05-01,1.00\n",
+    );
     let err = run(&ws, &[g], &mapping(&london)).unwrap_err().to_string();
-    assert!(err.contains("Europe/London") && err.contains("Asia/Shanghai"), "{err}");
+    assert!(
+        err.contains("Europe/London") && err.contains("Asia/Shanghai"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -128,7 +195,14 @@ net_amount = "金额"
 "#;
     let s = run(&ws, &[f], &mapping(m)).unwrap();
     assert_eq!(s.files[0].stored, 2);
-    assert_eq!(rows(&ws, "SELECT user_id, net_amount FROM orders ORDER BY order_id").await, vec!["张三|99.9000", "李四|5.0000"]);
+    assert_eq!(
+        rows(
+            &ws,
+            "SELECT user_id, net_amount FROM orders ORDER BY order_id"
+        )
+        .await,
+        vec!["张三|99.9000", "李四|5.0000"]
+    );
 }
 
 #[tokio::test]
@@ -150,8 +224,14 @@ event = { column = "kind", map = { view = "product_view", cart = "add_to_cart" }
 user_id = "user"
 "#;
     let s = run(&ws, &[f], &mapping(m)).unwrap();
-    assert_eq!((s.files[0].read, s.files[0].stored, s.files[0].quarantined), (3, 2, 1));
-    assert_eq!(rows(&ws, "SELECT event, user_id FROM events ORDER BY ts").await, vec!["product_view|7", "add_to_cart|7"]);
+    assert_eq!(
+        (s.files[0].read, s.files[0].stored, s.files[0].quarantined),
+        (3, 2, 1)
+    );
+    assert_eq!(
+        rows(&ws, "SELECT event, user_id FROM events ORDER BY ts").await,
+        vec!["product_view|7", "add_to_cart|7"]
+    );
     // The workspace's own Parquet file is a Parquet source for another workspace.
     let manifest = ws.manifest().unwrap();
     let parquet = ws.path_of(&manifest.tables["events"][0]);
@@ -173,7 +253,11 @@ user_id = "user_id"
     let s2 = run(&ws2, &[copy], &mapping(m2)).unwrap();
     assert_eq!(s2.files[0].stored, 2);
     assert_eq!(
-        rows(&ws2, "SELECT event_id, to_unixtime(ts) FROM events ORDER BY ts").await,
+        rows(
+            &ws2,
+            "SELECT event_id, to_unixtime(ts) FROM events ORDER BY ts"
+        )
+        .await,
         vec!["e1|1700000000", "e2|1700000001"]
     );
 }
@@ -187,9 +271,13 @@ name = "orders"
 [table.columns]
 order_id = "id"
 "#;
-    let e = MappingFile::parse(no_required, "m.toml").unwrap_err().to_string();
+    let e = MappingFile::parse(no_required, "m.toml")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("needs its required column `status`"), "{e}");
     let unknown = ORDERS.replace("net_amount", "net_amuont");
-    let e = MappingFile::parse(&unknown, "m.toml").unwrap_err().to_string();
+    let e = MappingFile::parse(&unknown, "m.toml")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("has no column `net_amuont`"), "{e}");
 }

@@ -1,5 +1,10 @@
 //! Every preset on its real dataset in ../shared/data: read = stored + quarantined, row counts,
 //! and values looked up by hand in the raw files.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail loudly"
+)]
 
 mod common;
 
@@ -11,9 +16,15 @@ async fn cdnow_master_orders_and_users() {
     let f = &s.files[0];
     assert_eq!((f.read, f.stored, f.quarantined), (69_659, 69_659, 0));
     assert_eq!(scalar(&ws, "SELECT count(*) FROM orders").await, "69659");
-    assert_eq!(scalar(&ws, "SELECT count(DISTINCT user_id) FROM orders").await, "23570");
+    assert_eq!(
+        scalar(&ws, "SELECT count(DISTINCT user_id) FROM orders").await,
+        "23570"
+    );
     // Sum of dollar_value over the raw file (python Decimal): 2,500,315.63.
-    assert_eq!(scalar(&ws, "SELECT sum(net_amount) FROM orders").await, "2500315.6300");
+    assert_eq!(
+        scalar(&ws, "SELECT sum(net_amount) FROM orders").await,
+        "2500315.6300"
+    );
     // Line 2: " 00001 19970101 1 11.77"; ids stay as written.
     assert_eq!(
         scalar(&ws, "SELECT concat(user_id, ' ', units, ' ', net_amount, ' ', to_char(ts, '%Y-%m-%dT%H:%M')) FROM orders WHERE user_id = '00001'").await,
@@ -27,7 +38,10 @@ async fn cdnow_sample_without_header() {
     let (_d, ws, s) = ingest_preset("cdnow", &[data("cdnow/CDNOW_sample.txt")]);
     assert_eq!(s.files[0].layout, "sample");
     assert_eq!((s.files[0].read, s.files[0].stored), (6_919, 6_919));
-    assert_eq!(scalar(&ws, "SELECT count(DISTINCT user_id) FROM orders").await, "2357");
+    assert_eq!(
+        scalar(&ws, "SELECT count(DISTINCT user_id) FROM orders").await,
+        "2357"
+    );
     // First line: " 00004 0001 19970101  2   29.33".
     assert_eq!(
         scalar(&ws, "SELECT concat(user_id, ' ', units, ' ', net_amount) FROM orders ORDER BY ts, user_id LIMIT 1").await,
@@ -37,30 +51,67 @@ async fn cdnow_sample_without_header() {
 
 #[tokio::test]
 async fn online_retail_orders_lines_cancellations_and_adjustments() {
-    let (_d, ws, s) = ingest_preset("online-retail", &[data("online_retail/online_retail.csv.gz")]);
+    let (_d, ws, s) = ingest_preset(
+        "online-retail",
+        &[data("online_retail/online_retail.csv.gz")],
+    );
     let f = &s.files[0];
     assert_eq!((f.read, f.stored, f.quarantined), (541_909, 541_909, 0));
     // Counted with python csv: invoices with a sale or cancellation line; lines; C-invoices.
     assert_eq!(s.tables["orders"], 24_564);
     assert_eq!(s.tables["order_items"], 540_573);
     assert_eq!(s.tables["inventory"], 1_336);
-    assert_eq!(scalar(&ws, "SELECT count(*) FROM orders WHERE status = 'cancelled'").await, "3836");
-    assert_eq!(scalar(&ws, "SELECT count(DISTINCT user_id) FROM orders").await, "4372");
-    assert_eq!(scalar(&ws, "SELECT sum(net_amount) FROM orders").await, "9747747.9340");
+    assert_eq!(
+        scalar(
+            &ws,
+            "SELECT count(*) FROM orders WHERE status = 'cancelled'"
+        )
+        .await,
+        "3836"
+    );
+    assert_eq!(
+        scalar(&ws, "SELECT count(DISTINCT user_id) FROM orders").await,
+        "4372"
+    );
+    assert_eq!(
+        scalar(&ws, "SELECT sum(net_amount) FROM orders").await,
+        "9747747.9340"
+    );
     // Invoice 536365: 7 lines, 139.12 GBP, customer 17850 (written 17850.0), 08:26 London = UTC in winter.
     assert_eq!(
         scalar(&ws, "SELECT concat(user_id, ' ', net_amount, ' ', to_char(ts, '%Y-%m-%dT%H:%M')) FROM orders WHERE order_id = '536365'").await,
         "17850 139.1200 2010-12-01T08:26"
     );
-    assert_eq!(scalar(&ws, "SELECT count(*) FROM order_items WHERE order_id = '536365'").await, "7");
+    assert_eq!(
+        scalar(
+            &ws,
+            "SELECT count(*) FROM order_items WHERE order_id = '536365'"
+        )
+        .await,
+        "7"
+    );
     // Line 143: C536379,D,Discount,-1,...,27.5,14527.0 → cancelled order, returned 1, quantity 0.
     assert_eq!(
         scalar(&ws, "SELECT concat(o.status, ' ', o.net_amount, ' ', i.quantity, ' ', i.returned_quantity, ' ', i.line_no) FROM orders o JOIN order_items i ON o.order_id = i.order_id WHERE o.order_id = 'C536379'").await,
         "cancelled -27.5000 0 1 143"
     );
-    assert_eq!(scalar(&ws, "SELECT count(*) FROM orders WHERE status = 'adjustment'").await, "3");
+    assert_eq!(
+        scalar(
+            &ws,
+            "SELECT count(*) FROM orders WHERE status = 'adjustment'"
+        )
+        .await,
+        "3"
+    );
     // Invoices without any CustomerID (python csv): guest orders with a null user.
-    assert_eq!(scalar(&ws, "SELECT count(*) FROM orders WHERE user_id IS NULL AND status = 'completed'").await, "2189");
+    assert_eq!(
+        scalar(
+            &ws,
+            "SELECT count(*) FROM orders WHERE user_id IS NULL AND status = 'completed'"
+        )
+        .await,
+        "2189"
+    );
 }
 
 #[tokio::test]
@@ -68,8 +119,18 @@ async fn groceries_baskets() {
     let (_d, ws, s) = ingest_preset("groceries", &[data("groceries/groceries.csv")]);
     assert_eq!((s.files[0].read, s.files[0].stored), (9_835, 9_835));
     assert_eq!(s.tables["order_items"], 43_367);
-    assert_eq!(scalar(&ws, "SELECT count(DISTINCT item_id) FROM order_items").await, "169");
-    assert_eq!(scalar(&ws, "SELECT count(DISTINCT order_id) FROM order_items WHERE item_id = 'whole milk'").await, "2513");
+    assert_eq!(
+        scalar(&ws, "SELECT count(DISTINCT item_id) FROM order_items").await,
+        "169"
+    );
+    assert_eq!(
+        scalar(
+            &ws,
+            "SELECT count(DISTINCT order_id) FROM order_items WHERE item_id = 'whole milk'"
+        )
+        .await,
+        "2513"
+    );
     // Line 1: citrus fruit,semi-finished bread,margarine,ready soups.
     assert_eq!(
         scalar(&ws, "SELECT string_agg(item_id, ',' ORDER BY line_no) FROM order_items WHERE order_id LIKE '%-1'").await,
@@ -79,9 +140,15 @@ async fn groceries_baskets() {
 
 #[tokio::test]
 async fn taobao_events() {
-    let (_d, ws, s) = ingest_preset("taobao", &[data("taobao_sample/UserBehavior_head_sample.csv")]);
+    let (_d, ws, s) = ingest_preset(
+        "taobao",
+        &[data("taobao_sample/UserBehavior_head_sample.csv")],
+    );
     assert_eq!((s.files[0].read, s.files[0].stored), (84_287, 84_287));
-    assert_eq!(scalar(&ws, "SELECT count(DISTINCT user_id) FROM events").await, "814");
+    assert_eq!(
+        scalar(&ws, "SELECT count(DISTINCT user_id) FROM events").await,
+        "814"
+    );
     assert_eq!(
         scalar(&ws, "SELECT string_agg(concat(event, '=', n), ' ' ORDER BY event) FROM (SELECT event, count(*) n FROM events GROUP BY event)").await,
         "add_to_cart=4494 favorite=2351 order=1749 product_view=75693"
@@ -102,9 +169,18 @@ async fn taobao_events() {
 async fn rees46_events_with_sessions_and_prices() {
     let (_d, ws, s) = ingest_preset("rees46", &[data("rees46_sample/2019-Oct_head.csv")]);
     assert_eq!((s.files[0].read, s.files[0].stored), (17_424, 17_424));
-    assert_eq!(scalar(&ws, "SELECT count(DISTINCT user_id) FROM events").await, "4501");
-    assert_eq!(scalar(&ws, "SELECT count(DISTINCT session_id) FROM events").await, "5061");
-    assert_eq!(scalar(&ws, "SELECT count(*) FROM events WHERE event = 'order'").await, "214");
+    assert_eq!(
+        scalar(&ws, "SELECT count(DISTINCT user_id) FROM events").await,
+        "4501"
+    );
+    assert_eq!(
+        scalar(&ws, "SELECT count(DISTINCT session_id) FROM events").await,
+        "5061"
+    );
+    assert_eq!(
+        scalar(&ws, "SELECT count(*) FROM events WHERE event = 'order'").await,
+        "214"
+    );
     // Line 2: shiseido, 35.79, no category_code → category_id.
     assert_eq!(
         scalar(&ws, "SELECT concat(brand, ' ', price, ' ', category, ' ', user_id) FROM events WHERE event_id LIKE '%-2'").await,
@@ -114,16 +190,24 @@ async fn rees46_events_with_sessions_and_prices() {
 
 #[tokio::test]
 async fn hillstrom_exposures_outcomes_and_covariates() {
-    let file = data("hillstrom/Kevin_Hillstrom_MineThatData_E-MailAnalytics_DataMiningChallenge_2008.03.20.csv");
+    let file = data(
+        "hillstrom/Kevin_Hillstrom_MineThatData_E-MailAnalytics_DataMiningChallenge_2008.03.20.csv",
+    );
     let (_d, ws, s) = ingest_preset("hillstrom", &[file]);
     assert_eq!((s.files[0].read, s.files[0].stored), (64_000, 64_000));
     assert_eq!(
         scalar(&ws, "SELECT string_agg(concat(variant, '=', n), ' ' ORDER BY variant) FROM (SELECT variant, count(*) n FROM exposures GROUP BY variant)").await,
         "Mens E-Mail=21307 No E-Mail=21306 Womens E-Mail=21387"
     );
-    assert_eq!(scalar(&ws, "SELECT count(*) FROM events WHERE event = 'visit'").await, "9394");
+    assert_eq!(
+        scalar(&ws, "SELECT count(*) FROM events WHERE event = 'visit'").await,
+        "9394"
+    );
     assert_eq!(scalar(&ws, "SELECT count(*) FROM orders").await, "578");
-    assert_eq!(scalar(&ws, "SELECT sum(net_amount) FROM orders").await, "67258.1300");
+    assert_eq!(
+        scalar(&ws, "SELECT sum(net_amount) FROM orders").await,
+        "67258.1300"
+    );
     // Row 1: recency 10, 2) $100 - $200, 142.44, Phone, Womens E-Mail.
     assert_eq!(
         scalar(&ws, "SELECT attributes FROM customers WHERE user_id = '1'").await,
@@ -157,10 +241,31 @@ async fn instacart_orders_dated_by_gaps_and_unjoined_lines_quarantined() {
 
 #[tokio::test]
 async fn womens_reviews_with_multiline_text() {
-    let (_d, ws, s) = ingest_preset("womens-clothing-reviews", &[data("womens_clothing_reviews/Womens Clothing E-Commerce Reviews.csv")]);
+    let (_d, ws, s) = ingest_preset(
+        "womens-clothing-reviews",
+        &[data(
+            "womens_clothing_reviews/Womens Clothing E-Commerce Reviews.csv",
+        )],
+    );
     assert_eq!((s.files[0].read, s.files[0].stored), (23_486, 23_486));
-    assert_eq!(scalar(&ws, "SELECT count(DISTINCT item_id) FROM reviews").await, "1206");
-    assert_eq!(scalar(&ws, "SELECT count(*) FROM reviews WHERE rating = 5").await, "13131");
-    assert_eq!(scalar(&ws, "SELECT count(*) FROM reviews WHERE recommended").await, "19314");
-    assert_eq!(scalar(&ws, "SELECT concat(item_id, ' ', rating, ' ', title) FROM reviews WHERE review_id = '2'").await, "1077 3 Some major design flaws");
+    assert_eq!(
+        scalar(&ws, "SELECT count(DISTINCT item_id) FROM reviews").await,
+        "1206"
+    );
+    assert_eq!(
+        scalar(&ws, "SELECT count(*) FROM reviews WHERE rating = 5").await,
+        "13131"
+    );
+    assert_eq!(
+        scalar(&ws, "SELECT count(*) FROM reviews WHERE recommended").await,
+        "19314"
+    );
+    assert_eq!(
+        scalar(
+            &ws,
+            "SELECT concat(item_id, ' ', rating, ' ', title) FROM reviews WHERE review_id = '2'"
+        )
+        .await,
+        "1077 3 Some major design flaws"
+    );
 }

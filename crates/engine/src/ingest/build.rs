@@ -29,7 +29,9 @@ enum ColBuilder {
 impl ColBuilder {
     fn new(kind: Kind, capacity: usize) -> ColBuilder {
         match kind {
-            Kind::Text | Kind::Json => ColBuilder::Text(StringBuilder::with_capacity(capacity, capacity * 8)),
+            Kind::Text | Kind::Json => {
+                ColBuilder::Text(StringBuilder::with_capacity(capacity, capacity * 8))
+            }
             Kind::Int => ColBuilder::Int(Int64Builder::with_capacity(capacity)),
             Kind::Float => ColBuilder::Float(Float64Builder::with_capacity(capacity)),
             Kind::Money => ColBuilder::Money(
@@ -37,9 +39,9 @@ impl ColBuilder {
                     .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)
                     .unwrap_or_else(|_| Decimal128Builder::with_capacity(capacity)),
             ),
-            Kind::Timestamp => {
-                ColBuilder::Ts(TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC"))
-            }
+            Kind::Timestamp => ColBuilder::Ts(
+                TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC"),
+            ),
             Kind::Date => ColBuilder::Date(Date32Builder::with_capacity(capacity)),
             Kind::Bool => ColBuilder::Bool(BooleanBuilder::with_capacity(capacity)),
         }
@@ -61,7 +63,11 @@ impl ColBuilder {
             (ColBuilder::Date(b), Val::Null) => b.append_null(),
             (ColBuilder::Bool(b), Val::Bool(x)) => b.append_value(*x),
             (ColBuilder::Bool(b), Val::Null) => b.append_null(),
-            (_, v) => return Err(Error::Internal(format!("value {v:?} does not fit its column"))),
+            (_, v) => {
+                return Err(Error::Internal(format!(
+                    "value {v:?} does not fit its column"
+                )));
+            }
         }
         Ok(())
     }
@@ -90,7 +96,11 @@ impl TableBuilder {
     pub(crate) fn new(table: Table, capacity: usize) -> TableBuilder {
         TableBuilder {
             table,
-            cols: table.columns().iter().map(|c| ColBuilder::new(c.kind, capacity)).collect(),
+            cols: table
+                .columns()
+                .iter()
+                .map(|c| ColBuilder::new(c.kind, capacity))
+                .collect(),
             rows: 0,
         }
     }
@@ -119,7 +129,12 @@ pub(crate) struct Grouper {
 
 impl Grouper {
     pub(crate) fn new(key: Vec<usize>, aggs: Vec<Agg>) -> Grouper {
-        Grouper { key, aggs, index: HashMap::new(), groups: Vec::new() }
+        Grouper {
+            key,
+            aggs,
+            index: HashMap::new(),
+            groups: Vec::new(),
+        }
     }
 
     pub(crate) fn add(&mut self, vals: Vec<Val<'static>>) -> Result<()> {

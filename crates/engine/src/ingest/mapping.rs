@@ -147,7 +147,10 @@ impl ColumnSpec {
     /// The spec as a full specification.
     pub fn full(&self) -> ValueSpec {
         match self {
-            ColumnSpec::From(c) => ValueSpec { column: Some(c.clone()), ..ValueSpec::default() },
+            ColumnSpec::From(c) => ValueSpec {
+                column: Some(c.clone()),
+                ..ValueSpec::default()
+            },
             ColumnSpec::Full(v) => (**v).clone(),
         }
     }
@@ -323,8 +326,10 @@ pub enum Unmapped {
 impl MappingFile {
     /// Parses a mapping from TOML text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<MappingFile> {
-        let m: MappingFile =
-            toml::from_str(text).map_err(|e| Error::Mapping { origin: origin.to_string(), reason: e.to_string() })?;
+        let m: MappingFile = toml::from_str(text).map_err(|e| Error::Mapping {
+            origin: origin.to_string(),
+            reason: e.to_string(),
+        })?;
         m.check(origin)?;
         Ok(m)
     }
@@ -333,21 +338,34 @@ impl MappingFile {
     pub fn layouts(&self) -> Vec<Layout> {
         let mut out = self.layouts.clone();
         if let Some(source) = &self.source {
-            out.insert(0, Layout { name: None, source: source.clone(), tables: self.tables.clone() });
+            out.insert(
+                0,
+                Layout {
+                    name: None,
+                    source: source.clone(),
+                    tables: self.tables.clone(),
+                },
+            );
         }
         out
     }
 
     fn check(&self, origin: &str) -> Result<()> {
-        let bad = |reason: String| Error::Mapping { origin: origin.to_string(), reason };
+        let bad = |reason: String| Error::Mapping {
+            origin: origin.to_string(),
+            reason,
+        };
         if self.source.is_none() && self.layouts.is_empty() {
-            return Err(bad("needs a [source] with [[table]]s, or [[layout]]s".into()));
+            return Err(bad(
+                "needs a [source] with [[table]]s, or [[layout]]s".into()
+            ));
         }
         if self.source.is_none() && !self.tables.is_empty() {
             return Err(bad("[[table]] needs a [source]".into()));
         }
         if let Some(tz) = &self.timezone {
-            tz.parse::<chrono_tz::Tz>().map_err(|_| bad(format!("unknown time zone `{tz}`")))?;
+            tz.parse::<chrono_tz::Tz>()
+                .map_err(|_| bad(format!("unknown time zone `{tz}`")))?;
         }
         for layout in self.layouts() {
             if layout.tables.is_empty() {
@@ -363,13 +381,23 @@ impl MappingFile {
                 })?;
                 for (col, spec) in &t.columns {
                     if table.column(col).is_none() {
-                        return Err(bad(format!("table `{}` has no column `{col}` (see docs/data-model.md)", t.name)));
+                        return Err(bad(format!(
+                            "table `{}` has no column `{col}` (see docs/data-model.md)",
+                            t.name
+                        )));
                     }
                     let s = spec.full();
-                    let sources = [s.column.is_some() && s.cases.is_empty(), s.value.is_some(), s.synth.is_some(), s.json.is_some(), s.sequence.is_some(), !s.cases.is_empty()]
-                        .iter()
-                        .filter(|b| **b)
-                        .count();
+                    let sources = [
+                        s.column.is_some() && s.cases.is_empty(),
+                        s.value.is_some(),
+                        s.synth.is_some(),
+                        s.json.is_some(),
+                        s.sequence.is_some(),
+                        !s.cases.is_empty(),
+                    ]
+                    .iter()
+                    .filter(|b| **b)
+                    .count();
                     if sources > 1 || (sources == 0 && s.default.is_none()) {
                         return Err(bad(format!(
                             "`{}.{col}` needs exactly one of column, value, synth, json, sequence or cases",
@@ -379,18 +407,29 @@ impl MappingFile {
                 }
                 for required in table.columns().iter().filter(|c| c.required) {
                     if !t.columns.contains_key(required.name) {
-                        return Err(bad(format!("table `{}` needs its required column `{}`", t.name, required.name)));
+                        return Err(bad(format!(
+                            "table `{}` needs its required column `{}`",
+                            t.name, required.name
+                        )));
                     }
                 }
                 for g in &t.group_by {
                     if !t.columns.contains_key(g) {
-                        return Err(bad(format!("group_by column `{g}` is not mapped in `{}`", t.name)));
+                        return Err(bad(format!(
+                            "group_by column `{g}` is not mapped in `{}`",
+                            t.name
+                        )));
                     }
                 }
                 if let Some(r) = &t.references {
-                    let ok = r.to.split_once('.').is_some_and(|(tt, c)| Table::from_name(tt).is_some_and(|tt| tt.column(c).is_some()));
+                    let ok = r.to.split_once('.').is_some_and(|(tt, c)| {
+                        Table::from_name(tt).is_some_and(|tt| tt.column(c).is_some())
+                    });
                     if !ok || !t.columns.contains_key(&r.column) {
-                        return Err(bad(format!("bad reference `{}` → `{}` in `{}`", r.column, r.to, t.name)));
+                        return Err(bad(format!(
+                            "bad reference `{}` → `{}` in `{}`",
+                            r.column, r.to, t.name
+                        )));
                     }
                 }
             }

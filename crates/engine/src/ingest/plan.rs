@@ -36,7 +36,10 @@ pub(crate) struct RowError {
 }
 
 fn row_err(column: &str, reason: impl Into<String>) -> RowError {
-    RowError { column: column.to_string(), reason: reason.into() }
+    RowError {
+        column: column.to_string(),
+        reason: reason.into(),
+    }
 }
 
 #[derive(Debug)]
@@ -145,7 +148,11 @@ impl Resolver<'_> {
         if let Some(i) = self.header.iter().position(|h| h == name) {
             return i;
         }
-        if let Some(i) = self.header.iter().position(|h| h.trim().eq_ignore_ascii_case(name.trim())) {
+        if let Some(i) = self
+            .header
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name.trim()))
+        {
             return i;
         }
         if !self.missing.iter().any(|m| m == name) {
@@ -168,7 +175,12 @@ impl Resolver<'_> {
             if !c.one_of.is_empty() {
                 parts.push(CondC::In(s, c.one_of.iter().cloned().collect()));
             }
-            for (v, ord, or_equal) in [(c.lt, Less, false), (c.gt, Greater, false), (c.le, Less, true), (c.ge, Greater, true)] {
+            for (v, ord, or_equal) in [
+                (c.lt, Less, false),
+                (c.gt, Greater, false),
+                (c.le, Less, true),
+                (c.ge, Greater, true),
+            ] {
                 if let Some(v) = v {
                     parts.push(CondC::Cmp(s, ord, or_equal, v));
                 }
@@ -205,11 +217,15 @@ impl Plan {
         file: &str,
         mapping: &str,
     ) -> Result<Plan> {
-        let mut r = Resolver { header, missing: Vec::new() };
+        let mut r = Resolver {
+            header,
+            missing: Vec::new(),
+        };
         let mut tables = Vec::new();
         let mut sequential = false;
         for tm in &layout.tables {
-            let table = Table::from_name(&tm.name).ok_or_else(|| Error::Internal(format!("table {}", tm.name)))?;
+            let table = Table::from_name(&tm.name)
+                .ok_or_else(|| Error::Internal(format!("table {}", tm.name)))?;
             let mut cols = Vec::new();
             for c in table.columns() {
                 let plan = match tm.columns.get(c.name) {
@@ -223,10 +239,21 @@ impl Plan {
                 };
                 cols.push(plan);
             }
-            let idx = |name: &str| table.columns().iter().position(|c| c.name == name).unwrap_or(0);
+            let idx = |name: &str| {
+                table
+                    .columns()
+                    .iter()
+                    .position(|c| c.name == name)
+                    .unwrap_or(0)
+            };
             let group_by: Vec<usize> = tm.group_by.iter().map(|g| idx(g)).collect();
             let synthesised_key = table.key().iter().any(|k| {
-                tm.columns.get(*k).is_some_and(|s| matches!(s.full().synth, Some(Synth::Line | Synth::Row | Synth::RowId)))
+                tm.columns.get(*k).is_some_and(|s| {
+                    matches!(
+                        s.full().synth,
+                        Some(Synth::Line | Synth::Row | Synth::RowId)
+                    )
+                })
             });
             let checked_key = if group_by.is_empty() && !synthesised_key && !tm.for_each_item {
                 table.key().iter().map(|k| idx(k)).collect()
@@ -248,11 +275,20 @@ impl Plan {
             return Err(Error::ColumnMismatch {
                 file: file.to_string(),
                 mapping: mapping.to_string(),
-                expected: r.missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
+                expected: r
+                    .missing
+                    .iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 found: if header.is_empty() {
                     "no columns".into()
                 } else {
-                    header.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", ")
+                    header
+                        .iter()
+                        .map(|h| format!("`{h}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 },
             });
         }
@@ -295,7 +331,10 @@ fn compile_ref(rf: &Reference, idx: &dyn Fn(&str) -> usize) -> RefPlan {
         to_table: Table::from_name(t).unwrap_or(Table::Orders),
         to_column: c.to_string(),
         exclude: rf.exclude,
-        reason: rf.reason.clone().unwrap_or_else(|| format!("`{}` not found in {}", rf.column, rf.to)),
+        reason: rf
+            .reason
+            .clone()
+            .unwrap_or_else(|| format!("`{}` not found in {}", rf.column, rf.to)),
     }
 }
 
@@ -307,9 +346,14 @@ fn compile_col(
     r: &mut Resolver<'_>,
     mapping: &str,
 ) -> Result<ColPlan> {
-    let bad = |reason: String| Error::Mapping { origin: mapping.to_string(), reason };
+    let bad = |reason: String| Error::Mapping {
+        origin: mapping.to_string(),
+        reason,
+    };
     let col_tz = match &s.timezone {
-        Some(z) => z.parse::<Tz>().map_err(|_| bad(format!("unknown time zone `{z}` for `{target}`")))?,
+        Some(z) => z
+            .parse::<Tz>()
+            .map_err(|_| bad(format!("unknown time zone `{z}` for `{target}`")))?,
         None => tz,
     };
     let src = if let (Some(c), true) = (&s.column, s.cases.is_empty()) {
@@ -337,7 +381,11 @@ fn compile_col(
             let v = match (&c.value, &c.column) {
                 (Some(v), None) => CaseVal::Const(v.clone()),
                 (None, Some(col)) => CaseVal::Slot(r.slot(col)),
-                _ => return Err(bad(format!("a case of `{target}` needs exactly one of value or column"))),
+                _ => {
+                    return Err(bad(format!(
+                        "a case of `{target}` needs exactly one of value or column"
+                    )));
+                }
             };
             cases.push((r.cond(&c.when), v));
         }
@@ -357,13 +405,26 @@ fn compile_col(
         unmapped: s.unmapped.unwrap_or_default(),
         times: s.times.as_ref().map(|t| (r.slot(t), t.clone())),
         abs: s.abs,
-        ts: TsParser { format: s.format.clone(), epoch: s.epoch, tz: col_tz },
+        ts: TsParser {
+            format: s.format.clone(),
+            epoch: s.epoch,
+            tz: col_tz,
+        },
         agg: s.agg,
     })
 }
 
 fn field<'r, 'a>(fields: &'r [Cow<'a, str>], slot: usize) -> Result<&'r Cow<'a, str>, RowError> {
-    fields.get(slot).ok_or_else(|| row_err(&format!("#{}", slot + 1), format!("row has {} fields, needs at least {}", fields.len(), slot + 1)))
+    fields.get(slot).ok_or_else(|| {
+        row_err(
+            &format!("#{}", slot + 1),
+            format!(
+                "row has {} fields, needs at least {}",
+                fields.len(),
+                slot + 1
+            ),
+        )
+    })
 }
 
 fn eval_cond(c: &CondC, f: &[Cow<'_, str>]) -> Result<bool, RowError> {
@@ -415,7 +476,14 @@ impl TablePlan {
             };
             if def.required && v.is_null() {
                 let label = c.as_ref().map_or(def.name, |cp| cp.label.as_str());
-                return Err(row_err(label, format!("missing value for required `{}.{}`", self.table.name(), def.name)));
+                return Err(row_err(
+                    label,
+                    format!(
+                        "missing value for required `{}.{}`",
+                        self.table.name(),
+                        def.name
+                    ),
+                ));
             }
             vals.push(v);
         }
@@ -428,7 +496,11 @@ impl TablePlan {
     pub(crate) fn label(&self, i: usize) -> String {
         match self.cols.get(i).and_then(Option::as_ref) {
             Some(c) => c.label.clone(),
-            None => self.table.columns().get(i).map_or_else(String::new, |c| c.name.to_string()),
+            None => self
+                .table
+                .columns()
+                .get(i)
+                .map_or_else(String::new, |c| c.name.to_string()),
         }
     }
 }
@@ -497,7 +569,10 @@ impl ColPlan {
                     Unmapped::Null => return Ok(Val::Null),
                     Unmapped::Error => {
                         let known: Vec<&str> = map.keys().map(String::as_str).collect();
-                        return Err(row_err(&self.label, format!("unmapped value `{text}` (mapped: {})", known.join(", "))));
+                        return Err(row_err(
+                            &self.label,
+                            format!("unmapped value `{text}` (mapped: {})", known.join(", ")),
+                        ));
                     }
                 },
             }
@@ -529,17 +604,25 @@ impl ColPlan {
             Kind::Timestamp => Val::Ts(self.ts.parse(&text).map_err(e)?),
             Kind::Date => Val::Date(self.ts.parse_date(&text).map_err(e)?),
             Kind::Json => {
-                serde_json::from_str::<serde_json::Value>(&text).map_err(|x| e(format!("not JSON: {x}")))?;
+                serde_json::from_str::<serde_json::Value>(&text)
+                    .map_err(|x| e(format!("not JSON: {x}")))?;
                 Val::Text(text)
             }
         })
     }
 
-    fn sequence(&self, q: &SeqPlan, f: &[Cow<'_, str>], seq: &mut SeqState) -> Result<i64, RowError> {
+    fn sequence(
+        &self,
+        q: &SeqPlan,
+        f: &[Cow<'_, str>],
+        seq: &mut SeqState,
+    ) -> Result<i64, RowError> {
         let group = field(f, q.group)?.trim().to_string();
         let gap_text = field(f, q.gap)?.trim();
         let weekday = match q.weekday {
-            Some(s) => Some(parse_int(field(f, s)?).map_err(|e| row_err(&format!("#{}", s + 1), e))?),
+            Some(s) => {
+                Some(parse_int(field(f, s)?).map_err(|e| row_err(&format!("#{}", s + 1), e))?)
+            }
             None => None,
         };
         let hour = match q.hour {
@@ -553,7 +636,10 @@ impl ColPlan {
         let (mut date, may_move) = match (prev, gap_text.is_empty()) {
             (Some(p), false) => {
                 let gap = parse_float(gap_text).map_err(|e| row_err("gap_days", e))? as i64;
-                (p + chrono::Duration::days(gap), q.cap.is_some_and(|c| gap >= c))
+                (
+                    p + chrono::Duration::days(gap),
+                    q.cap.is_some_and(|c| gap >= c),
+                )
             }
             _ => (q.start, true),
         };
@@ -564,7 +650,7 @@ impl ColPlan {
             // or a capped gap whose true length is at least the cap.
             let want = w.rem_euclid(7) as u32;
             while date.weekday().num_days_from_sunday() != want {
-                date = date + chrono::Duration::days(1);
+                date += chrono::Duration::days(1);
             }
         }
         seq.last.insert(group, date);
@@ -578,14 +664,21 @@ fn trim_cow(t: Cow<'_, str>) -> Cow<'_, str> {
         Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
         Cow::Owned(o) => {
             let tr = o.trim();
-            if tr.len() == o.len() { Cow::Owned(o) } else { Cow::Owned(tr.to_string()) }
+            if tr.len() == o.len() {
+                Cow::Owned(o)
+            } else {
+                Cow::Owned(tr.to_string())
+            }
         }
     }
 }
 
 fn multiply<'a>(v: Val<'a>, other: &str) -> Result<Val<'a>, String> {
     Ok(match v {
-        Val::Int(x) => Val::Int(x.checked_mul(parse_int(other)?).ok_or("product out of range")?),
+        Val::Int(x) => Val::Int(
+            x.checked_mul(parse_int(other)?)
+                .ok_or("product out of range")?,
+        ),
         Val::Float(x) => Val::Float(x * parse_float(other)?),
         Val::Money(x) => {
             let y = parse_money(other)?;

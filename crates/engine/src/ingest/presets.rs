@@ -14,17 +14,28 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("rees46", include_str!("presets/rees46.toml")),
     ("hillstrom", include_str!("presets/hillstrom.toml")),
     ("instacart", include_str!("presets/instacart.toml")),
-    ("womens-clothing-reviews", include_str!("presets/womens-clothing-reviews.toml")),
+    (
+        "womens-clothing-reviews",
+        include_str!("presets/womens-clothing-reviews.toml"),
+    ),
 ];
 
 /// The TOML text of a preset.
 pub fn preset_text(name: &str) -> Result<&'static str> {
-    PRESETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).ok_or_else(|| {
-        Error::Invalid(format!(
-            "unknown preset `{name}`; presets: {}",
-            PRESETS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-        ))
-    })
+    PRESETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "unknown preset `{name}`; presets: {}",
+                PRESETS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
 }
 
 /// A preset, parsed.

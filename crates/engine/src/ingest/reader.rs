@@ -55,7 +55,14 @@ impl<'p> ChunkState<'p> {
             builders: plan
                 .tables
                 .iter()
-                .map(|t| t.group_by.is_empty().then(|| (TableBuilder::new(t.table, capacity), Vec::with_capacity(capacity))))
+                .map(|t| {
+                    t.group_by.is_empty().then(|| {
+                        (
+                            TableBuilder::new(t.table, capacity),
+                            Vec::with_capacity(capacity),
+                        )
+                    })
+                })
                 .collect(),
             rows: plan.tables.iter().map(|_| Vec::new()).collect(),
             quarantine: Vec::new(),
@@ -66,20 +73,39 @@ impl<'p> ChunkState<'p> {
     }
 
     fn reject(&mut self, line: u64, e: RowError, raw: &[u8]) {
-        self.quarantine.push(QRow { line, column: e.column, reason: e.reason, raw: source::raw_text(raw) });
+        self.quarantine.push(QRow {
+            line,
+            column: e.column,
+            reason: e.reason,
+            raw: source::raw_text(raw),
+        });
     }
 
     /// Evaluates one decoded record and stores its rows, or quarantines it whole.
-    fn record<'a>(&mut self, line: u64, fields: &[Cow<'a, str>], items: &[Cow<'a, str>], raw: &[u8], ctx: &FileCtx) {
+    fn record<'a>(
+        &mut self,
+        line: u64,
+        fields: &[Cow<'a, str>],
+        items: &[Cow<'a, str>],
+        raw: &[u8],
+        ctx: &FileCtx,
+    ) {
         self.read += 1;
-        let row = RowCtx { fields, line, row: self.read };
+        let row = RowCtx {
+            fields,
+            line,
+            row: self.read,
+        };
         let mut out = Vec::new();
         if let Err(e) = self.plan.eval(&row, items, ctx, &mut self.seq, &mut out) {
             self.reject(line, e, raw);
             return;
         }
         if out.is_empty() {
-            let e = RowError { column: "*".into(), reason: "the row matches no table of the mapping".into() };
+            let e = RowError {
+                column: "*".into(),
+                reason: "the row matches no table of the mapping".into(),
+            };
             self.reject(line, e, raw);
             return;
         }
@@ -96,7 +122,7 @@ impl<'p> ChunkState<'p> {
         }
     }
 
-    fn finish(self) -> Result<(Vec<TableOut>, Vec<QRow>, u64)> {
+    fn finish(self) -> Result<ChunkResult> {
         if let Some(e) = self.scratch_err {
             return Err(e);
         }
@@ -111,18 +137,29 @@ impl<'p> ChunkState<'p> {
     }
 }
 
-fn merge(parts: Vec<(Vec<TableOut>, Vec<QRow>, u64)>, plan: Plan) -> FileOutput {
+/// What one chunk produced: per-table rows, quarantined rows, rows read.
+type ChunkResult = (Vec<TableOut>, Vec<QRow>, u64);
+
+fn merge(parts: Vec<ChunkResult>, plan: Plan) -> FileOutput {
     let mut tables: Vec<TableOut> = plan
         .tables
         .iter()
-        .map(|t| if t.group_by.is_empty() { TableOut::Built(Vec::new()) } else { TableOut::Rows(Vec::new()) })
+        .map(|t| {
+            if t.group_by.is_empty() {
+                TableOut::Built(Vec::new())
+            } else {
+                TableOut::Rows(Vec::new())
+            }
+        })
         .collect();
     let mut quarantine = Vec::new();
     let mut read = 0;
     for (ts, q, r) in parts {
         for (acc, t) in tables.iter_mut().zip(ts) {
             match (acc, t) {
-                (TableOut::Built(a), TableOut::Built(b)) => a.extend(b.into_iter().filter(|(b, _)| b.num_rows() > 0)),
+                (TableOut::Built(a), TableOut::Built(b)) => {
+                    a.extend(b.into_iter().filter(|(b, _)| b.num_rows() > 0))
+                }
                 (TableOut::Rows(a), TableOut::Rows(b)) => a.extend(b),
                 _ => {}
             }
@@ -130,7 +167,12 @@ fn merge(parts: Vec<(Vec<TableOut>, Vec<QRow>, u64)>, plan: Plan) -> FileOutput 
         quarantine.extend(q);
         read += r;
     }
-    FileOutput { plan, tables, quarantine, read }
+    FileOutput {
+        plan,
+        tables,
+        quarantine,
+        read,
+    }
 }
 
 /// Reads a whole file with `layout`.
@@ -161,7 +203,11 @@ fn read_text(
 ) -> Result<FileOutput> {
     let src = &layout.source;
     let spec = TextSpec::of(src, mapping)?;
-    let body = if spec.encoding == Encoding::Utf8 { source::strip_bom(bytes) } else { bytes };
+    let body = if spec.encoding == Encoding::Utf8 {
+        source::strip_bom(bytes)
+    } else {
+        bytes
+    };
     let baskets = src.format == Format::Baskets;
     let header_on = !baskets && src.header.unwrap_or(src.columns.is_empty());
     let mut header: Vec<String> = Vec::new();
@@ -171,12 +217,18 @@ fn read_text(
         let first = source::chunks(body, 1, 1, spec.quoting).into_iter().next();
         if let Some(c) = first {
             let mut got = None;
-            let one = Chunk { bytes: c.bytes, first_line: 1 };
+            let one = Chunk {
+                bytes: c.bytes,
+                first_line: 1,
+            };
             source::for_each_record(&one, &spec, |r: Record<'_>| {
                 if got.is_none() {
                     let names = r.fields.into_iter().map(|f| {
                         let lossy = String::from_utf8_lossy(&f).into_owned();
-                        source::decode(f, spec.encoding).map_or(lossy, |s| s.into_owned()).trim().to_string()
+                        source::decode(f, spec.encoding)
+                            .map_or(lossy, |s| s.into_owned())
+                            .trim()
+                            .to_string()
                     });
                     got = Some(names.collect::<Vec<_>>());
                 }
@@ -194,10 +246,14 @@ fn read_text(
     let plan = Plan::compile(layout, &header, tz, file, mapping)?;
     let expected = (!baskets && !header.is_empty()).then_some(header.len());
     let body = &body[start..];
-    let target = if crate::ingest::is_sequential(&plan) { usize::MAX } else { CHUNK_BYTES };
+    let target = if crate::ingest::is_sequential(&plan) {
+        usize::MAX
+    } else {
+        CHUNK_BYTES
+    };
     let chunks = source::chunks(body, first_line, target, spec.quoting);
     let done = AtomicU64::new(0);
-    let parts: Vec<Result<(Vec<TableOut>, Vec<QRow>, u64)>> = chunks
+    let parts: Vec<Result<ChunkResult>> = chunks
         .par_iter()
         .map(|chunk| {
             let mut st = ChunkState::new(&plan, chunk.bytes.len() / 64 + 16);
@@ -210,7 +266,10 @@ fn read_text(
                         Some(s) => fields.push(s),
                         None => {
                             st.read += 1;
-                            let column = header.get(i).cloned().unwrap_or_else(|| format!("#{}", i + 1));
+                            let column = header
+                                .get(i)
+                                .cloned()
+                                .unwrap_or_else(|| format!("#{}", i + 1));
                             let reason = format!("invalid {} bytes", encoding_name(spec.encoding));
                             st.reject(line, RowError { column, reason }, raw);
                             return;
@@ -222,7 +281,14 @@ fn read_text(
                 {
                     st.read += 1;
                     let reason = format!("expected {n} fields, found {}", fields.len());
-                    st.reject(line, RowError { column: "*".into(), reason }, raw);
+                    st.reject(
+                        line,
+                        RowError {
+                            column: "*".into(),
+                            reason,
+                        },
+                        raw,
+                    );
                     return;
                 }
                 if baskets {
@@ -239,7 +305,8 @@ fn read_text(
                     st.record(line, &fields, &[], raw, ctx);
                 }
             });
-            let n = done.fetch_add(chunk.bytes.len() as u64, Ordering::Relaxed) + chunk.bytes.len() as u64;
+            let n = done.fetch_add(chunk.bytes.len() as u64, Ordering::Relaxed)
+                + chunk.bytes.len() as u64;
             progress(Progress::Bytes(n));
             st.finish()
         })
@@ -256,7 +323,14 @@ fn encoding_name(e: Encoding) -> &'static str {
     }
 }
 
-fn read_jsonl(bytes: &[u8], layout: &Layout, tz: Tz, file: &str, mapping: &str, ctx: &FileCtx) -> Result<FileOutput> {
+fn read_jsonl(
+    bytes: &[u8],
+    layout: &Layout,
+    tz: Tz,
+    file: &str,
+    mapping: &str,
+    ctx: &FileCtx,
+) -> Result<FileOutput> {
     let text_lines: Vec<(u64, &[u8])> = source::strip_bom(bytes)
         .split(|b| *b == b'\n')
         .enumerate()
@@ -268,10 +342,12 @@ fn read_jsonl(bytes: &[u8], layout: &Layout, tz: Tz, file: &str, mapping: &str, 
     let mut known = std::collections::HashSet::new();
     for (line, l) in &text_lines {
         let v: std::result::Result<serde_json::Map<String, serde_json::Value>, String> =
-            serde_json::from_slice::<serde_json::Value>(l).map_err(|e| format!("invalid JSON: {e}")).and_then(|v| match v {
-                serde_json::Value::Object(m) => Ok(m),
-                _ => Err("not a JSON object".to_string()),
-            });
+            serde_json::from_slice::<serde_json::Value>(l)
+                .map_err(|e| format!("invalid JSON: {e}"))
+                .and_then(|v| match v {
+                    serde_json::Value::Object(m) => Ok(m),
+                    _ => Err("not a JSON object".to_string()),
+                });
         if let Ok(m) = &v {
             for k in m.keys() {
                 if known.insert(k.clone()) {
@@ -287,7 +363,14 @@ fn read_jsonl(bytes: &[u8], layout: &Layout, tz: Tz, file: &str, mapping: &str, 
         match v {
             Err(reason) => {
                 st.read += 1;
-                st.reject(line, RowError { column: "*".into(), reason }, raw);
+                st.reject(
+                    line,
+                    RowError {
+                        column: "*".into(),
+                        reason,
+                    },
+                    raw,
+                );
             }
             Ok(m) => {
                 let fields: Vec<Cow<'_, str>> = header
@@ -305,10 +388,26 @@ fn read_jsonl(bytes: &[u8], layout: &Layout, tz: Tz, file: &str, mapping: &str, 
     Ok(merge(vec![st.finish()?], plan))
 }
 
-fn read_parquet(bytes: &[u8], layout: &Layout, tz: Tz, file: &str, mapping: &str, ctx: &FileCtx) -> Result<FileOutput> {
-    let bad = |e: datafusion::parquet::errors::ParquetError| Error::BadFile { file: file.to_string(), reason: format!("not readable as Parquet: {e}") };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(bytes)).map_err(bad)?;
-    let header: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
+fn read_parquet(
+    bytes: &[u8],
+    layout: &Layout,
+    tz: Tz,
+    file: &str,
+    mapping: &str,
+    ctx: &FileCtx,
+) -> Result<FileOutput> {
+    let bad = |e: datafusion::parquet::errors::ParquetError| Error::BadFile {
+        file: file.to_string(),
+        reason: format!("not readable as Parquet: {e}"),
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(bytes))
+        .map_err(bad)?;
+    let header: Vec<String> = builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     let reader = builder.build().map_err(bad)?;
     let plan = Plan::compile(layout, &header, tz, file, mapping)?;
     let mut st = ChunkState::new(&plan, 1024);
@@ -320,13 +419,24 @@ fn read_parquet(bytes: &[u8], layout: &Layout, tz: Tz, file: &str, mapping: &str
             .iter()
             .map(|c| {
                 let a = cast(c, &DataType::Utf8)?;
-                a.as_any().downcast_ref::<StringArray>().cloned().ok_or_else(|| Error::Internal("cast to text".into()))
+                a.as_any()
+                    .downcast_ref::<StringArray>()
+                    .cloned()
+                    .ok_or_else(|| Error::Internal("cast to text".into()))
             })
             .collect::<Result<_>>()?;
         for i in 0..batch.num_rows() {
             line += 1;
-            let fields: Vec<Cow<'_, str>> =
-                cols.iter().map(|c| if c.is_null(i) { Cow::Borrowed("") } else { Cow::Borrowed(c.value(i)) }).collect();
+            let fields: Vec<Cow<'_, str>> = cols
+                .iter()
+                .map(|c| {
+                    if c.is_null(i) {
+                        Cow::Borrowed("")
+                    } else {
+                        Cow::Borrowed(c.value(i))
+                    }
+                })
+                .collect();
             let raw = fields.join(",");
             st.record(line, &fields, &[], raw.as_bytes(), ctx);
         }

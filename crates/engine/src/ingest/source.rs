@@ -27,7 +27,10 @@ pub(crate) fn load(path: &Path) -> Result<Loaded> {
         let mut out = Vec::with_capacity(raw.len() * 6);
         flate2::read::MultiGzDecoder::new(raw.as_slice())
             .read_to_end(&mut out)
-            .map_err(|e| Error::BadFile { file: path.display().to_string(), reason: format!("broken gzip data: {e}") })?;
+            .map_err(|e| Error::BadFile {
+                file: path.display().to_string(),
+                reason: format!("broken gzip data: {e}"),
+            })?;
         out
     } else {
         raw
@@ -60,11 +63,17 @@ impl TextSpec {
             Some(d) => {
                 return Err(Error::Mapping {
                     origin: origin.to_string(),
-                    reason: format!("delimiter `{d}` must be one ASCII character, `\\t` or `whitespace`"),
+                    reason: format!(
+                        "delimiter `{d}` must be one ASCII character, `\\t` or `whitespace`"
+                    ),
                 });
             }
         };
-        Ok(TextSpec { delim, quoting: source.format == Format::Csv && delim != Delim::Whitespace, encoding: source.encoding })
+        Ok(TextSpec {
+            delim,
+            quoting: source.format == Format::Csv && delim != Delim::Whitespace,
+            encoding: source.encoding,
+        })
     }
 }
 
@@ -102,7 +111,10 @@ pub(crate) fn chunks(body: &[u8], first_line: u64, target: usize, quoting: bool)
             memchr::memchr(b'\n', &body[want..]).map_or(body.len(), |i| want + i + 1)
         };
         let bytes = &body[start..end];
-        out.push(Chunk { bytes, first_line: line });
+        out.push(Chunk {
+            bytes,
+            first_line: line,
+        });
         line += memchr::memchr_iter(b'\n', bytes).count() as u64;
         start = end;
     }
@@ -139,9 +151,16 @@ pub(crate) fn for_each_record<'a>(
             Delim::Whitespace => whitespace_record(b, pos),
             Delim::Byte(d) => delimited_record(b, pos, d, spec.quoting),
         };
-        let blank = fields.len() <= 1 && fields.first().is_none_or(|x| x.iter().all(u8::is_ascii_whitespace));
+        let blank = fields.len() <= 1
+            && fields
+                .first()
+                .is_none_or(|x| x.iter().all(u8::is_ascii_whitespace));
         if !blank {
-            f(Record { line, fields, raw: &b[pos..next] });
+            f(Record {
+                line,
+                fields,
+                raw: &b[pos..next],
+            });
         }
         line += newlines;
         pos = next;
@@ -152,12 +171,20 @@ fn line_end(b: &[u8], pos: usize) -> (usize, usize) {
     match memchr::memchr(b'\n', &b[pos..]) {
         Some(i) => {
             let end = pos + i;
-            let content_end = if end > pos && b[end - 1] == b'\r' { end - 1 } else { end };
+            let content_end = if end > pos && b[end - 1] == b'\r' {
+                end - 1
+            } else {
+                end
+            };
             (content_end, end + 1)
         }
         None => {
             let end = b.len();
-            let content_end = if end > pos && b[end - 1] == b'\r' { end - 1 } else { end };
+            let content_end = if end > pos && b[end - 1] == b'\r' {
+                end - 1
+            } else {
+                end
+            };
             (content_end, end)
         }
     }
@@ -173,7 +200,12 @@ fn whitespace_record(b: &[u8], pos: usize) -> (Vec<Cow<'_, [u8]>>, usize, u64) {
     (fields, next, 1)
 }
 
-fn delimited_record(b: &[u8], start: usize, d: u8, quoting: bool) -> (Vec<Cow<'_, [u8]>>, usize, u64) {
+fn delimited_record(
+    b: &[u8],
+    start: usize,
+    d: u8,
+    quoting: bool,
+) -> (Vec<Cow<'_, [u8]>>, usize, u64) {
     let mut fields = Vec::new();
     let mut pos = start;
     let mut newlines = 0u64;
@@ -228,7 +260,10 @@ fn delimited_record(b: &[u8], start: usize, d: u8, quoting: bool) -> (Vec<Cow<'_
         } else {
             let end = memchr::memchr2(d, b'\n', &b[pos..]).map_or(b.len(), |i| pos + i);
             let mut content_end = end;
-            if (end == b.len() || b[end] == b'\n') && content_end > pos && b[content_end - 1] == b'\r' {
+            if (end == b.len() || b[end] == b'\n')
+                && content_end > pos
+                && b[content_end - 1] == b'\r'
+            {
                 content_end -= 1;
             }
             fields.push(Cow::Borrowed(&b[pos..content_end]));
@@ -239,7 +274,9 @@ fn delimited_record(b: &[u8], start: usize, d: u8, quoting: bool) -> (Vec<Cow<'_
         }
         match b[pos] {
             c if c == d => pos += 1,
-            b'\r' if pos + 1 < b.len() && b[pos + 1] == b'\n' => return (fields, pos + 2, newlines + 1),
+            b'\r' if pos + 1 < b.len() && b[pos + 1] == b'\n' => {
+                return (fields, pos + 2, newlines + 1);
+            }
             b'\r' => pos += 1,
             _ => return (fields, pos + 1, newlines + 1),
         }
@@ -268,9 +305,14 @@ pub(crate) fn decode(bytes: Cow<'_, [u8]>, encoding: Encoding) -> Option<Cow<'_,
 }
 
 /// The physical line `line` (1-based) of `body`, for quarantine records.
-pub(crate) fn physical_lines(body: &[u8], wanted: &std::collections::BTreeSet<u64>) -> std::collections::HashMap<u64, String> {
+pub(crate) fn physical_lines(
+    body: &[u8],
+    wanted: &std::collections::BTreeSet<u64>,
+) -> std::collections::HashMap<u64, String> {
     let mut out = std::collections::HashMap::new();
-    let Some(&last) = wanted.iter().next_back() else { return out };
+    let Some(&last) = wanted.iter().next_back() else {
+        return out;
+    };
     let mut line = 1u64;
     let mut pos = 0;
     while pos <= body.len() && line <= last {
@@ -296,11 +338,21 @@ mod tests {
     use super::*;
 
     fn records(text: &str, delim: Delim, quoting: bool) -> Vec<(u64, Vec<String>)> {
-        let spec = TextSpec { delim, quoting, encoding: Encoding::Utf8 };
+        let spec = TextSpec {
+            delim,
+            quoting,
+            encoding: Encoding::Utf8,
+        };
         let mut out = Vec::new();
         for c in chunks(text.as_bytes(), 1, 7, quoting) {
             for_each_record(&c, &spec, |r| {
-                out.push((r.line, r.fields.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect()));
+                out.push((
+                    r.line,
+                    r.fields
+                        .iter()
+                        .map(|f| String::from_utf8_lossy(f).into_owned())
+                        .collect(),
+                ));
             });
         }
         out
@@ -308,7 +360,11 @@ mod tests {
 
     #[test]
     fn quoted_fields_with_delimiters_quotes_and_newlines() {
-        let got = records("a,b\r\n\"x,1\",\"say \"\"hi\"\"\"\n\"multi\nline\",2\n\n3,\n", Delim::Byte(b','), true);
+        let got = records(
+            "a,b\r\n\"x,1\",\"say \"\"hi\"\"\"\n\"multi\nline\",2\n\n3,\n",
+            Delim::Byte(b','),
+            true,
+        );
         assert_eq!(
             got,
             vec![
@@ -322,9 +378,25 @@ mod tests {
 
     #[test]
     fn runs_of_spaces_and_crlf() {
-        let got = records(" 00004 0001 19970101  2   29.33\r\n 00004 0001 19970118  2   29.73\r\n", Delim::Whitespace, false);
+        let got = records(
+            " 00004 0001 19970101  2   29.33\r\n 00004 0001 19970118  2   29.73\r\n",
+            Delim::Whitespace,
+            false,
+        );
         assert_eq!(got.len(), 2);
-        assert_eq!(got[1], (2, vec!["00004".into(), "0001".into(), "19970118".into(), "2".into(), "29.73".into()]));
+        assert_eq!(
+            got[1],
+            (
+                2,
+                vec![
+                    "00004".into(),
+                    "0001".into(),
+                    "19970118".into(),
+                    "2".into(),
+                    "29.73".into()
+                ]
+            )
+        );
     }
 
     #[test]
@@ -338,7 +410,10 @@ mod tests {
     #[test]
     fn gbk_decodes_and_invalid_bytes_are_reported() {
         let (gbk, _, _) = encoding_rs::GBK.encode("女装");
-        assert_eq!(decode(Cow::Borrowed(&gbk), Encoding::Gbk).as_deref(), Some("女装"));
+        assert_eq!(
+            decode(Cow::Borrowed(&gbk), Encoding::Gbk).as_deref(),
+            Some("女装")
+        );
         assert!(decode(Cow::Borrowed(&[0xff, 0xfe, 0x41][..]), Encoding::Utf8).is_none());
         assert!(decode(Cow::Borrowed(&[0x81][..]), Encoding::Gbk).is_none());
     }

@@ -105,7 +105,10 @@ pub(crate) fn parse_int(s: &str) -> Result<i64, String> {
 
 pub(crate) fn parse_float(s: &str) -> Result<f64, String> {
     let t = s.trim();
-    t.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| format!("`{t}` is not a number"))
+    t.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| format!("`{t}` is not a number"))
 }
 
 pub(crate) fn parse_bool(s: &str) -> Result<bool, String> {
@@ -148,7 +151,9 @@ impl TsParser {
                 Epoch::Ms => 1_000,
                 Epoch::Us => 1,
             };
-            return v.checked_mul(mul).ok_or_else(|| format!("`{t}` is out of range"));
+            return v
+                .checked_mul(mul)
+                .ok_or_else(|| format!("`{t}` is out of range"));
         }
         if let Some(f) = &self.format {
             if let Ok(dt) = DateTime::parse_from_str(t, f) {
@@ -188,7 +193,9 @@ impl TsParser {
                 return Ok(self.local(d.and_time(chrono::NaiveTime::MIN)));
             }
         }
-        Err(format!("`{t}` is not a timestamp (give `format` in the mapping)"))
+        Err(format!(
+            "`{t}` is not a timestamp (give `format` in the mapping)"
+        ))
     }
 
     pub(crate) fn local(&self, n: NaiveDateTime) -> i64 {
@@ -211,7 +218,8 @@ impl TsParser {
             return Ok(days_since_epoch(d));
         }
         let micros = self.parse(t)?;
-        let utc = DateTime::from_timestamp_micros(micros).ok_or_else(|| format!("`{t}` is out of range"))?;
+        let utc = DateTime::from_timestamp_micros(micros)
+            .ok_or_else(|| format!("`{t}` is out of range"))?;
         Ok(days_since_epoch(utc.with_timezone(&self.tz).date_naive()))
     }
 }
@@ -223,7 +231,10 @@ pub(crate) fn local_to_utc_micros(tz: &Tz, n: NaiveDateTime) -> i64 {
         Some(dt) => dt.timestamp_micros(),
         None => {
             let later = n + chrono::Duration::hours(1);
-            tz.from_local_datetime(&later).earliest().map_or_else(|| n.and_utc().timestamp_micros(), |dt| dt.timestamp_micros())
+            tz.from_local_datetime(&later).earliest().map_or_else(
+                || n.and_utc().timestamp_micros(),
+                |dt| dt.timestamp_micros(),
+            )
         }
     }
 }
@@ -261,17 +272,45 @@ mod tests {
 
     #[test]
     fn timestamps_in_zones_and_forms() {
-        let london = TsParser { format: None, epoch: None, tz: chrono_tz::Europe::London };
+        let london = TsParser {
+            format: None,
+            epoch: None,
+            tz: chrono_tz::Europe::London,
+        };
         // 2010-12-01 08:26 GMT (winter: UTC+0).
-        assert_eq!(london.parse("2010-12-01 08:26:00"), Ok(1_291_191_960_000_000));
+        assert_eq!(
+            london.parse("2010-12-01 08:26:00"),
+            Ok(1_291_191_960_000_000)
+        );
         // 2011-06-01 08:26 BST (UTC+1).
-        assert_eq!(london.parse("2011-06-01 08:26:00"), Ok(1_306_913_160_000_000));
-        let utc = TsParser { format: None, epoch: None, tz: chrono_tz::Asia::Shanghai };
-        assert_eq!(utc.parse("2019-10-01 00:00:00 UTC"), Ok(1_569_888_000_000_000));
-        assert_eq!(utc.parse("2019-10-01T08:00:00+08:00"), Ok(1_569_888_000_000_000));
-        let epoch = TsParser { format: None, epoch: Some(Epoch::S), tz: chrono_tz::UTC };
+        assert_eq!(
+            london.parse("2011-06-01 08:26:00"),
+            Ok(1_306_913_160_000_000)
+        );
+        let utc = TsParser {
+            format: None,
+            epoch: None,
+            tz: chrono_tz::Asia::Shanghai,
+        };
+        assert_eq!(
+            utc.parse("2019-10-01 00:00:00 UTC"),
+            Ok(1_569_888_000_000_000)
+        );
+        assert_eq!(
+            utc.parse("2019-10-01T08:00:00+08:00"),
+            Ok(1_569_888_000_000_000)
+        );
+        let epoch = TsParser {
+            format: None,
+            epoch: Some(Epoch::S),
+            tz: chrono_tz::UTC,
+        };
         assert_eq!(epoch.parse("1511544070"), Ok(1_511_544_070_000_000));
-        let ymd = TsParser { format: Some("%Y%m%d".into()), epoch: None, tz: chrono_tz::UTC };
+        let ymd = TsParser {
+            format: Some("%Y%m%d".into()),
+            epoch: None,
+            tz: chrono_tz::UTC,
+        };
         assert_eq!(ymd.parse("19970101"), Ok(852_076_800_000_000));
         assert!(ymd.parse("1997-13-01").is_err());
         assert_eq!(ymd.parse_date("19970102"), Ok(9_863));
@@ -279,7 +318,11 @@ mod tests {
 
     #[test]
     fn dst_gap_and_overlap_are_resolved() {
-        let p = TsParser { format: None, epoch: None, tz: chrono_tz::Europe::London };
+        let p = TsParser {
+            format: None,
+            epoch: None,
+            tz: chrono_tz::Europe::London,
+        };
         // 2011-03-27 01:30 does not exist in London; read as 02:30 BST = 01:30 UTC.
         assert_eq!(p.parse("2011-03-27 01:30:00"), Ok(1_301_189_400_000_000));
         // 2011-10-30 01:30 happens twice; the earlier is BST = 00:30 UTC.

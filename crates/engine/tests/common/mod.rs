@@ -1,5 +1,5 @@
 //! Helpers shared by the engine's integration tests.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 
@@ -9,17 +9,27 @@ use shoplens_engine::ingest::{self, IngestSummary, presets};
 
 /// A file of ../shared/data (beside the repository).
 pub fn data(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(rel)
 }
 
 /// Ingests files with a preset into a fresh workspace.
-pub fn ingest_preset(preset: &str, files: &[PathBuf]) -> (tempfile::TempDir, Workspace, IngestSummary) {
+pub fn ingest_preset(
+    preset: &str,
+    files: &[PathBuf],
+) -> (tempfile::TempDir, Workspace, IngestSummary) {
     let dir = tempfile::tempdir().unwrap();
     let ws = Workspace::open(dir.path()).unwrap();
     let m = presets::preset(preset).unwrap();
     let s = ingest::ingest(&ws, files, &m, &Default::default(), &|_| {}).unwrap();
     for f in &s.files {
-        assert_eq!(f.read, f.stored + f.quarantined + f.excluded, "{}: counts must add up", f.file);
+        assert_eq!(
+            f.read,
+            f.stored + f.quarantined + f.excluded,
+            "{}: counts must add up",
+            f.file
+        );
     }
     (dir, ws, s)
 }
@@ -37,9 +47,18 @@ pub async fn rows(ws: &Workspace, sql: &str) -> Vec<String> {
     let (_, batches) = shoplens_engine::query::sql(ws, sql).await.unwrap();
     let mut out = Vec::new();
     for b in &batches {
-        let fs: Vec<_> = b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &FormatOptions::default()).unwrap()).collect();
+        let fs: Vec<_> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &FormatOptions::default()).unwrap())
+            .collect();
         for i in 0..b.num_rows() {
-            out.push(fs.iter().map(|f| f.value(i).to_string()).collect::<Vec<_>>().join("|"));
+            out.push(
+                fs.iter()
+                    .map(|f| f.value(i).to_string())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            );
         }
     }
     out

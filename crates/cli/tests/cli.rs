@@ -1,0 +1,247 @@
+//! The `shoplens` binary as users and scripts call it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail loudly"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_shoplens"));
+    c.env_remove("SHOPLENS_WORKSPACE");
+    c
+}
+
+fn data(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(rel)
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn w(dir: &Path) -> String {
+    dir.join("ws").display().to_string()
+}
+
+#[test]
+fn cdnow_acceptance_tables_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = w(dir.path());
+    let master = data("cdnow/CDNOW_master.txt").display().to_string();
+    ok(&["--workspace", &ws, "ingest", "--preset", "cdnow", &master]);
+    let out = ok(&["--workspace", &ws, "tables", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let orders = v["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "orders")
+        .unwrap();
+    assert_eq!(orders["rows"], 69_659);
+    assert_eq!(orders["users"], 23_570);
+    assert_eq!(orders["min_ts"], "1997-01-01T00:00:00-05:00");
+    // Global flags after the subcommand, and from the environment.
+    let after = ok(&["tables", "--format", "json", "--workspace", &ws]);
+    assert_eq!(after, out);
+    let env = bin()
+        .args(["tables", "--format", "json"])
+        .env("SHOPLENS_WORKSPACE", &ws)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(env.stdout).unwrap(), out);
+    // The same file again is refused, naming --force.
+    let again = run(&["--workspace", &ws, "ingest", "--preset", "cdnow", &master]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+}
+
+#[test]
+fn sql_in_three_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = w(dir.path());
+    ok(&[
+        "-q",
+        "--workspace",
+        &ws,
+        "ingest",
+        "--preset",
+        "groceries",
+        &data("groceries/groceries.csv").display().to_string(),
+    ]);
+    let q = "SELECT item_id, count(*) AS baskets FROM order_items GROUP BY item_id ORDER BY baskets DESC, item_id LIMIT 2";
+    let csv = ok(&["--workspace", &ws, "--format", "csv", "sql", q]);
+    assert_eq!(
+        csv,
+        "item_id,baskets\nwhole milk,2513\nother vegetables,1903\n"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["--workspace", &ws, "sql", q, "--format", "json"])).unwrap();
+    assert_eq!(json["rows"][1]["baskets"], 1903);
+    assert_eq!(json["columns"][0], "item_id");
+    let table = ok(&["--workspace", &ws, "sql", q]);
+    assert!(table.contains("whole milk") && table.contains("2513"));
+}
+
+#[test]
+fn errors_are_sentences_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = w(dir.path());
+    let o = run(&["--workspace", &ws, "tables"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with("error: no shoplens workspace at"), "{err}");
+    let o = run(&["--workspace", &ws, "ingest", "--preset", "nope", "x.csv"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown preset `nope`; presets: cdnow"));
+    let o = run(&[
+        "--workspace",
+        &ws,
+        "ingest",
+        "--preset",
+        "cdnow",
+        "missing.txt",
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing.txt: No such file"));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
+}
+
+#[test]
+fn quarantine_lists_bad_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = w(dir.path());
+    let f = dir.path().join("UserBehavior.csv");
+    std::fs::write(
+        &f,
+        "1,10,100,pv,1511544070\n2,20,200,like,1511544071\n3,30,300,buy,yesterday\n",
+    )
+    .unwrap();
+    let summary = ok(&[
+        "--workspace",
+        &ws,
+        "ingest",
+        "--preset",
+        "taobao",
+        &f.display().to_string(),
+        "--format",
+        "json",
+    ]);
+    let s: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(s["files"][0]["read"], 3);
+    assert_eq!(s["files"][0]["stored"], 1);
+    assert_eq!(s["files"][0]["quarantined"], 2);
+    let q: serde_json::Value =
+        serde_json::from_str(&ok(&["--workspace", &ws, "quarantine", "--format", "json"])).unwrap();
+    let rows = q["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["line"], 2);
+    assert_eq!(rows[0]["column"], "behavior_type");
+    assert!(
+        rows[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("unmapped value `like`")
+    );
+    assert_eq!(rows[1]["column"], "timestamp");
+}
+
+/// A Taobao-layout file big enough that ingesting it takes a while.
+fn big_taobao(path: &Path, rows: u64) {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for i in 0..rows {
+        writeln!(
+            f,
+            "{},{},{},{},{}",
+            i % 50_000,
+            i % 90_001,
+            i % 977,
+            ["pv", "cart", "fav", "buy"][(i % 4) as usize],
+            1_511_539_200 + i % 777_600
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn sigkill_during_ingest_leaves_the_workspace_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = w(dir.path());
+    let small = data("taobao_sample/UserBehavior_head_sample.csv")
+        .display()
+        .to_string();
+    ok(&[
+        "-q",
+        "--workspace",
+        &ws,
+        "ingest",
+        "--preset",
+        "taobao",
+        &small,
+    ]);
+    let before = ok(&["--workspace", &ws, "tables", "--format", "json"]);
+    let big = dir.path().join("big.csv");
+    big_taobao(&big, 3_000_000);
+    let mut killed_mid_way = 0;
+    for delay_ms in [150u64, 500, 1200] {
+        let mut child = bin()
+            .args([
+                "-q",
+                "--workspace",
+                &ws,
+                "ingest",
+                "--preset",
+                "taobao",
+                "--force",
+                &big.display().to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_way += 1;
+            // Child::kill sends SIGKILL on Unix.
+            child.kill().unwrap();
+        }
+        child.wait().unwrap();
+        let now = ok(&["--workspace", &ws, "tables", "--format", "json"]);
+        assert_eq!(
+            now, before,
+            "a killed ingest must leave the published state untouched"
+        );
+    }
+    assert!(
+        killed_mid_way >= 1,
+        "the ingest finished before every kill; make the file larger"
+    );
+    // The lock died with the process, and the next writer cleans up and succeeds.
+    let tiny = dir.path().join("tiny.csv");
+    std::fs::write(&tiny, "9,9,9,pv,1511544070\n").unwrap();
+    ok(&[
+        "-q",
+        "--workspace",
+        &ws,
+        "ingest",
+        "--preset",
+        "taobao",
+        &tiny.display().to_string(),
+    ]);
+    let staging = dir.path().join("ws/staging");
+    assert!(!staging.exists() || std::fs::read_dir(&staging).unwrap().next().is_none());
+}
