@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 use shoplens_engine::ingest::mapping::MappingFile;
 use shoplens_engine::ingest::{self, IngestOptions, IngestSummary, Progress, presets};
+use shoplens_engine::demo::{self, DemoParams};
 use shoplens_engine::{Workspace, calendar, query};
 
 use crate::render::{Format, Frame, batches_frame, write_json};
@@ -32,6 +33,16 @@ pub(crate) struct IngestArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Seed of every random choice (the same seed gives identical tables).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Size: 1 = about 20k customers, 100k visitors and 2M events over a year; 50 ≈ 100M events.
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct QuarantineArgs {
     /// Show at most this many rows (0 = all).
     #[arg(long, default_value_t = 50)]
@@ -51,6 +62,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Sql { query } => rt.block_on(sql_cmd(&g, &query, &mut out)),
         Command::Quarantine(a) => rt.block_on(quarantine_cmd(&g, a, &mut out)),
         Command::Presets { show } => presets_cmd(&g, show, &mut out),
+        Command::Demo(a) => demo_cmd(&g, a, &rt, &mut out),
     }
 }
 
@@ -258,4 +270,52 @@ fn presets_cmd(g: &Global, show: Option<String>, out: &mut dyn Write) -> Result<
         ]);
     }
     write_frame(&f, g.format, out)
+}
+
+fn demo_cmd(g: &Global, a: DemoArgs, rt: &tokio::runtime::Runtime, out: &mut dyn Write) -> Result<()> {
+    let ws = Workspace::open(&g.workspace)?;
+    let pb = progress_bar(g);
+    if let Some(pb) = &pb {
+        pb.set_style(
+            ProgressStyle::with_template("simulating shoppers [{bar:30}] {pos}/{len} {per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+    }
+    let report = |done: u64, total: u64| {
+        if let Some(pb) = &pb {
+            pb.set_length(total);
+            pb.set_position(done);
+        }
+    };
+    let summary = demo::generate(&ws, &DemoParams { seed: a.seed, scale: a.scale }, &report)?;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let tables = rt.block_on(query::table_stats(&ws))?;
+    if g.format == Format::Json {
+        return write_json(out, &serde_json::json!({ "demo": summary, "tables": tables }));
+    }
+    if summary.already_present {
+        writeln!(out, "The demo shop (seed {}, scale {}) is already in {}.", summary.seed, summary.scale, g.workspace.display())?;
+    } else {
+        writeln!(
+            out,
+            "Demo shop written to {} (commit {}): {} customers and {} anonymous visitors, seed {}.",
+            g.workspace.display(),
+            summary.commit,
+            summary.customers,
+            summary.visitors,
+            summary.seed
+        )?;
+    }
+    let mut f = Frame::new(&["name", "rows", "users", "min_ts", "max_ts"]);
+    for t in tables.into_iter().filter(|t| t.rows > 0) {
+        f.push(vec![Value::from(t.name), Value::from(t.rows), t.users.map_or(Value::Null, Value::from), t.min_ts.into(), t.max_ts.into()]);
+    }
+    f.write(out, g.format)?;
+    if g.format == Format::Table {
+        writeln!(out, "Next: `shoplens --workspace {} sql \"SELECT channel, count(*) FROM orders GROUP BY channel\"`", g.workspace.display())?;
+    }
+    Ok(())
 }

@@ -55,6 +55,8 @@ pub(crate) enum Command {
     },
     /// List rows set aside by ingest, with file, line, column and reason.
     Quarantine(commands::QuarantineArgs),
+    /// Build the seeded demo shop in the workspace and report on it.
+    Demo(commands::DemoArgs),
     /// List the built-in presets, or print one as a mapping file to start from.
     Presets {
         /// Print this preset's mapping (TOML).

@@ -99,13 +99,26 @@ pub enum Error {
     Invalid(String),
     /// A query failed.
     #[error("query failed: {0}")]
-    Query(#[from] datafusion::error::DataFusionError),
+    Query(datafusion::error::DataFusionError),
     /// Arrow failed.
     #[error("arrow: {0}")]
-    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    Arrow(datafusion::arrow::error::ArrowError),
     /// Something that should not happen; a bug.
     #[error("internal error (please report): {0}")]
     Internal(String),
+}
+
+// Not `#[from]`: the message already holds the cause, and a source would print it twice.
+impl From<datafusion::error::DataFusionError> for Error {
+    fn from(e: datafusion::error::DataFusionError) -> Error {
+        Error::Query(e)
+    }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for Error {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Error {
+        Error::Arrow(e)
+    }
 }
 
 impl Error {

@@ -8,11 +8,11 @@
 pub mod mapping;
 pub mod presets;
 
-mod build;
+pub(crate) mod build;
 mod plan;
 mod reader;
 mod source;
-mod value;
+pub(crate) mod value;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};

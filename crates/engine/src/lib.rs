@@ -17,6 +17,7 @@
 //! ```
 
 pub mod calendar;
+pub mod demo;
 pub mod error;
 pub mod ingest;
 pub mod quarantine;
