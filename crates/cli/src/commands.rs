@@ -8,9 +8,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value;
+use shoplens_engine::demo::{self, DemoParams};
 use shoplens_engine::ingest::mapping::MappingFile;
 use shoplens_engine::ingest::{self, IngestOptions, IngestSummary, Progress, presets};
-use shoplens_engine::demo::{self, DemoParams};
 use shoplens_engine::{Workspace, calendar, query};
 
 use crate::render::{Format, Frame, batches_frame, write_json};
@@ -51,6 +51,11 @@ pub(crate) struct QuarantineArgs {
 
 pub(crate) fn run(cli: Cli) -> Result<()> {
     let g = cli.global;
+    if let Some(a) = &g.as_of
+        && calendar::parse_as_of(a, &chrono_tz::UTC).is_none()
+    {
+        bail!("--as-of `{a}` is not a date (2024-05-31) or an instant (2024-05-31T23:00:00+08:00)");
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -63,6 +68,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Quarantine(a) => rt.block_on(quarantine_cmd(&g, a, &mut out)),
         Command::Presets { show } => presets_cmd(&g, show, &mut out),
         Command::Demo(a) => demo_cmd(&g, a, &rt, &mut out),
+        Command::Bench(a) => crate::bench::run(&g, a, &mut out),
     }
 }
 
@@ -272,7 +278,12 @@ fn presets_cmd(g: &Global, show: Option<String>, out: &mut dyn Write) -> Result<
     write_frame(&f, g.format, out)
 }
 
-fn demo_cmd(g: &Global, a: DemoArgs, rt: &tokio::runtime::Runtime, out: &mut dyn Write) -> Result<()> {
+fn demo_cmd(
+    g: &Global,
+    a: DemoArgs,
+    rt: &tokio::runtime::Runtime,
+    out: &mut dyn Write,
+) -> Result<()> {
     let ws = Workspace::open(&g.workspace)?;
     let pb = progress_bar(g);
     if let Some(pb) = &pb {
@@ -288,16 +299,32 @@ fn demo_cmd(g: &Global, a: DemoArgs, rt: &tokio::runtime::Runtime, out: &mut dyn
             pb.set_position(done);
         }
     };
-    let summary = demo::generate(&ws, &DemoParams { seed: a.seed, scale: a.scale }, &report)?;
+    let summary = demo::generate(
+        &ws,
+        &DemoParams {
+            seed: a.seed,
+            scale: a.scale,
+        },
+        &report,
+    )?;
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
     let tables = rt.block_on(query::table_stats(&ws))?;
     if g.format == Format::Json {
-        return write_json(out, &serde_json::json!({ "demo": summary, "tables": tables }));
+        return write_json(
+            out,
+            &serde_json::json!({ "demo": summary, "tables": tables }),
+        );
     }
     if summary.already_present {
-        writeln!(out, "The demo shop (seed {}, scale {}) is already in {}.", summary.seed, summary.scale, g.workspace.display())?;
+        writeln!(
+            out,
+            "The demo shop (seed {}, scale {}) is already in {}.",
+            summary.seed,
+            summary.scale,
+            g.workspace.display()
+        )?;
     } else {
         writeln!(
             out,
@@ -311,11 +338,21 @@ fn demo_cmd(g: &Global, a: DemoArgs, rt: &tokio::runtime::Runtime, out: &mut dyn
     }
     let mut f = Frame::new(&["name", "rows", "users", "min_ts", "max_ts"]);
     for t in tables.into_iter().filter(|t| t.rows > 0) {
-        f.push(vec![Value::from(t.name), Value::from(t.rows), t.users.map_or(Value::Null, Value::from), t.min_ts.into(), t.max_ts.into()]);
+        f.push(vec![
+            Value::from(t.name),
+            Value::from(t.rows),
+            t.users.map_or(Value::Null, Value::from),
+            t.min_ts.into(),
+            t.max_ts.into(),
+        ]);
     }
     f.write(out, g.format)?;
     if g.format == Format::Table {
-        writeln!(out, "Next: `shoplens --workspace {} sql \"SELECT channel, count(*) FROM orders GROUP BY channel\"`", g.workspace.display())?;
+        writeln!(
+            out,
+            "Next: `shoplens --workspace {} sql \"SELECT channel, count(*) FROM orders GROUP BY channel\"`",
+            g.workspace.display()
+        )?;
     }
     Ok(())
 }

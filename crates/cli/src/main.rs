@@ -1,5 +1,6 @@
 //! The `shoplens` binary: parses flags, calls the engine, renders results. Computes nothing.
 
+mod bench;
 mod commands;
 mod render;
 
@@ -57,6 +58,8 @@ pub(crate) enum Command {
     Quarantine(commands::QuarantineArgs),
     /// Build the seeded demo shop in the workspace and report on it.
     Demo(commands::DemoArgs),
+    /// Measure speed beside peers on the same data (figures in docs/benchmarks.md).
+    Bench(bench::BenchArgs),
     /// List the built-in presets, or print one as a mapping file to start from.
     Presets {
         /// Print this preset's mapping (TOML).

@@ -245,3 +245,47 @@ fn sigkill_during_ingest_leaves_the_workspace_as_it_was() {
     let staging = dir.path().join("ws/staging");
     assert!(!staging.exists() || std::fs::read_dir(&staging).unwrap().next().is_none());
 }
+
+#[test]
+fn demo_at_small_scale_then_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = w(dir.path());
+    let out = ok(&[
+        "--workspace",
+        &ws,
+        "demo",
+        "--scale",
+        "0.01",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["demo"]["customers"], 200);
+    assert_eq!(v["demo"]["already_present"], false);
+    let again: serde_json::Value = serde_json::from_str(&ok(&[
+        "--workspace",
+        &ws,
+        "demo",
+        "--scale",
+        "0.01",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(again["demo"]["already_present"], true);
+    let csv = ok(&[
+        "--workspace",
+        &ws,
+        "--format",
+        "csv",
+        "sql",
+        "SELECT count(*) AS n FROM customers",
+    ]);
+    assert_eq!(csv, "n\n200\n");
+    let bad = run(&["--workspace", &ws, "--as-of", "yesterday", "tables"]);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--as-of"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

@@ -35,7 +35,10 @@ pub struct DemoParams {
 
 impl Default for DemoParams {
     fn default() -> DemoParams {
-        DemoParams { seed: 42, scale: 1.0 }
+        DemoParams {
+            seed: 42,
+            scale: 1.0,
+        }
     }
 }
 
@@ -69,18 +72,41 @@ fn fingerprint(p: &DemoParams) -> String {
 }
 
 /// Generates the demo shop into `ws`. `progress(done, total)` counts identities simulated.
-pub fn generate(ws: &Workspace, p: &DemoParams, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<DemoSummary> {
+pub fn generate(
+    ws: &Workspace,
+    p: &DemoParams,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<DemoSummary> {
     if !(p.scale > 0.0 && p.scale <= 1_000.0) {
-        return Err(Error::Invalid(format!("--scale must be in (0, 1000], got {}", p.scale)));
+        return Err(Error::Invalid(format!(
+            "--scale must be in (0, 1000], got {}",
+            p.scale
+        )));
     }
     let customers = ((CUSTOMERS_PER_SCALE * p.scale).round() as u64).max(1);
     let visitors = (VISITORS_PER_SCALE * p.scale).round() as u64;
     let writer = ws.writer()?;
     let mut commit = writer.begin()?;
     let base = commit.base().clone();
-    if let Some(prev) = base.ingests.iter().find(|r| r.sha256 == fingerprint(p)) {
-        let tables = Table::ALL.iter().filter(|t| base.rows(**t) > 0).map(|t| (t.name().to_string(), base.rows(*t))).collect();
-        return Ok(DemoSummary { commit: prev.commit.clone(), seed: p.seed, scale: p.scale, customers, visitors, tables, already_present: true });
+    if let Some(prev) = base
+        .ingests
+        .iter()
+        .find(|r| r.content_hash == fingerprint(p))
+    {
+        let tables = Table::ALL
+            .iter()
+            .filter(|t| base.rows(**t) > 0)
+            .map(|t| (t.name().to_string(), base.rows(*t)))
+            .collect();
+        return Ok(DemoSummary {
+            commit: prev.commit.clone(),
+            seed: p.seed,
+            scale: p.scale,
+            customers,
+            visitors,
+            tables,
+            already_present: true,
+        });
     }
     if Table::ALL.iter().any(|t| base.rows(*t) > 0) {
         return Err(Error::Invalid(format!(
@@ -90,7 +116,9 @@ pub fn generate(ws: &Workspace, p: &DemoParams, progress: &(dyn Fn(u64, u64) + S
     }
     commit.settings_mut().timezone = Some(TIMEZONE.into());
     commit.settings_mut().currency = Some("CNY".into());
-    let tz: chrono_tz::Tz = TIMEZONE.parse().map_err(|_| Error::Internal("zone".into()))?;
+    let tz: chrono_tz::Tz = TIMEZONE
+        .parse()
+        .map_err(|_| Error::Internal("zone".into()))?;
     let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
     let world = World {
         catalog: Catalog::new(&mut rng),
@@ -102,7 +130,10 @@ pub fn generate(ws: &Workspace, p: &DemoParams, progress: &(dyn Fn(u64, u64) + S
     };
 
     let mut blocks: Vec<(bool, u64, u64)> = Vec::new();
-    for (visitor, n, size) in [(false, customers, CUSTOMER_BLOCK), (true, visitors, VISITOR_BLOCK)] {
+    for (visitor, n, size) in [
+        (false, customers, CUSTOMER_BLOCK),
+        (true, visitors, VISITOR_BLOCK),
+    ] {
         let mut a = 0;
         while a < n {
             blocks.push((visitor, a, (a + size).min(n)));
@@ -159,7 +190,7 @@ pub fn generate(ws: &Workspace, p: &DemoParams, progress: &(dyn Fn(u64, u64) + S
     commit.record_ingest(IngestRecord {
         commit: commit.id().to_string(),
         source: "demo".into(),
-        sha256: fingerprint(p),
+        content_hash: fingerprint(p),
         mapping: "demo".into(),
         read: 0,
         stored: 0,
@@ -168,7 +199,47 @@ pub fn generate(ws: &Workspace, p: &DemoParams, progress: &(dyn Fn(u64, u64) + S
     });
     let id = commit.id().to_string();
     commit.publish()?;
-    Ok(DemoSummary { commit: id, seed: p.seed, scale: p.scale, customers, visitors, tables: counts, already_present: false })
+    Ok(DemoSummary {
+        commit: id,
+        seed: p.seed,
+        scale: p.scale,
+        customers,
+        visitors,
+        tables: counts,
+        already_present: false,
+    })
+}
+
+/// Writes a seeded CSV in the Taobao UserBehavior layout (user, item, category, behaviour, epoch
+/// seconds; no header) for benchmarks: users' events are contiguous and time-ordered, behaviours
+/// are pv 90%, cart 5%, fav 3%, buy 2%.
+pub fn write_taobao_layout(path: &std::path::Path, rows: u64, seed: u64) -> Result<()> {
+    use std::io::Write as _;
+    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut written = 0u64;
+    let mut user = 1u64;
+    while written < rows {
+        let n = rng.random_range(20..200u64).min(rows - written);
+        let mut ts: u64 = 1_511_539_200 + rng.random_range(0..86_400);
+        for _ in 0..n {
+            ts += rng.random_range(1..7_000);
+            let item = rng.random_range(1..5_000_000u64);
+            let category = item % 9_439 + 1_000;
+            let b = match rng.random_range(0..100) {
+                0..90 => "pv",
+                90..95 => "cart",
+                95..98 => "fav",
+                _ => "buy",
+            };
+            writeln!(w, "{user},{item},{category},{b},{ts}").map_err(|e| Error::io(path, e))?;
+        }
+        written += n;
+        user += 1;
+    }
+    w.flush().map_err(|e| Error::io(path, e))?;
+    Ok(())
 }
 
 fn text(s: impl Into<String>) -> Val<'static> {
@@ -180,7 +251,10 @@ fn money(x: f64) -> Val<'static> {
 }
 
 fn instant(w: &World, day: i64) -> i64 {
-    local_to_utc_micros(&w.tz, (w.start + chrono::Duration::days(day)).and_time(NaiveTime::MIN))
+    local_to_utc_micros(
+        &w.tz,
+        (w.start + chrono::Duration::days(day)).and_time(NaiveTime::MIN),
+    )
 }
 
 fn date(w: &World, day: i64) -> Val<'static> {
@@ -212,7 +286,9 @@ fn inventory(w: &World, units: &HashMap<(usize, i64), i64>) -> Result<TableBuild
     let weeks = (w.days + 6) / 7;
     let mut b = TableBuilder::new(Table::Inventory, w.catalog.products.len() * weeks as usize);
     for (i, p) in w.catalog.products.iter().enumerate() {
-        let sold: Vec<i64> = (0..weeks).map(|k| units.get(&(i, k)).copied().unwrap_or(0)).collect();
+        let sold: Vec<i64> = (0..weeks)
+            .map(|k| units.get(&(i, k)).copied().unwrap_or(0))
+            .collect();
         let avg = sold.iter().sum::<i64>() as f64 / weeks as f64;
         let mut on_hand = (avg * 4.0).ceil() as i64 + 3;
         let mut pending: Option<(usize, i64)> = None;
@@ -230,7 +306,15 @@ fn inventory(w: &World, units: &HashMap<(usize, i64), i64>) -> Result<TableBuild
                 pending = Some((k + 2, (avg * 6.0).ceil() as i64 + 3));
             }
             let day = (k as i64 * 7 + 6).min(w.days - 1);
-            b.push(&[text(p.id.clone()), date(w, day), Val::Int(on_hand), Val::Int(received), Val::Null, Val::Null, Val::Money(p.cost)])?;
+            b.push(&[
+                text(p.id.clone()),
+                date(w, day),
+                Val::Int(on_hand),
+                Val::Int(received),
+                Val::Null,
+                Val::Null,
+                Val::Money(p.cost),
+            ])?;
         }
     }
     Ok(b)
@@ -250,7 +334,14 @@ fn channel_spend(w: &World, rng: &mut ChaCha8Rng) -> Result<TableBuilder> {
             let spend = DAILY_SPEND[c] * weekly * boost * noise.sample(rng);
             let impressions = (spend * rng.random_range(20.0..40.0)).round() as i64;
             let clicks = (impressions as f64 * rng.random_range(0.01..0.03)).round() as i64;
-            b.push(&[date(w, day), text(*ch), Val::Null, money((spend * 100.0).round() / 100.0), Val::Int(impressions), Val::Int(clicks)])?;
+            b.push(&[
+                date(w, day),
+                text(*ch),
+                Val::Null,
+                money((spend * 100.0).round() / 100.0),
+                Val::Int(impressions),
+                Val::Int(clicks),
+            ])?;
         }
     }
     Ok(b)
@@ -285,7 +376,11 @@ fn experiments(w: &World) -> Result<TableBuilder> {
             text(x.key),
             Val::Ts(instant(w, x.days.0)),
             Val::Ts(instant(w, x.days.1 + 1) - 1),
-            text(if x.key == "checkout-button" { "checkout" } else { "product_page" }),
+            text(if x.key == "checkout-button" {
+                "checkout"
+            } else {
+                "product_page"
+            }),
         ])?;
     }
     Ok(b)

@@ -163,14 +163,18 @@ pub fn ingest(
         let shown = path.display().to_string();
         let loaded = source::load(path)?;
         if !opts.force {
-            if let Some(prev) = base.ingests.iter().find(|r| r.sha256 == loaded.sha256) {
+            if let Some(prev) = base
+                .ingests
+                .iter()
+                .find(|r| r.content_hash == loaded.content_hash)
+            {
                 return Err(Error::AlreadyIngested {
                     file: shown,
                     previous: prev.source.clone(),
                     commit: prev.commit.clone(),
                 });
             }
-            if !hashes.insert(loaded.sha256.clone()) {
+            if !hashes.insert(loaded.content_hash.clone()) {
                 return Err(Error::AlreadyIngested {
                     file: shown,
                     previous: "another file of this ingest".into(),
@@ -184,7 +188,7 @@ pub fn ingest(
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            hash8: loaded.sha256[..8].to_string(),
+            hash8: loaded.content_hash["blake3:".len()..][..8].to_string(),
         };
         let out = reader::read_file(&loaded.bytes, layout, tz, &shown, &name, &ctx, progress)?;
         let (summary, qrows) =
@@ -192,7 +196,7 @@ pub fn ingest(
         commit.record_ingest(IngestRecord {
             commit: commit.id().to_string(),
             source: shown.clone(),
-            sha256: loaded.sha256,
+            content_hash: loaded.content_hash,
             mapping: name.clone(),
             read: summary.read,
             stored: summary.stored,

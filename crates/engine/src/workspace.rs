@@ -24,6 +24,8 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::schema::types::ColumnPath;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -32,6 +34,7 @@ use crate::schema::Table;
 const MANIFEST: &str = "manifest.json";
 const LOCK: &str = "writer.lock";
 const FORMAT_VERSION: u32 = 1;
+const MIN_ROWS_PER_PARALLEL_FILE: usize = 2_000_000;
 
 /// Settings of a workspace, stored in its manifest.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -59,8 +62,8 @@ pub struct IngestRecord {
     pub commit: String,
     /// The file name as given.
     pub source: String,
-    /// SHA-256 of the file's bytes, hex.
-    pub sha256: String,
+    /// Hash of the file's bytes (`blake3:<hex>`), for duplicate detection.
+    pub content_hash: String,
     /// Preset or mapping used.
     pub mapping: String,
     /// Source rows read.
@@ -289,24 +292,42 @@ impl Commit<'_> {
         self.manifest.ingests.push(record);
     }
 
-    /// Stages batches as one Parquet file of `table` (or of the quarantine when `None`).
+    /// Stages batches as Parquet files of `table` (or of the quarantine when `None`): one file,
+    /// or, for large inputs, one file per core written in parallel (at least 2M rows each).
     pub fn stage(&mut self, table: Option<Table>, batches: &[RecordBatch]) -> Result<()> {
-        let Some(first) = batches.first() else {
-            return Ok(());
-        };
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         if rows == 0 {
             return Ok(());
         }
-        self.seq += 1;
+        let parts =
+            (rows / MIN_ROWS_PER_PARALLEL_FILE).clamp(1, rayon::current_num_threads().max(1));
+        let per = rows.div_ceil(parts);
+        let mut groups: Vec<Vec<RecordBatch>> = vec![Vec::new(); parts];
+        let (mut g, mut in_group) = (0, 0);
+        for b in batches.iter().filter(|b| b.num_rows() > 0) {
+            if in_group >= per && g + 1 < parts {
+                g += 1;
+                in_group = 0;
+            }
+            in_group += b.num_rows();
+            groups[g].push(b.clone());
+        }
         let dir = match table {
             Some(t) => format!("tables/{}", t.name()),
             None => "quarantine".to_string(),
         };
-        let rel = format!("{dir}/{}-{:04}.parquet", self.id, self.seq);
-        let tmp = self.staging.join(format!("{:04}.parquet", self.seq));
-        write_parquet(&tmp, first.schema(), batches)?;
-        self.staged.push((table, rel, rows as u64));
+        let mut jobs = Vec::new();
+        for group in groups.into_iter().filter(|g| !g.is_empty()) {
+            self.seq += 1;
+            let rel = format!("{dir}/{}-{:04}.parquet", self.id, self.seq);
+            let tmp = self.staging.join(format!("{:04}.parquet", self.seq));
+            let n: usize = group.iter().map(RecordBatch::num_rows).sum();
+            self.staged.push((table, rel, n as u64));
+            jobs.push((tmp, group));
+        }
+        jobs.par_iter()
+            .map(|(tmp, group)| write_parquet(tmp, group[0].schema(), group))
+            .collect::<Result<Vec<()>>>()?;
         Ok(())
     }
 
@@ -360,10 +381,17 @@ fn write_parquet(
     batches: &[RecordBatch],
 ) -> Result<()> {
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    let props = WriterProperties::builder()
+    // Ids that are unique per row (event_id …) gain nothing from a dictionary and cost a hash
+    // insert per value, so their dictionary is off; other columns keep Parquet's defaults.
+    let mut props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(1 << 20))
-        .build();
+        .set_max_row_group_row_count(Some(1 << 20));
+    for unique in ["event_id", "review_id"] {
+        if schema.field_with_name(unique).is_ok() {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(unique), false);
+        }
+    }
+    let props = props.build();
     let mut w =
         ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::parquet(path, e))?;
     for b in batches {

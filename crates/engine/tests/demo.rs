@@ -1,6 +1,10 @@
 //! The demo shop: determinism for a seed, and the planted truths of docs/demo-shop.md recovered
 //! from the generated tables through the public query interface.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail loudly")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail loudly"
+)]
 
 mod common;
 
@@ -24,7 +28,17 @@ async fn same_seed_gives_identical_tables_and_another_seed_does_not() {
     let (_a, wa) = demo(0.02, 7);
     let (_b, wb) = demo(0.02, 7);
     let (_c, wc) = demo(0.02, 8);
-    for table in ["events", "orders", "order_items", "customers", "reviews", "inventory", "channel_spend", "exposures", "redemptions"] {
+    for table in [
+        "events",
+        "orders",
+        "order_items",
+        "customers",
+        "reviews",
+        "inventory",
+        "channel_spend",
+        "exposures",
+        "redemptions",
+    ] {
         let q = format!("SELECT * FROM {table} ORDER BY 1, 2");
         let a = rows(&wa, &q).await;
         assert!(!a.is_empty(), "{table} is empty");
@@ -35,10 +49,27 @@ async fn same_seed_gives_identical_tables_and_another_seed_does_not() {
     }
     // Generating again into the same workspace changes nothing.
     let before = wa.manifest().unwrap();
-    let again = generate(&wa, &DemoParams { seed: 7, scale: 0.02 }, &|_, _| {}).unwrap();
+    let again = generate(
+        &wa,
+        &DemoParams {
+            seed: 7,
+            scale: 0.02,
+        },
+        &|_, _| {},
+    )
+    .unwrap();
     assert!(again.already_present);
     assert_eq!(wa.manifest().unwrap(), before);
-    let other = generate(&wa, &DemoParams { seed: 9, scale: 0.02 }, &|_, _| {}).unwrap_err().to_string();
+    let other = generate(
+        &wa,
+        &DemoParams {
+            seed: 9,
+            scale: 0.02,
+        },
+        &|_, _| {},
+    )
+    .unwrap_err()
+    .to_string();
     assert!(other.contains("already holds other data"), "{other}");
 }
 
@@ -49,15 +80,23 @@ async fn planted_truths_are_recoverable() {
     let customers = f64_of(&ws, "SELECT count(*) FROM customers").await;
     assert_eq!(customers, 20_000.0);
     let events = f64_of(&ws, "SELECT count(*) FROM events").await;
-    assert!((1.5e6..3.0e6).contains(&events), "about 2M events, got {events}");
+    assert!(
+        (1.5e6..3.0e6).contains(&events),
+        "about 2M events, got {events}"
+    );
 
     // Channels: live-stream converts 3.0× content (±10%) at 15% lower AOV (±3 points).
     let conv = "SELECT cast(count(DISTINCT o.order_id) AS double) / count(DISTINCT e.session_id) FROM events e LEFT JOIN orders o ON o.order_id = e.order_id WHERE e.channel = '{}'";
     let live = f64_of(&ws, &conv.replace("{}", "live_stream")).await;
     let content = f64_of(&ws, &conv.replace("{}", "content")).await;
-    assert!((2.7..3.3).contains(&(live / content)), "conversion ratio {}", live / content);
+    assert!(
+        (2.7..3.3).contains(&(live / content)),
+        "conversion ratio {}",
+        live / content
+    );
     let aov = "SELECT avg(CAST(net_amount AS double)) FROM orders WHERE channel = '{}'";
-    let ratio = f64_of(&ws, &aov.replace("{}", "live_stream")).await / f64_of(&ws, &aov.replace("{}", "content")).await;
+    let ratio = f64_of(&ws, &aov.replace("{}", "live_stream")).await
+        / f64_of(&ws, &aov.replace("{}", "content")).await;
     assert!((0.82..0.88).contains(&ratio), "AOV ratio {ratio}");
 
     // Private community: CAC near zero, 30-day repurchase twice the shop's.
@@ -68,17 +107,37 @@ async fn planted_truths_are_recoverable() {
         r AS (SELECT f.user_id, max(CASE WHEN o.d > f.first_d AND o.d <= f.first_d + INTERVAL '30 days' THEN 1.0 ELSE 0.0 END) rep
               FROM f JOIN o ON f.user_id = o.user_id WHERE f.first_ts <= TIMESTAMP '2025-12-01T00:00:00Z' GROUP BY 1)
         SELECT avg(rep) FROM r JOIN customers c ON c.user_id = r.user_id WHERE {}";
-    let community = f64_of(&ws, &repurchase.replace("{}", "c.acquisition_channel = 'private_community'")).await;
+    let community = f64_of(
+        &ws,
+        &repurchase.replace("{}", "c.acquisition_channel = 'private_community'"),
+    )
+    .await;
     let shop = f64_of(&ws, &repurchase.replace("{}", "true")).await;
-    assert!((1.8..2.2).contains(&(community / shop)), "repurchase ratio {}", community / shop);
+    assert!(
+        (1.8..2.2).contains(&(community / shop)),
+        "repurchase ratio {}",
+        community / shop
+    );
 
     // Hours in shop time: beauty orders peak 22:00–01:00, groceries 11:00–13:00.
     let peak = "SELECT string_agg(CAST(h AS varchar), ',') FROM (SELECT extract(hour FROM o.ts + INTERVAL '8 hours') h, count(*) n FROM orders o
         JOIN order_items i ON o.order_id = i.order_id JOIN products p ON p.item_id = i.item_id WHERE p.category = '{}' GROUP BY 1 ORDER BY n DESC LIMIT {})";
-    for h in scalar(&ws, &peak.replacen("{}", "beauty", 1).replacen("{}", "3", 1)).await.split(',') {
+    for h in scalar(
+        &ws,
+        &peak.replacen("{}", "beauty", 1).replacen("{}", "3", 1),
+    )
+    .await
+    .split(',')
+    {
         assert!(["22", "23", "0"].contains(&h), "beauty peak hour {h}");
     }
-    for h in scalar(&ws, &peak.replacen("{}", "groceries", 1).replacen("{}", "2", 1)).await.split(',') {
+    for h in scalar(
+        &ws,
+        &peak.replacen("{}", "groceries", 1).replacen("{}", "2", 1),
+    )
+    .await
+    .split(',')
+    {
         assert!(["11", "12"].contains(&h), "groceries peak hour {h}");
     }
 
@@ -98,37 +157,71 @@ async fn planted_truths_are_recoverable() {
         (v[0], v[1])
     };
     let (u, m) = find("GR-EGGS-30");
-    assert!(u >= 0.9 && m <= 0.1, "traffic driver ranks units {u} margin {m}");
+    assert!(
+        u >= 0.9 && m <= 0.1,
+        "traffic driver ranks units {u} margin {m}"
+    );
     let (u, m) = find("HO-CANDLE-LUX");
-    assert!(u <= 0.1 && m >= 0.9, "profit contributor ranks units {u} margin {m}");
+    assert!(
+        u <= 0.1 && m >= 0.9,
+        "profit contributor ranks units {u} margin {m}"
+    );
 
     // The dress: size M returns 25% with 60% good reviews; S and L 8% and 90%.
     let ret = "SELECT CAST(sum(returned_quantity) AS double) / sum(quantity) FROM order_items WHERE returned_quantity IS NOT NULL AND item_id {}";
     let m_ret = f64_of(&ws, &ret.replace("{}", "= 'AP-DRESS-017-M'")).await;
-    let other_ret = f64_of(&ws, &ret.replace("{}", "IN ('AP-DRESS-017-S', 'AP-DRESS-017-L')")).await;
-    assert!((0.21..0.29).contains(&m_ret) && (0.05..0.11).contains(&other_ret), "returns M {m_ret} others {other_ret}");
-    let good = "SELECT avg(CASE WHEN rating >= 4 THEN 1.0 ELSE 0.0 END) FROM reviews WHERE item_id {}";
+    let other_ret = f64_of(
+        &ws,
+        &ret.replace("{}", "IN ('AP-DRESS-017-S', 'AP-DRESS-017-L')"),
+    )
+    .await;
+    assert!(
+        (0.21..0.29).contains(&m_ret) && (0.05..0.11).contains(&other_ret),
+        "returns M {m_ret} others {other_ret}"
+    );
+    let good =
+        "SELECT avg(CASE WHEN rating >= 4 THEN 1.0 ELSE 0.0 END) FROM reviews WHERE item_id {}";
     let m_good = f64_of(&ws, &good.replace("{}", "= 'AP-DRESS-017-M'")).await;
-    let other_good = f64_of(&ws, &good.replace("{}", "IN ('AP-DRESS-017-S', 'AP-DRESS-017-L')")).await;
-    assert!((0.5..0.7).contains(&m_good) && (0.85..0.95).contains(&other_good), "good reviews M {m_good} others {other_good}");
+    let other_good = f64_of(
+        &ws,
+        &good.replace("{}", "IN ('AP-DRESS-017-S', 'AP-DRESS-017-L')"),
+    )
+    .await;
+    assert!(
+        (0.5..0.7).contains(&m_good) && (0.85..0.95).contains(&other_good),
+        "good reviews M {m_good} others {other_good}"
+    );
 
     // Customers: heavy buyers and one-time buyers, member tiers, registered but never ordered.
     let heavy = f64_of(&ws, "SELECT count(*) FROM (SELECT user_id FROM orders WHERE user_id IS NOT NULL GROUP BY 1 HAVING count(*) >= 10)").await;
     let once = f64_of(&ws, "SELECT count(*) FROM (SELECT user_id FROM orders WHERE user_id IS NOT NULL GROUP BY 1 HAVING count(*) = 1)").await;
     let never = f64_of(&ws, "SELECT count(*) FROM customers c WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.user_id = c.user_id)").await;
-    assert!(heavy > 500.0 && once > 1_000.0 && never > 1_000.0, "heavy {heavy} once {once} never {never}");
+    assert!(
+        heavy > 500.0 && once > 1_000.0 && never > 1_000.0,
+        "heavy {heavy} once {once} never {never}"
+    );
     assert_eq!(scalar(&ws, "SELECT string_agg(member_tier, ',' ORDER BY member_tier) FROM (SELECT DISTINCT member_tier FROM customers)").await, "gold,none,platinum,silver");
 
     // Experiments: ≥ 40,000 users in the checkout test split 50/50; the banner test split 52/48.
     let split = "SELECT CAST(sum(CASE WHEN variant = 'control' THEN 1 ELSE 0 END) AS double) / count(*) FROM exposures WHERE experiment_id = '{}'";
-    assert!(f64_of(&ws, "SELECT count(DISTINCT user_id) FROM exposures WHERE experiment_id = 'checkout-button'").await >= 40_000.0);
+    assert!(
+        f64_of(
+            &ws,
+            "SELECT count(DISTINCT user_id) FROM exposures WHERE experiment_id = 'checkout-button'"
+        )
+        .await
+            >= 40_000.0
+    );
     let c = f64_of(&ws, &split.replace("{}", "checkout-button")).await;
     assert!((0.49..0.51).contains(&c), "checkout split {c}");
     let b = f64_of(&ws, &split.replace("{}", "free-shipping-banner")).await;
     assert!((0.51..0.53).contains(&b), "banner split {b}");
 
     // Spend, campaigns and inventory are there.
-    assert_eq!(scalar(&ws, "SELECT count(*) FROM channel_spend").await, "1825");
+    assert_eq!(
+        scalar(&ws, "SELECT count(*) FROM channel_spend").await,
+        "1825"
+    );
     assert!(f64_of(&ws, "SELECT sum(discount) FROM redemptions").await > 0.0);
     assert!(f64_of(&ws, "SELECT count(*) FROM inventory WHERE on_hand = 0").await > 0.0);
 }

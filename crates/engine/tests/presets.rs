@@ -269,3 +269,70 @@ async fn womens_reviews_with_multiline_text() {
         "1077 3 Some major design flaws"
     );
 }
+
+#[tokio::test]
+async fn completejourney_sample_and_restricted_side_tables() {
+    let cj = |f: &str| data(&format!("completejourney/{f}"));
+    let files = [
+        cj("demographics.csv"),
+        cj("campaigns.csv"),
+        cj("transactions_hh10pct.csv"),
+        cj("coupon_redemptions.csv"),
+        cj("campaign_descriptions.csv"),
+    ];
+    let (_d, ws, s) = ingest_preset("completejourney", &files);
+    // Files are read in the preset's layout order: transactions first, so side tables can be
+    // restricted to its households.
+    assert!(s.files[0].file.contains("transactions"));
+    let t = &s.files[0];
+    assert_eq!((t.read, t.stored, t.quarantined), (143_400, 143_400, 0));
+    assert_eq!(s.tables["orders"], 14_742);
+    assert_eq!(s.tables["order_items"], 143_400);
+    assert_eq!(
+        scalar(&ws, "SELECT count(DISTINCT user_id) FROM orders").await,
+        "247"
+    );
+    // Sums over the raw file (python Decimal, values rounded to 4 places as ingest does).
+    assert_eq!(
+        scalar(&ws, "SELECT sum(net_amount) FROM orders").await,
+        "449923.6200"
+    );
+    assert_eq!(
+        scalar(&ws, "SELECT sum(discount_amount) FROM orders").await,
+        "76421.3800"
+    );
+    // Basket 31198676089 (household 83, store 381): 3 lines, 12.56.
+    assert_eq!(
+        scalar(&ws, "SELECT concat(user_id, ' ', net_amount, ' ', properties) FROM orders WHERE order_id = '31198676089'").await,
+        "83 12.5600 {\"store_id\":381,\"week\":1}"
+    );
+    // Side tables restricted to the 247 households: counted with python csv.
+    let by = |name: &str| {
+        s.files
+            .iter()
+            .find(|f| f.file.contains(name))
+            .unwrap()
+            .clone()
+    };
+    let members = by("campaigns.csv");
+    assert_eq!(
+        (members.read, members.stored, members.excluded),
+        (6_589, 659, 5_930)
+    );
+    assert_eq!(
+        members.excluded_reasons["household not in the transactions sample"],
+        5_930
+    );
+    assert_eq!(by("coupon_redemptions").stored, 218);
+    assert_eq!(by("demographics").stored, 72);
+    assert_eq!(s.tables["campaigns"], 27);
+    // Quantity-0 lines have no shelf price.
+    assert_eq!(
+        scalar(
+            &ws,
+            "SELECT count(*) FROM order_items WHERE unit_price IS NULL"
+        )
+        .await,
+        "863"
+    );
+}

@@ -37,7 +37,11 @@ pub fn bucket_ranges(weights: &[f64], coverage: f64) -> Vec<(f64, f64)> {
     let coverage = coverage.clamp(0.0, 1.0);
     let total: f64 = weights.iter().sum();
     let equal = 1.0 / weights.len().max(1) as f64;
-    let fixed: Vec<f64> = if (total - 1.0).abs() > 0.01 { weights.iter().map(|_| equal).collect() } else { weights.to_vec() };
+    let fixed: Vec<f64> = if (total - 1.0).abs() > 0.01 {
+        weights.iter().map(|_| equal).collect()
+    } else {
+        weights.to_vec()
+    };
     let mut start = 0.0;
     fixed
         .iter()
@@ -52,7 +56,9 @@ pub fn bucket_ranges(weights: &[f64], coverage: f64) -> Vec<(f64, f64)> {
 /// The variation index a user falls in with version-2 hashing, or `None` outside coverage.
 pub fn choose_variant(seed: &str, id: &str, weights: &[f64], coverage: f64) -> Option<usize> {
     let h = hash_v2(seed, id);
-    bucket_ranges(weights, coverage).iter().position(|(a, b)| h >= *a && h < *b)
+    bucket_ranges(weights, coverage)
+        .iter()
+        .position(|(a, b)| h >= *a && h < *b)
 }
 
 #[cfg(test)]
@@ -60,7 +66,10 @@ mod tests {
     use super::*;
 
     fn vectors(name: &str) -> Vec<Vec<String>> {
-        let path = format!("{}/../../../shared/data/growthbook_hash/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../../shared/data/growthbook_hash/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let text = std::fs::read_to_string(path).unwrap();
         let mut out = Vec::new();
         for line in text.lines().skip(1) {
@@ -91,9 +100,19 @@ mod tests {
         let rows = vectors("hash.csv");
         assert_eq!(rows.len(), 5_100);
         for r in rows {
-            let got = if r[2] == "1" { hash_v1(&r[0], &r[1]) } else { hash_v2(&r[0], &r[1]) };
+            let got = if r[2] == "1" {
+                hash_v1(&r[0], &r[1])
+            } else {
+                hash_v2(&r[0], &r[1])
+            };
             let want: f64 = r[3].parse().unwrap();
-            assert!((got - want).abs() < 1e-9, "seed {:?} value {:?} v{}: {got} != {want}", r[0], r[1], r[2]);
+            assert!(
+                (got - want).abs() < 1e-9,
+                "seed {:?} value {:?} v{}: {got} != {want}",
+                r[0],
+                r[1],
+                r[2]
+            );
         }
     }
 
@@ -102,11 +121,19 @@ mod tests {
         let rows = vectors("assign.csv");
         assert_eq!(rows.len(), 2_400);
         for r in rows {
-            let weights: Vec<f64> = r[2].trim_matches(['[', ']']).split(',').map(|w| w.trim().parse().unwrap()).collect();
+            let weights: Vec<f64> = r[2]
+                .trim_matches(['[', ']'])
+                .split(',')
+                .map(|w| w.trim().parse().unwrap())
+                .collect();
             let coverage: f64 = r[3].parse().unwrap();
             let want: i64 = r[4].parse().unwrap();
             let got = choose_variant(&r[0], &r[1], &weights, coverage).map_or(-1, |v| v as i64);
-            assert_eq!(got, want, "seed {:?} user {:?} weights {weights:?} coverage {coverage}", r[0], r[1]);
+            assert_eq!(
+                got, want,
+                "seed {:?} user {:?} weights {weights:?} coverage {coverage}",
+                r[0], r[1]
+            );
         }
     }
 

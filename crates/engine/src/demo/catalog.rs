@@ -6,7 +6,13 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal};
 
 /// Channels, in the order of the arrays below.
-pub(crate) const CHANNELS: [&str; 5] = ["search", "content", "live_stream", "private_community", "social_ads"];
+pub(crate) const CHANNELS: [&str; 5] = [
+    "search",
+    "content",
+    "live_stream",
+    "private_community",
+    "social_ads",
+];
 /// Share of customers each channel acquires.
 pub(crate) const ACQUISITION: [f64; 5] = [0.30, 0.25, 0.20, 0.10, 0.15];
 /// Order probability of a session relative to `content`: live-stream converts 3.0× content.
@@ -16,7 +22,14 @@ pub(crate) const PRICE_FACTOR: [f64; 5] = [1.0, 1.0, 0.85, 1.0, 1.0];
 /// Daily spend per channel in CNY before noise; the private community costs next to nothing.
 pub(crate) const DAILY_SPEND: [f64; 5] = [3_000.0, 2_000.0, 4_000.0, 20.0, 2_500.0];
 
-pub(crate) const CATEGORIES: [&str; 6] = ["beauty", "groceries", "baby", "apparel", "electronics", "home"];
+pub(crate) const CATEGORIES: [&str; 6] = [
+    "beauty",
+    "groceries",
+    "baby",
+    "apparel",
+    "electronics",
+    "home",
+];
 const CATEGORY_SIZE: [usize; 6] = [80, 120, 40, 120, 60, 80];
 pub(crate) const CATEGORY_PREFERENCE: [f64; 6] = [0.2, 0.25, 0.1, 0.2, 0.1, 0.15];
 const PRICE_MEDIAN: [f64; 6] = [129.0, 25.0, 159.0, 199.0, 899.0, 89.0];
@@ -26,7 +39,8 @@ pub(crate) const RETURN_RATE: [f64; 6] = [0.04, 0.02, 0.02, 0.10, 0.05, 0.03];
 /// Probability that an order with baby formula also contains diapers.
 pub(crate) const FORMULA_WITH_DIAPERS: f64 = 0.70;
 /// The dress of the size-labelling case: size M returns 25% with 60% good reviews; S and L 8%, 90%.
-pub(crate) const DRESS_SIZES: [(&str, f64, f64); 3] = [("S", 0.08, 0.90), ("M", 0.25, 0.60), ("L", 0.08, 0.90)];
+pub(crate) const DRESS_SIZES: [(&str, f64, f64); 3] =
+    [("S", 0.08, 0.90), ("M", 0.25, 0.60), ("L", 0.08, 0.90)];
 /// Share of good (≥ 4 star) reviews of every other product.
 pub(crate) const GOOD_REVIEW: f64 = 0.90;
 
@@ -65,13 +79,16 @@ impl Catalog {
     pub(crate) fn new(rng: &mut ChaCha8Rng) -> Catalog {
         let mut products = Vec::new();
         let mut by_category = Vec::new();
-        let brands = ["Aurora", "Bamboo", "Cedar", "Dawn", "Ember", "Fjord", "Ginkgo", "Harbor"];
+        let brands = [
+            "Aurora", "Bamboo", "Cedar", "Dawn", "Ember", "Fjord", "Ginkgo", "Harbor",
+        ];
         let mut special = (0, 0);
         for (c, cat) in CATEGORIES.iter().enumerate() {
             let mut idx = Vec::new();
             let mut weights = Vec::new();
             for k in 0..CATEGORY_SIZE[c] {
-                let ln = LogNormal::new(PRICE_MEDIAN[c].ln(), 0.5).unwrap_or_else(|_| unreachable_lognormal());
+                let ln = LogNormal::new(PRICE_MEDIAN[c].ln(), 0.5)
+                    .unwrap_or_else(|_| unreachable_lognormal());
                 let price = ln.sample(rng).clamp(2.0, 20_000.0);
                 let margin = rng.random_range(0.20..0.60);
                 // Zipf-like popularity within the category.
@@ -108,7 +125,9 @@ impl Catalog {
                         p.name = format!("Linen wrap dress, size {size}");
                         p.price = money(299.0);
                         p.cost = money(299.0 * 0.45);
-                        p.attributes = format!("{{\"style\":\"AP-DRESS-017\",\"size\":\"{size}\",\"colour\":\"sand\"}}");
+                        p.attributes = format!(
+                            "{{\"style\":\"AP-DRESS-017\",\"size\":\"{size}\",\"colour\":\"sand\"}}"
+                        );
                         p.return_rate = ret;
                         p.good_review = good;
                         p.size = Some(size);
@@ -214,10 +233,50 @@ pub(crate) struct Campaign {
 }
 
 pub(crate) const CAMPAIGNS: [Campaign; 4] = [
-    Campaign { id: "C-WINBACK", name: "Win-back: 20% off for lapsed customers", coupon: "COMEBACK20", channel: "sms", days: (243, 272), off: 0.20, min_gross: 0.0, audience: "customers silent for 90+ days", fee: 3_000.0 },
-    Campaign { id: "C-WELCOME", name: "Welcome coupon for new members", coupon: "WELCOME10", channel: "app", days: (0, 364), off: 0.10, min_gross: 0.0, audience: "new members, first order", fee: 0.0 },
-    Campaign { id: "C-1111", name: "Double 11 (双十一)", coupon: "DOUBLE11", channel: "live_stream", days: (304, 314), off: 0.15, min_gross: 299.0, audience: "gold and platinum members", fee: 20_000.0 },
-    Campaign { id: "C-618", name: "618 mid-year sale", coupon: "618SALE", channel: "content", days: (151, 168), off: 0.10, min_gross: 199.0, audience: "gold and platinum members", fee: 12_000.0 },
+    Campaign {
+        id: "C-WINBACK",
+        name: "Win-back: 20% off for lapsed customers",
+        coupon: "COMEBACK20",
+        channel: "sms",
+        days: (243, 272),
+        off: 0.20,
+        min_gross: 0.0,
+        audience: "customers silent for 90+ days",
+        fee: 3_000.0,
+    },
+    Campaign {
+        id: "C-WELCOME",
+        name: "Welcome coupon for new members",
+        coupon: "WELCOME10",
+        channel: "app",
+        days: (0, 364),
+        off: 0.10,
+        min_gross: 0.0,
+        audience: "new members, first order",
+        fee: 0.0,
+    },
+    Campaign {
+        id: "C-1111",
+        name: "Double 11 (双十一)",
+        coupon: "DOUBLE11",
+        channel: "live_stream",
+        days: (304, 314),
+        off: 0.15,
+        min_gross: 299.0,
+        audience: "gold and platinum members",
+        fee: 20_000.0,
+    },
+    Campaign {
+        id: "C-618",
+        name: "618 mid-year sale",
+        coupon: "618SALE",
+        channel: "content",
+        days: (151, 168),
+        off: 0.10,
+        min_gross: 199.0,
+        audience: "gold and platinum members",
+        fee: 12_000.0,
+    },
 ];
 
 /// An experiment run on the demo's traffic.
@@ -236,6 +295,22 @@ pub(crate) struct Experiment {
 }
 
 pub(crate) const EXPERIMENTS: [Experiment; 2] = [
-    Experiment { key: "checkout-button", name: "One-tap checkout button", variants: ["control", "one_tap"], planned: [0.5, 0.5], actual: [0.5, 0.5], days: (120, 242), lift: 1.05 },
-    Experiment { key: "free-shipping-banner", name: "Free-shipping banner on product pages", variants: ["control", "banner"], planned: [0.5, 0.5], actual: [0.52, 0.48], days: (273, 303), lift: 1.0 },
+    Experiment {
+        key: "checkout-button",
+        name: "One-tap checkout button",
+        variants: ["control", "one_tap"],
+        planned: [0.5, 0.5],
+        actual: [0.5, 0.5],
+        days: (120, 242),
+        lift: 1.05,
+    },
+    Experiment {
+        key: "free-shipping-banner",
+        name: "Free-shipping banner on product pages",
+        variants: ["control", "banner"],
+        planned: [0.5, 0.5],
+        actual: [0.52, 0.48],
+        days: (273, 303),
+        lift: 1.0,
+    },
 ];

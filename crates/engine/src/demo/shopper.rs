@@ -12,8 +12,8 @@ use rand_distr::{Distribution, Exp, Poisson};
 use shoplens_models::assign::choose_variant;
 
 use crate::demo::catalog::{
-    ACQUISITION, CAMPAIGNS, CATEGORIES, CATEGORY_PREFERENCE, CHANNELS, CONVERSION, Catalog, EXPERIMENTS,
-    FORMULA_WITH_DIAPERS, PRICE_FACTOR, hour_weights, weighted,
+    ACQUISITION, CAMPAIGNS, CATEGORIES, CATEGORY_PREFERENCE, CHANNELS, CONVERSION, Catalog,
+    EXPERIMENTS, FORMULA_WITH_DIAPERS, PRICE_FACTOR, hour_weights, weighted,
 };
 use crate::error::Result;
 use crate::ingest::build::TableBuilder;
@@ -63,7 +63,10 @@ const OUT_TABLES: [Table; 8] = [
 impl BlockOut {
     pub(crate) fn new() -> BlockOut {
         BlockOut {
-            tables: OUT_TABLES.iter().map(|t| (*t, TableBuilder::new(*t, 1024))).collect(),
+            tables: OUT_TABLES
+                .iter()
+                .map(|t| (*t, TableBuilder::new(*t, 1024)))
+                .collect(),
             units: HashMap::new(),
             discounts: [0; 4],
         }
@@ -80,7 +83,7 @@ fn text(s: impl Into<String>) -> Val<'static> {
 }
 
 fn opt_text(s: Option<&str>) -> Val<'static> {
-    s.map_or(Val::Null, |s| text(s))
+    s.map_or(Val::Null, text)
 }
 
 const MINUTE: i64 = 60_000_000;
@@ -117,15 +120,29 @@ struct Shopper<'w> {
 
 /// Simulates identity `idx` (customers first, then visitors) into `out`.
 pub(crate) fn simulate(w: &World, idx: u64, visitor: bool, out: &mut BlockOut) -> Result<()> {
-    let stream = if visitor { 0x5649_5349_544f_5253 } else { 0x4355_5354_4f4d_4552 };
-    let mut rng = ChaCha8Rng::seed_from_u64(w.seed ^ stream ^ idx.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let stream = if visitor {
+        0x5649_5349_544f_5253
+    } else {
+        0x4355_5354_4f4d_4552
+    };
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(w.seed ^ stream ^ idx.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let acquisition = weighted(&ACQUISITION, &mut rng);
     let community = CHANNELS[acquisition] == "private_community";
     let segment = if visitor {
         Segment::Visitor
     } else {
-        let probs = if community { [0.35, 0.57, 0.04, 0.04] } else { [0.08, 0.55, 0.22, 0.15] };
-        [Segment::Heavy, Segment::Regular, Segment::Lapsed, Segment::Never][weighted(&probs, &mut rng)]
+        let probs = if community {
+            [0.35, 0.57, 0.04, 0.04]
+        } else {
+            [0.08, 0.55, 0.22, 0.15]
+        };
+        [
+            Segment::Heavy,
+            Segment::Regular,
+            Segment::Lapsed,
+            Segment::Never,
+        ][weighted(&probs, &mut rng)]
     };
     let tier = match segment {
         Segment::Heavy => ["platinum", "gold"][weighted(&[0.4, 0.6], &mut rng)],
@@ -138,12 +155,20 @@ pub(crate) fn simulate(w: &World, idx: u64, visitor: bool, out: &mut BlockOut) -
     if f2 == f1 {
         f2 = (f1 + 1) % CATEGORIES.len();
     }
-    let registered_day = if visitor { rng.random_range(0..w.days) } else { rng.random_range(-120..w.days - 7) };
+    let registered_day = if visitor {
+        rng.random_range(0..w.days)
+    } else {
+        rng.random_range(-120..w.days - 7)
+    };
     let mut s = Shopper {
         w,
         rng,
         user_id: (!visitor).then(|| format!("U{idx:06}")),
-        anon: if visitor { format!("V{idx:06}") } else { format!("A{idx:06}") },
+        anon: if visitor {
+            format!("V{idx:06}")
+        } else {
+            format!("A{idx:06}")
+        },
         segment,
         acquisition,
         tier,
@@ -162,8 +187,20 @@ pub(crate) fn simulate(w: &World, idx: u64, visitor: bool, out: &mut BlockOut) -
 
 impl Shopper<'_> {
     fn customer_row(&mut self, out: &mut BlockOut, community: bool) -> Result<()> {
-        let regions = ["Shanghai", "Beijing", "Guangdong", "Zhejiang", "Jiangsu", "Sichuan", "Hubei", "Overseas"];
-        let region = regions[weighted(&[0.18, 0.14, 0.2, 0.14, 0.12, 0.08, 0.08, 0.06], &mut self.rng)];
+        let regions = [
+            "Shanghai",
+            "Beijing",
+            "Guangdong",
+            "Zhejiang",
+            "Jiangsu",
+            "Sichuan",
+            "Hubei",
+            "Overseas",
+        ];
+        let region = regions[weighted(
+            &[0.18, 0.14, 0.2, 0.14, 0.12, 0.08, 0.08, 0.06],
+            &mut self.rng,
+        )];
         let mut tags = Vec::new();
         if self.favourites.contains(&2) {
             tags.push("\"new_parent\"");
@@ -180,7 +217,10 @@ impl Shopper<'_> {
             "silver" => self.rng.random_range(100..1_000),
             _ => 0,
         };
-        let reg = self.w.instant(self.registered_day, self.rng.random_range(8 * 3600..23 * 3600));
+        let reg = self.w.instant(
+            self.registered_day,
+            self.rng.random_range(8 * 3600..23 * 3600),
+        );
         let user = self.user_id.clone().unwrap_or_default();
         out.push(
             Table::Customers,
@@ -192,12 +232,18 @@ impl Shopper<'_> {
                 Val::Int(points),
                 text(region),
                 text(format!("[{}]", tags.join(","))),
-                text(format!("{{\"favourite_category\":\"{}\"}}", CATEGORIES[self.favourites[0]])),
+                text(format!(
+                    "{{\"favourite_category\":\"{}\"}}",
+                    CATEGORIES[self.favourites[0]]
+                )),
             ],
         )?;
         let welcome = &CAMPAIGNS[1];
         if self.registered_day >= 0 {
-            out.push(Table::CampaignMembers, &[text(welcome.id), text(user.clone()), Val::Ts(reg)])?;
+            out.push(
+                Table::CampaignMembers,
+                &[text(welcome.id), text(user.clone()), Val::Ts(reg)],
+            )?;
         }
         for (ci, c) in CAMPAIGNS.iter().enumerate() {
             let member = match ci {
@@ -206,7 +252,14 @@ impl Shopper<'_> {
                 _ => false,
             };
             if member {
-                out.push(Table::CampaignMembers, &[text(c.id), text(user.clone()), Val::Ts(self.w.instant(c.days.0 - 3, 10 * 3600))])?;
+                out.push(
+                    Table::CampaignMembers,
+                    &[
+                        text(c.id),
+                        text(user.clone()),
+                        Val::Ts(self.w.instant(c.days.0 - 3, 10 * 3600)),
+                    ],
+                )?;
             }
         }
         Ok(())
@@ -222,17 +275,27 @@ impl Shopper<'_> {
             Segment::Regular => vec![(start, end, 0.035 * boost, 0.09)],
             Segment::Lapsed => {
                 let lapse = (self.registered_day + 60).clamp(start, end);
-                vec![(start, lapse, 0.09 * boost, 0.08), (lapse, end, 0.002, 0.05)]
+                vec![
+                    (start, lapse, 0.09 * boost, 0.08),
+                    (lapse, end, 0.002, 0.05),
+                ]
             }
             Segment::Never => vec![(start, end, 0.012, 0.0)],
-            Segment::Visitor => vec![(self.registered_day, (self.registered_day + 14).min(end), 0.1, 0.02)],
+            Segment::Visitor => vec![(
+                self.registered_day,
+                (self.registered_day + 14).min(end),
+                0.1,
+                0.02,
+            )],
         }
     }
 
     fn live(&mut self, out: &mut BlockOut, community: bool) -> Result<()> {
         let mut days: Vec<(i64, f64)> = Vec::new();
         if self.segment == Segment::Visitor {
-            let extra = Poisson::new(0.5).map(|p| p.sample(&mut self.rng) as i64).unwrap_or(0);
+            let extra = Poisson::new(0.5)
+                .map(|p| p.sample(&mut self.rng) as i64)
+                .unwrap_or(0);
             days.push((self.registered_day, 0.02));
             for _ in 0..extra {
                 let d = self.registered_day + self.rng.random_range(0..14);
@@ -251,7 +314,10 @@ impl Shopper<'_> {
             }
             // The win-back campaign brings some targeted lapsed customers back in September.
             let wb = &CAMPAIGNS[0];
-            if self.segment == Segment::Lapsed && self.registered_day < wb.days.0 - 90 && self.rng.random_bool(0.25) {
+            if self.segment == Segment::Lapsed
+                && self.registered_day < wb.days.0 - 90
+                && self.rng.random_bool(0.25)
+            {
                 days.push((self.rng.random_range(wb.days.0..=wb.days.1), 0.5));
             }
         }
@@ -264,7 +330,11 @@ impl Shopper<'_> {
 
     fn next_event_id(&mut self) -> String {
         self.events += 1;
-        format!("E{}-{}", self.user_id.as_deref().unwrap_or(&self.anon), self.events)
+        format!(
+            "E{}-{}",
+            self.user_id.as_deref().unwrap_or(&self.anon),
+            self.events
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -320,12 +390,33 @@ impl Shopper<'_> {
         self.sessions += 1;
         let session = format!("S{}-{}", self.identity(), self.sessions);
         let r: f64 = self.rng.random();
-        let main = if r < 0.6 { self.favourites[0] } else if r < 0.85 { self.favourites[1] } else { self.rng.random_range(0..CATEGORIES.len()) };
+        let main = if r < 0.6 {
+            self.favourites[0]
+        } else if r < 0.85 {
+            self.favourites[1]
+        } else {
+            self.rng.random_range(0..CATEGORIES.len())
+        };
         let hour = weighted(&w.hours[main], &mut self.rng) as i64;
         let mut ts = w.instant(day, hour * 3600 + self.rng.random_range(0..3600));
-        let channel = if self.rng.random_bool(0.6) { self.acquisition } else { weighted(&ACQUISITION, &mut self.rng) };
+        let channel = if self.rng.random_bool(0.6) {
+            self.acquisition
+        } else {
+            weighted(&ACQUISITION, &mut self.rng)
+        };
         let device = ["mobile", "app", "desktop"][weighted(&[0.65, 0.2, 0.15], &mut self.rng)];
-        self.event(out, ts, &session, "page_view", None, None, None, channel, device, None)?;
+        self.event(
+            out,
+            ts,
+            &session,
+            "page_view",
+            None,
+            None,
+            None,
+            channel,
+            device,
+            None,
+        )?;
 
         let mut lift = 1.0;
         for (e, x) in EXPERIMENTS.iter().enumerate() {
@@ -335,28 +426,79 @@ impl Shopper<'_> {
             if self.exposed[e].is_none() {
                 let v = choose_variant(x.key, self.identity(), &x.actual, 1.0).unwrap_or(0);
                 self.exposed[e] = Some(v);
-                let props = format!("{{\"experiment_id\":\"{}\",\"variant\":\"{}\"}}", x.key, x.variants[v]);
-                self.event(out, ts, &session, "experiment_viewed", None, None, None, channel, device, Some(props))?;
-                out.push(Table::Exposures, &[text(x.key), text(self.identity()), text(x.variants[v]), Val::Ts(ts)])?;
+                let props = format!(
+                    "{{\"experiment_id\":\"{}\",\"variant\":\"{}\"}}",
+                    x.key, x.variants[v]
+                );
+                self.event(
+                    out,
+                    ts,
+                    &session,
+                    "experiment_viewed",
+                    None,
+                    None,
+                    None,
+                    channel,
+                    device,
+                    Some(props),
+                )?;
+                out.push(
+                    Table::Exposures,
+                    &[
+                        text(x.key),
+                        text(self.identity()),
+                        text(x.variants[v]),
+                        Val::Ts(ts),
+                    ],
+                )?;
             }
             if self.exposed[e] == Some(1) {
                 lift *= x.lift;
             }
         }
 
-        let views = 1 + (self.rng.random::<f64>().ln() / 0.7f64.ln()).floor().clamp(0.0, 11.0) as usize;
+        let views = 1
+            + (self.rng.random::<f64>().ln() / 0.7f64.ln())
+                .floor()
+                .clamp(0.0, 11.0) as usize;
         let mut cart: Vec<(usize, i64)> = Vec::new();
         let mut last = 0;
         for _ in 0..views {
             ts += self.rng.random_range(10..90) * 1_000_000;
-            let c = if self.rng.random_bool(0.9) { main } else { self.rng.random_range(0..CATEGORIES.len()) };
+            let c = if self.rng.random_bool(0.9) {
+                main
+            } else {
+                self.rng.random_range(0..CATEGORIES.len())
+            };
             let item = w.catalog.pick(c, &mut self.rng);
             last = item;
-            self.event(out, ts, &session, "product_view", Some(item), None, None, channel, device, None)?;
+            self.event(
+                out,
+                ts,
+                &session,
+                "product_view",
+                Some(item),
+                None,
+                None,
+                channel,
+                device,
+                None,
+            )?;
             if self.rng.random_bool(0.3) && !cart.iter().any(|(i, _)| *i == item) {
                 let q = [1, 1, 1, 1, 2, 2, 3][self.rng.random_range(0..7)];
                 ts += self.rng.random_range(5..30) * 1_000_000;
-                self.event(out, ts, &session, "add_to_cart", Some(item), Some(q), None, channel, device, None)?;
+                self.event(
+                    out,
+                    ts,
+                    &session,
+                    "add_to_cart",
+                    Some(item),
+                    Some(q),
+                    None,
+                    channel,
+                    device,
+                    None,
+                )?;
                 cart.push((item, q));
             }
         }
@@ -369,7 +511,18 @@ impl Shopper<'_> {
         }
         self.apply_basket_rule(&mut cart);
         ts += self.rng.random_range(20..120) * 1_000_000;
-        self.event(out, ts, &session, "checkout_start", None, None, None, channel, device, None)?;
+        self.event(
+            out,
+            ts,
+            &session,
+            "checkout_start",
+            None,
+            None,
+            None,
+            channel,
+            device,
+            None,
+        )?;
         if !self.rng.random_bool(0.9) {
             return Ok(());
         }
@@ -389,20 +542,38 @@ impl Shopper<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn order(&mut self, out: &mut BlockOut, ts: i64, day: i64, session: &str, channel: usize, device: &str, cart: &[(usize, i64)]) -> Result<()> {
+    fn order(
+        &mut self,
+        out: &mut BlockOut,
+        ts: i64,
+        day: i64,
+        session: &str,
+        channel: usize,
+        device: &str,
+        cart: &[(usize, i64)],
+    ) -> Result<()> {
         let w = self.w;
         self.orders += 1;
         let order_id = format!("O{}-{}", self.identity(), self.orders);
         let factor = PRICE_FACTOR[channel];
-        let gross: i128 = cart.iter().map(|(i, q)| w.catalog.products[*i].price * i128::from(*q)).sum();
+        let gross: i128 = cart
+            .iter()
+            .map(|(i, q)| w.catalog.products[*i].price * i128::from(*q))
+            .sum();
         let channel_discount = ((gross as f64) * (1.0 - factor)).round() as i128;
         // One coupon per order: the first campaign that applies.
         let mut coupon: Option<usize> = None;
         for (ci, c) in CAMPAIGNS.iter().enumerate() {
-            let in_window = day >= c.days.0 && day <= c.days.1 && (gross as f64) >= c.min_gross * 10_000.0;
+            let in_window =
+                day >= c.days.0 && day <= c.days.1 && (gross as f64) >= c.min_gross * 10_000.0;
             let eligible = match ci {
                 0 => self.segment == Segment::Lapsed && self.registered_day < c.days.0 - 90,
-                1 => self.orders == 1 && self.user_id.is_some() && self.registered_day >= 0 && day - self.registered_day <= 30,
+                1 => {
+                    self.orders == 1
+                        && self.user_id.is_some()
+                        && self.registered_day >= 0
+                        && day - self.registered_day <= 30
+                }
                 _ => matches!(self.tier, "gold" | "platinum"),
             };
             if in_window && eligible {
@@ -410,19 +581,52 @@ impl Shopper<'_> {
                 break;
             }
         }
-        let coupon_discount = coupon.map_or(0, |ci| (((gross - channel_discount) as f64) * CAMPAIGNS[ci].off).round() as i128);
+        let coupon_discount = coupon.map_or(0, |ci| {
+            (((gross - channel_discount) as f64) * CAMPAIGNS[ci].off).round() as i128
+        });
         let discount = channel_discount + coupon_discount;
-        let shipping: i128 = if gross - discount < 990_000 { 100_000 } else { 0 };
+        let shipping: i128 = if gross - discount < 990_000 {
+            100_000
+        } else {
+            0
+        };
         let net = gross - discount + shipping;
         let paid = self.rng.random_bool(0.94);
         let paid_ts = ts + self.rng.random_range(1..6) * MINUTE;
         let props = match &self.user_id {
-            None => Some(format!("{{\"anonymous_id\":\"{}\",\"session_id\":\"{session}\"}}", self.anon)),
-            Some(_) => Some(format!("{{\"session_id\":\"{session}\",\"device\":\"{device}\"}}")),
+            None => Some(format!(
+                "{{\"anonymous_id\":\"{}\",\"session_id\":\"{session}\"}}",
+                self.anon
+            )),
+            Some(_) => Some(format!(
+                "{{\"session_id\":\"{session}\",\"device\":\"{device}\"}}"
+            )),
         };
-        self.event(out, ts, session, "order", None, None, Some(&order_id), channel, device, None)?;
+        self.event(
+            out,
+            ts,
+            session,
+            "order",
+            None,
+            None,
+            Some(&order_id),
+            channel,
+            device,
+            None,
+        )?;
         if paid {
-            self.event(out, paid_ts, session, "payment", None, None, Some(&order_id), channel, device, None)?;
+            self.event(
+                out,
+                paid_ts,
+                session,
+                "payment",
+                None,
+                None,
+                Some(&order_id),
+                channel,
+                device,
+                None,
+            )?;
         }
         let campaign = coupon.map(|ci| CAMPAIGNS[ci]);
         out.push(
@@ -448,16 +652,39 @@ impl Shopper<'_> {
         )?;
         if let (Some(ci), Some(user)) = (coupon, &self.user_id) {
             out.discounts[ci] += coupon_discount;
-            out.push(Table::Redemptions, &[text(CAMPAIGNS[ci].id), text(CAMPAIGNS[ci].coupon), text(user.clone()), Val::Ts(ts), text(order_id.clone()), Val::Money(coupon_discount)])?;
+            out.push(
+                Table::Redemptions,
+                &[
+                    text(CAMPAIGNS[ci].id),
+                    text(CAMPAIGNS[ci].coupon),
+                    text(user.clone()),
+                    Val::Ts(ts),
+                    text(order_id.clone()),
+                    Val::Money(coupon_discount),
+                ],
+            )?;
         }
         let week = day.div_euclid(7);
         for (line, (i, q)) in cart.iter().enumerate() {
             let p = &w.catalog.products[*i];
             let line_gross = p.price * i128::from(*q);
-            let line_discount = if gross > 0 { discount * line_gross / gross } else { 0 };
+            let line_discount = if gross > 0 {
+                discount * line_gross / gross
+            } else {
+                0
+            };
             let returned = paid && self.rng.random_bool(p.return_rate);
-            let reasons = ["size did not fit", "not as described", "changed my mind", "damaged in transit"];
-            let reason = if p.size == Some("M") { reasons[0] } else { reasons[self.rng.random_range(0..reasons.len())] };
+            let reasons = [
+                "size did not fit",
+                "not as described",
+                "changed my mind",
+                "damaged in transit",
+            ];
+            let reason = if p.size == Some("M") {
+                reasons[0]
+            } else {
+                reasons[self.rng.random_range(0..reasons.len())]
+            };
             out.push(
                 Table::OrderItems,
                 &[
@@ -468,16 +695,25 @@ impl Shopper<'_> {
                     Val::Money(p.price),
                     Val::Money(p.cost),
                     Val::Money(line_discount),
-                    if paid { Val::Int(if returned { *q } else { 0 }) } else { Val::Null },
+                    if paid {
+                        Val::Int(if returned { *q } else { 0 })
+                    } else {
+                        Val::Null
+                    },
                     if returned { text(reason) } else { Val::Null },
-                    p.size.map_or(Val::Null, |s| text(format!("{{\"size\":\"{s}\"}}"))),
+                    p.size
+                        .map_or(Val::Null, |s| text(format!("{{\"size\":\"{s}\"}}"))),
                 ],
             )?;
             if paid {
                 *out.units.entry((*i, week)).or_default() += *q;
                 if self.rng.random_bool(0.25) {
                     let good = self.rng.random_bool(p.good_review);
-                    let rating = if good { [4, 5, 5][self.rng.random_range(0..3)] } else { self.rng.random_range(1..4) };
+                    let rating = if good {
+                        [4, 5, 5][self.rng.random_range(0..3)]
+                    } else {
+                        self.rng.random_range(1..4)
+                    };
                     let rts = paid_ts + self.rng.random_range(3..11) * DAY;
                     if w.day_of(rts) < w.days {
                         out.push(
@@ -493,7 +729,8 @@ impl Shopper<'_> {
                                 Val::Null,
                                 Val::Null,
                                 Val::Int(self.rng.random_range(0..5)),
-                                p.size.map_or(Val::Null, |s| text(format!("{{\"size\":\"{s}\"}}"))),
+                                p.size
+                                    .map_or(Val::Null, |s| text(format!("{{\"size\":\"{s}\"}}"))),
                             ],
                         )?;
                     }

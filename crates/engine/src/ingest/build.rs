@@ -88,18 +88,25 @@ impl ColBuilder {
 /// Rows of one table, as Arrow builders.
 pub(crate) struct TableBuilder {
     table: Table,
-    cols: Vec<ColBuilder>,
+    /// A builder per column, or none for a column no value ever feeds (all null at the end).
+    cols: Vec<Option<ColBuilder>>,
     rows: usize,
 }
 
 impl TableBuilder {
     pub(crate) fn new(table: Table, capacity: usize) -> TableBuilder {
+        TableBuilder::with_columns(table, capacity, &vec![true; table.columns().len()])
+    }
+
+    /// A builder whose columns marked false are known to stay null.
+    pub(crate) fn with_columns(table: Table, capacity: usize, fed: &[bool]) -> TableBuilder {
         TableBuilder {
             table,
             cols: table
                 .columns()
                 .iter()
-                .map(|c| ColBuilder::new(c.kind, capacity))
+                .zip(fed)
+                .map(|(c, f)| f.then(|| ColBuilder::new(c.kind, capacity)))
                 .collect(),
             rows: 0,
         }
@@ -107,14 +114,31 @@ impl TableBuilder {
 
     pub(crate) fn push(&mut self, vals: &[Val<'_>]) -> Result<()> {
         for (b, v) in self.cols.iter_mut().zip(vals) {
-            b.append(v)?;
+            match b {
+                Some(b) => b.append(v)?,
+                None if v.is_null() => {}
+                None => {
+                    return Err(Error::Internal(format!(
+                        "value {v:?} for a column never fed"
+                    )));
+                }
+            }
         }
         self.rows += 1;
         Ok(())
     }
 
     pub(crate) fn finish(self) -> Result<RecordBatch> {
-        let cols: Vec<ArrayRef> = self.cols.into_iter().map(ColBuilder::finish).collect();
+        let rows = self.rows;
+        let cols: Vec<ArrayRef> = self
+            .cols
+            .into_iter()
+            .zip(self.table.columns())
+            .map(|(b, c)| match b {
+                Some(b) => b.finish(),
+                None => datafusion::arrow::array::new_null_array(&c.kind.data_type(), rows),
+            })
+            .collect();
         Ok(RecordBatch::try_new(self.table.schema(), cols)?)
     }
 }

@@ -294,8 +294,13 @@ pub struct ValueSpec {
     pub map: Option<BTreeMap<String, String>>,
     /// What an unmapped value becomes: `error` (default: quarantine the row), `keep` or `null`.
     pub unmapped: Option<Unmapped>,
+    /// Add these source columns (numbers and money; empty counts as 0).
+    #[serde(default)]
+    pub plus: Vec<String>,
     /// Multiply by this source column (numbers and money).
     pub times: Option<String>,
+    /// Divide by this source column (money and floats; a zero or empty divisor gives null).
+    pub divide_by: Option<String>,
     /// Absolute value.
     #[serde(default)]
     pub abs: bool,

@@ -1,7 +1,7 @@
 //! A mapping layout compiled against a file's columns, and the evaluation of one source row.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use chrono::{Datelike, NaiveDate, NaiveTime};
 use chrono_tz::Tz;
@@ -89,9 +89,12 @@ pub(crate) struct ColPlan {
     default: Option<String>,
     strip_prefix: Option<String>,
     strip_suffix: Option<String>,
-    map: Option<BTreeMap<String, String>>,
+    /// Value map as a list: maps are small, and a scan beats hashing short strings.
+    map: Option<Vec<(String, String)>>,
     unmapped: Unmapped,
+    plus: Vec<(usize, String)>,
     times: Option<(usize, String)>,
+    divide_by: Option<(usize, String)>,
     abs: bool,
     ts: TsParser,
     pub(crate) agg: Agg,
@@ -401,9 +404,14 @@ fn compile_col(
         default: s.default.clone(),
         strip_prefix: s.strip_prefix.clone(),
         strip_suffix: s.strip_suffix.clone(),
-        map: s.map.clone(),
+        map: s
+            .map
+            .as_ref()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
         unmapped: s.unmapped.unwrap_or_default(),
+        plus: s.plus.iter().map(|t| (r.slot(t), t.clone())).collect(),
         times: s.times.as_ref().map(|t| (r.slot(t), t.clone())),
+        divide_by: s.divide_by.as_ref().map(|t| (r.slot(t), t.clone())),
         abs: s.abs,
         ts: TsParser {
             format: s.format.clone(),
@@ -520,7 +528,7 @@ impl ColPlan {
             Src::Synth(sy) => Some(match sy {
                 Synth::Line => Cow::Owned(row.line.to_string()),
                 Synth::Row => Cow::Owned(row.row.to_string()),
-                Synth::RowId => Cow::Owned(format!("{}-{}", file.hash8, row.line)),
+                Synth::RowId => Cow::Owned(row_id(&file.hash8, row.line)),
                 Synth::FileName => Cow::Owned(file.file_name.clone()),
                 Synth::ItemPosition => Cow::Owned(item.map_or(0, |(p, _)| p).to_string()),
                 Synth::Item => item.map_or(Cow::Borrowed(""), |(_, it)| it.clone()),
@@ -562,13 +570,13 @@ impl ColPlan {
             text = Cow::Owned(rest.to_string());
         }
         if let Some(map) = &self.map {
-            match map.get(text.as_ref()) {
-                Some(v) => text = Cow::Owned(v.clone()),
+            match map.iter().find(|(k, _)| k.as_str() == text.as_ref()) {
+                Some((_, v)) => text = Cow::Owned(v.clone()),
                 None => match self.unmapped {
                     Unmapped::Keep => {}
                     Unmapped::Null => return Ok(Val::Null),
                     Unmapped::Error => {
-                        let known: Vec<&str> = map.keys().map(String::as_str).collect();
+                        let known: Vec<&str> = map.iter().map(|(k, _)| k.as_str()).collect();
                         return Err(row_err(
                             &self.label,
                             format!("unmapped value `{text}` (mapped: {})", known.join(", ")),
@@ -578,9 +586,17 @@ impl ColPlan {
             }
         }
         let mut v = self.typed(text)?;
+        for (slot, name) in &self.plus {
+            let other = field(row.fields, *slot)?;
+            v = add(v, other).map_err(|e| row_err(name, e))?;
+        }
         if let Some((slot, name)) = &self.times {
             let other = field(row.fields, *slot)?;
             v = multiply(v, other).map_err(|e| row_err(name, e))?;
+        }
+        if let Some((slot, name)) = &self.divide_by {
+            let other = field(row.fields, *slot)?;
+            v = divide(v, other).map_err(|e| row_err(name, e))?;
         }
         if self.abs {
             v = match v {
@@ -659,6 +675,26 @@ impl ColPlan {
     }
 }
 
+/// `<hash8>-<line>` without the formatting machinery (it runs once per row).
+fn row_id(hash8: &str, line: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut n = line;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut s = String::with_capacity(hash8.len() + 1 + digits.len() - i);
+    s.push_str(hash8);
+    s.push('-');
+    s.extend(digits[i..].iter().map(|d| char::from(*d)));
+    s
+}
+
 fn trim_cow(t: Cow<'_, str>) -> Cow<'_, str> {
     match t {
         Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
@@ -686,6 +722,55 @@ fn multiply<'a>(v: Val<'a>, other: &str) -> Result<Val<'a>, String> {
         }
         Val::Null => Val::Null,
         _ => return Err("`times` needs a number".into()),
+    })
+}
+
+fn add<'a>(v: Val<'a>, other: &str) -> Result<Val<'a>, String> {
+    let other = other.trim();
+    if other.is_empty() {
+        return Ok(v);
+    }
+    Ok(match v {
+        Val::Int(x) => Val::Int(x.checked_add(parse_int(other)?).ok_or("sum out of range")?),
+        Val::Float(x) => Val::Float(x + parse_float(other)?),
+        Val::Money(x) => Val::Money(x + parse_money(other)?),
+        Val::Null => Val::Null,
+        _ => return Err("`plus` needs a number".into()),
+    })
+}
+
+fn divide<'a>(v: Val<'a>, other: &str) -> Result<Val<'a>, String> {
+    let other = other.trim();
+    if other.is_empty() {
+        return Ok(Val::Null);
+    }
+    Ok(match v {
+        Val::Money(x) => {
+            let d = parse_money(other)?;
+            if d == 0 {
+                Val::Null
+            } else {
+                // Round half away from zero at four decimals.
+                let n = x * 10_000;
+                let q = n / d;
+                let r = n % d;
+                Val::Money(if 2 * r.abs() >= d.abs() {
+                    q + n.signum() * d.signum()
+                } else {
+                    q
+                })
+            }
+        }
+        Val::Float(x) => {
+            let d = parse_float(other)?;
+            if d == 0.0 {
+                Val::Null
+            } else {
+                Val::Float(x / d)
+            }
+        }
+        Val::Null => Val::Null,
+        _ => return Err("`divide_by` needs money or a float".into()),
     })
 }
 

@@ -15,6 +15,10 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("hillstrom", include_str!("presets/hillstrom.toml")),
     ("instacart", include_str!("presets/instacart.toml")),
     (
+        "completejourney",
+        include_str!("presets/completejourney.toml"),
+    ),
+    (
         "womens-clothing-reviews",
         include_str!("presets/womens-clothing-reviews.toml"),
     ),

@@ -56,9 +56,10 @@ impl<'p> ChunkState<'p> {
                 .tables
                 .iter()
                 .map(|t| {
+                    let fed: Vec<bool> = t.cols.iter().map(Option::is_some).collect();
                     t.group_by.is_empty().then(|| {
                         (
-                            TableBuilder::new(t.table, capacity),
+                            TableBuilder::with_columns(t.table, capacity, &fed),
                             Vec::with_capacity(capacity),
                         )
                     })
@@ -221,16 +222,14 @@ fn read_text(
                 bytes: c.bytes,
                 first_line: 1,
             };
-            source::for_each_record(&one, &spec, |r: Record<'_>| {
+            source::for_each_record(&one, &spec, |r: Record<'_, '_>| {
                 if got.is_none() {
-                    let names = r.fields.into_iter().map(|f| {
-                        let lossy = String::from_utf8_lossy(&f).into_owned();
-                        source::decode(f, spec.encoding)
-                            .map_or(lossy, |s| s.into_owned())
-                            .trim()
-                            .to_string()
-                    });
-                    got = Some(names.collect::<Vec<_>>());
+                    got = Some(
+                        r.fields
+                            .iter()
+                            .map(|f| f.trim().to_string())
+                            .collect::<Vec<_>>(),
+                    );
                 }
             });
             header = got.unwrap_or_default();
@@ -253,64 +252,58 @@ fn read_text(
     };
     let chunks = source::chunks(body, first_line, target, spec.quoting);
     let done = AtomicU64::new(0);
-    let parts: Vec<Result<ChunkResult>> = chunks
-        .par_iter()
-        .map(|chunk| {
-            let mut st = ChunkState::new(&plan, chunk.bytes.len() / 64 + 16);
-            source::for_each_record(chunk, &spec, |rec| {
-                let line = rec.line;
-                let raw = rec.raw;
-                let mut fields: Vec<Cow<'_, str>> = Vec::with_capacity(rec.fields.len());
-                for (i, f) in rec.fields.into_iter().enumerate() {
-                    match source::decode(f, spec.encoding) {
-                        Some(s) => fields.push(s),
-                        None => {
-                            st.read += 1;
-                            let column = header
-                                .get(i)
-                                .cloned()
-                                .unwrap_or_else(|| format!("#{}", i + 1));
-                            let reason = format!("invalid {} bytes", encoding_name(spec.encoding));
-                            st.reject(line, RowError { column, reason }, raw);
-                            return;
-                        }
+    let parts: Vec<Result<ChunkResult>> =
+        chunks
+            .par_iter()
+            .map(|chunk| {
+                let mut st = ChunkState::new(&plan, chunk.bytes.len() / 64 + 16);
+                let mut items: Vec<Cow<'_, str>> = Vec::new();
+                source::for_each_record(chunk, &spec, |rec| {
+                    let (line, raw, fields) = (rec.line, rec.raw, rec.fields);
+                    if let Some(i) = rec.bad_field {
+                        st.read += 1;
+                        let column = header
+                            .get(i)
+                            .cloned()
+                            .unwrap_or_else(|| format!("#{}", i + 1));
+                        let reason = format!("invalid {} bytes", encoding_name(spec.encoding));
+                        st.reject(line, RowError { column, reason }, raw);
+                        return;
                     }
-                }
-                if let Some(n) = expected
-                    && fields.len() != n
-                {
-                    st.read += 1;
-                    let reason = format!("expected {n} fields, found {}", fields.len());
-                    st.reject(
-                        line,
-                        RowError {
-                            column: "*".into(),
-                            reason,
-                        },
-                        raw,
-                    );
-                    return;
-                }
-                if baskets {
-                    let items: Vec<Cow<'_, str>> = fields
-                        .into_iter()
-                        .filter(|f| !f.trim().is_empty())
-                        .map(|f| match f {
-                            Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
-                            Cow::Owned(o) => Cow::Owned(o.trim().to_string()),
-                        })
-                        .collect();
-                    st.record(line, &items, &items, raw, ctx);
-                } else {
-                    st.record(line, &fields, &[], raw, ctx);
-                }
-            });
-            let n = done.fetch_add(chunk.bytes.len() as u64, Ordering::Relaxed)
-                + chunk.bytes.len() as u64;
-            progress(Progress::Bytes(n));
-            st.finish()
-        })
-        .collect();
+                    if let Some(n) = expected
+                        && fields.len() != n
+                    {
+                        st.read += 1;
+                        let reason = format!("expected {n} fields, found {}", fields.len());
+                        st.reject(
+                            line,
+                            RowError {
+                                column: "*".into(),
+                                reason,
+                            },
+                            raw,
+                        );
+                        return;
+                    }
+                    if baskets {
+                        items.clear();
+                        items.extend(fields.iter().filter(|f| !f.trim().is_empty()).map(
+                            |f| match f {
+                                Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
+                                Cow::Owned(o) => Cow::Owned(o.trim().to_string()),
+                            },
+                        ));
+                        st.record(line, &items, &items, raw, ctx);
+                    } else {
+                        st.record(line, fields, &[], raw, ctx);
+                    }
+                });
+                let n = done.fetch_add(chunk.bytes.len() as u64, Ordering::Relaxed)
+                    + chunk.bytes.len() as u64;
+                progress(Progress::Bytes(n));
+                st.finish()
+            })
+            .collect();
     let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
     Ok(merge(parts, plan))
 }

@@ -8,21 +8,20 @@ use std::borrow::Cow;
 use std::io::Read;
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
-
 use crate::error::{Error, Result};
 use crate::ingest::mapping::{Encoding, Format, Source};
 
 /// A source file's bytes (decompressed) and the hash of its content as stored on disk.
 pub(crate) struct Loaded {
     pub(crate) bytes: Vec<u8>,
-    pub(crate) sha256: String,
+    /// `blake3:<hex>` of the file's bytes.
+    pub(crate) content_hash: String,
 }
 
 /// Reads a file, gunzipping it when it starts with the gzip magic bytes.
 pub(crate) fn load(path: &Path) -> Result<Loaded> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let sha256 = hex::encode(Sha256::digest(&raw));
+    let content_hash = format!("blake3:{}", blake3::hash(&raw).to_hex());
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::with_capacity(raw.len() * 6);
         flate2::read::MultiGzDecoder::new(raw.as_slice())
@@ -35,7 +34,10 @@ pub(crate) fn load(path: &Path) -> Result<Loaded> {
     } else {
         raw
     };
-    Ok(Loaded { bytes, sha256 })
+    Ok(Loaded {
+        bytes,
+        content_hash,
+    })
 }
 
 /// How text records are delimited.
@@ -77,10 +79,12 @@ impl TextSpec {
     }
 }
 
-/// One record: its first physical line and its raw fields.
-pub(crate) struct Record<'a> {
+/// One record: its first physical line, its decoded fields, and the first field that is not
+/// valid in the file's encoding (the record is then unusable).
+pub(crate) struct Record<'r, 'a> {
     pub(crate) line: u64,
-    pub(crate) fields: Vec<Cow<'a, [u8]>>,
+    pub(crate) fields: &'r [Cow<'a, str>],
+    pub(crate) bad_field: Option<usize>,
     pub(crate) raw: &'a [u8],
 }
 
@@ -137,28 +141,57 @@ fn boundary_quoted(body: &[u8], start: usize, want: usize) -> usize {
     body.len()
 }
 
-/// Calls `f` with every non-blank record of a chunk.
+/// Calls `f` with every non-blank record of a chunk. Buffers are reused from record to record,
+/// and a UTF-8 chunk is validated once, so fields are borrowed slices of the chunk.
 pub(crate) fn for_each_record<'a>(
     chunk: &Chunk<'a>,
     spec: &TextSpec,
-    mut f: impl FnMut(Record<'a>),
+    mut f: impl FnMut(Record<'_, 'a>),
 ) {
     let b = chunk.bytes;
+    let text = if spec.encoding == Encoding::Utf8 {
+        std::str::from_utf8(b).ok()
+    } else {
+        None
+    };
+    let base = b.as_ptr() as usize;
+    let mut raw_fields: Vec<Cow<'a, [u8]>> = Vec::new();
+    let mut fields: Vec<Cow<'a, str>> = Vec::new();
     let mut pos = 0;
     let mut line = chunk.first_line;
     while pos < b.len() {
-        let (fields, next, newlines) = match spec.delim {
-            Delim::Whitespace => whitespace_record(b, pos),
-            Delim::Byte(d) => delimited_record(b, pos, d, spec.quoting),
+        raw_fields.clear();
+        let (next, newlines) = match spec.delim {
+            Delim::Whitespace => whitespace_record(b, pos, &mut raw_fields),
+            Delim::Byte(d) => delimited_record(b, pos, d, spec.quoting, &mut raw_fields),
         };
-        let blank = fields.len() <= 1
-            && fields
+        let blank = raw_fields.len() <= 1
+            && raw_fields
                 .first()
                 .is_none_or(|x| x.iter().all(u8::is_ascii_whitespace));
         if !blank {
+            fields.clear();
+            let mut bad_field = None;
+            for (i, rf) in raw_fields.drain(..).enumerate() {
+                let decoded = match (rf, text) {
+                    (Cow::Borrowed(s), Some(t)) => {
+                        let off = s.as_ptr() as usize - base;
+                        t.get(off..off + s.len()).map(Cow::Borrowed)
+                    }
+                    (rf, _) => decode(rf, spec.encoding),
+                };
+                match decoded {
+                    Some(d) => fields.push(d),
+                    None => {
+                        bad_field.get_or_insert(i);
+                        fields.push(Cow::Borrowed(""));
+                    }
+                }
+            }
             f(Record {
                 line,
-                fields,
+                fields: &fields,
+                bad_field,
                 raw: &b[pos..next],
             });
         }
@@ -190,23 +223,24 @@ fn line_end(b: &[u8], pos: usize) -> (usize, usize) {
     }
 }
 
-fn whitespace_record(b: &[u8], pos: usize) -> (Vec<Cow<'_, [u8]>>, usize, u64) {
+fn whitespace_record<'a>(b: &'a [u8], pos: usize, fields: &mut Vec<Cow<'a, [u8]>>) -> (usize, u64) {
     let (content_end, next) = line_end(b, pos);
-    let fields = b[pos..content_end]
-        .split(|c| *c == b' ' || *c == b'\t')
-        .filter(|f| !f.is_empty())
-        .map(Cow::Borrowed)
-        .collect();
-    (fields, next, 1)
+    fields.extend(
+        b[pos..content_end]
+            .split(|c| *c == b' ' || *c == b'\t')
+            .filter(|f| !f.is_empty())
+            .map(Cow::Borrowed),
+    );
+    (next, 1)
 }
 
-fn delimited_record(
-    b: &[u8],
+fn delimited_record<'a>(
+    b: &'a [u8],
     start: usize,
     d: u8,
     quoting: bool,
-) -> (Vec<Cow<'_, [u8]>>, usize, u64) {
-    let mut fields = Vec::new();
+    fields: &mut Vec<Cow<'a, [u8]>>,
+) -> (usize, u64) {
     let mut pos = start;
     let mut newlines = 0u64;
     loop {
@@ -238,7 +272,7 @@ fn delimited_record(
                 }
             }
             newlines += memchr::memchr_iter(b'\n', &b[pos..end_quote]).count() as u64;
-            let field: Cow<'_, [u8]> = match owned {
+            let field: Cow<'a, [u8]> = match owned {
                 Some(mut o) => {
                     o.extend_from_slice(&b[seg_start..end_quote]);
                     Cow::Owned(o)
@@ -270,15 +304,15 @@ fn delimited_record(
             pos = end;
         }
         if pos >= b.len() {
-            return (fields, b.len(), newlines + 1);
+            return (b.len(), newlines + 1);
         }
         match b[pos] {
             c if c == d => pos += 1,
             b'\r' if pos + 1 < b.len() && b[pos + 1] == b'\n' => {
-                return (fields, pos + 2, newlines + 1);
+                return (pos + 2, newlines + 1);
             }
             b'\r' => pos += 1,
-            _ => return (fields, pos + 1, newlines + 1),
+            _ => return (pos + 1, newlines + 1),
         }
     }
 }
@@ -346,13 +380,7 @@ mod tests {
         let mut out = Vec::new();
         for c in chunks(text.as_bytes(), 1, 7, quoting) {
             for_each_record(&c, &spec, |r| {
-                out.push((
-                    r.line,
-                    r.fields
-                        .iter()
-                        .map(|f| String::from_utf8_lossy(f).into_owned())
-                        .collect(),
-                ));
+                out.push((r.line, r.fields.iter().map(|f| f.to_string()).collect()));
             });
         }
         out

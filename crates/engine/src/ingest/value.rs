@@ -46,8 +46,15 @@ impl Val<'_> {
 const MONEY_ONE: i128 = 10_i128.pow(MONEY_SCALE as u32);
 
 /// Parses a decimal number into units of 10^-4. More than four decimals round half away from zero.
+/// Exponent notation from float exports (`4.440892e-16`, `1.5E3`) is read exactly.
 pub(crate) fn parse_money(s: &str) -> Result<i128, String> {
     let t = s.trim();
+    if let Some(i) = t.find(['e', 'E']) {
+        return parse_money(
+            &expand_exponent(&t[..i], &t[i + 1..])
+                .ok_or_else(|| format!("`{t}` is not a decimal number"))?,
+        );
+    }
     let (neg, digits) = match t.as_bytes().first() {
         Some(b'-') => (true, &t[1..]),
         Some(b'+') => (false, &t[1..]),
@@ -85,6 +92,41 @@ pub(crate) fn parse_money(s: &str) -> Result<i128, String> {
     }
     let v = v * MONEY_ONE + frac;
     Ok(if neg { -v } else { v })
+}
+
+/// Rewrites `mantissa`e`exponent` as a plain decimal string, exactly.
+fn expand_exponent(mantissa: &str, exponent: &str) -> Option<String> {
+    let exp: i32 = exponent.parse().ok().filter(|e: &i32| e.abs() <= 40)?;
+    let (sign, m) = match mantissa.as_bytes().first() {
+        Some(b'-') => ("-", &mantissa[1..]),
+        Some(b'+') => ("", &mantissa[1..]),
+        _ => ("", mantissa),
+    };
+    let (int_part, frac_part) = m.split_once('.').unwrap_or((m, ""));
+    if int_part.is_empty() && frac_part.is_empty()
+        || !(int_part
+            .bytes()
+            .chain(frac_part.bytes())
+            .all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    let digits = format!("{int_part}{frac_part}");
+    let point = int_part.len() as i32 + exp;
+    Some(if point <= 0 {
+        format!("{sign}0.{}{digits}", "0".repeat((-point) as usize))
+    } else if point as usize >= digits.len() {
+        format!(
+            "{sign}{digits}{}",
+            "0".repeat(point as usize - digits.len())
+        )
+    } else {
+        format!(
+            "{sign}{}.{}",
+            &digits[..point as usize],
+            &digits[point as usize..]
+        )
+    })
 }
 
 /// Parses an integer; `6.0` is accepted as 6, `6.5` is not.
@@ -256,6 +298,12 @@ mod tests {
         assert_eq!(parse_money("3"), Ok(30_000));
         assert_eq!(parse_money(".5"), Ok(5_000));
         assert_eq!(parse_money("1.00005"), Ok(10_001));
+        assert_eq!(parse_money("4.440892e-16"), Ok(0));
+        assert_eq!(parse_money("1.5E3"), Ok(15_000_000));
+        assert_eq!(parse_money("-2.5e-3"), Ok(-25));
+        assert_eq!(parse_money("6.66e-5"), Ok(1));
+        assert!(parse_money("1e").is_err());
+        assert!(parse_money("e5").is_err());
         assert!(parse_money("abc").is_err());
         assert!(parse_money("1.2.3").is_err());
         assert!(parse_money("").is_err());
