@@ -197,6 +197,10 @@ async fn tables_cmd(g: &Global, out: &mut dyn Write) -> Result<()> {
     if g.format == Format::Json {
         return write_json(out, &TablesOut { tables });
     }
+    tables_frame(tables).write(out, g.format)
+}
+
+fn tables_frame(tables: impl IntoIterator<Item = query::TableStats>) -> Frame {
     let mut f = Frame::new(&["name", "rows", "users", "min_ts", "max_ts"]);
     for t in tables {
         f.push(vec![
@@ -207,7 +211,7 @@ async fn tables_cmd(g: &Global, out: &mut dyn Write) -> Result<()> {
             t.max_ts.into(),
         ]);
     }
-    f.write(out, g.format)
+    f
 }
 
 async fn sql_cmd(g: &Global, q: &str, out: &mut dyn Write) -> Result<()> {
@@ -336,17 +340,7 @@ fn demo_cmd(
             summary.seed
         )?;
     }
-    let mut f = Frame::new(&["name", "rows", "users", "min_ts", "max_ts"]);
-    for t in tables.into_iter().filter(|t| t.rows > 0) {
-        f.push(vec![
-            Value::from(t.name),
-            Value::from(t.rows),
-            t.users.map_or(Value::Null, Value::from),
-            t.min_ts.into(),
-            t.max_ts.into(),
-        ]);
-    }
-    f.write(out, g.format)?;
+    tables_frame(tables.into_iter().filter(|t| t.rows > 0)).write(out, g.format)?;
     if g.format == Format::Table {
         writeln!(
             out,

@@ -73,6 +73,12 @@ impl<'p> ChunkState<'p> {
         }
     }
 
+    /// Counts a row that never reached evaluation and quarantines it.
+    fn reject_unread(&mut self, line: u64, column: String, reason: String, raw: &[u8]) {
+        self.read += 1;
+        self.reject(line, RowError { column, reason }, raw);
+    }
+
     fn reject(&mut self, line: u64, e: RowError, raw: &[u8]) {
         self.quarantine.push(QRow {
             line,
@@ -261,28 +267,19 @@ fn read_text(
                 source::for_each_record(chunk, &spec, |rec| {
                     let (line, raw, fields) = (rec.line, rec.raw, rec.fields);
                     if let Some(i) = rec.bad_field {
-                        st.read += 1;
                         let column = header
                             .get(i)
                             .cloned()
                             .unwrap_or_else(|| format!("#{}", i + 1));
                         let reason = format!("invalid {} bytes", encoding_name(spec.encoding));
-                        st.reject(line, RowError { column, reason }, raw);
+                        st.reject_unread(line, column, reason, raw);
                         return;
                     }
                     if let Some(n) = expected
                         && fields.len() != n
                     {
-                        st.read += 1;
                         let reason = format!("expected {n} fields, found {}", fields.len());
-                        st.reject(
-                            line,
-                            RowError {
-                                column: "*".into(),
-                                reason,
-                            },
-                            raw,
-                        );
+                        st.reject_unread(line, "*".into(), reason, raw);
                         return;
                     }
                     if baskets {
@@ -355,15 +352,7 @@ fn read_jsonl(
     for (line, raw, v) in parsed {
         match v {
             Err(reason) => {
-                st.read += 1;
-                st.reject(
-                    line,
-                    RowError {
-                        column: "*".into(),
-                        reason,
-                    },
-                    raw,
-                );
+                st.reject_unread(line, "*".into(), reason, raw);
             }
             Ok(m) => {
                 let fields: Vec<Cow<'_, str>> = header
