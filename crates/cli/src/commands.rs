@@ -189,15 +189,44 @@ fn render_ingest(s: &IngestSummary, format: Format, out: &mut dyn Write) -> Resu
 #[derive(Serialize)]
 struct TablesOut {
     tables: Vec<query::TableStats>,
+    /// The instant analyses run as of: `--as-of`, or the newest timestamp in the workspace.
+    as_of: Option<String>,
+}
+
+/// The as-of instant of every analysis: `--as-of` when given (a date means the end of that day in
+/// the shop's zone), else the newest timestamp in the workspace — never the wall clock.
+async fn as_of(g: &Global, ws: &Workspace) -> Result<Option<i64>> {
+    let tz = calendar::zone(&ws.manifest()?.settings);
+    match &g.as_of {
+        Some(text) => Ok(calendar::parse_as_of(text, &tz)),
+        None => Ok(query::newest_instant(ws).await?),
+    }
 }
 
 async fn tables_cmd(g: &Global, out: &mut dyn Write) -> Result<()> {
     let ws = existing(g)?;
     let tables = query::table_stats(&ws).await?;
+    let tz = calendar::zone(&ws.manifest()?.settings);
+    let as_of = as_of(g, &ws)
+        .await?
+        .map(|t| calendar::format_instant(t, &tz));
     if g.format == Format::Json {
-        return write_json(out, &TablesOut { tables });
+        return write_json(out, &TablesOut { tables, as_of });
     }
-    tables_frame(tables).write(out, g.format)
+    tables_frame(tables).write(out, g.format)?;
+    if g.format == Format::Table {
+        writeln!(
+            out,
+            "as of {} ({})",
+            as_of.as_deref().unwrap_or("—"),
+            if g.as_of.is_some() {
+                "--as-of"
+            } else {
+                "newest timestamp in the workspace"
+            }
+        )?;
+    }
+    Ok(())
 }
 
 fn tables_frame(tables: impl IntoIterator<Item = query::TableStats>) -> Frame {

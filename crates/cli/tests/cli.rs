@@ -56,6 +56,19 @@ fn cdnow_acceptance_tables_json() {
     assert_eq!(orders["rows"], 69_659);
     assert_eq!(orders["users"], 23_570);
     assert_eq!(orders["min_ts"], "1997-01-01T00:00:00-05:00");
+    // As of the newest timestamp in the workspace, never the wall clock.
+    assert_eq!(v["as_of"], "1998-06-30T00:00:00-04:00");
+    let pinned: serde_json::Value = serde_json::from_str(&ok(&[
+        "--workspace",
+        &ws,
+        "tables",
+        "--format",
+        "json",
+        "--as-of",
+        "1997-12-31",
+    ]))
+    .unwrap();
+    assert_eq!(pinned["as_of"], "1997-12-31T23:59:59.999999-05:00");
     // Global flags after the subcommand, and from the environment.
     let after = ok(&["tables", "--format", "json", "--workspace", &ws]);
     assert_eq!(after, out);
