@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
-use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -381,14 +381,17 @@ fn write_parquet(
     batches: &[RecordBatch],
 ) -> Result<()> {
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    // Ids that are unique per row (event_id …) gain nothing from a dictionary and cost a hash
-    // insert per value, so their dictionary is off; other columns keep Parquet's defaults.
+    // Ids that are unique per row (event_id …) gain nothing from a dictionary or min/max
+    // statistics and cost a hash insert and comparisons per value, so both are off for them;
+    // other columns keep Parquet's defaults.
     let mut props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(1 << 20));
     for unique in ["event_id", "review_id"] {
         if schema.field_with_name(unique).is_ok() {
-            props = props.set_column_dictionary_enabled(ColumnPath::from(unique), false);
+            props = props
+                .set_column_dictionary_enabled(ColumnPath::from(unique), false)
+                .set_column_statistics_enabled(ColumnPath::from(unique), EnabledStatistics::None);
         }
     }
     let props = props.build();
