@@ -69,6 +69,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Presets { show } => presets_cmd(&g, show, &mut out),
         Command::Demo(a) => demo_cmd(&g, a, &rt, &mut out),
         Command::Bench(a) => crate::bench::run(&g, a, &mut out),
+        Command::Experiment(a) => crate::experiment::run(&g, a, &mut out),
     }
 }
 

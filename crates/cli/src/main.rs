@@ -2,6 +2,7 @@
 
 mod bench;
 mod commands;
+mod experiment;
 mod render;
 
 use std::path::PathBuf;
@@ -60,6 +61,8 @@ pub(crate) enum Command {
     Demo(commands::DemoArgs),
     /// Measure speed beside peers on the same data (figures in docs/benchmarks.md).
     Bench(bench::BenchArgs),
+    /// Experiments: assignment (analysis comes with the experiments issue).
+    Experiment(experiment::ExperimentArgs),
     /// List the built-in presets, or print one as a mapping file to start from.
     Presets {
         /// Print this preset's mapping (TOML).

@@ -302,3 +302,57 @@ fn demo_at_small_scale_then_sql() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+#[test]
+fn experiment_assign_matches_growthbook_vectors() {
+    let text = std::fs::read_to_string(data("growthbook_hash/assign.csv")).unwrap();
+    // Rows of one (seed, weights, coverage) group; ids without commas or quotes, non-empty.
+    let mut ids = Vec::new();
+    let mut want = Vec::new();
+    for line in text.lines().skip(1) {
+        if let Some(rest) = line.strip_prefix("checkout-button,")
+            && let Some((id, tail)) = rest.split_once(",\"[0.5, 0.5]\",1.0,")
+            && !id.is_empty()
+            && !id.contains('"')
+        {
+            ids.push(id.to_string());
+            want.push(format!("{id},{tail}"));
+        }
+    }
+    assert!(want.len() > 20, "vectors found: {}", want.len());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ids.txt");
+    // CRLF, with blank lines that must be skipped.
+    std::fs::write(&file, format!("{}\r\n\r\n", ids.join("\r\n\r\n"))).unwrap();
+    let out = ok(&[
+        "experiment",
+        "assign",
+        "--seed",
+        "checkout-button",
+        "--weights",
+        "0.5,0.5",
+        "--coverage",
+        "1.0",
+        &file.display().to_string(),
+        "--format",
+        "csv",
+    ]);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("user_id,variant"));
+    assert_eq!(lines.map(str::to_string).collect::<Vec<_>>(), want);
+    // Outside coverage is -1.
+    let narrow = ok(&[
+        "experiment",
+        "assign",
+        "--seed",
+        "s",
+        "--weights",
+        "0.2,0.3,0.5",
+        "--coverage",
+        "0",
+        &file.display().to_string(),
+        "--format",
+        "csv",
+    ]);
+    assert!(narrow.lines().skip(1).all(|l| l.ends_with(",-1")));
+}

@@ -27,4 +27,5 @@ pub mod workspace;
 
 pub use datafusion;
 pub use error::{Error, Result};
+pub use shoplens_models as models;
 pub use workspace::Workspace;
