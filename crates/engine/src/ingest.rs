@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::ingest::mapping::{Layout, MappingFile};
-use crate::ingest::plan::{Plan, RefPlan};
+use crate::ingest::plan::RefPlan;
 use crate::ingest::reader::{FileOutput, TableOut};
 use crate::quarantine::{QRow, quarantine_batch};
 use crate::schema::Table;
@@ -91,7 +91,9 @@ pub enum Progress<'a> {
 struct IngestState {
     produced: Vec<(Table, RecordBatch)>,
     seen_keys: HashMap<Table, HashMap<String, (String, u64)>>,
-    stored_keys: HashMap<(Table, String), HashSet<String>>,
+    /// Keys of `table.column` known so far (stored, plus this ingest's output), and how many of
+    /// `produced`'s batches are already folded in.
+    known_keys: HashMap<(Table, String), (HashSet<String>, usize)>,
 }
 
 /// Ingests `files` with `mapping` into the workspace, as one atomic commit.
@@ -153,7 +155,7 @@ pub fn ingest(
     let mut state = IngestState {
         produced: Vec::new(),
         seen_keys: HashMap::new(),
-        stored_keys: HashMap::new(),
+        known_keys: HashMap::new(),
     };
     let mut summaries = Vec::new();
     let mut quarantine = Vec::new();
@@ -496,17 +498,26 @@ fn known_keys<'s>(
     rp: &RefPlan,
 ) -> Result<&'s HashSet<String>> {
     let key = (rp.to_table, rp.to_column.clone());
-    let mut set = match state.stored_keys.remove(&key) {
-        Some(s) => s,
-        None => crate::query::stored_strings(ws, base, rp.to_table, &rp.to_column)?,
-    };
+    if !state.known_keys.contains_key(&key) {
+        let stored = crate::query::stored_strings(ws, base, rp.to_table, &rp.to_column)?;
+        state.known_keys.insert(key.clone(), (stored, 0));
+    }
     let col = rp
         .to_table
         .columns()
         .iter()
         .position(|c| c.name == rp.to_column)
         .unwrap_or(0);
-    for (t, b) in &state.produced {
+    let IngestState {
+        produced,
+        known_keys,
+        ..
+    } = state;
+    let (set, folded) = known_keys
+        .get_mut(&key)
+        .ok_or_else(|| Error::Internal("key set".into()))?;
+    // Only batches produced since the last look are new.
+    for (t, b) in &produced[*folded..] {
         if *t == rp.to_table {
             let a = cast(b.column(col), &DataType::Utf8)?;
             if let Some(s) = a.as_any().downcast_ref::<StringArray>() {
@@ -514,7 +525,8 @@ fn known_keys<'s>(
             }
         }
     }
-    Ok(state.stored_keys.entry(key).or_insert(set))
+    *folded = produced.len();
+    Ok(set)
 }
 
 /// Parses an instant the way mappings read timestamps without a format (ISO 8601 forms, a date
@@ -527,9 +539,4 @@ pub fn parse_instant(text: &str, tz: &chrono_tz::Tz) -> Option<i64> {
     }
     .parse(text)
     .ok()
-}
-
-/// Whether a plan must run in file order on one thread.
-pub(crate) fn is_sequential(plan: &Plan) -> bool {
-    plan.sequential
 }

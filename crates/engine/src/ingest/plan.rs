@@ -165,7 +165,7 @@ impl Resolver<'_> {
     }
 
     fn cond(&mut self, c: &Cond) -> CondC {
-        use std::cmp::Ordering::{Equal, Greater, Less};
+        use std::cmp::Ordering::{Greater, Less};
         let mut parts = Vec::new();
         if let Some(col) = &c.column {
             let s = self.slot(col);
@@ -191,7 +191,6 @@ impl Resolver<'_> {
             if let Some(e) = c.empty {
                 parts.push(CondC::Empty(s, e));
             }
-            let _ = Equal;
         }
         if !c.all.is_empty() {
             parts.push(CondC::All(c.all.iter().map(|x| self.cond(x)).collect()));

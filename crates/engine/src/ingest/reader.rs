@@ -251,7 +251,7 @@ fn read_text(
     let plan = Plan::compile(layout, &header, tz, file, mapping)?;
     let expected = (!baskets && !header.is_empty()).then_some(header.len());
     let body = &body[start..];
-    let target = if crate::ingest::is_sequential(&plan) {
+    let target = if plan.sequential {
         usize::MAX
     } else {
         CHUNK_BYTES
