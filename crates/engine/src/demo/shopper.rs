@@ -186,6 +186,16 @@ pub(crate) fn simulate(w: &World, idx: u64, visitor: bool, out: &mut BlockOut) -
 }
 
 impl Shopper<'_> {
+    /// In the win-back campaign's audience: a lapsed customer silent for 90+ days by its start.
+    fn winback_target(&self) -> bool {
+        self.segment == Segment::Lapsed && self.registered_day < CAMPAIGNS[0].days.0 - 90
+    }
+
+    /// A gold or platinum member (the 618 and Double 11 audiences).
+    fn top_tier(&self) -> bool {
+        matches!(self.tier, "gold" | "platinum")
+    }
+
     fn customer_row(&mut self, out: &mut BlockOut, community: bool) -> Result<()> {
         let regions = [
             "Shanghai",
@@ -247,8 +257,8 @@ impl Shopper<'_> {
         }
         for (ci, c) in CAMPAIGNS.iter().enumerate() {
             let member = match ci {
-                0 => self.segment == Segment::Lapsed && self.registered_day < c.days.0 - 90,
-                2 | 3 => matches!(self.tier, "gold" | "platinum") && self.registered_day < c.days.0,
+                0 => self.winback_target(),
+                2 | 3 => self.top_tier() && self.registered_day < c.days.0,
                 _ => false,
             };
             if member {
@@ -314,10 +324,7 @@ impl Shopper<'_> {
             }
             // The win-back campaign brings some targeted lapsed customers back in September.
             let wb = &CAMPAIGNS[0];
-            if self.segment == Segment::Lapsed
-                && self.registered_day < wb.days.0 - 90
-                && self.rng.random_bool(0.25)
-            {
+            if self.winback_target() && self.rng.random_bool(0.25) {
                 days.push((self.rng.random_range(wb.days.0..=wb.days.1), 0.5));
             }
         }
@@ -567,14 +574,14 @@ impl Shopper<'_> {
             let in_window =
                 day >= c.days.0 && day <= c.days.1 && (gross as f64) >= c.min_gross * 10_000.0;
             let eligible = match ci {
-                0 => self.segment == Segment::Lapsed && self.registered_day < c.days.0 - 90,
+                0 => self.winback_target(),
                 1 => {
                     self.orders == 1
                         && self.user_id.is_some()
                         && self.registered_day >= 0
                         && day - self.registered_day <= 30
                 }
-                _ => matches!(self.tier, "gold" | "platinum"),
+                _ => self.top_tier(),
             };
             if in_window && eligible {
                 coupon = Some(ci);
@@ -685,6 +692,10 @@ impl Shopper<'_> {
             } else {
                 reasons[self.rng.random_range(0..reasons.len())]
             };
+            // The variant attributes shared by the line and its review.
+            let size = p
+                .size
+                .map_or(Val::Null, |s| text(format!("{{\"size\":\"{s}\"}}")));
             out.push(
                 Table::OrderItems,
                 &[
@@ -701,8 +712,7 @@ impl Shopper<'_> {
                         Val::Null
                     },
                     if returned { text(reason) } else { Val::Null },
-                    p.size
-                        .map_or(Val::Null, |s| text(format!("{{\"size\":\"{s}\"}}"))),
+                    size.clone(),
                 ],
             )?;
             if paid {
@@ -729,8 +739,7 @@ impl Shopper<'_> {
                                 Val::Null,
                                 Val::Null,
                                 Val::Int(self.rng.random_range(0..5)),
-                                p.size
-                                    .map_or(Val::Null, |s| text(format!("{{\"size\":\"{s}\"}}"))),
+                                size.clone(),
                             ],
                         )?;
                     }
