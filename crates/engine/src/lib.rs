@@ -19,6 +19,7 @@
 pub mod calendar;
 pub mod demo;
 pub mod error;
+pub mod funnel;
 pub mod ingest;
 pub mod quarantine;
 pub mod query;

@@ -33,6 +33,7 @@ pub async fn context(ws: &Workspace) -> Result<(SessionContext, Manifest)> {
         .with_information_schema(true)
         .with_target_partitions(num_partitions());
     let ctx = SessionContext::new_with_config(config);
+    crate::funnel::register(&ctx);
     for t in Table::ALL {
         register(&ctx, ws, t.name(), t.schema(), manifest.files(t)).await?;
     }

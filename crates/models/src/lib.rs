@@ -11,3 +11,4 @@
 //! ```
 
 pub mod assign;
+pub mod funnel;

@@ -1,0 +1,621 @@
+//! The funnel aggregates for DataFusion, written as a `GroupsAccumulator`:
+//!
+//! - `window_funnel(window, [mode,] ts, cond1, …, condN)` → Int64, the level ClickHouse's
+//!   `windowFunnel(window, mode)(ts, cond1, …)` gives. `window` is an interval or a number of
+//!   seconds when `ts` is a timestamp, and in `ts`'s own unit when `ts` is an integer; `mode` is
+//!   `'default'`, `'strict_order'` or `'strict_increase'` (hyphens accepted).
+//! - `funnel_detail(config, ts, cond1, …, condN, excl1, …, exclM)` → struct {level, times, last},
+//!   what `shoplens funnel` needs: `config` is a JSON literal ([`DetailConfig`]), `times` the
+//!   microseconds from each reached step's chain start to that step, `last` the timestamp of the
+//!   event that reached the deepest step.
+//!
+//! Both buffer each group's rows as (timestamp, step mask) and scan them once at the end with
+//! [`shoplens_models::funnel::scan`]; the intermediate state is two lists per group, so the
+//! functions run in a partial/final plan and on a cluster. Stateless structs: the definition
+//! travels in the literal arguments, so an executor only needs the functions registered by name.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, Int64Builder, ListArray, StructArray,
+    UInt32Array,
+};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{
+    DataType, Field, FieldRef, Fields, Int64Type, TimeUnit, UInt32Type,
+};
+use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
+};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Literal;
+use serde::{Deserialize, Serialize};
+use shoplens_models::funnel::{EXCLUDED, Funnel, MAX_STEPS, Mode, Reached, scan, sort_entries};
+
+/// The definition `funnel_detail` reads from its first (JSON literal) argument.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetailConfig {
+    /// Window in microseconds (inclusive).
+    pub window_us: i64,
+    /// `default`, `strict-order` or `strict-increase`.
+    pub mode: String,
+    /// Number of step conditions (the arguments after `ts`).
+    pub steps: usize,
+    /// Per-step limit in microseconds from the event that reached the previous step (index k − 1
+    /// for step k).
+    #[serde(default)]
+    pub step_limits_us: Vec<Option<i64>>,
+    /// Number of exclusion conditions (after the step conditions).
+    #[serde(default)]
+    pub exclusions: usize,
+}
+
+/// `window_funnel` as a DataFusion aggregate.
+pub fn window_funnel() -> AggregateUDF {
+    AggregateUDF::from(FunnelUdaf::new(Output::Level))
+}
+
+/// `funnel_detail` as a DataFusion aggregate.
+pub fn funnel_detail() -> AggregateUDF {
+    AggregateUDF::from(FunnelUdaf::new(Output::Detail))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Output {
+    Level,
+    Detail,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct FunnelUdaf {
+    output: Output,
+    signature: Signature,
+}
+
+impl FunnelUdaf {
+    fn new(output: Output) -> FunnelUdaf {
+        FunnelUdaf {
+            output,
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+}
+
+fn detail_type() -> DataType {
+    DataType::Struct(detail_fields())
+}
+
+fn detail_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("level", DataType::Int64, false),
+        Field::new(
+            "times",
+            DataType::List(Arc::new(Field::new_list_field(DataType::Int64, false))),
+            false,
+        ),
+        Field::new("last", DataType::Int64, true),
+    ])
+}
+
+impl AggregateUDFImpl for FunnelUdaf {
+    fn name(&self) -> &str {
+        match self.output {
+            Output::Level => "window_funnel",
+            Output::Detail => "funnel_detail",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> DfResult<DataType> {
+        let first_cond = match self.output {
+            Output::Level => {
+                if args.len() > 1 && matches!(args[1], DataType::Utf8 | DataType::Utf8View) {
+                    3
+                } else {
+                    2
+                }
+            }
+            Output::Detail => 2,
+        };
+        if args.len() <= first_cond {
+            return plan_err!(
+                "{}: expected (window, [mode,] ts, cond1, …) with at least one condition",
+                self.name()
+            );
+        }
+        if let Some(t) = args[first_cond..]
+            .iter()
+            .find(|t| !matches!(t, DataType::Boolean | DataType::Null))
+        {
+            return plan_err!("{}: step conditions must be boolean, got {t}", self.name());
+        }
+        Ok(match self.output {
+            Output::Level => DataType::Int64,
+            Output::Detail => detail_type(),
+        })
+    }
+
+    fn is_nullable(&self) -> bool {
+        false
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> DfResult<Box<dyn Accumulator>> {
+        Ok(Box::new(Single {
+            groups: Groups::new(Arc::new(self.spec(&args)?)),
+        }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> DfResult<Vec<FieldRef>> {
+        Ok(vec![
+            Arc::new(Field::new(
+                format!("{}[ts]", args.name),
+                DataType::List(Arc::new(Field::new_list_field(DataType::Int64, false))),
+                true,
+            )),
+            Arc::new(Field::new(
+                format!("{}[mask]", args.name),
+                DataType::List(Arc::new(Field::new_list_field(DataType::UInt32, false))),
+                true,
+            )),
+        ])
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> DfResult<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(Groups::new(Arc::new(self.spec(&args)?))))
+    }
+}
+
+/// A parsed call: the funnel, which argument is the timestamp, how many step and exclusion
+/// conditions follow it, and what to return.
+#[derive(Debug)]
+struct Spec {
+    funnel: Funnel,
+    output: Output,
+    ts_arg: usize,
+    /// Keep rows that satisfy no condition (strict-order reads them).
+    keep_unrelated: bool,
+}
+
+fn literal(e: &Arc<dyn PhysicalExpr>) -> Option<&ScalarValue> {
+    e.downcast_ref::<Literal>().map(Literal::value)
+}
+
+fn int_literal(v: &ScalarValue) -> Option<i64> {
+    match v {
+        ScalarValue::Int8(Some(x)) => Some(i64::from(*x)),
+        ScalarValue::Int16(Some(x)) => Some(i64::from(*x)),
+        ScalarValue::Int32(Some(x)) => Some(i64::from(*x)),
+        ScalarValue::Int64(Some(x)) => Some(*x),
+        ScalarValue::UInt8(Some(x)) => Some(i64::from(*x)),
+        ScalarValue::UInt16(Some(x)) => Some(i64::from(*x)),
+        ScalarValue::UInt32(Some(x)) => Some(i64::from(*x)),
+        ScalarValue::UInt64(Some(x)) => i64::try_from(*x).ok(),
+        _ => None,
+    }
+}
+
+fn interval_us(v: &ScalarValue) -> Option<i64> {
+    match v {
+        ScalarValue::IntervalMonthDayNano(Some(i)) if i.months == 0 => {
+            Some(i64::from(i.days) * 86_400_000_000 + i.nanoseconds / 1_000)
+        }
+        ScalarValue::IntervalDayTime(Some(i)) => {
+            Some(i64::from(i.days) * 86_400_000_000 + i64::from(i.milliseconds) * 1_000)
+        }
+        _ => None,
+    }
+}
+
+impl FunnelUdaf {
+    fn spec(&self, args: &AccumulatorArgs) -> DfResult<Spec> {
+        let name = self.name();
+        let (funnel, ts_arg, exclusions) = match self.output {
+            Output::Level => {
+                let mode_given =
+                    args.exprs.get(1).and_then(literal).is_some_and(|v| {
+                        matches!(v, ScalarValue::Utf8(_) | ScalarValue::Utf8View(_))
+                    });
+                let ts_arg = if mode_given { 2 } else { 1 };
+                let Some(ts_type) = args.expr_fields.get(ts_arg).map(|f| f.data_type()) else {
+                    return plan_err!("{name}: missing ts argument");
+                };
+                let Some(w) = args.exprs.first().and_then(literal) else {
+                    return plan_err!("{name}: the window must be a constant");
+                };
+                let window = match (int_literal(w), interval_us(w)) {
+                    (Some(s), _) if matches!(ts_type, DataType::Timestamp(..)) => {
+                        s.saturating_mul(1_000_000)
+                    }
+                    (Some(x), _) => x,
+                    (None, Some(us)) if matches!(ts_type, DataType::Timestamp(..)) => us,
+                    _ => {
+                        return plan_err!(
+                            "{name}: the window must be an integer (seconds for a timestamp) or an interval of days and smaller units, got {w}"
+                        );
+                    }
+                };
+                let mode = if mode_given {
+                    let m = args.exprs.get(1).and_then(literal).and_then(|v| match v {
+                        ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
+                            Mode::parse(s)
+                        }
+                        _ => None,
+                    });
+                    let Some(m) = m else {
+                        return plan_err!(
+                            "{name}: mode must be 'default', 'strict_order' or 'strict_increase'"
+                        );
+                    };
+                    m
+                } else {
+                    Mode::Default
+                };
+                let steps = args.exprs.len() - ts_arg - 1;
+                (Funnel::new(steps, window, mode), ts_arg, 0)
+            }
+            Output::Detail => {
+                let cfg = match args.exprs.first().and_then(literal) {
+                    Some(ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s))) => {
+                        serde_json::from_str::<DetailConfig>(s).map_err(|e| {
+                            DataFusionError::Plan(format!("{name}: bad configuration: {e}"))
+                        })?
+                    }
+                    _ => return plan_err!("{name}: the first argument must be a JSON literal"),
+                };
+                let Some(mode) = Mode::parse(&cfg.mode) else {
+                    return plan_err!("{name}: unknown mode {}", cfg.mode);
+                };
+                if args.exprs.len() != 2 + cfg.steps + cfg.exclusions {
+                    return plan_err!(
+                        "{name}: expected {} conditions after ts, got {}",
+                        cfg.steps + cfg.exclusions,
+                        args.exprs.len().saturating_sub(2)
+                    );
+                }
+                let mut f = Funnel::new(cfg.steps, cfg.window_us, mode);
+                f.step_limits = cfg.step_limits_us;
+                (f, 1, cfg.exclusions)
+            }
+        };
+        let max = if exclusions > 0 {
+            MAX_STEPS - 1
+        } else {
+            MAX_STEPS
+        };
+        if funnel.steps == 0 || funnel.steps > max {
+            return plan_err!(
+                "{name}: a funnel has 1 to {max} steps, got {}",
+                funnel.steps
+            );
+        }
+        let ts_type = args.expr_fields[ts_arg].data_type();
+        if !matches!(
+            ts_type,
+            DataType::Timestamp(..)
+                | DataType::Int64
+                | DataType::Int32
+                | DataType::UInt32
+                | DataType::Date32
+        ) {
+            return plan_err!("{name}: ts must be a timestamp or an integer, got {ts_type}");
+        }
+        Ok(Spec {
+            keep_unrelated: funnel.mode == Mode::StrictOrder,
+            funnel,
+            output: self.output,
+            ts_arg,
+        })
+    }
+}
+
+/// Timestamps as i64 (microseconds for timestamps, the integer itself otherwise).
+fn ts_values(a: &ArrayRef) -> DfResult<Int64Array> {
+    let a = match a.data_type() {
+        DataType::Timestamp(TimeUnit::Microsecond, _) => a.clone(),
+        DataType::Timestamp(_, tz) => {
+            cast(a, &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()))?
+        }
+        _ => a.clone(),
+    };
+    Ok(cast(&a, &DataType::Int64)?
+        .as_primitive::<Int64Type>()
+        .clone())
+}
+
+/// One bit per step condition, `EXCLUDED` for exclusions; null counts as false.
+fn masks(spec: &Spec, values: &[ArrayRef], rows: usize) -> DfResult<Vec<u32>> {
+    let mut mask = vec![0u32; rows];
+    let first = spec.ts_arg + 1;
+    for (k, a) in values[first..].iter().enumerate() {
+        let bit = if k < spec.funnel.steps {
+            1u32 << k
+        } else {
+            EXCLUDED
+        };
+        if a.data_type() == &DataType::Null {
+            continue;
+        }
+        let b: &BooleanArray = a.as_boolean_opt().ok_or_else(|| {
+            DataFusionError::Execution(format!("funnel condition {} is not boolean", k + 1))
+        })?;
+        let truth = match b.nulls() {
+            Some(n) => b.values() & n.inner(),
+            None => b.values().clone(),
+        };
+        for i in truth.set_indices() {
+            mask[i] |= bit;
+        }
+    }
+    Ok(mask)
+}
+
+/// Buffered rows of every group, as parallel vectors.
+#[derive(Debug, Clone)]
+struct Groups {
+    spec: Arc<Spec>,
+    group: Vec<u32>,
+    ts: Vec<i64>,
+    mask: Vec<u32>,
+    num_groups: usize,
+}
+
+impl Groups {
+    fn new(spec: Arc<Spec>) -> Groups {
+        Groups {
+            spec,
+            group: Vec::new(),
+            ts: Vec::new(),
+            mask: Vec::new(),
+            num_groups: 0,
+        }
+    }
+
+    fn push(&mut self, g: usize, t: i64, m: u32) {
+        self.group.push(g as u32);
+        self.ts.push(t);
+        self.mask.push(m);
+    }
+
+    /// Takes the groups `emit_to` asks for: returns their count and their rows sorted by group
+    /// (counting sort) as offsets into (ts, mask) pairs.
+    fn take(&mut self, emit_to: EmitTo) -> (usize, Vec<usize>, Vec<(i64, u32)>) {
+        let n = match emit_to {
+            EmitTo::All => self.num_groups,
+            EmitTo::First(n) => n.min(self.num_groups),
+        };
+        let mut offsets = vec![0usize; n + 1];
+        for &g in &self.group {
+            if (g as usize) < n {
+                offsets[g as usize + 1] += 1;
+            }
+        }
+        for i in 0..n {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut pos = offsets.clone();
+        let mut rows = vec![(0i64, 0u32); offsets[n]];
+        let (mut kg, mut kt, mut km) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..self.group.len() {
+            let g = self.group[i] as usize;
+            if g < n {
+                rows[pos[g]] = (self.ts[i], self.mask[i]);
+                pos[g] += 1;
+            } else {
+                kg.push((g - n) as u32);
+                kt.push(self.ts[i]);
+                km.push(self.mask[i]);
+            }
+        }
+        self.group = kg;
+        self.ts = kt;
+        self.mask = km;
+        self.num_groups -= n;
+        (n, offsets, rows)
+    }
+
+    fn state_arrays(&mut self, emit_to: EmitTo) -> Vec<ArrayRef> {
+        let (_, offsets, rows) = self.take(emit_to);
+        let offsets = OffsetBuffer::new(offsets.iter().map(|&o| o as i32).collect());
+        let ts = Int64Array::from_iter_values(rows.iter().map(|r| r.0));
+        let mask = UInt32Array::from_iter_values(rows.iter().map(|r| r.1));
+        let list = |t: DataType, offsets, values: ArrayRef| -> ArrayRef {
+            Arc::new(ListArray::new(
+                Arc::new(Field::new_list_field(t, false)),
+                offsets,
+                values,
+                None,
+            ))
+        };
+        vec![
+            list(DataType::Int64, offsets.clone(), Arc::new(ts)),
+            list(DataType::UInt32, offsets, Arc::new(mask)),
+        ]
+    }
+
+    fn evaluate_groups(&mut self, emit_to: EmitTo) -> ArrayRef {
+        let (n, offsets, mut rows) = self.take(emit_to);
+        let reached = (0..n).map(|g| {
+            let slice = &mut rows[offsets[g]..offsets[g + 1]];
+            sort_entries(slice);
+            scan(&self.spec.funnel, slice)
+        });
+        match self.spec.output {
+            Output::Level => Arc::new(Int64Array::from_iter_values(
+                reached.map(|r| r.level as i64),
+            )),
+            Output::Detail => detail_array(reached, n),
+        }
+    }
+
+    fn merge_lists(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total: usize,
+    ) -> DfResult<()> {
+        self.num_groups = self.num_groups.max(total);
+        let (Some(ts), Some(mask)) = (
+            values[0].as_list_opt::<i32>(),
+            values[1].as_list_opt::<i32>(),
+        ) else {
+            return exec_err!("funnel state is not two lists");
+        };
+        let tv = ts.values().as_primitive::<Int64Type>().values();
+        let mv = mask.values().as_primitive::<UInt32Type>().values();
+        let offs = ts.value_offsets();
+        for (row, &g) in group_indices.iter().enumerate() {
+            for j in offs[row] as usize..offs[row + 1] as usize {
+                self.push(g, tv[j], mv[j]);
+            }
+        }
+        Ok(())
+    }
+
+    fn update(
+        &mut self,
+        values: &[ArrayRef],
+        group_of: impl Fn(usize) -> usize,
+        filter: Option<&BooleanArray>,
+    ) -> DfResult<()> {
+        let ts = ts_values(&values[self.spec.ts_arg])?;
+        let masks = masks(&self.spec, values, ts.len())?;
+        let keep_unrelated = self.spec.keep_unrelated;
+        for (i, &m) in masks.iter().enumerate() {
+            if (m == 0 && !keep_unrelated)
+                || ts.is_null(i)
+                || filter.is_some_and(|f| !f.is_valid(i) || !f.value(i))
+            {
+                continue;
+            }
+            self.push(group_of(i), ts.value(i), m);
+        }
+        Ok(())
+    }
+}
+
+fn detail_array(reached: impl Iterator<Item = Reached>, n: usize) -> ArrayRef {
+    let mut level = Int64Builder::with_capacity(n);
+    let mut last = Int64Builder::with_capacity(n);
+    let mut offsets = Vec::with_capacity(n + 1);
+    offsets.push(0i32);
+    let mut times = Vec::new();
+    for r in reached {
+        level.append_value(r.level as i64);
+        last.append_option(r.last_ts());
+        times.extend((1..=r.level).filter_map(|k| r.time_to(k)));
+        offsets.push(times.len() as i32);
+    }
+    let times = ListArray::new(
+        Arc::new(Field::new_list_field(DataType::Int64, false)),
+        OffsetBuffer::new(offsets.into()),
+        Arc::new(Int64Array::from(times)),
+        None,
+    );
+    Arc::new(StructArray::new(
+        detail_fields(),
+        vec![
+            Arc::new(level.finish()),
+            Arc::new(times),
+            Arc::new(last.finish()),
+        ],
+        None,
+    ))
+}
+
+impl GroupsAccumulator for Groups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> DfResult<()> {
+        self.num_groups = self.num_groups.max(total_num_groups);
+        self.update(values, |i| group_indices[i], opt_filter)
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> DfResult<ArrayRef> {
+        Ok(self.evaluate_groups(emit_to))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> DfResult<Vec<ArrayRef>> {
+        Ok(self.state_arrays(emit_to))
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> DfResult<()> {
+        self.merge_lists(values, group_indices, total_num_groups)
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> DfResult<Vec<ArrayRef>> {
+        // Each row its own group.
+        let rows = values[self.spec.ts_arg].len();
+        let mut one = Groups::new(Arc::clone(&self.spec));
+        one.num_groups = rows;
+        one.update(values, |i| i, opt_filter)?;
+        Ok(one.state_arrays(EmitTo::All))
+    }
+
+    fn size(&self) -> usize {
+        self.group.capacity() * 4 + self.ts.capacity() * 8 + self.mask.capacity() * 4
+    }
+}
+
+/// The same buffer as one group: the aggregate without GROUP BY (and in window frames).
+#[derive(Debug)]
+struct Single {
+    groups: Groups,
+}
+
+impl Accumulator for Single {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
+        self.groups.num_groups = 1;
+        self.groups.update(values, |_| 0, None)
+    }
+
+    fn evaluate(&mut self) -> DfResult<ScalarValue> {
+        // Evaluated on a copy: a growing window frame evaluates the same accumulator repeatedly.
+        let mut g = self.groups.clone();
+        g.num_groups = 1;
+        ScalarValue::try_from_array(&g.evaluate_groups(EmitTo::All), 0)
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.groups.size()
+    }
+
+    fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
+        let mut g = self.groups.clone();
+        g.num_groups = 1;
+        g.state_arrays(EmitTo::All)
+            .iter()
+            .map(|a| ScalarValue::try_from_array(a, 0))
+            .collect()
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
+        let rows = states.first().map_or(0, |a| a.len());
+        self.groups.merge_lists(states, &vec![0; rows], 1)
+    }
+}
