@@ -70,10 +70,11 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => demo_cmd(&g, a, &rt, &mut out),
         Command::Bench(a) => crate::bench::run(&g, a, &mut out),
         Command::Experiment(a) => crate::experiment::run(&g, a, &mut out),
+        Command::Funnel(a) => rt.block_on(crate::funnel::run(&g, a, &mut out)),
     }
 }
 
-fn existing(g: &Global) -> Result<Workspace> {
+pub(crate) fn existing(g: &Global) -> Result<Workspace> {
     Ok(Workspace::open_existing(&g.workspace)?)
 }
 

@@ -3,6 +3,7 @@
 mod bench;
 mod commands;
 mod experiment;
+mod funnel;
 mod render;
 
 use std::path::PathBuf;
@@ -61,6 +62,8 @@ pub(crate) enum Command {
     Demo(commands::DemoArgs),
     /// Measure speed beside peers on the same data (figures in docs/benchmarks.md).
     Bench(bench::BenchArgs),
+    /// Funnel: users per step, conversion, drop-off and time to convert (ClickHouse windowFunnel semantics).
+    Funnel(funnel::FunnelArgs),
     /// Experiments: assignment (analysis comes with the experiments issue).
     Experiment(experiment::ExperimentArgs),
     /// List the built-in presets, or print one as a mapping file to start from.

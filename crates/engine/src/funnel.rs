@@ -1,12 +1,761 @@
 //! Funnels: the `window_funnel` aggregate (ClickHouse `windowFunnel` semantics) and the funnel
-//! analysis `shoplens funnel` prints.
+//! analysis `shoplens funnel` prints: users per step, conversion, drop-off, time to convert,
+//! breakdowns, and the extensions (same property, step limits, exclusions, session unit, where
+//! dropped users went). Definitions are in docs/metrics.md ("Funnels").
 
 pub mod udaf;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
+use datafusion::catalog::MemTable;
 use datafusion::prelude::SessionContext;
+use serde::Serialize;
+use shoplens_models::funnel::{MAX_STEPS, Mode};
+
+use crate::error::{Error, Result};
+use crate::query;
+use crate::sessions;
+use crate::workspace::Workspace;
+
+pub use udaf::DetailConfig;
 
 /// Registers shoplens's funnel aggregates in a session.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udaf(udaf::window_funnel());
     ctx.register_udaf(udaf::funnel_detail());
+}
+
+/// Event columns a funnel may filter on, break down by, or hold constant.
+pub const EVENT_DIMENSIONS: &[&str] = &["channel", "device", "category", "brand", "item_id", "page"];
+
+/// What a funnel is broken down by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Breakdown {
+    /// An event column (channel, device, category …): each value is its own funnel over the
+    /// events carrying it, so a user can appear under several values.
+    Column(String),
+    /// The channel of the unit's first event with a channel (all data, not only the range).
+    FirstTouchChannel,
+    /// The variant of the unit's first exposure to this experiment.
+    Variant(String),
+}
+
+impl Breakdown {
+    /// Parses `channel`, `device`, `category`, `brand`, `first_touch_channel` or
+    /// `variant:EXPERIMENT`.
+    pub fn parse(s: &str) -> Result<Breakdown> {
+        let s = s.trim();
+        if let Some(x) = s.strip_prefix("variant:") {
+            return Ok(Breakdown::Variant(x.to_string()));
+        }
+        match s.replace('-', "_").as_str() {
+            "first_touch_channel" | "first_touch" => Ok(Breakdown::FirstTouchChannel),
+            c if EVENT_DIMENSIONS.contains(&c) => Ok(Breakdown::Column(c.to_string())),
+            _ => Err(Error::Invalid(format!(
+                "unknown breakdown `{s}`: use one of {}, first_touch_channel, variant:EXPERIMENT",
+                EVENT_DIMENSIONS.join(", ")
+            ))),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Breakdown::Column(c) => c.clone(),
+            Breakdown::FirstTouchChannel => "first_touch_channel".into(),
+            Breakdown::Variant(x) => format!("variant:{x}"),
+        }
+    }
+}
+
+/// The unit a funnel counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// A person: user_id, or anonymous_id for visitors not logged in.
+    #[default]
+    User,
+    /// A session: session_id, or 30 minutes of inactivity when the source has none.
+    Session,
+}
+
+/// A funnel to compute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunnelSpec {
+    /// Event names of the ordered steps.
+    pub steps: Vec<String>,
+    /// Window from step 1 to the last step, inclusive, in microseconds.
+    pub window_us: i64,
+    /// ClickHouse mode.
+    pub mode: Mode,
+    /// Events at or after this instant (µs), if set.
+    pub from: Option<i64>,
+    /// Events before this instant (µs), if set.
+    pub to: Option<i64>,
+    /// Equality filters on event columns (each row must match all).
+    pub filters: Vec<(String, String)>,
+    /// Breakdown, if any.
+    pub breakdown: Option<Breakdown>,
+    /// Hold this event column constant across the steps.
+    pub same: Option<String>,
+    /// Per-step limits (index k − 1 for step k) from the event that reached step k − 1, µs.
+    pub step_limits_us: Vec<Option<i64>>,
+    /// Exclusion events: one after a chain's step k − 1 and before its step k voids the chain.
+    pub exclude: Vec<String>,
+    /// User or session funnels.
+    pub unit: Unit,
+    /// How many next events to list for each drop point (0 = skip that query).
+    pub next_events: usize,
+}
+
+impl FunnelSpec {
+    /// A funnel of these steps within a window, with every option off.
+    pub fn new(steps: Vec<String>, window_us: i64) -> FunnelSpec {
+        FunnelSpec {
+            steps,
+            window_us,
+            mode: Mode::Default,
+            from: None,
+            to: None,
+            filters: Vec::new(),
+            breakdown: None,
+            same: None,
+            step_limits_us: Vec::new(),
+            exclude: Vec::new(),
+            unit: Unit::User,
+            next_events: 0,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let max = if self.exclude.is_empty() {
+            MAX_STEPS
+        } else {
+            MAX_STEPS - 1
+        };
+        if self.steps.is_empty() || self.steps.len() > max {
+            return Err(Error::Invalid(format!(
+                "a funnel has 1 to {max} steps, got {}",
+                self.steps.len()
+            )));
+        }
+        if self.window_us <= 0 {
+            return Err(Error::Invalid("the window must be positive".into()));
+        }
+        if self.step_limits_us.len() > self.steps.len() {
+            return Err(Error::Invalid(format!(
+                "a step limit names step {} but the funnel has {} steps",
+                self.step_limits_us.len(),
+                self.steps.len()
+            )));
+        }
+        for (c, _) in &self.filters {
+            dimension(c)?;
+        }
+        if let Some(s) = &self.same {
+            dimension(s)?;
+        }
+        Ok(())
+    }
+}
+
+fn dimension(c: &str) -> Result<&str> {
+    EVENT_DIMENSIONS
+        .iter()
+        .find(|d| **d == c)
+        .copied()
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "`{c}` is not an event column a funnel can use: {}",
+                EVENT_DIMENSIONS.join(", ")
+            ))
+        })
+}
+
+/// A SQL string literal.
+pub(crate) fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// One step's figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepStats {
+    /// Event name of the step.
+    pub step: String,
+    /// Units whose level is this step or deeper.
+    pub users: u64,
+    /// users / users of the previous step (1 for the first step; null when the previous is 0).
+    pub conversion_from_previous: Option<f64>,
+    /// users / users of the first step.
+    pub conversion_from_first: Option<f64>,
+    /// Units that reached the previous step but not this one (0 for the first step).
+    pub drop_off: u64,
+    /// drop_off / users of the previous step.
+    pub drop_off_rate: Option<f64>,
+    /// Median seconds from the chain's step-1 event to this step's event, over units reaching it.
+    pub median_seconds_to_convert: Option<f64>,
+    /// 90th percentile of the same.
+    pub p90_seconds_to_convert: Option<f64>,
+    /// `cart_abandonment` when the previous step is add_to_cart, `payment_drop_off` when this
+    /// step is payment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drop_off_name: Option<&'static str>,
+}
+
+/// One breakdown value's funnel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BreakdownGroup {
+    /// The value (null: units without one).
+    pub value: Option<String>,
+    /// Units with any event carrying the value in the range.
+    pub users_total: u64,
+    /// Per step.
+    pub steps: Vec<StepStats>,
+}
+
+/// Where units that stopped at one step went next.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DroppedNext {
+    /// The deepest step these units reached.
+    pub after_step: String,
+    /// How many stopped there.
+    pub users: u64,
+    /// The most common next events (null event: no later event in the range).
+    pub next: Vec<NextEvent>,
+}
+
+/// One next event and how many dropped units did it first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NextEvent {
+    /// Event name, null when the unit had no later event.
+    pub event: Option<String>,
+    /// Units.
+    pub users: u64,
+    /// Share of the units that stopped at the step.
+    pub share: f64,
+}
+
+/// The funnel's definition as computed (so a JSON result says what it measured).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Definition {
+    /// Step event names.
+    pub steps: Vec<String>,
+    /// Window in seconds.
+    pub window_seconds: f64,
+    /// Mode.
+    pub mode: &'static str,
+    /// Unit.
+    pub unit: Unit,
+    /// Held-constant column.
+    pub same: Option<String>,
+    /// Exclusion events.
+    pub exclude: Vec<String>,
+    /// Step limits in seconds (index k − 1 for step k).
+    pub step_limits_seconds: Vec<Option<f64>>,
+    /// Filters.
+    pub filters: Vec<(String, String)>,
+    /// Breakdown.
+    pub breakdown: Option<String>,
+}
+
+/// A funnel's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FunnelReport {
+    /// Units with any event in the range (after filters), level 0 included.
+    pub users_total: u64,
+    /// Per step.
+    pub steps: Vec<StepStats>,
+    /// Per breakdown value (empty without a breakdown), largest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub breakdown: Vec<BreakdownGroup>,
+    /// Where dropped units went (empty unless asked for).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped_next: Vec<DroppedNext>,
+    /// What was computed.
+    pub definition: Definition,
+}
+
+/// Per unit: the level and, when asked, times and the deepest step's timestamp.
+#[derive(Debug, Clone, Default)]
+struct UnitResult {
+    level: usize,
+    times: Vec<i64>,
+    last: Option<i64>,
+}
+
+/// Computes a funnel over the workspace's events.
+pub async fn funnel(ws: &Workspace, spec: &FunnelSpec) -> Result<FunnelReport> {
+    spec.validate()?;
+    let (ctx, _) = query::context(ws).await?;
+    // Sessions need the 30-minute split only when some event lacks a session id.
+    let split = spec.unit == Unit::Session
+        && query::count(&ctx, "SELECT count(*) FROM events WHERE session_id IS NULL").await? > 0;
+    let base = base_sql(spec, split);
+    ctx.register_table("funnel_base", ctx.sql(&base).await?.into_view())?;
+    let need_unit = spec.same.is_some() || spec.next_events > 0;
+    let overall = units(&ctx, spec, false, need_unit).await?;
+    let users_total = overall.len() as u64;
+    let mut report = FunnelReport {
+        users_total,
+        steps: step_stats(spec, overall.iter().map(|(_, r)| r)),
+        breakdown: Vec::new(),
+        dropped_next: Vec::new(),
+        definition: definition(spec),
+    };
+    if spec.breakdown.is_some() {
+        let per = units(&ctx, spec, true, spec.same.is_some()).await?;
+        let mut groups: HashMap<Option<String>, Vec<UnitResult>> = HashMap::new();
+        for ((_, b), r) in per {
+            groups.entry(b).or_default().push(r);
+        }
+        let mut out: Vec<BreakdownGroup> = groups
+            .into_iter()
+            .map(|(value, rs)| BreakdownGroup {
+                value,
+                users_total: rs.len() as u64,
+                steps: step_stats(spec, rs.iter()),
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.users_total
+                .cmp(&a.users_total)
+                .then_with(|| a.value.cmp(&b.value))
+        });
+        report.breakdown = out;
+    }
+    if spec.next_events > 0 {
+        report.dropped_next = dropped_next(&ctx, spec, &overall).await?;
+    }
+    Ok(report)
+}
+
+/// Events in the range, after filters, with `unit`, `bkey` and `same` columns.
+fn base_sql(spec: &FunnelSpec, split_sessions: bool) -> String {
+    let mut conds = Vec::new();
+    if let Some(f) = spec.from {
+        conds.push(format!("ts >= {}", ts_literal(f)));
+    }
+    if let Some(t) = spec.to {
+        conds.push(format!("ts < {}", ts_literal(t)));
+    }
+    let ranged = format!(
+        "SELECT *, {} AS person FROM events{}",
+        sessions::PERSON,
+        if conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conds.join(" AND "))
+        }
+    );
+    let with_unit = match spec.unit {
+        Unit::User => format!("SELECT *, person AS unit FROM ({ranged})"),
+        Unit::Session if split_sessions => sessions::sessionised(&ranged, sessions::GAP_US),
+        Unit::Session => format!("SELECT *, session_id AS unit FROM ({ranged})"),
+    };
+    let mut joins = String::new();
+    let bkey = match &spec.breakdown {
+        None => "CAST(NULL AS VARCHAR)".to_string(),
+        Some(Breakdown::Column(c)) => format!("e.{c}"),
+        Some(Breakdown::FirstTouchChannel) => {
+            joins.push_str(&format!(
+                " LEFT JOIN (SELECT {p} AS ft_person, first_value(channel ORDER BY ts) AS ft_channel \
+                 FROM events WHERE channel IS NOT NULL AND {p} IS NOT NULL GROUP BY {p}) ft \
+                 ON ft.ft_person = e.person",
+                p = sessions::PERSON
+            ));
+            "ft.ft_channel".into()
+        }
+        Some(Breakdown::Variant(x)) => {
+            joins.push_str(&format!(
+                " LEFT JOIN (SELECT user_id AS vx_user, first_value(variant ORDER BY ts) AS vx_variant \
+                 FROM exposures WHERE experiment_id = {} GROUP BY user_id) vx ON vx.vx_user = e.person",
+                quote(x)
+            ));
+            "vx.vx_variant".into()
+        }
+    };
+    let same = match spec.same.as_deref() {
+        None => "CAST(NULL AS VARCHAR)".to_string(),
+        Some(c @ "item_id") => {
+            // An order or payment event without an item holds every item of its order.
+            joins.push_str(
+                " LEFT JOIN (SELECT order_id AS ol_order, item_id AS ol_item FROM order_items) ol \
+                 ON e.item_id IS NULL AND e.order_id IS NOT NULL AND ol.ol_order = e.order_id",
+            );
+            format!("COALESCE(e.{c}, ol.ol_item)")
+        }
+        Some(c @ ("category" | "brand")) => {
+            joins.push_str(&format!(
+                " LEFT JOIN (SELECT oi.order_id AS ol_order, p.{c} AS ol_value FROM order_items oi \
+                 JOIN products p ON p.item_id = oi.item_id) ol \
+                 ON e.{c} IS NULL AND e.order_id IS NOT NULL AND ol.ol_order = e.order_id"
+            ));
+            format!("COALESCE(e.{c}, ol.ol_value)")
+        }
+        Some(c) => format!("e.{c}"),
+    };
+    let mut where_ = vec!["e.unit IS NOT NULL".to_string()];
+    for (c, v) in &spec.filters {
+        where_.push(format!("e.{c} = {}", quote(v)));
+    }
+    format!(
+        "SELECT e.unit AS unit, e.person AS person, e.ts AS ts, e.event AS event, {bkey} AS bkey, {same} AS same \
+         FROM ({with_unit}) e{joins} WHERE {}",
+        where_.join(" AND ")
+    )
+}
+
+/// A text column as a plain string array (DataFusion may hand out views).
+pub(crate) fn strings(a: &ArrayRef) -> Result<StringArray> {
+    let a = cast(a, &DataType::Utf8)?;
+    a.as_string_opt::<i32>()
+        .cloned()
+        .ok_or_else(|| Error::Internal(format!("expected text, got {}", a.data_type())))
+}
+
+fn ts_literal(us: i64) -> String {
+    format!("arrow_cast({us}, 'Timestamp(µs, \"UTC\")')")
+}
+
+fn detail_call(spec: &FunnelSpec) -> Result<String> {
+    let cfg = DetailConfig {
+        window_us: spec.window_us,
+        mode: spec.mode.name().to_string(),
+        steps: spec.steps.len(),
+        step_limits_us: spec.step_limits_us.clone(),
+        exclusions: spec.exclude.len(),
+    };
+    let cfg = serde_json::to_string(&cfg).map_err(|e| Error::Internal(e.to_string()))?;
+    let conds: Vec<String> = spec
+        .steps
+        .iter()
+        .chain(&spec.exclude)
+        .map(|s| format!("event = {}", quote(s)))
+        .collect();
+    Ok(format!(
+        "funnel_detail({}, ts, {})",
+        quote(&cfg),
+        conds.join(", ")
+    ))
+}
+
+type UnitKey = (Option<String>, Option<String>);
+
+/// Per (unit, breakdown value): the best result (over `same` values when set). The unit is
+/// returned only when `need_unit`.
+async fn units(
+    ctx: &SessionContext,
+    spec: &FunnelSpec,
+    by_breakdown: bool,
+    need_unit: bool,
+) -> Result<Vec<(UnitKey, UnitResult)>> {
+    let call = detail_call(spec)?;
+    let mut group = vec!["unit"];
+    if by_breakdown {
+        group.push("bkey");
+    }
+    if spec.same.is_some() {
+        group.push("same");
+    }
+    let same_null = if spec.same.is_some() {
+        "min(same) IS NULL"
+    } else {
+        "false"
+    };
+    let unit_col = if need_unit || spec.same.is_some() {
+        "unit"
+    } else {
+        "CAST(NULL AS VARCHAR)"
+    };
+    let bkey_col = if by_breakdown {
+        "bkey"
+    } else {
+        "CAST(NULL AS VARCHAR)"
+    };
+    let q = format!(
+        "SELECT {unit_col} AS u, {bkey_col} AS b, {same_null} AS no_same, {call} AS d \
+         FROM funnel_base GROUP BY {}",
+        group.join(", ")
+    );
+    let batches = ctx.sql(&q).await?.collect().await?;
+    let mut best: HashMap<UnitKey, UnitResult> = HashMap::new();
+    let mut plain = Vec::new();
+    for b in &batches {
+        let u = strings(b.column(0))?;
+        let bk = strings(b.column(1))?;
+        let (Some(no_same), Some(d)) = (b.column(2).as_boolean_opt(), b.column(3).as_struct_opt())
+        else {
+            return Err(Error::Internal("funnel query returned unexpected types".into()));
+        };
+        let (Some(level), Some(times), Some(last)) = (
+            d.column(0).as_primitive_opt::<Int64Type>(),
+            d.column(1).as_list_opt::<i32>(),
+            d.column(2).as_primitive_opt::<Int64Type>(),
+        ) else {
+            return Err(Error::Internal("funnel_detail returned unexpected types".into()));
+        };
+        for i in 0..b.num_rows() {
+            let key = (
+                (!u.is_null(i)).then(|| u.value(i).to_string()),
+                (!bk.is_null(i)).then(|| bk.value(i).to_string()),
+            );
+            let r = if no_same.value(i) {
+                UnitResult::default()
+            } else {
+                let t = times.value(i);
+                UnitResult {
+                    level: level.value(i) as usize,
+                    times: t
+                        .as_primitive_opt::<Int64Type>()
+                        .map(|t| t.values().to_vec())
+                        .unwrap_or_default(),
+                    last: (!last.is_null(i)).then(|| last.value(i)),
+                }
+            };
+            if spec.same.is_none() {
+                plain.push((key, r));
+                continue;
+            }
+            // Best over the values of `same`: deepest level, then the earliest completion.
+            match best.get_mut(&key) {
+                Some(cur) => {
+                    if (r.level, std::cmp::Reverse(r.last)) > (cur.level, std::cmp::Reverse(cur.last))
+                    {
+                        *cur = r;
+                    }
+                }
+                None => {
+                    best.insert(key, r);
+                }
+            }
+        }
+    }
+    if spec.same.is_some() {
+        plain.extend(best);
+    }
+    Ok(plain)
+}
+
+/// Step figures from per-unit results.
+fn step_stats<'a>(
+    spec: &FunnelSpec,
+    units: impl Iterator<Item = &'a UnitResult>,
+) -> Vec<StepStats> {
+    let n = spec.steps.len();
+    let mut reached = vec![0u64; n];
+    let mut times: Vec<Vec<i64>> = vec![Vec::new(); n];
+    for r in units {
+        for k in 0..r.level.min(n) {
+            reached[k] += 1;
+            if let Some(t) = r.times.get(k) {
+                times[k].push(*t);
+            }
+        }
+    }
+    let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
+    (0..n)
+        .map(|k| {
+            let prev = if k == 0 { reached[0] } else { reached[k - 1] };
+            let drop = prev - reached[k];
+            let ts = &mut times[k];
+            ts.sort_unstable();
+            let drop_off_name = if k > 0 && spec.steps[k - 1] == "add_to_cart" {
+                Some("cart_abandonment")
+            } else if k > 0 && spec.steps[k] == "payment" {
+                Some("payment_drop_off")
+            } else {
+                None
+            };
+            StepStats {
+                step: spec.steps[k].clone(),
+                users: reached[k],
+                conversion_from_previous: ratio(reached[k], prev),
+                conversion_from_first: ratio(reached[k], reached[0]),
+                drop_off: drop,
+                drop_off_rate: ratio(drop, prev),
+                median_seconds_to_convert: quantile(ts, 0.5).map(|us| us / 1e6),
+                p90_seconds_to_convert: quantile(ts, 0.9).map(|us| us / 1e6),
+                drop_off_name,
+            }
+        })
+        .collect()
+}
+
+/// The q-quantile of sorted values, interpolating linearly between order statistics (the
+/// definition numpy and pandas use by default).
+pub fn quantile(sorted: &[i64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    let frac = pos - lo as f64;
+    Some(sorted[lo] as f64 + (sorted[hi] as f64 - sorted[lo] as f64) * frac)
+}
+
+/// For units that stopped at step k (0 < k < n): their first event after the event that
+/// reached step k, counted per step.
+async fn dropped_next(
+    ctx: &SessionContext,
+    spec: &FunnelSpec,
+    overall: &[(UnitKey, UnitResult)],
+) -> Result<Vec<DroppedNext>> {
+    let n = spec.steps.len();
+    let dropped: Vec<(&str, i64, i64)> = overall
+        .iter()
+        .filter(|(_, r)| r.level > 0 && r.level < n)
+        .filter_map(|((u, _), r)| Some((u.as_deref()?, r.level as i64, r.last?)))
+        .collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("d_unit", DataType::Utf8, false),
+        Field::new("d_level", DataType::Int64, false),
+        Field::new(
+            "d_last",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+    ]));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(dropped.iter().map(|d| d.0))),
+        Arc::new(Int64Array::from_iter_values(dropped.iter().map(|d| d.1))),
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(dropped.iter().map(|d| d.2))
+                .with_timezone("UTC"),
+        ),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), cols)?;
+    ctx.register_table(
+        "funnel_dropped",
+        Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
+    )?;
+    let q = "SELECT d_level, next, count(*) AS n FROM ( \
+             SELECT d.d_unit, d.d_level, first_value(b.event ORDER BY b.ts, b.event) AS next \
+             FROM funnel_dropped d LEFT JOIN (SELECT DISTINCT unit, ts, event FROM funnel_base) b \
+             ON b.unit = d.d_unit AND b.ts > d.d_last GROUP BY d.d_unit, d.d_level) \
+             GROUP BY d_level, next";
+    let batches = ctx.sql(q).await?.collect().await?;
+    let mut per: Vec<Vec<(Option<String>, u64)>> = vec![Vec::new(); n];
+    for b in &batches {
+        let ev = strings(b.column(1))?;
+        let (Some(lv), Some(c)) = (
+            b.column(0).as_primitive_opt::<Int64Type>(),
+            b.column(2).as_primitive_opt::<Int64Type>(),
+        ) else {
+            return Err(Error::Internal("next-event query returned unexpected types".into()));
+        };
+        for i in 0..b.num_rows() {
+            let k = lv.value(i) as usize;
+            if k < n {
+                per[k].push((
+                    (!ev.is_null(i)).then(|| ev.value(i).to_string()),
+                    c.value(i) as u64,
+                ));
+            }
+        }
+    }
+    Ok((1..n)
+        .map(|k| {
+            let mut next = std::mem::take(&mut per[k]);
+            let users: u64 = next.iter().map(|x| x.1).sum();
+            next.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            next.truncate(spec.next_events);
+            DroppedNext {
+                after_step: spec.steps[k - 1].clone(),
+                users,
+                next: next
+                    .into_iter()
+                    .map(|(event, c)| NextEvent {
+                        event,
+                        users: c,
+                        share: if users > 0 { c as f64 / users as f64 } else { 0.0 },
+                    })
+                    .collect(),
+            }
+        })
+        .collect())
+}
+
+fn definition(spec: &FunnelSpec) -> Definition {
+    Definition {
+        steps: spec.steps.clone(),
+        window_seconds: spec.window_us as f64 / 1e6,
+        mode: spec.mode.name(),
+        unit: spec.unit,
+        same: spec.same.clone(),
+        exclude: spec.exclude.clone(),
+        step_limits_seconds: spec
+            .step_limits_us
+            .iter()
+            .map(|l| l.map(|us| us as f64 / 1e6))
+            .collect(),
+        filters: spec.filters.clone(),
+        breakdown: spec.breakdown.as_ref().map(Breakdown::name),
+    }
+}
+
+/// Parses a duration such as `24h`, `30m`, `90s`, `7d`, `1h30m` or a bare number of seconds,
+/// into microseconds.
+pub fn parse_duration(s: &str) -> Result<i64> {
+    let bad = || {
+        Error::Invalid(format!(
+            "`{s}` is not a duration: use e.g. 24h, 30m, 90s, 7d or 1h30m"
+        ))
+    };
+    let t = s.trim();
+    if let Ok(secs) = t.parse::<i64>() {
+        return secs.checked_mul(1_000_000).ok_or_else(bad);
+    }
+    let mut total: i64 = 0;
+    let mut num = String::new();
+    for c in t.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let unit: i64 = match c {
+            'd' => 86_400,
+            'h' => 3_600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(bad()),
+        };
+        let v: i64 = num.parse().map_err(|_| bad())?;
+        total = v
+            .checked_mul(unit)
+            .and_then(|x| total.checked_add(x))
+            .ok_or_else(bad)?;
+        num.clear();
+    }
+    if !num.is_empty() || total <= 0 {
+        return Err(bad());
+    }
+    total.checked_mul(1_000_000).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("24h").unwrap(), 86_400_000_000);
+        assert_eq!(parse_duration("1h30m").unwrap(), 5_400_000_000);
+        assert_eq!(parse_duration("86400").unwrap(), 86_400_000_000);
+        assert!(parse_duration("3x").is_err());
+        assert!(parse_duration("0h").is_err());
+    }
+
+    #[test]
+    fn quantiles_interpolate() {
+        assert_eq!(quantile(&[1, 2, 3, 4], 0.5), Some(2.5));
+        assert_eq!(quantile(&[10], 0.9), Some(10.0));
+        assert_eq!(quantile(&[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100], 0.9), Some(90.0));
+        assert_eq!(quantile(&[], 0.5), None);
+    }
 }

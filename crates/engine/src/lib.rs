@@ -24,6 +24,7 @@ pub mod ingest;
 pub mod quarantine;
 pub mod query;
 pub mod schema;
+pub mod sessions;
 pub mod workspace;
 
 pub use datafusion;

@@ -90,6 +90,19 @@ pub async fn sql(ws: &Workspace, query: &str) -> Result<(SchemaRef, Vec<RecordBa
     Ok((schema, batches))
 }
 
+/// The single integer a query returns (0 for no row or null).
+pub async fn count(ctx: &SessionContext, q: &str) -> Result<i64> {
+    let batches = ctx.sql(q).await?.collect().await?;
+    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(0);
+    };
+    let a = cast(b.column(0), &DataType::Int64)?;
+    Ok(a.as_any()
+        .downcast_ref::<Int64Array>()
+        .filter(|a| !a.is_null(0))
+        .map_or(0, |a| a.value(0)))
+}
+
 /// Row count, users and time range of one table.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TableStats {

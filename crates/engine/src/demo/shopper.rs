@@ -88,6 +88,8 @@ fn opt_text(s: Option<&str>) -> Val<'static> {
 
 const MINUTE: i64 = 60_000_000;
 const DAY: i64 = 86_400_000_000;
+/// Share of product views followed by a quick add of another item of the category.
+const QUICK_ADD: f64 = 0.05;
 
 impl World {
     fn instant(&self, day: i64, seconds: i64) -> i64 {
@@ -507,6 +509,25 @@ impl Shopper<'_> {
                     None,
                 )?;
                 cart.push((item, q));
+            } else if self.rng.random_bool(QUICK_ADD) {
+                // A quick add from a listing or carousel: an item of the category never viewed.
+                let other = w.catalog.pick(c, &mut self.rng);
+                if other != item && !cart.iter().any(|(i, _)| *i == other) {
+                    ts += self.rng.random_range(5..30) * 1_000_000;
+                    self.event(
+                        out,
+                        ts,
+                        &session,
+                        "add_to_cart",
+                        Some(other),
+                        Some(1),
+                        None,
+                        channel,
+                        device,
+                        None,
+                    )?;
+                    cart.push((other, 1));
+                }
             }
         }
         let p_order = (conv * CONVERSION[channel] * lift).min(0.95);

@@ -1,0 +1,268 @@
+//! `shoplens funnel`: users per step, conversion and drop-off, time to convert, breakdowns.
+
+use std::io::Write;
+
+use anyhow::{Result, bail};
+use clap::{Args, ValueEnum};
+use serde_json::Value;
+use shoplens_engine::funnel::{self, Breakdown, FunnelReport, FunnelSpec, StepStats, Unit};
+use shoplens_engine::models::funnel::Mode;
+use shoplens_engine::{calendar, ingest};
+
+use crate::Global;
+use crate::render::{Format, Frame, write_json};
+
+#[derive(Debug, Args)]
+pub(crate) struct FunnelArgs {
+    /// Ordered step events, comma-separated (e.g. product_view,add_to_cart,order).
+    #[arg(long, value_delimiter = ',', required = true)]
+    steps: Vec<String>,
+    /// Window from a chain's first step to its last, inclusive (24h, 30m, 7d, 1h30m, seconds).
+    #[arg(long, default_value = "24h")]
+    window: String,
+    /// ClickHouse windowFunnel mode.
+    #[arg(long, value_enum, default_value_t = ModeArg::Default)]
+    mode: ModeArg,
+    /// First day (or instant) of events counted, in the shop's time zone (default: all data).
+    #[arg(long)]
+    from: Option<String>,
+    /// Last day counted, inclusive (or an instant, exclusive).
+    #[arg(long)]
+    to: Option<String>,
+    /// Only events of this channel.
+    #[arg(long)]
+    channel: Option<String>,
+    /// Only events of this device class.
+    #[arg(long)]
+    device: Option<String>,
+    /// Only events of this category.
+    #[arg(long)]
+    category: Option<String>,
+    /// Break down by channel, device, category, brand, first_touch_channel or variant:EXPERIMENT.
+    #[arg(long)]
+    breakdown: Option<String>,
+    /// Hold an event column constant across steps (item_id, category, brand, …).
+    #[arg(long)]
+    same: Option<String>,
+    /// A per-step limit from the previous step, STEP:DURATION (e.g. 2:1h); repeatable.
+    #[arg(long = "step-window", value_name = "STEP:DURATION")]
+    step_window: Vec<String>,
+    /// Exclusion events: one after a chain's step k−1 and before its step k voids the chain.
+    #[arg(long, value_delimiter = ',')]
+    exclude: Vec<String>,
+    /// Count users or sessions.
+    #[arg(long, value_enum, default_value_t = UnitArg::User)]
+    unit: UnitArg,
+    /// For units that stopped at each step, the N most common next events (0 = off).
+    #[arg(long = "dropped-next", value_name = "N", default_value_t = 0)]
+    dropped_next: usize,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Default,
+    StrictOrder,
+    StrictIncrease,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum UnitArg {
+    User,
+    Session,
+}
+
+pub(crate) async fn run(g: &Global, a: FunnelArgs, out: &mut dyn Write) -> Result<()> {
+    let ws = crate::commands::existing(g)?;
+    let tz = calendar::zone(&ws.manifest()?.settings);
+    let mut spec = FunnelSpec::new(a.steps.clone(), funnel::parse_duration(&a.window)?);
+    spec.mode = match a.mode {
+        ModeArg::Default => Mode::Default,
+        ModeArg::StrictOrder => Mode::StrictOrder,
+        ModeArg::StrictIncrease => Mode::StrictIncrease,
+    };
+    spec.unit = match a.unit {
+        UnitArg::User => Unit::User,
+        UnitArg::Session => Unit::Session,
+    };
+    let instant = |flag: &str, text: &str| -> Result<i64> {
+        match ingest::parse_instant(text, &tz) {
+            Some(t) => Ok(t),
+            None => bail!("--{flag} `{text}` is not a date (2025-05-01) or an instant"),
+        }
+    };
+    if let Some(f) = &a.from {
+        spec.from = Some(instant("from", f)?);
+    }
+    if let Some(t) = &a.to {
+        let v = instant("to", t)?;
+        // A date is inclusive: events before the next midnight.
+        spec.to = Some(if t.trim().len() == 10 { v + 86_400_000_000 } else { v });
+    } else if let Some(as_of) = g.as_of.as_deref().and_then(|x| calendar::parse_as_of(x, &tz)) {
+        spec.to = Some(as_of + 1);
+    }
+    for (c, v) in [
+        ("channel", &a.channel),
+        ("device", &a.device),
+        ("category", &a.category),
+    ] {
+        if let Some(v) = v {
+            spec.filters.push((c.to_string(), v.clone()));
+        }
+    }
+    spec.breakdown = a.breakdown.as_deref().map(Breakdown::parse).transpose()?;
+    spec.same = a.same.clone();
+    spec.exclude = a.exclude.clone();
+    for sw in &a.step_window {
+        let Some((k, d)) = sw.split_once(':') else {
+            bail!("--step-window `{sw}`: use STEP:DURATION, e.g. 2:1h");
+        };
+        let k: usize = match k.trim().parse() {
+            Ok(k) if k >= 2 && k <= a.steps.len() => k,
+            _ => bail!(
+                "--step-window `{sw}`: the step must be 2..{} (step 1 has no previous step)",
+                a.steps.len()
+            ),
+        };
+        if spec.step_limits_us.len() < k {
+            spec.step_limits_us.resize(k, None);
+        }
+        spec.step_limits_us[k - 1] = Some(funnel::parse_duration(d)?);
+    }
+    spec.next_events = a.dropped_next;
+    let report = funnel::funnel(&ws, &spec).await?;
+    if g.format == Format::Json {
+        return write_json(out, &report);
+    }
+    write_report(&report, g.format, out)
+}
+
+fn pct(x: Option<f64>) -> Value {
+    x.map_or(Value::Null, |x| Value::String(format!("{:.1}%", x * 100.0)))
+}
+
+fn secs(x: Option<f64>) -> Value {
+    x.map_or(Value::Null, |s| Value::String(human_seconds(s)))
+}
+
+fn human_seconds(s: f64) -> String {
+    if s < 60.0 {
+        format!("{s:.0}s")
+    } else if s < 3_600.0 {
+        format!("{:.1}m", s / 60.0)
+    } else if s < 86_400.0 {
+        format!("{:.1}h", s / 3_600.0)
+    } else {
+        format!("{:.1}d", s / 86_400.0)
+    }
+}
+
+fn step_row(prefix: &[Value], s: &StepStats, csv: bool) -> Vec<Value> {
+    let mut row = prefix.to_vec();
+    row.push(Value::from(s.step.clone()));
+    row.push(Value::from(s.users));
+    if csv {
+        row.extend([
+            s.conversion_from_previous.into(),
+            s.conversion_from_first.into(),
+            Value::from(s.drop_off),
+            s.drop_off_rate.into(),
+            s.median_seconds_to_convert.into(),
+            s.p90_seconds_to_convert.into(),
+        ]);
+    } else {
+        row.extend([
+            pct(s.conversion_from_previous),
+            pct(s.conversion_from_first),
+            Value::from(s.drop_off),
+            pct(s.drop_off_rate),
+            secs(s.median_seconds_to_convert),
+            secs(s.p90_seconds_to_convert),
+        ]);
+    }
+    row.push(s.drop_off_name.map_or(Value::Null, Value::from));
+    row
+}
+
+const STEP_COLUMNS: [&str; 9] = [
+    "step",
+    "users",
+    "conversion_from_previous",
+    "conversion_from_first",
+    "drop_off",
+    "drop_off_rate",
+    "median_seconds_to_convert",
+    "p90_seconds_to_convert",
+    "named_drop",
+];
+
+/// The same columns, short enough for a terminal.
+const STEP_LABELS: [&str; 9] = [
+    "step",
+    "users",
+    "from previous",
+    "from first",
+    "dropped",
+    "drop rate",
+    "median time",
+    "p90 time",
+    "named drop",
+];
+
+fn write_report(r: &FunnelReport, format: Format, out: &mut dyn Write) -> Result<()> {
+    let csv = format == Format::Csv;
+    let by = r.definition.breakdown.clone();
+    let mut cols: Vec<&str> = Vec::new();
+    if by.is_some() {
+        cols.push("breakdown");
+    }
+    cols.extend(if csv { STEP_COLUMNS } else { STEP_LABELS });
+    let mut f = Frame::new(&cols);
+    let all = if by.is_some() {
+        vec![Value::from("(all)")]
+    } else {
+        vec![]
+    };
+    for s in &r.steps {
+        f.push(step_row(&all, s, csv));
+    }
+    for b in &r.breakdown {
+        let v = vec![Value::from(b.value.clone().unwrap_or_else(|| "(none)".into()))];
+        for s in &b.steps {
+            f.push(step_row(&v, s, csv));
+        }
+    }
+    f.write(out, format)?;
+    if format == Format::Table {
+        writeln!(
+            out,
+            "{} {}s with any event; window {}, mode {}{}",
+            r.users_total,
+            match r.definition.unit {
+                Unit::User => "user",
+                Unit::Session => "session",
+            },
+            human_seconds(r.definition.window_seconds),
+            r.definition.mode,
+            by.map(|b| format!(", by {b}")).unwrap_or_default()
+        )?;
+    }
+    if !r.dropped_next.is_empty() {
+        let mut f = Frame::new(&["after_step", "stopped", "next_event", "users", "share"]);
+        for d in &r.dropped_next {
+            for n in &d.next {
+                f.push(vec![
+                    Value::from(d.after_step.clone()),
+                    Value::from(d.users),
+                    Value::from(n.event.clone().unwrap_or_else(|| "(no later event)".into())),
+                    Value::from(n.users),
+                    if csv { n.share.into() } else { pct(Some(n.share)) },
+                ]);
+            }
+        }
+        if format == Format::Table {
+            writeln!(out, "\nwhere units that stopped went next:")?;
+        }
+        f.write(out, format)?;
+    }
+    Ok(())
+}
