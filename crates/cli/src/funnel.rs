@@ -96,8 +96,16 @@ pub(crate) async fn run(g: &Global, a: FunnelArgs, out: &mut dyn Write) -> Resul
     if let Some(t) = &a.to {
         let v = instant("to", t)?;
         // A date is inclusive: events before the next midnight.
-        spec.to = Some(if t.trim().len() == 10 { v + 86_400_000_000 } else { v });
-    } else if let Some(as_of) = g.as_of.as_deref().and_then(|x| calendar::parse_as_of(x, &tz)) {
+        spec.to = Some(if t.trim().len() == 10 {
+            v + 86_400_000_000
+        } else {
+            v
+        });
+    } else if let Some(as_of) = g
+        .as_of
+        .as_deref()
+        .and_then(|x| calendar::parse_as_of(x, &tz))
+    {
         spec.to = Some(as_of + 1);
     }
     for (c, v) in [
@@ -226,7 +234,9 @@ fn write_report(r: &FunnelReport, format: Format, out: &mut dyn Write) -> Result
         f.push(step_row(&all, s, csv));
     }
     for b in &r.breakdown {
-        let v = vec![Value::from(b.value.clone().unwrap_or_else(|| "(none)".into()))];
+        let v = vec![Value::from(
+            b.value.clone().unwrap_or_else(|| "(none)".into()),
+        )];
         for s in &b.steps {
             f.push(step_row(&v, s, csv));
         }
@@ -255,7 +265,11 @@ fn write_report(r: &FunnelReport, format: Format, out: &mut dyn Write) -> Result
                     Value::from(d.users),
                     Value::from(n.event.clone().unwrap_or_else(|| "(no later event)".into())),
                     Value::from(n.users),
-                    if csv { n.share.into() } else { pct(Some(n.share)) },
+                    if csv {
+                        n.share.into()
+                    } else {
+                        pct(Some(n.share))
+                    },
                 ]);
             }
         }

@@ -32,7 +32,8 @@ pub fn register(ctx: &SessionContext) {
 }
 
 /// Event columns a funnel may filter on, break down by, or hold constant.
-pub const EVENT_DIMENSIONS: &[&str] = &["channel", "device", "category", "brand", "item_id", "page"];
+pub const EVENT_DIMENSIONS: &[&str] =
+    &["channel", "device", "category", "brand", "item_id", "page"];
 
 /// What a funnel is broken down by.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -490,14 +491,18 @@ async fn units(
         let bk = strings(b.column(1))?;
         let (Some(no_same), Some(d)) = (b.column(2).as_boolean_opt(), b.column(3).as_struct_opt())
         else {
-            return Err(Error::Internal("funnel query returned unexpected types".into()));
+            return Err(Error::Internal(
+                "funnel query returned unexpected types".into(),
+            ));
         };
         let (Some(level), Some(times), Some(last)) = (
             d.column(0).as_primitive_opt::<Int64Type>(),
             d.column(1).as_list_opt::<i32>(),
             d.column(2).as_primitive_opt::<Int64Type>(),
         ) else {
-            return Err(Error::Internal("funnel_detail returned unexpected types".into()));
+            return Err(Error::Internal(
+                "funnel_detail returned unexpected types".into(),
+            ));
         };
         for i in 0..b.num_rows() {
             let key = (
@@ -524,7 +529,8 @@ async fn units(
             // Best over the values of `same`: deepest level, then the earliest completion.
             match best.get_mut(&key) {
                 Some(cur) => {
-                    if (r.level, std::cmp::Reverse(r.last)) > (cur.level, std::cmp::Reverse(cur.last))
+                    if (r.level, std::cmp::Reverse(r.last))
+                        > (cur.level, std::cmp::Reverse(cur.last))
                     {
                         *cur = r;
                     }
@@ -647,7 +653,9 @@ async fn dropped_next(
             b.column(0).as_primitive_opt::<Int64Type>(),
             b.column(2).as_primitive_opt::<Int64Type>(),
         ) else {
-            return Err(Error::Internal("next-event query returned unexpected types".into()));
+            return Err(Error::Internal(
+                "next-event query returned unexpected types".into(),
+            ));
         };
         for i in 0..b.num_rows() {
             let k = lv.value(i) as usize;
@@ -673,7 +681,11 @@ async fn dropped_next(
                     .map(|(event, c)| NextEvent {
                         event,
                         users: c,
-                        share: if users > 0 { c as f64 / users as f64 } else { 0.0 },
+                        share: if users > 0 {
+                            c as f64 / users as f64
+                        } else {
+                            0.0
+                        },
                     })
                     .collect(),
             }
@@ -755,7 +767,10 @@ mod tests {
     fn quantiles_interpolate() {
         assert_eq!(quantile(&[1, 2, 3, 4], 0.5), Some(2.5));
         assert_eq!(quantile(&[10], 0.9), Some(10.0));
-        assert_eq!(quantile(&[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100], 0.9), Some(90.0));
+        assert_eq!(
+            quantile(&[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100], 0.9),
+            Some(90.0)
+        );
         assert_eq!(quantile(&[], 0.5), None);
     }
 }

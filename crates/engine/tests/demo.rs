@@ -11,6 +11,7 @@ mod common;
 use common::{rows, scalar};
 use shoplens_engine::Workspace;
 use shoplens_engine::demo::{DemoParams, generate};
+use shoplens_engine::funnel::{Breakdown, FunnelSpec, Unit, funnel};
 
 fn demo(scale: f64, seed: u64) -> (tempfile::TempDir, Workspace) {
     let dir = tempfile::tempdir().unwrap();
@@ -94,6 +95,47 @@ async fn planted_truths_are_recoverable() {
         "conversion ratio {}",
         live / content
     );
+    // The same planted ratio through the funnel: session funnels page_view → order by channel.
+    let mut spec = FunnelSpec::new(vec!["page_view".into(), "order".into()], 86_400_000_000);
+    spec.unit = Unit::Session;
+    spec.breakdown = Some(Breakdown::Column("channel".into()));
+    let by = funnel(&ws, &spec).await.unwrap();
+    let conv_of = |c: &str| {
+        by.breakdown
+            .iter()
+            .find(|g| g.value.as_deref() == Some(c))
+            .and_then(|g| g.steps[1].conversion_from_first)
+            .unwrap()
+    };
+    let funnel_ratio = conv_of("live_stream") / conv_of("content");
+    assert!(
+        (2.7..3.3).contains(&funnel_ratio),
+        "funnel ratio {funnel_ratio}"
+    );
+
+    // Holding the item constant lowers every step after the first (quick adds, mixed baskets).
+    let plain = FunnelSpec::new(
+        vec!["product_view".into(), "add_to_cart".into(), "order".into()],
+        86_400_000_000,
+    );
+    let same = FunnelSpec {
+        same: Some("item_id".into()),
+        ..plain.clone()
+    };
+    let (p, s) = (
+        funnel(&ws, &plain).await.unwrap(),
+        funnel(&ws, &same).await.unwrap(),
+    );
+    assert_eq!(p.steps[0].users, s.steps[0].users);
+    for k in 1..3 {
+        assert!(
+            s.steps[k].users < p.steps[k].users,
+            "step {k}: same {} vs plain {}",
+            s.steps[k].users,
+            p.steps[k].users
+        );
+    }
+
     let aov = "SELECT avg(CAST(net_amount AS double)) FROM orders WHERE channel = '{}'";
     let ratio = f64_of(&ws, &aov.replace("{}", "live_stream")).await
         / f64_of(&ws, &aov.replace("{}", "content")).await;

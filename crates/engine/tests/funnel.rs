@@ -159,3 +159,229 @@ async fn bad_calls_are_plan_errors() {
         assert!(err.contains(says), "{call}: {err}");
     }
 }
+
+mod common;
+
+use shoplens_engine::Workspace;
+use shoplens_engine::funnel::{self as fun, Breakdown, FunnelReport, FunnelSpec, Unit};
+use shoplens_engine::ingest::{self, mapping::MappingFile};
+
+const DAY_US: i64 = 86_400_000_000;
+
+fn steps(s: &[&str]) -> Vec<String> {
+    s.iter().map(|x| (*x).to_string()).collect()
+}
+
+/// Users per step of a default-mode funnel by plain SQL, from the declarative form: a unit
+/// reaches step k when it has events of steps 1..k at t1 <= … <= tk with tk − t1 <= W.
+async fn plain_sql_counts(ws: &Workspace, unit: &str, s: &[&str; 3], window_s: i64) -> Vec<u64> {
+    let w = format!("INTERVAL '{window_s} seconds'");
+    let ev = |name: &str| {
+        format!(
+            "(SELECT {unit} AS p, ts FROM events WHERE event = '{name}' AND {unit} IS NOT NULL)"
+        )
+    };
+    let total = format!("SELECT count(DISTINCT {unit}) FROM events");
+    let s1 = format!("SELECT count(DISTINCT p) FROM {}", ev(s[0]));
+    let s2 = format!(
+        "SELECT count(DISTINCT a.p) FROM {} a JOIN {} b ON a.p = b.p AND b.ts >= a.ts AND b.ts <= a.ts + {w}",
+        ev(s[0]),
+        ev(s[1])
+    );
+    let s3 = format!(
+        "SELECT count(DISTINCT a.p) FROM {} a JOIN {} b ON a.p = b.p AND b.ts >= a.ts AND b.ts <= a.ts + {w} \
+         JOIN {} c ON c.p = a.p AND c.ts >= b.ts AND c.ts <= a.ts + {w}",
+        ev(s[0]),
+        ev(s[1]),
+        ev(s[2])
+    );
+    let mut out = Vec::new();
+    for q in [total, s1, s2, s3] {
+        out.push(common::scalar(ws, &q).await.parse().unwrap());
+    }
+    out
+}
+
+fn counts(r: &FunnelReport) -> Vec<u64> {
+    std::iter::once(r.users_total)
+        .chain(r.steps.iter().map(|s| s.users))
+        .collect()
+}
+
+#[tokio::test]
+async fn taobao_counts_reconcile_with_plain_sql() {
+    let (_d, ws, _) = common::ingest_preset(
+        "taobao",
+        &[common::data("taobao_sample/UserBehavior_head_sample.csv")],
+    );
+    let s = ["product_view", "add_to_cart", "order"];
+    let r = fun::funnel(&ws, &FunnelSpec::new(steps(&s), DAY_US))
+        .await
+        .unwrap();
+    let want = plain_sql_counts(&ws, "user_id", &s, 86_400).await;
+    assert_eq!(counts(&r), want);
+    assert_eq!(want[0], 814);
+    assert!(want[3] > 0 && want[3] < want[2] && want[2] < want[1]);
+    // Conversion and drop-off follow from the counts.
+    let st = &r.steps;
+    assert_eq!(st[1].drop_off, st[0].users - st[1].users);
+    assert!(
+        (st[2].conversion_from_first.unwrap() - st[2].users as f64 / st[0].users as f64).abs()
+            < 1e-15
+    );
+    assert_eq!(st[2].drop_off_name, Some("cart_abandonment"));
+}
+
+#[tokio::test]
+async fn rees46_counts_reconcile_by_user_and_by_session() {
+    let (_d, ws, _) =
+        common::ingest_preset("rees46", &[common::data("rees46_sample/2019-Oct_head.csv")]);
+    let s = ["product_view", "add_to_cart", "order"];
+    let mut spec = FunnelSpec::new(steps(&s), 3_600_000_000);
+    let r = fun::funnel(&ws, &spec).await.unwrap();
+    assert_eq!(
+        counts(&r),
+        plain_sql_counts(&ws, "user_id", &s, 3_600).await
+    );
+    spec.unit = Unit::Session;
+    let r = fun::funnel(&ws, &spec).await.unwrap();
+    assert_eq!(
+        counts(&r),
+        plain_sql_counts(&ws, "session_id", &s, 3_600).await
+    );
+    assert_eq!(r.users_total, 5_061);
+
+    // A breakdown value's funnel is the funnel filtered to that value.
+    spec.unit = Unit::User;
+    spec.breakdown = Some(Breakdown::Column("category".into()));
+    let by = fun::funnel(&ws, &spec).await.unwrap();
+    assert_eq!(
+        counts(&by),
+        counts(
+            &fun::funnel(
+                &ws,
+                &FunnelSpec {
+                    breakdown: None,
+                    ..spec.clone()
+                }
+            )
+            .await
+            .unwrap()
+        )
+    );
+    for g in by.breakdown.iter().take(3) {
+        let value = g.value.clone().unwrap();
+        let mut f = spec.clone();
+        f.breakdown = None;
+        f.filters = vec![("category".into(), value.clone())];
+        let alone = fun::funnel(&ws, &f).await.unwrap();
+        assert_eq!(
+            std::iter::once(g.users_total)
+                .chain(g.steps.iter().map(|s| s.users))
+                .collect::<Vec<_>>(),
+            counts(&alone),
+            "{value}"
+        );
+    }
+}
+
+/// A small log (seconds since 2025-01-01 UTC) for the extensions' worked examples.
+fn tiny() -> (tempfile::TempDir, Workspace) {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = Workspace::open(dir.path().join("ws")).unwrap();
+    let csv = "user,t,event,item\n\
+        u1,0,product_view,A\nu1,10,add_to_cart,B\nu1,20,order,B\n\
+        u2,0,product_view,A\nu2,10,add_to_cart,A\nu2,20,order,A\n\
+        u3,0,product_view,A\nu3,10,add_to_cart,A\nu3,15,remove_from_cart,A\nu3,20,order,A\n\
+        u4,0,product_view,A\nu4,50,search,\nu4,60,page_view,\n\
+        u5,0,product_view,A\nu5,100,add_to_cart,A\nu5,1901,order,A\n\
+        u6,5,search,\n";
+    // Seconds after 2025-01-01T00:00:00Z.
+    let csv: String = csv
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut c: Vec<String> = l.split(',').map(str::to_string).collect();
+            if i > 0 {
+                c[1] = (1_735_689_600 + c[1].parse::<i64>().unwrap()).to_string();
+            }
+            c.join(",") + "\n"
+        })
+        .collect();
+    let f = dir.path().join("log.csv");
+    std::fs::write(&f, csv).unwrap();
+    let m = MappingFile::parse(
+        r#"
+name = "tiny"
+timezone = "UTC"
+[source]
+header = true
+[[table]]
+name = "events"
+[table.columns]
+event_id = { synth = "row_id" }
+ts = { column = "t", epoch = "s" }
+user_id = "user"
+event = "event"
+item_id = "item"
+"#,
+        "tiny",
+    )
+    .unwrap();
+    ingest::ingest(&ws, &[f], &m, &Default::default(), &|_| {}).unwrap();
+    (dir, ws)
+}
+
+async fn per_step(ws: &Workspace, spec: &FunnelSpec) -> Vec<u64> {
+    counts(&fun::funnel(ws, spec).await.unwrap())
+}
+
+#[tokio::test]
+async fn extensions_worked_examples() {
+    let (_d, ws) = tiny();
+    let base = FunnelSpec::new(steps(&["product_view", "add_to_cart", "order"]), DAY_US);
+    // Plain: u1 u2 u3 u5 complete; u4 views only; u6 has no step (level 0, still counted).
+    assert_eq!(per_step(&ws, &base).await, vec![6, 5, 4, 4]);
+
+    // Same item: u1 carted and bought B but viewed A.
+    let same = FunnelSpec {
+        same: Some("item_id".into()),
+        ..base.clone()
+    };
+    assert_eq!(per_step(&ws, &same).await, vec![6, 5, 3, 3]);
+
+    // Step 2 within 60 s of step 1: u5's cart came after 100 s.
+    let mut limit = base.clone();
+    limit.step_limits_us = vec![None, Some(60_000_000)];
+    assert_eq!(per_step(&ws, &limit).await, vec![6, 5, 3, 3]);
+
+    // remove_from_cart after the cart voids u3's chain.
+    let excl = FunnelSpec {
+        exclude: vec!["remove_from_cart".into()],
+        ..base.clone()
+    };
+    assert_eq!(per_step(&ws, &excl).await, vec![6, 4, 3, 3]);
+
+    // Sessions (30 minutes of inactivity): u5's order opens a second session.
+    let sess = FunnelSpec {
+        unit: Unit::Session,
+        ..base.clone()
+    };
+    assert_eq!(per_step(&ws, &sess).await, vec![7, 5, 4, 3]);
+
+    // Where u4 (stopped after product_view) went next.
+    let next = FunnelSpec {
+        next_events: 3,
+        ..base.clone()
+    };
+    let r = fun::funnel(&ws, &next).await.unwrap();
+    assert_eq!(r.dropped_next[0].after_step, "product_view");
+    assert_eq!(r.dropped_next[0].users, 1);
+    assert_eq!(r.dropped_next[0].next[0].event.as_deref(), Some("search"));
+    assert_eq!(r.dropped_next[1].users, 0);
+
+    // Times to convert: order 20 s after the view for u1..u3, 1901 s for u5.
+    let r = fun::funnel(&ws, &base).await.unwrap();
+    assert_eq!(r.steps[2].median_seconds_to_convert, Some(20.0));
+    assert!((r.steps[2].p90_seconds_to_convert.unwrap() - (20.0 + 0.7 * 1881.0)).abs() < 1e-9);
+}
