@@ -10,7 +10,10 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::Value;
 use shoplens_engine::Workspace;
+use shoplens_engine::funnel::{self, FunnelSpec};
 use shoplens_engine::ingest::{self, IngestOptions, presets};
+use shoplens_engine::models::funnel::Mode;
+use shoplens_engine::schema::Table;
 
 use crate::Global;
 use crate::render::{Format, Frame, write_json};
@@ -25,6 +28,28 @@ pub(crate) struct BenchArgs {
 enum BenchWhat {
     /// Ingest a Taobao-layout CSV, beside DuckDB converting the same CSV to Parquet.
     Ingest(IngestBench),
+    /// A 3-step 24 h funnel over a Taobao-layout log, beside DuckDB SQL and ClickHouse's
+    /// windowFunnel (chDB) on the same Parquet files.
+    Funnel(FunnelBench),
+}
+
+#[derive(Debug, Args)]
+struct FunnelBench {
+    /// Events in the generated log.
+    #[arg(long, default_value_t = 10_000_000)]
+    rows: u64,
+    /// Folder for the generated CSV and workspace (reused when present).
+    #[arg(long, default_value = "bench-data")]
+    dir: PathBuf,
+    /// Timed runs of each tool (the best and the median are reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// ClickHouse windowFunnel mode for every tool (DuckDB SQL has the default mode only).
+    #[arg(long, default_value = "default")]
+    mode: String,
+    /// Python with the `duckdb` and `chdb` packages (each peer is skipped when it cannot import).
+    #[arg(long, default_value = "python3")]
+    python: String,
 }
 
 #[derive(Debug, Args)]
@@ -57,6 +82,7 @@ struct Figure {
 pub(crate) fn run(g: &Global, a: BenchArgs, out: &mut dyn Write) -> Result<()> {
     match a.what {
         BenchWhat::Ingest(b) => ingest_bench(g, &b, out),
+        BenchWhat::Funnel(b) => funnel_bench(g, &b, out),
     }
 }
 
@@ -132,6 +158,207 @@ fn ingest_bench(g: &Global, b: &IngestBench, out: &mut dyn Write) -> Result<()> 
         ]);
     }
     f.write(out, g.format)
+}
+
+fn funnel_bench(g: &Global, b: &FunnelBench, out: &mut dyn Write) -> Result<()> {
+    if b.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    let Some(mode) = Mode::parse(&b.mode) else {
+        bail!("--mode must be default, strict-order or strict-increase");
+    };
+    std::fs::create_dir_all(&b.dir).with_context(|| format!("creating {}", b.dir.display()))?;
+    let csv = b.dir.join(format!("taobao-{}.csv", b.rows));
+    if !csv.exists() {
+        note(
+            g,
+            &format!("writing {} rows to {} …", b.rows, csv.display()),
+        );
+        shoplens_engine::demo::write_taobao_layout(&csv, b.rows, 42)?;
+    }
+    let ws_dir = b.dir.join(format!("funnel-ws-{}", b.rows));
+    let ws = Workspace::open(&ws_dir)?;
+    if ws.manifest()?.rows(Table::Events) != b.rows {
+        note(g, &format!("ingesting {} …", csv.display()));
+        ingest::ingest(
+            &ws,
+            std::slice::from_ref(&csv),
+            &presets::preset("taobao")?,
+            &IngestOptions { force: true },
+            &|_| {},
+        )?;
+    }
+    let steps = ["product_view", "add_to_cart", "order"];
+    let mut spec = FunnelSpec::new(
+        steps.iter().map(|s| (*s).to_string()).collect(),
+        86_400_000_000,
+    );
+    spec.mode = mode;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let mut ours = Vec::new();
+    let mut counts = Vec::new();
+    for _ in 0..b.runs {
+        let t = Instant::now();
+        let r = rt.block_on(funnel::funnel(&ws, &spec))?;
+        ours.push(t.elapsed().as_secs_f64());
+        counts = std::iter::once(r.users_total)
+            .chain(r.steps.iter().map(|s| s.users))
+            .collect();
+    }
+    let mut rows = vec![(
+        figure(
+            "shoplens",
+            "funnel (window_funnel aggregate)",
+            b.rows,
+            0.0,
+            &mut ours,
+        ),
+        counts.clone(),
+    )];
+    let files: Vec<String> = ws
+        .manifest()?
+        .files(Table::Events)
+        .iter()
+        .map(|f| ws.path_of(f).display().to_string())
+        .collect();
+    for peer in ["duckdb", "chdb"] {
+        if peer == "duckdb" && mode != Mode::Default {
+            continue;
+        }
+        match funnel_peer(&b.python, peer, &files, b.runs, mode) {
+            Ok((mut times, c)) => {
+                let task = if peer == "duckdb" {
+                    "funnel in SQL (ASOF joins)"
+                } else {
+                    "windowFunnel"
+                };
+                rows.push((figure(peer, task, b.rows, 0.0, &mut times), c));
+            }
+            Err(e) => note(g, &format!("{peer} skipped: {e:#}")),
+        }
+    }
+    let agree = rows.iter().all(|r| r.1 == counts);
+    if g.format == Format::Json {
+        let figures: Vec<Value> = rows
+            .iter()
+            .map(|(f, c)| serde_json::json!({"figure": f, "counts": c}))
+            .collect();
+        return write_json(
+            out,
+            &serde_json::json!({ "bench": "funnel", "mode": mode.name(), "threads": rayon_threads(), "agree": agree, "figures": figures }),
+        );
+    }
+    let mut f = Frame::new(&[
+        "tool",
+        "task",
+        "events",
+        "best s",
+        "median s",
+        "events/s",
+        "users total / step 1 / 2 / 3",
+    ]);
+    for (x, c) in &rows {
+        f.push(vec![
+            Value::from(x.tool.clone()),
+            Value::from(x.task.clone()),
+            Value::from(x.rows),
+            Value::from(format!("{:.3}", x.best_s)),
+            Value::from(format!("{:.3}", x.median_s)),
+            Value::from(format!("{:.0}", x.rows_per_s)),
+            Value::from(c.iter().map(u64::to_string).collect::<Vec<_>>().join(" / ")),
+        ]);
+    }
+    f.write(out, g.format)?;
+    if g.format == Format::Table {
+        writeln!(out, "counts {}", if agree { "agree" } else { "DIFFER" })?;
+    }
+    if !agree {
+        bail!("the tools disagree on the funnel counts");
+    }
+    Ok(())
+}
+
+/// Times a peer computing the same funnel from the workspace's Parquet files, in a child Python
+/// process (timed inside it); returns the times and (users total, step 1, 2, 3).
+fn funnel_peer(
+    python: &str,
+    peer: &str,
+    files: &[String],
+    runs: usize,
+    mode: Mode,
+) -> Result<(Vec<f64>, Vec<u64>)> {
+    let script = r#"
+import sys, time, json
+peer, files, runs, mode = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+W = 86400
+if peer == "duckdb":
+    import duckdb
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    q = f"""
+    WITH e AS (SELECT user_id, epoch(ts)::BIGINT AS t, event FROM read_parquet({files!r})),
+    a AS (SELECT user_id, t FROM e WHERE event = 'product_view'),
+    b AS (SELECT b.user_id, b.t, a.t AS s FROM (SELECT user_id, t FROM e WHERE event = 'add_to_cart') b
+          ASOF JOIN a ON b.user_id = a.user_id AND b.t >= a.t WHERE b.t - a.t <= {W}),
+    bm AS (SELECT user_id, t, max(s) OVER (PARTITION BY user_id ORDER BY t) AS s FROM b),
+    c AS (SELECT c.user_id FROM (SELECT user_id, t FROM e WHERE event = 'order') c
+          ASOF JOIN bm ON c.user_id = bm.user_id AND c.t >= bm.t WHERE c.t - bm.s <= {W})
+    SELECT (SELECT count(DISTINCT user_id) FROM e), (SELECT count(DISTINCT user_id) FROM a),
+           (SELECT count(DISTINCT user_id) FROM b), (SELECT count(DISTINCT user_id) FROM c)"""
+    run = lambda: con.execute(q).fetchone()
+else:
+    import chdb
+    arg = {"default": "", "strict-order": ", 'strict_order'", "strict-increase": ", 'strict_increase'"}[mode]
+    import os
+    folder = os.path.dirname(files[0])
+    # ClickHouse globs do not span folders: read the table folder, which holds exactly the files.
+    assert sorted(os.path.join(folder, f) for f in os.listdir(folder)) == sorted(files), "extra files"
+    src = os.path.join(folder, "*.parquet")
+    q = f"""SELECT count(), countIf(l >= 1), countIf(l >= 2), countIf(l >= 3) FROM (
+        SELECT user_id, windowFunnel({W}{arg})(toDateTime(ts), event = 'product_view', event = 'add_to_cart', event = 'order') AS l
+        FROM file('{src}', Parquet) GROUP BY user_id)"""
+    run = lambda: [int(x) for x in chdb.query(q, "CSV").data().strip().split(",")]
+for _ in range(runs):
+    t = time.perf_counter()
+    r = run()
+    print(json.dumps({"s": time.perf_counter() - t, "counts": [int(x) for x in r]}))
+"#;
+    let o = Command::new(python)
+        .args([
+            "-c",
+            script,
+            peer,
+            &serde_json::to_string(files)?,
+            &runs.to_string(),
+            mode.name(),
+        ])
+        .output()
+        .with_context(|| format!("running {python}"))?;
+    if !o.status.success() {
+        bail!(
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .last()
+                .unwrap_or("python failed")
+        );
+    }
+    let mut times = Vec::new();
+    let mut counts = Vec::new();
+    for l in String::from_utf8_lossy(&o.stdout).lines() {
+        let v: Value = serde_json::from_str(l)?;
+        times.push(v["s"].as_f64().unwrap_or(f64::NAN));
+        counts = v["counts"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default();
+    }
+    if times.is_empty() {
+        bail!("no timings from {peer}");
+    }
+    Ok((times, counts))
 }
 
 fn rayon_threads() -> usize {

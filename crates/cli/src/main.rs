@@ -13,6 +13,11 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::render::Format;
 
+// mimalloc keeps freed memory for reuse: large analysis buffers then cost no fresh page faults
+// (glibc maps and unmaps each one).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// shoplens: e-commerce analytics and customer operations on your own data.
 #[derive(Debug, Parser)]
 #[command(name = "shoplens", version, about, propagate_version = true)]

@@ -20,7 +20,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int64Array, Int64Builder, ListArray, StructArray,
     UInt32Array,
 };
-use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
     DataType, Field, FieldRef, Fields, Int64Type, TimeUnit, UInt32Type,
@@ -362,13 +362,32 @@ fn masks(spec: &Spec, values: &[ArrayRef], rows: usize) -> DfResult<Vec<u32>> {
     Ok(mask)
 }
 
-/// Buffered rows of every group, as parallel vectors.
+/// Group index of a row that is kept out of every funnel (no step in a non-strict mode, null
+/// timestamp, filtered out).
+const DROPPED: u32 = u32::MAX;
+
+/// Rows of emitted groups, ordered by group.
+struct Taken {
+    groups: usize,
+    offsets: Vec<usize>,
+    ts: Vec<i64>,
+    mask: Vec<u32>,
+}
+
+/// One input batch's rows: the timestamps and masks as Arrow buffers (shared with the input, not
+/// copied) and each row's group.
+#[derive(Debug, Clone)]
+struct Chunk {
+    group: Vec<u32>,
+    ts: ScalarBuffer<i64>,
+    mask: ScalarBuffer<u32>,
+}
+
+/// Buffered rows of every group, batch by batch; grouped by a counting sort when emitted.
 #[derive(Debug, Clone)]
 struct Groups {
     spec: Arc<Spec>,
-    group: Vec<u32>,
-    ts: Vec<i64>,
-    mask: Vec<u32>,
+    chunks: Vec<Chunk>,
     num_groups: usize,
 }
 
@@ -376,87 +395,92 @@ impl Groups {
     fn new(spec: Arc<Spec>) -> Groups {
         Groups {
             spec,
-            group: Vec::new(),
-            ts: Vec::new(),
-            mask: Vec::new(),
+            chunks: Vec::new(),
             num_groups: 0,
         }
     }
 
-    fn push(&mut self, g: usize, t: i64, m: u32) {
-        self.group.push(g as u32);
-        self.ts.push(t);
-        self.mask.push(m);
-    }
-
-    /// Takes the groups `emit_to` asks for: returns their count and their rows sorted by group
-    /// (counting sort) as offsets into (ts, mask) pairs.
-    fn take(&mut self, emit_to: EmitTo) -> (usize, Vec<usize>, Vec<(i64, u32)>) {
+    /// Takes the groups `emit_to` asks for: returns their count, and their rows ordered by group
+    /// (a counting sort) as offsets into timestamps and masks.
+    fn take(&mut self, emit_to: EmitTo) -> Taken {
         let n = match emit_to {
             EmitTo::All => self.num_groups,
             EmitTo::First(n) => n.min(self.num_groups),
         };
         let mut offsets = vec![0usize; n + 1];
-        for &g in &self.group {
-            if (g as usize) < n {
-                offsets[g as usize + 1] += 1;
+        let mut kept = 0usize;
+        for c in &self.chunks {
+            for &g in &c.group {
+                if (g as usize) < n {
+                    offsets[g as usize + 1] += 1;
+                } else if g != DROPPED {
+                    kept += 1;
+                }
             }
         }
         for i in 0..n {
             offsets[i + 1] += offsets[i];
         }
-        let mut pos = offsets.clone();
-        let mut rows = vec![(0i64, 0u32); offsets[n]];
-        let (mut kg, mut kt, mut km) = (Vec::new(), Vec::new(), Vec::new());
-        for i in 0..self.group.len() {
-            let g = self.group[i] as usize;
-            if g < n {
-                rows[pos[g]] = (self.ts[i], self.mask[i]);
-                pos[g] += 1;
-            } else {
-                kg.push((g - n) as u32);
-                kt.push(self.ts[i]);
-                km.push(self.mask[i]);
+        let mut pos = offsets[..n].to_vec();
+        let mut ts = vec![0i64; offsets[n]];
+        let mut mask = vec![0u32; offsets[n]];
+        let mut rest = (
+            Vec::with_capacity(kept),
+            Vec::with_capacity(kept),
+            Vec::with_capacity(kept),
+        );
+        for c in std::mem::take(&mut self.chunks) {
+            for (i, &g) in c.group.iter().enumerate() {
+                let g = g as usize;
+                if g < n {
+                    let p = pos[g];
+                    ts[p] = c.ts[i];
+                    mask[p] = c.mask[i];
+                    pos[g] = p + 1;
+                } else if g != DROPPED as usize {
+                    rest.0.push((g - n) as u32);
+                    rest.1.push(c.ts[i]);
+                    rest.2.push(c.mask[i]);
+                }
             }
         }
-        self.group = kg;
-        self.ts = kt;
-        self.mask = km;
+        if kept > 0 {
+            self.chunks.push(Chunk {
+                group: rest.0,
+                ts: ScalarBuffer::from(rest.1),
+                mask: ScalarBuffer::from(rest.2),
+            });
+        }
         self.num_groups -= n;
-        (n, offsets, rows)
+        Taken {
+            groups: n,
+            offsets,
+            ts,
+            mask,
+        }
     }
 
     fn state_arrays(&mut self, emit_to: EmitTo) -> Vec<ArrayRef> {
-        let (_, offsets, rows) = self.take(emit_to);
-        let offsets = OffsetBuffer::new(offsets.iter().map(|&o| o as i32).collect());
-        let ts = Int64Array::from_iter_values(rows.iter().map(|r| r.0));
-        let mask = UInt32Array::from_iter_values(rows.iter().map(|r| r.1));
-        let list = |t: DataType, offsets, values: ArrayRef| -> ArrayRef {
-            Arc::new(ListArray::new(
-                Arc::new(Field::new_list_field(t, false)),
-                offsets,
-                values,
-                None,
-            ))
-        };
-        vec![
-            list(DataType::Int64, offsets.clone(), Arc::new(ts)),
-            list(DataType::UInt32, offsets, Arc::new(mask)),
-        ]
+        let t = self.take(emit_to);
+        let offsets = OffsetBuffer::new(t.offsets.iter().map(|&o| o as i32).collect());
+        state_lists(offsets, t.ts.into(), t.mask.into())
     }
 
     fn evaluate_groups(&mut self, emit_to: EmitTo) -> ArrayRef {
-        let (n, offsets, mut rows) = self.take(emit_to);
-        let reached = (0..n).map(|g| {
-            let slice = &mut rows[offsets[g]..offsets[g + 1]];
-            sort_entries(slice);
-            scan(&self.spec.funnel, slice)
+        let t = self.take(emit_to);
+        let mut scratch: Vec<(i64, u32)> = Vec::new();
+        let reached = (0..t.groups).map(|g| {
+            let (a, b) = (t.offsets[g], t.offsets[g + 1]);
+            scratch.clear();
+            scratch.extend(t.ts[a..b].iter().copied().zip(t.mask[a..b].iter().copied()));
+            sort_entries(&mut scratch);
+            scan(&self.spec.funnel, &scratch)
         });
         match self.spec.output {
             Output::Level => Arc::new(Int64Array::from_iter_values(
                 reached.map(|r| r.level as i64),
             )),
-            Output::Detail => detail_array(reached, n),
+            Output::Detail => detail_array(reached, t.groups),
         }
     }
 
@@ -473,15 +497,64 @@ impl Groups {
         ) else {
             return exec_err!("funnel state is not two lists");
         };
-        let tv = ts.values().as_primitive::<Int64Type>().values();
-        let mv = mask.values().as_primitive::<UInt32Type>().values();
+        let (Some(tv), Some(mv)) = (
+            ts.values().as_primitive_opt::<Int64Type>(),
+            mask.values().as_primitive_opt::<UInt32Type>(),
+        ) else {
+            return exec_err!("funnel state lists hold unexpected types");
+        };
         let offs = ts.value_offsets();
+        let (first, end) = (offs[0] as usize, offs[group_indices.len()] as usize);
+        let mv = mv.values().slice(first, end - first);
+        let keep_unrelated = self.spec.keep_unrelated;
+        let mut group = Vec::with_capacity(end - first);
         for (row, &g) in group_indices.iter().enumerate() {
             for j in offs[row] as usize..offs[row + 1] as usize {
-                self.push(g, tv[j], mv[j]);
+                let m = mv[j - first];
+                group.push(if m == 0 && !keep_unrelated {
+                    DROPPED
+                } else {
+                    g as u32
+                });
             }
         }
+        self.chunks.push(Chunk {
+            group,
+            ts: tv.values().slice(first, end - first),
+            mask: mv,
+        });
         Ok(())
+    }
+
+    /// The rows of a batch: each row's group (or DROPPED), timestamps and masks.
+    fn rows(
+        &self,
+        values: &[ArrayRef],
+        group_of: impl Fn(usize) -> usize,
+        filter: Option<&BooleanArray>,
+    ) -> DfResult<Chunk> {
+        let ts = ts_values(&values[self.spec.ts_arg])?;
+        let masks = masks(&self.spec, values, ts.len())?;
+        let keep_unrelated = self.spec.keep_unrelated;
+        let group = masks
+            .iter()
+            .enumerate()
+            .map(|(i, &m)| {
+                if (m == 0 && !keep_unrelated)
+                    || ts.is_null(i)
+                    || filter.is_some_and(|f| !f.is_valid(i) || !f.value(i))
+                {
+                    DROPPED
+                } else {
+                    group_of(i) as u32
+                }
+            })
+            .collect();
+        Ok(Chunk {
+            group,
+            ts: ts.values().clone(),
+            mask: ScalarBuffer::from(masks),
+        })
     }
 
     fn update(
@@ -490,20 +563,38 @@ impl Groups {
         group_of: impl Fn(usize) -> usize,
         filter: Option<&BooleanArray>,
     ) -> DfResult<()> {
-        let ts = ts_values(&values[self.spec.ts_arg])?;
-        let masks = masks(&self.spec, values, ts.len())?;
-        let keep_unrelated = self.spec.keep_unrelated;
-        for (i, &m) in masks.iter().enumerate() {
-            if (m == 0 && !keep_unrelated)
-                || ts.is_null(i)
-                || filter.is_some_and(|f| !f.is_valid(i) || !f.value(i))
-            {
-                continue;
-            }
-            self.push(group_of(i), ts.value(i), m);
-        }
+        let c = self.rows(values, group_of, filter)?;
+        self.chunks.push(c);
         Ok(())
     }
+}
+
+/// The intermediate state: a list of timestamps and a list of masks per group.
+fn state_lists(
+    offsets: OffsetBuffer<i32>,
+    ts: ScalarBuffer<i64>,
+    mask: ScalarBuffer<u32>,
+) -> Vec<ArrayRef> {
+    let list = |t: DataType, offsets, values: ArrayRef| -> ArrayRef {
+        Arc::new(ListArray::new(
+            Arc::new(Field::new_list_field(t, false)),
+            offsets,
+            values,
+            None,
+        ))
+    };
+    vec![
+        list(
+            DataType::Int64,
+            offsets.clone(),
+            Arc::new(Int64Array::new(ts, None)),
+        ),
+        list(
+            DataType::UInt32,
+            offsets,
+            Arc::new(UInt32Array::new(mask, None)),
+        ),
+    ]
 }
 
 fn detail_array(reached: impl Iterator<Item = Reached>, n: usize) -> ArrayRef {
@@ -569,16 +660,35 @@ impl GroupsAccumulator for Groups {
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> DfResult<Vec<ArrayRef>> {
-        // Each row its own group.
-        let rows = values[self.spec.ts_arg].len();
-        let mut one = Groups::new(Arc::clone(&self.spec));
-        one.num_groups = rows;
-        one.update(values, |i| i, opt_filter)?;
-        Ok(one.state_arrays(EmitTo::All))
+        // Each row its own group: a one-element list, or an empty one for a dropped row. Without
+        // dropped rows the timestamps are the input's buffer, not a copy.
+        let c = self.rows(values, |i| i, opt_filter)?;
+        let mut offsets = Vec::with_capacity(c.group.len() + 1);
+        offsets.push(0i32);
+        let mut n = 0i32;
+        for &g in &c.group {
+            if g != DROPPED {
+                n += 1;
+            }
+            offsets.push(n);
+        }
+        let offsets = OffsetBuffer::new(offsets.into());
+        if n as usize == c.group.len() {
+            return Ok(state_lists(offsets, c.ts, c.mask));
+        }
+        let keep = |i: &usize| c.group[*i] != DROPPED;
+        let ts: Vec<i64> = (0..c.group.len()).filter(keep).map(|i| c.ts[i]).collect();
+        let mask: Vec<u32> = (0..c.group.len()).filter(keep).map(|i| c.mask[i]).collect();
+        Ok(state_lists(offsets, ts.into(), mask.into()))
     }
 
     fn size(&self) -> usize {
-        self.group.capacity() * 4 + self.ts.capacity() * 8 + self.mask.capacity() * 4
+        self.chunks.len() * std::mem::size_of::<Chunk>()
+            + self
+                .chunks
+                .iter()
+                .map(|c| c.group.capacity() * 4 + c.ts.len() * 8 + c.mask.len() * 4)
+                .sum::<usize>()
     }
 }
 
