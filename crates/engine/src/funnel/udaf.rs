@@ -366,12 +366,44 @@ fn masks(spec: &Spec, values: &[ArrayRef], rows: usize) -> DfResult<Vec<u32>> {
 /// timestamp, filtered out).
 const DROPPED: u32 = u32::MAX;
 
-/// Rows of emitted groups, ordered by group.
+/// Rows of emitted groups: raw rows ordered by group (offsets into `ts`/`mask`), and for each
+/// group the merged state runs (`runs[run_offsets[g]..run_offsets[g + 1]]`, each a part and a
+/// state row).
 struct Taken {
     groups: usize,
     offsets: Vec<usize>,
     ts: Vec<i64>,
     mask: Vec<u32>,
+    parts: Vec<Part>,
+    run_offsets: Vec<usize>,
+    runs: Vec<(u32, u32)>,
+}
+
+impl Taken {
+    /// Group g's entries into `out` (cleared first).
+    fn gather(&self, g: usize, out: &mut Vec<(i64, u32)>) {
+        out.clear();
+        let (a, b) = (self.offsets[g], self.offsets[g + 1]);
+        out.extend(
+            self.ts[a..b]
+                .iter()
+                .copied()
+                .zip(self.mask[a..b].iter().copied()),
+        );
+        for &(p, r) in &self.runs[self.run_offsets[g]..self.run_offsets[g + 1]] {
+            let part = &self.parts[p as usize];
+            let o = part.offsets.as_ref();
+            let (x, y) = (o[r as usize] as usize, o[r as usize + 1] as usize);
+            // States never hold unrelated rows in a mode that drops them (`rows` drops them
+            // before any state is built).
+            out.extend(
+                part.ts[x..y]
+                    .iter()
+                    .copied()
+                    .zip(part.mask[x..y].iter().copied()),
+            );
+        }
+    }
 }
 
 /// One input batch's rows: the timestamps and masks as Arrow buffers (shared with the input, not
@@ -383,11 +415,23 @@ struct Chunk {
     mask: ScalarBuffer<u32>,
 }
 
-/// Buffered rows of every group, batch by batch; grouped by a counting sort when emitted.
+/// One batch of merged intermediate states, kept as they came (not copied): state row r belongs
+/// to `group[r]` and holds entries `offsets[r]..offsets[r + 1]`.
+#[derive(Debug, Clone)]
+struct Part {
+    group: Vec<u32>,
+    offsets: OffsetBuffer<i32>,
+    ts: ScalarBuffer<i64>,
+    mask: ScalarBuffer<u32>,
+}
+
+/// Buffered rows (`chunks`, from update) and states (`parts`, from merge) of every group, batch
+/// by batch; grouped when emitted.
 #[derive(Debug, Clone)]
 struct Groups {
     spec: Arc<Spec>,
     chunks: Vec<Chunk>,
+    parts: Vec<Part>,
     num_groups: usize,
 }
 
@@ -396,12 +440,13 @@ impl Groups {
         Groups {
             spec,
             chunks: Vec::new(),
+            parts: Vec::new(),
             num_groups: 0,
         }
     }
 
-    /// Takes the groups `emit_to` asks for: returns their count, and their rows ordered by group
-    /// (a counting sort) as offsets into timestamps and masks.
+    /// Takes the groups `emit_to` asks for: raw rows by a counting sort, state runs by a
+    /// counting sort of their rows. Later groups stay, shifted down.
     fn take(&mut self, emit_to: EmitTo) -> Taken {
         let n = match emit_to {
             EmitTo::All => self.num_groups,
@@ -451,28 +496,82 @@ impl Groups {
                 mask: ScalarBuffer::from(rest.2),
             });
         }
+        // State runs.
+        let parts = std::mem::take(&mut self.parts);
+        let mut run_offsets = vec![0usize; n + 1];
+        for p in &parts {
+            for &g in &p.group {
+                if (g as usize) < n {
+                    run_offsets[g as usize + 1] += 1;
+                }
+            }
+        }
+        for i in 0..n {
+            run_offsets[i + 1] += run_offsets[i];
+        }
+        let mut pos = run_offsets[..n].to_vec();
+        let mut runs = vec![(0u32, 0u32); run_offsets[n]];
+        for (pi, p) in parts.iter().enumerate() {
+            let mut later = false;
+            for (r, &g) in p.group.iter().enumerate() {
+                let g = g as usize;
+                if g < n {
+                    runs[pos[g]] = (pi as u32, r as u32);
+                    pos[g] += 1;
+                } else if g != DROPPED as usize {
+                    later = true;
+                }
+            }
+            if later {
+                // The same buffers serve the groups left behind.
+                let group = p
+                    .group
+                    .iter()
+                    .map(|&g| {
+                        if g == DROPPED || (g as usize) < n {
+                            DROPPED
+                        } else {
+                            g - n as u32
+                        }
+                    })
+                    .collect();
+                self.parts.push(Part { group, ..p.clone() });
+            }
+        }
         self.num_groups -= n;
         Taken {
             groups: n,
             offsets,
             ts,
             mask,
+            parts,
+            run_offsets,
+            runs,
         }
     }
 
     fn state_arrays(&mut self, emit_to: EmitTo) -> Vec<ArrayRef> {
         let t = self.take(emit_to);
-        let offsets = OffsetBuffer::new(t.offsets.iter().map(|&o| o as i32).collect());
-        state_lists(offsets, t.ts.into(), t.mask.into())
+        if t.runs.is_empty() {
+            let offsets = OffsetBuffer::new(t.offsets.iter().map(|&o| o as i32).collect());
+            return state_lists(offsets, t.ts.into(), t.mask.into());
+        }
+        let (mut offsets, mut ts, mut mask) = (vec![0i32], Vec::new(), Vec::new());
+        let mut scratch = Vec::new();
+        for g in 0..t.groups {
+            t.gather(g, &mut scratch);
+            ts.extend(scratch.iter().map(|e| e.0));
+            mask.extend(scratch.iter().map(|e| e.1));
+            offsets.push(ts.len() as i32);
+        }
+        state_lists(OffsetBuffer::new(offsets.into()), ts.into(), mask.into())
     }
 
     fn evaluate_groups(&mut self, emit_to: EmitTo) -> ArrayRef {
         let t = self.take(emit_to);
         let mut scratch: Vec<(i64, u32)> = Vec::new();
         let reached = (0..t.groups).map(|g| {
-            let (a, b) = (t.offsets[g], t.offsets[g + 1]);
-            scratch.clear();
-            scratch.extend(t.ts[a..b].iter().copied().zip(t.mask[a..b].iter().copied()));
+            t.gather(g, &mut scratch);
             sort_entries(&mut scratch);
             scan(&self.spec.funnel, &scratch)
         });
@@ -503,25 +602,14 @@ impl Groups {
         ) else {
             return exec_err!("funnel state lists hold unexpected types");
         };
-        let offs = ts.value_offsets();
-        let (first, end) = (offs[0] as usize, offs[group_indices.len()] as usize);
-        let mv = mv.values().slice(first, end - first);
-        let keep_unrelated = self.spec.keep_unrelated;
-        let mut group = Vec::with_capacity(end - first);
-        for (row, &g) in group_indices.iter().enumerate() {
-            for j in offs[row] as usize..offs[row + 1] as usize {
-                let m = mv[j - first];
-                group.push(if m == 0 && !keep_unrelated {
-                    DROPPED
-                } else {
-                    g as u32
-                });
-            }
+        if ts.offsets() != mask.offsets() || ts.len() != group_indices.len() {
+            return exec_err!("funnel state lists are not aligned");
         }
-        self.chunks.push(Chunk {
-            group,
-            ts: tv.values().slice(first, end - first),
-            mask: mv,
+        self.parts.push(Part {
+            group: group_indices.iter().map(|&g| g as u32).collect(),
+            offsets: ts.offsets().clone(),
+            ts: tv.values().clone(),
+            mask: mv.values().clone(),
         });
         Ok(())
     }
@@ -683,12 +771,17 @@ impl GroupsAccumulator for Groups {
     }
 
     fn size(&self) -> usize {
-        self.chunks.len() * std::mem::size_of::<Chunk>()
-            + self
-                .chunks
-                .iter()
-                .map(|c| c.group.capacity() * 4 + c.ts.len() * 8 + c.mask.len() * 4)
-                .sum::<usize>()
+        let chunks: usize = self
+            .chunks
+            .iter()
+            .map(|c| c.group.capacity() * 4 + c.ts.len() * 8 + c.mask.len() * 4)
+            .sum();
+        let parts: usize = self
+            .parts
+            .iter()
+            .map(|p| p.group.capacity() * 8 + p.ts.len() * 8 + p.mask.len() * 4)
+            .sum();
+        chunks + parts
     }
 }
 
