@@ -356,3 +356,71 @@ fn experiment_assign_matches_growthbook_vectors() {
     ]);
     assert!(narrow.lines().skip(1).all(|l| l.ends_with(",-1")));
 }
+
+#[test]
+fn funnel_on_taobao_json_contract_and_sql_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = w(dir.path());
+    let f = data("taobao_sample/UserBehavior_head_sample.csv")
+        .display()
+        .to_string();
+    ok(&["--workspace", &ws, "-q", "ingest", "--preset", "taobao", &f]);
+    let steps = "product_view,add_to_cart,order";
+    for mode in ["default", "strict-order", "strict-increase"] {
+        let out = ok(&[
+            "--workspace", &ws, "funnel", "--steps", steps, "--window", "24h", "--mode", mode,
+            "--format", "json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["users_total"], 814, "{mode}");
+        let st = v["steps"].as_array().unwrap();
+        assert_eq!(st.len(), 3);
+        for (s, name) in st.iter().zip(steps.split(',')) {
+            assert_eq!(s["step"], name);
+            for key in [
+                "users",
+                "conversion_from_previous",
+                "conversion_from_first",
+                "median_seconds_to_convert",
+                "p90_seconds_to_convert",
+                "drop_off",
+                "drop_off_rate",
+            ] {
+                assert!(s.get(key).is_some(), "{mode}: {key} missing");
+            }
+        }
+        // The same levels through the SQL aggregate.
+        let sql = format!(
+            "SELECT count(*) FILTER (WHERE l >= 1), count(*) FILTER (WHERE l >= 2), count(*) FILTER (WHERE l >= 3) FROM \
+             (SELECT user_id, window_funnel(86400, '{mode}', ts, event = 'product_view', event = 'add_to_cart', event = 'order') AS l \
+             FROM events GROUP BY user_id)"
+        );
+        let csv = ok(&["--workspace", &ws, "--format", "csv", "sql", &sql]);
+        let counts: Vec<u64> = csv.lines().nth(1).unwrap().split(',').map(|x| x.parse().unwrap()).collect();
+        let users: Vec<u64> = st.iter().map(|s| s["users"].as_u64().unwrap()).collect();
+        assert_eq!(counts, users, "{mode}");
+    }
+    // Level counts checked against ClickHouse (scripts/funnel_vs_chdb.py on this file).
+    let out = ok(&["--workspace", &ws, "funnel", "--steps", steps, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let users: Vec<u64> = v["steps"].as_array().unwrap().iter().map(|s| s["users"].as_u64().unwrap()).collect();
+    assert_eq!(users, vec![812, 589, 279]);
+
+    // A readable table, and clear errors.
+    let table = ok(&["--workspace", &ws, "funnel", "--steps", steps]);
+    assert!(table.contains("cart_abandonment"), "{table}");
+    for (args, says) in [
+        (vec!["funnel", "--steps", steps, "--window", "soon"], "not a duration"),
+        (vec!["funnel", "--steps", steps, "--breakdown", "weather"], "unknown breakdown"),
+        (vec!["funnel", "--steps", steps, "--same", "price"], "not an event column"),
+        (vec!["funnel", "--steps", steps, "--step-window", "1:1h"], "step must be"),
+        (vec!["funnel", "--steps", steps, "--from", "yesterday"], "not a date"),
+    ] {
+        let mut a = vec!["--workspace", ws.as_str()];
+        a.extend(args);
+        let o = run(&a);
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says) && !err.contains("panicked"), "{err}");
+    }
+}
