@@ -86,19 +86,22 @@ pub(crate) fn run(g: &Global, a: BenchArgs, out: &mut dyn Write) -> Result<()> {
     }
 }
 
-fn ingest_bench(g: &Global, b: &IngestBench, out: &mut dyn Write) -> Result<()> {
-    if b.runs == 0 {
+/// The seeded Taobao-layout CSV of `rows` rows in `dir`, written when absent.
+fn taobao_csv(g: &Global, dir: &Path, rows: u64, runs: usize) -> Result<PathBuf> {
+    if runs == 0 {
         bail!("--runs must be at least 1");
     }
-    std::fs::create_dir_all(&b.dir).with_context(|| format!("creating {}", b.dir.display()))?;
-    let csv = b.dir.join(format!("taobao-{}.csv", b.rows));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let csv = dir.join(format!("taobao-{rows}.csv"));
     if !csv.exists() {
-        note(
-            g,
-            &format!("writing {} rows to {} …", b.rows, csv.display()),
-        );
-        shoplens_engine::demo::write_taobao_layout(&csv, b.rows, 42)?;
+        note(g, &format!("writing {rows} rows to {} …", csv.display()));
+        shoplens_engine::demo::write_taobao_layout(&csv, rows, 42)?;
     }
+    Ok(csv)
+}
+
+fn ingest_bench(g: &Global, b: &IngestBench, out: &mut dyn Write) -> Result<()> {
+    let csv = taobao_csv(g, &b.dir, b.rows, b.runs)?;
     let mb = std::fs::metadata(&csv)?.len() as f64 / 1e6;
     let preset = presets::preset("taobao")?;
     let mut ours = Vec::new();
@@ -161,21 +164,10 @@ fn ingest_bench(g: &Global, b: &IngestBench, out: &mut dyn Write) -> Result<()> 
 }
 
 fn funnel_bench(g: &Global, b: &FunnelBench, out: &mut dyn Write) -> Result<()> {
-    if b.runs == 0 {
-        bail!("--runs must be at least 1");
-    }
     let Some(mode) = Mode::parse(&b.mode) else {
         bail!("--mode must be default, strict-order or strict-increase");
     };
-    std::fs::create_dir_all(&b.dir).with_context(|| format!("creating {}", b.dir.display()))?;
-    let csv = b.dir.join(format!("taobao-{}.csv", b.rows));
-    if !csv.exists() {
-        note(
-            g,
-            &format!("writing {} rows to {} …", b.rows, csv.display()),
-        );
-        shoplens_engine::demo::write_taobao_layout(&csv, b.rows, 42)?;
-    }
+    let csv = taobao_csv(g, &b.dir, b.rows, b.runs)?;
     let ws_dir = b.dir.join(format!("funnel-ws-{}", b.rows));
     let ws = Workspace::open(&ws_dir)?;
     if ws.manifest()?.rows(Table::Events) != b.rows {

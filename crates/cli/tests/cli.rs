@@ -368,8 +368,17 @@ fn funnel_on_taobao_json_contract_and_sql_agree() {
     let steps = "product_view,add_to_cart,order";
     for mode in ["default", "strict-order", "strict-increase"] {
         let out = ok(&[
-            "--workspace", &ws, "funnel", "--steps", steps, "--window", "24h", "--mode", mode,
-            "--format", "json",
+            "--workspace",
+            &ws,
+            "funnel",
+            "--steps",
+            steps,
+            "--window",
+            "24h",
+            "--mode",
+            mode,
+            "--format",
+            "json",
         ]);
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["users_total"], 814, "{mode}");
@@ -396,25 +405,59 @@ fn funnel_on_taobao_json_contract_and_sql_agree() {
              FROM events GROUP BY user_id)"
         );
         let csv = ok(&["--workspace", &ws, "--format", "csv", "sql", &sql]);
-        let counts: Vec<u64> = csv.lines().nth(1).unwrap().split(',').map(|x| x.parse().unwrap()).collect();
+        let counts: Vec<u64> = csv
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .map(|x| x.parse().unwrap())
+            .collect();
         let users: Vec<u64> = st.iter().map(|s| s["users"].as_u64().unwrap()).collect();
         assert_eq!(counts, users, "{mode}");
     }
     // Level counts checked against ClickHouse (scripts/funnel_vs_chdb.py on this file).
-    let out = ok(&["--workspace", &ws, "funnel", "--steps", steps, "--format", "json"]);
+    let out = ok(&[
+        "--workspace",
+        &ws,
+        "funnel",
+        "--steps",
+        steps,
+        "--format",
+        "json",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let users: Vec<u64> = v["steps"].as_array().unwrap().iter().map(|s| s["users"].as_u64().unwrap()).collect();
+    let users: Vec<u64> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["users"].as_u64().unwrap())
+        .collect();
     assert_eq!(users, vec![812, 589, 279]);
 
     // A readable table, and clear errors.
     let table = ok(&["--workspace", &ws, "funnel", "--steps", steps]);
     assert!(table.contains("cart_abandonment"), "{table}");
     for (args, says) in [
-        (vec!["funnel", "--steps", steps, "--window", "soon"], "not a duration"),
-        (vec!["funnel", "--steps", steps, "--breakdown", "weather"], "unknown breakdown"),
-        (vec!["funnel", "--steps", steps, "--same", "price"], "not an event column"),
-        (vec!["funnel", "--steps", steps, "--step-window", "1:1h"], "step must be"),
-        (vec!["funnel", "--steps", steps, "--from", "yesterday"], "not a date"),
+        (
+            vec!["funnel", "--steps", steps, "--window", "soon"],
+            "not a duration",
+        ),
+        (
+            vec!["funnel", "--steps", steps, "--breakdown", "weather"],
+            "unknown breakdown",
+        ),
+        (
+            vec!["funnel", "--steps", steps, "--same", "price"],
+            "not an event column",
+        ),
+        (
+            vec!["funnel", "--steps", steps, "--step-window", "1:1h"],
+            "step must be",
+        ),
+        (
+            vec!["funnel", "--steps", steps, "--from", "yesterday"],
+            "not a date",
+        ),
     ] {
         let mut a = vec!["--workspace", ws.as_str()];
         a.extend(args);

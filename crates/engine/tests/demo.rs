@@ -113,6 +113,21 @@ async fn planted_truths_are_recoverable() {
         "funnel ratio {funnel_ratio}"
     );
 
+    // Unit-level breakdowns put every unit under exactly one value.
+    for b in [
+        Breakdown::FirstTouchChannel,
+        Breakdown::Variant("checkout-button".into()),
+    ] {
+        let mut f = FunnelSpec::new(vec!["product_view".into(), "order".into()], 86_400_000_000);
+        f.breakdown = Some(b.clone());
+        let r = funnel(&ws, &f).await.unwrap();
+        let sum: u64 = r.breakdown.iter().map(|g| g.users_total).sum();
+        assert_eq!(sum, r.users_total, "{b:?}");
+        let step2: u64 = r.breakdown.iter().map(|g| g.steps[1].users).sum();
+        assert_eq!(step2, r.steps[1].users, "{b:?}");
+        assert!(r.breakdown.len() >= 2, "{b:?}");
+    }
+
     // Holding the item constant lowers every step after the first (quick adds, mixed baskets).
     let plain = FunnelSpec::new(
         vec!["product_view".into(), "add_to_cart".into(), "order".into()],

@@ -496,37 +496,13 @@ impl Shopper<'_> {
             if self.rng.random_bool(0.3) && !cart.iter().any(|(i, _)| *i == item) {
                 let q = [1, 1, 1, 1, 2, 2, 3][self.rng.random_range(0..7)];
                 ts += self.rng.random_range(5..30) * 1_000_000;
-                self.event(
-                    out,
-                    ts,
-                    &session,
-                    "add_to_cart",
-                    Some(item),
-                    Some(q),
-                    None,
-                    channel,
-                    device,
-                    None,
-                )?;
-                cart.push((item, q));
+                self.cart_add(out, ts, &session, (item, q), channel, device, &mut cart)?;
             } else if self.rng.random_bool(QUICK_ADD) {
                 // A quick add from a listing or carousel: an item of the category never viewed.
                 let other = w.catalog.pick(c, &mut self.rng);
                 if other != item && !cart.iter().any(|(i, _)| *i == other) {
                     ts += self.rng.random_range(5..30) * 1_000_000;
-                    self.event(
-                        out,
-                        ts,
-                        &session,
-                        "add_to_cart",
-                        Some(other),
-                        Some(1),
-                        None,
-                        channel,
-                        device,
-                        None,
-                    )?;
-                    cart.push((other, 1));
+                    self.cart_add(out, ts, &session, (other, 1), channel, device, &mut cart)?;
                 }
             }
         }
@@ -555,6 +531,34 @@ impl Shopper<'_> {
             return Ok(());
         }
         self.order(out, ts + MINUTE, day, &session, channel, device, &cart)
+    }
+
+    /// An add_to_cart event of `line` (item, quantity), and the line in the cart.
+    #[allow(clippy::too_many_arguments)]
+    fn cart_add(
+        &mut self,
+        out: &mut BlockOut,
+        ts: i64,
+        session: &str,
+        line: (usize, i64),
+        channel: usize,
+        device: &str,
+        cart: &mut Vec<(usize, i64)>,
+    ) -> Result<()> {
+        self.event(
+            out,
+            ts,
+            session,
+            "add_to_cart",
+            Some(line.0),
+            Some(line.1),
+            None,
+            channel,
+            device,
+            None,
+        )?;
+        cart.push(line);
+        Ok(())
     }
 
     /// 70% of orders with baby formula also hold diapers; the others hold none.
