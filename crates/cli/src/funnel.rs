@@ -5,9 +5,9 @@ use std::io::Write;
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use serde_json::Value;
+use shoplens_engine::calendar;
 use shoplens_engine::funnel::{self, Breakdown, FunnelReport, FunnelSpec, StepStats, Unit};
 use shoplens_engine::models::funnel::Mode;
-use shoplens_engine::{calendar, ingest};
 
 use crate::Global;
 use crate::render::{Format, Frame, write_json};
@@ -84,30 +84,7 @@ pub(crate) async fn run(g: &Global, a: FunnelArgs, out: &mut dyn Write) -> Resul
         UnitArg::User => Unit::User,
         UnitArg::Session => Unit::Session,
     };
-    let instant = |flag: &str, text: &str| -> Result<i64> {
-        match ingest::parse_instant(text, &tz) {
-            Some(t) => Ok(t),
-            None => bail!("--{flag} `{text}` is not a date (2025-05-01) or an instant"),
-        }
-    };
-    if let Some(f) = &a.from {
-        spec.from = Some(instant("from", f)?);
-    }
-    if let Some(t) = &a.to {
-        let v = instant("to", t)?;
-        // A date is inclusive: events before the next midnight.
-        spec.to = Some(if t.trim().len() == 10 {
-            v + 86_400_000_000
-        } else {
-            v
-        });
-    } else if let Some(as_of) = g
-        .as_of
-        .as_deref()
-        .and_then(|x| calendar::parse_as_of(x, &tz))
-    {
-        spec.to = Some(as_of + 1);
-    }
+    (spec.from, spec.to) = crate::people::period(g, &tz, a.from.as_deref(), a.to.as_deref())?;
     for (c, v) in [
         ("channel", &a.channel),
         ("device", &a.device),

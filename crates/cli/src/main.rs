@@ -4,6 +4,7 @@ mod bench;
 mod commands;
 mod experiment;
 mod funnel;
+mod people;
 mod render;
 
 use std::path::PathBuf;
@@ -69,6 +70,8 @@ pub(crate) enum Command {
     Bench(bench::BenchArgs),
     /// Funnel: users per step, conversion, drop-off and time to convert (ClickHouse windowFunnel semantics).
     Funnel(funnel::FunnelArgs),
+    /// Repurchase: N-day repurchase rate of new customers and intervals between purchase days.
+    Repurchase(people::RepurchaseArgs),
     /// Experiments: assignment (analysis comes with the experiments issue).
     Experiment(experiment::ExperimentArgs),
     /// List the built-in presets, or print one as a mapping file to start from.

@@ -11,16 +11,17 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
 use datafusion::catalog::MemTable;
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 use shoplens_models::funnel::{MAX_STEPS, Mode};
+use shoplens_models::stats::{quantile, ratio};
 
 use crate::error::{Error, Result};
 use crate::query;
 use crate::sessions;
+use crate::sql::{quote, strings, ts_literal};
 use crate::workspace::Workspace;
 
 pub use udaf::DetailConfig;
@@ -176,11 +177,6 @@ fn dimension(c: &str) -> Result<&str> {
                 EVENT_DIMENSIONS.join(", ")
             ))
         })
-}
-
-/// A SQL string literal.
-pub(crate) fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// One step's figures.
@@ -411,18 +407,6 @@ fn base_sql(spec: &FunnelSpec, split_sessions: bool) -> String {
     )
 }
 
-/// A text column as a plain string array (DataFusion may hand out views).
-pub(crate) fn strings(a: &ArrayRef) -> Result<StringArray> {
-    let a = cast(a, &DataType::Utf8)?;
-    a.as_string_opt::<i32>()
-        .cloned()
-        .ok_or_else(|| Error::Internal(format!("expected text, got {}", a.data_type())))
-}
-
-fn ts_literal(us: i64) -> String {
-    format!("arrow_cast({us}, 'Timestamp(µs, \"UTC\")')")
-}
-
 fn detail_call(spec: &FunnelSpec) -> Result<String> {
     let cfg = DetailConfig {
         window_us: spec.window_us,
@@ -563,13 +547,12 @@ fn step_stats<'a>(
             }
         }
     }
-    let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
     (0..n)
         .map(|k| {
             let prev = if k == 0 { reached[0] } else { reached[k - 1] };
             let drop = prev - reached[k];
-            let ts = &mut times[k];
-            ts.sort_unstable();
+            let mut ts: Vec<f64> = times[k].iter().map(|&us| us as f64 / 1e6).collect();
+            ts.sort_by(f64::total_cmp);
             let drop_off_name = if k > 0 && spec.steps[k - 1] == "add_to_cart" {
                 Some("cart_abandonment")
             } else if k > 0 && spec.steps[k] == "payment" {
@@ -584,25 +567,12 @@ fn step_stats<'a>(
                 conversion_from_first: ratio(reached[k], reached[0]),
                 drop_off: drop,
                 drop_off_rate: ratio(drop, prev),
-                median_seconds_to_convert: quantile(ts, 0.5).map(|us| us / 1e6),
-                p90_seconds_to_convert: quantile(ts, 0.9).map(|us| us / 1e6),
+                median_seconds_to_convert: quantile(&ts, 0.5),
+                p90_seconds_to_convert: quantile(&ts, 0.9),
                 drop_off_name,
             }
         })
         .collect()
-}
-
-/// The q-quantile of sorted values, interpolating linearly between order statistics (the
-/// definition numpy and pandas use by default).
-pub fn quantile(sorted: &[i64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let hi = pos.ceil() as usize;
-    let frac = pos - lo as f64;
-    Some(sorted[lo] as f64 + (sorted[hi] as f64 - sorted[lo] as f64) * frac)
 }
 
 /// For units that stopped at step k (0 < k < n): their first event after the event that
@@ -761,16 +731,5 @@ mod tests {
         assert_eq!(parse_duration("86400").unwrap(), 86_400_000_000);
         assert!(parse_duration("3x").is_err());
         assert!(parse_duration("0h").is_err());
-    }
-
-    #[test]
-    fn quantiles_interpolate() {
-        assert_eq!(quantile(&[1, 2, 3, 4], 0.5), Some(2.5));
-        assert_eq!(quantile(&[10], 0.9), Some(10.0));
-        assert_eq!(
-            quantile(&[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100], 0.9),
-            Some(90.0)
-        );
-        assert_eq!(quantile(&[], 0.5), None);
     }
 }

@@ -23,8 +23,10 @@ pub mod funnel;
 pub mod ingest;
 pub mod quarantine;
 pub mod query;
+pub mod repurchase;
 pub mod schema;
 pub mod sessions;
+pub mod sql;
 pub mod workspace;
 
 pub use datafusion;

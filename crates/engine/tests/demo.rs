@@ -12,6 +12,7 @@ use common::{rows, scalar};
 use shoplens_engine::Workspace;
 use shoplens_engine::demo::{DemoParams, generate};
 use shoplens_engine::funnel::{Breakdown, FunnelSpec, Unit, funnel};
+use shoplens_engine::repurchase::RepurchaseSpec;
 
 fn demo(scale: f64, seed: u64) -> (tempfile::TempDir, Workspace) {
     let dir = tempfile::tempdir().unwrap();
@@ -175,6 +176,34 @@ async fn planted_truths_are_recoverable() {
         "repurchase ratio {}",
         community / shop
     );
+
+    // The same through `shoplens repurchase`: community's 30-day rate about twice the shop's, and
+    // heavy buyers (all of platinum) repurchase in a third of the time of tier-less customers.
+    let r = shoplens_engine::repurchase::repurchase(&ws, &RepurchaseSpec::new(30))
+        .await
+        .unwrap();
+    let group = |gs: &[shoplens_engine::repurchase::RepurchaseGroup], v: &str| {
+        gs.iter()
+            .find(|g| g.value.as_deref() == Some(v))
+            .cloned()
+            .unwrap()
+    };
+    let ratio = group(&r.by_acquisition_channel, "private_community")
+        .rate
+        .unwrap()
+        / r.rate.unwrap();
+    assert!((1.8..2.2).contains(&ratio), "repurchase ratio {ratio}");
+    let heavy = group(&r.by_member_tier, "platinum")
+        .median_interval_days
+        .unwrap();
+    let none = group(&r.by_member_tier, "none")
+        .median_interval_days
+        .unwrap();
+    assert!(
+        (7.0..=14.0).contains(&heavy),
+        "heavy-buyer interval {heavy}"
+    );
+    assert!(heavy * 3.0 < none, "heavy {heavy} vs none {none}");
 
     // Hours in shop time: beauty orders peak 22:00–01:00, groceries 11:00–13:00.
     let peak = "SELECT string_agg(CAST(h AS varchar), ',') FROM (SELECT extract(hour FROM o.ts + INTERVAL '8 hours') h, count(*) n FROM orders o

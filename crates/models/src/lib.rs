@@ -12,3 +12,4 @@
 
 pub mod assign;
 pub mod funnel;
+pub mod stats;

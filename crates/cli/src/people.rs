@@ -1,0 +1,155 @@
+//! People analytics commands: `shoplens repurchase` (and, as they land, activity, cohorts,
+//! lifecycle).
+
+use std::io::Write;
+
+use anyhow::{Result, bail};
+use chrono_tz::Tz;
+use clap::Args;
+use serde_json::Value;
+use shoplens_engine::repurchase::{self, RepurchaseGroup, RepurchaseSpec};
+use shoplens_engine::{calendar, ingest};
+
+use crate::Global;
+use crate::render::{Format, Frame, write_json};
+
+/// `--from DAY --to DAY` as a half-open interval of instants: a date means its midnight in the
+/// shop's zone, and `--to` a date includes that day. Without `--to`, `--as-of` ends the period.
+pub(crate) fn period(
+    g: &Global,
+    tz: &Tz,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(Option<i64>, Option<i64>)> {
+    let instant = |flag: &str, text: &str| -> Result<i64> {
+        match ingest::parse_instant(text, tz) {
+            Some(t) => Ok(t),
+            None => bail!("--{flag} `{text}` is not a date (2025-05-01) or an instant"),
+        }
+    };
+    let from = from.map(|f| instant("from", f)).transpose()?;
+    let to = match to {
+        Some(t) => {
+            let v = instant("to", t)?;
+            Some(if t.trim().len() == 10 {
+                v + 86_400_000_000
+            } else {
+                v
+            })
+        }
+        None => as_of(g, tz).map(|a| a + 1),
+    };
+    Ok((from, to))
+}
+
+/// `--as-of` in the shop's zone, when given.
+pub(crate) fn as_of(g: &Global, tz: &Tz) -> Option<i64> {
+    g.as_of
+        .as_deref()
+        .and_then(|x| calendar::parse_as_of(x, tz))
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RepurchaseArgs {
+    /// The repurchase window N in days after the first purchase day.
+    #[arg(long, default_value_t = 30)]
+    days: i64,
+    /// First purchases from this day (or instant) on, in the shop's zone (default: all data).
+    #[arg(long)]
+    from: Option<String>,
+    /// First purchases up to this day, inclusive (or an instant, exclusive).
+    #[arg(long)]
+    to: Option<String>,
+}
+
+pub(crate) async fn repurchase_cmd(
+    g: &Global,
+    a: RepurchaseArgs,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let ws = crate::commands::existing(g)?;
+    let tz = calendar::zone(&ws.manifest()?.settings);
+    let mut spec = RepurchaseSpec::new(a.days);
+    (spec.from, spec.to) = period(g, &tz, a.from.as_deref(), a.to.as_deref())?;
+    if g.as_of.is_some() {
+        spec.as_of = as_of(g, &tz);
+        if a.to.is_none() {
+            spec.to = None;
+        }
+    }
+    let r = repurchase::repurchase(&ws, &spec).await?;
+    if g.format == Format::Json {
+        return write_json(out, &r);
+    }
+    let csv = g.format == Format::Csv;
+    let num = |x: Option<f64>, pct: bool| -> Value {
+        match x {
+            None => Value::Null,
+            Some(v) if csv => Value::from(v),
+            Some(v) if pct => Value::from(format!("{:.1}%", v * 100.0)),
+            Some(v) => Value::from(format!("{v:.1}")),
+        }
+    };
+    let mut f = Frame::new(&[
+        "group",
+        "value",
+        "customers",
+        "repurchasers",
+        "rate",
+        "median_interval_days",
+    ]);
+    let mut push = |group: &str, x: &RepurchaseGroup| {
+        f.push(vec![
+            Value::from(group),
+            Value::from(x.value.clone().unwrap_or_else(|| "(unknown)".into())),
+            Value::from(x.customers),
+            Value::from(x.repurchasers),
+            num(x.rate, true),
+            num(x.median_interval_days, false),
+        ]);
+    };
+    push(
+        "all",
+        &RepurchaseGroup {
+            value: Some("all".into()),
+            customers: r.customers,
+            repurchasers: r.repurchasers,
+            rate: r.rate,
+            median_interval_days: r.median_interval_days,
+            intervals: r.intervals,
+        },
+    );
+    for (name, groups) in [
+        ("acquisition_channel", &r.by_acquisition_channel),
+        ("member_tier", &r.by_member_tier),
+        ("first_category", &r.by_first_category),
+    ] {
+        for x in groups {
+            push(name, x);
+        }
+    }
+    f.write(out, g.format)?;
+    if g.format == Format::Table {
+        if let Some(q) = r.interval_quartiles_days {
+            writeln!(
+                out,
+                "{}-day repurchase of new customers observable for {} days ({} more not yet observable); intervals between purchase days: {} (quartiles {:.1} / {:.1} / {:.1} days)",
+                r.days, r.days, r.not_yet_observable, r.intervals, q[0], q[1], q[2]
+            )?;
+        }
+        let mut h = Frame::new(&["interval_days", "count", "share"]);
+        for b in &r.interval_histogram {
+            h.push(vec![
+                Value::from(match b.to_days {
+                    Some(t) if t == b.from_days => t.to_string(),
+                    Some(t) => format!("{}–{t}", b.from_days),
+                    None => format!("{}+", b.from_days),
+                }),
+                Value::from(b.count),
+                Value::from(format!("{:.1}%", b.share * 100.0)),
+            ]);
+        }
+        h.write(out, g.format)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! SQL fragments and result readers shared by the analyses: literals, the shop's local time, the
+//! paid-order rule of docs/metrics.md.
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+
+use crate::error::{Error, Result};
+
+/// A SQL string literal.
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A UTC instant (µs) as a SQL timestamp literal.
+pub fn ts_literal(us: i64) -> String {
+    format!("arrow_cast({us}, 'Timestamp(µs, \"UTC\")')")
+}
+
+/// `col` (a UTC timestamp) in the shop's zone: date_part, date_trunc and CAST AS DATE then give
+/// local hours, weekdays and days.
+pub fn local(col: &str, tz: &str) -> String {
+    format!(
+        "arrow_cast({col}, 'Timestamp(µs, \"{}\")')",
+        tz.replace(['"', '\''], "")
+    )
+}
+
+/// A paid order: status completed or paid (docs/metrics.md, conventions).
+pub const PAID: &str = "status IN ('completed', 'paid')";
+
+/// A text column as a plain string array (DataFusion may hand out views).
+pub fn strings(a: &ArrayRef) -> Result<StringArray> {
+    let a = cast(a, &DataType::Utf8)?;
+    a.as_string_opt::<i32>()
+        .cloned()
+        .ok_or_else(|| Error::Internal(format!("expected text, got {}", a.data_type())))
+}
+
+/// A numeric column as f64 values (null as NaN).
+pub fn floats(a: &ArrayRef) -> Result<Vec<f64>> {
+    let a = cast(a, &DataType::Float64)?;
+    let f = a
+        .as_primitive_opt::<datafusion::arrow::datatypes::Float64Type>()
+        .ok_or_else(|| Error::Internal(format!("expected numbers, got {}", a.data_type())))?;
+    Ok((0..f.len())
+        .map(|i| if f.is_null(i) { f64::NAN } else { f.value(i) })
+        .collect())
+}
+
+/// An integer column as i64 values (null as 0).
+pub fn ints(a: &ArrayRef) -> Result<Vec<i64>> {
+    let a = cast(a, &DataType::Int64)?;
+    let f = a
+        .as_primitive_opt::<datafusion::arrow::datatypes::Int64Type>()
+        .ok_or_else(|| Error::Internal(format!("expected integers, got {}", a.data_type())))?;
+    Ok((0..f.len())
+        .map(|i| if f.is_null(i) { 0 } else { f.value(i) })
+        .collect())
+}
+
+/// A text column as optional strings.
+pub fn texts(a: &ArrayRef) -> Result<Vec<Option<String>>> {
+    let s = strings(a)?;
+    Ok((0..s.len())
+        .map(|i| (!s.is_null(i)).then(|| s.value(i).to_string()))
+        .collect())
+}
