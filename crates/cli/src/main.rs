@@ -72,6 +72,8 @@ pub(crate) enum Command {
     Funnel(funnel::FunnelArgs),
     /// Repurchase: N-day repurchase rate of new customers and intervals between purchase days.
     Repurchase(people::RepurchaseArgs),
+    /// Activity: events, orders and revenue by hour × weekday and category; DAU/WAU/MAU.
+    Activity(people::ActivityArgs),
     /// Experiments: assignment (analysis comes with the experiments issue).
     Experiment(experiment::ExperimentArgs),
     /// List the built-in presets, or print one as a mapping file to start from.

@@ -1,5 +1,5 @@
-//! People analytics commands: `shoplens repurchase` (and, as they land, activity, cohorts,
-//! lifecycle).
+//! People analytics commands: `shoplens repurchase`, `shoplens activity` (cohorts and lifecycle
+//! as they land).
 
 use std::io::Write;
 
@@ -7,6 +7,7 @@ use anyhow::{Result, bail};
 use chrono_tz::Tz;
 use clap::Args;
 use serde_json::Value;
+use shoplens_engine::activity::{self, ActivitySpec};
 use shoplens_engine::repurchase::{self, RepurchaseGroup, RepurchaseSpec};
 use shoplens_engine::{calendar, ingest};
 
@@ -152,4 +153,101 @@ pub(crate) async fn repurchase_cmd(
         h.write(out, g.format)?;
     }
     Ok(())
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ActivityArgs {
+    /// First day (or instant) counted, in the shop's zone (default: all data).
+    #[arg(long)]
+    from: Option<String>,
+    /// Last day counted, inclusive (or an instant, exclusive).
+    #[arg(long)]
+    to: Option<String>,
+    /// Hour × weekday maps for at most this many categories (the most active).
+    #[arg(long, default_value_t = 10)]
+    categories: usize,
+}
+
+pub(crate) async fn activity_cmd(g: &Global, a: ActivityArgs, out: &mut dyn Write) -> Result<()> {
+    let ws = crate::commands::existing(g)?;
+    let tz = calendar::zone(&ws.manifest()?.settings);
+    let mut spec = ActivitySpec {
+        categories: a.categories,
+        ..Default::default()
+    };
+    (spec.from, spec.to) = period(g, &tz, a.from.as_deref(), a.to.as_deref())?;
+    let r = activity::activity(&ws, &spec).await?;
+    match g.format {
+        Format::Json => write_json(out, &r),
+        Format::Csv => {
+            let mut f = Frame::new(&["category", "weekday", "hour", "events", "orders", "revenue"]);
+            let rows = r.heatmap.iter().map(|c| (None, c)).chain(
+                r.categories
+                    .iter()
+                    .flat_map(|k| k.heatmap.iter().map(move |c| (Some(&k.category), c))),
+            );
+            for (cat, c) in rows {
+                f.push(vec![
+                    cat.map_or(Value::from("(all)"), |c| Value::from(c.clone())),
+                    Value::from(c.weekday),
+                    Value::from(c.hour),
+                    Value::from(c.events),
+                    Value::from(c.orders),
+                    Value::from(c.revenue),
+                ]);
+            }
+            f.write(out, g.format)
+        }
+        Format::Table => {
+            writeln!(out, "events by weekday × hour (shop time):")?;
+            let mut cols: Vec<String> = vec!["day".into()];
+            cols.extend((0..24).map(|h| format!("{h:02}")));
+            let mut f = Frame::new(&cols.iter().map(String::as_str).collect::<Vec<_>>());
+            for (d, name) in ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+                .iter()
+                .enumerate()
+            {
+                let mut row = vec![Value::from(*name)];
+                row.extend(
+                    r.heatmap[d * 24..d * 24 + 24]
+                        .iter()
+                        .map(|c| Value::from(c.events)),
+                );
+                f.push(row);
+            }
+            f.write(out, g.format)?;
+            let mut f = Frame::new(&["category", "events", "orders", "revenue", "peak hours"]);
+            for c in r.categories.iter().take(a.categories.max(10)) {
+                f.push(vec![
+                    Value::from(c.category.clone()),
+                    Value::from(c.events),
+                    Value::from(c.orders),
+                    Value::from(format!("{:.2}", c.revenue)),
+                    Value::from(format!(
+                        "{} (by {})",
+                        c.peak_hours
+                            .iter()
+                            .map(|h| format!("{h:02}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        c.peak_by
+                    )),
+                ]);
+            }
+            f.write(out, g.format)?;
+            let n = |x: Option<f64>| x.map_or("—".to_string(), |v| format!("{v:.0}"));
+            writeln!(
+                out,
+                "DAU {} · WAU {} · MAU {} · stickiness (DAU/MAU) {}; peak hours: events {:?}, orders {:?}",
+                n(r.dau),
+                n(r.wau),
+                n(r.mau),
+                r.stickiness
+                    .map_or("—".to_string(), |s| format!("{:.1}%", s * 100.0)),
+                r.peak_event_hours,
+                r.peak_order_hours
+            )?;
+            Ok(())
+        }
+    }
 }

@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod activity;
 pub mod calendar;
 pub mod demo;
 pub mod error;

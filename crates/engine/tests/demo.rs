@@ -205,6 +205,29 @@ async fn planted_truths_are_recoverable() {
     );
     assert!(heavy * 3.0 < none, "heavy {heavy} vs none {none}");
 
+    // The same peaks through `shoplens activity`.
+    let act = shoplens_engine::activity::activity(&ws, &Default::default())
+        .await
+        .unwrap();
+    let peak = |c: &str| {
+        act.categories
+            .iter()
+            .find(|k| k.category == c)
+            .unwrap()
+            .peak_hours
+            .clone()
+    };
+    assert!(
+        peak("beauty").iter().all(|h| [22, 23, 0].contains(h)),
+        "{:?}",
+        peak("beauty")
+    );
+    assert!(
+        peak("groceries")[..2].iter().all(|h| [11, 12].contains(h)),
+        "{:?}",
+        peak("groceries")
+    );
+
     // Hours in shop time: beauty orders peak 22:00–01:00, groceries 11:00–13:00.
     let peak = "SELECT string_agg(CAST(h AS varchar), ',') FROM (SELECT extract(hour FROM o.ts + INTERVAL '8 hours') h, count(*) n FROM orders o
         JOIN order_items i ON o.order_id = i.order_id JOIN products p ON p.item_id = i.item_id WHERE p.category = '{}' GROUP BY 1 ORDER BY n DESC LIMIT {})";

@@ -151,3 +151,55 @@ async fn repurchase_hand_worked_example() {
     let r = repurchase(&ws, &spec).await.unwrap();
     assert_eq!((r.customers, r.repurchasers), (1, 1));
 }
+
+/// Events per (ISO weekday, hour) by SQL with a fixed offset instead of the zone database.
+async fn heat_by_sql(ws: &Workspace, offset_h: i64) -> Vec<(i64, i64, u64)> {
+    let q = format!(
+        "SELECT (CAST(date_part('dow', ts + INTERVAL '{offset_h} hours') AS INT) + 6) % 7 + 1 AS d, \
+         CAST(date_part('hour', ts + INTERVAL '{offset_h} hours') AS INT) AS h, count(*) FROM events GROUP BY 1, 2 ORDER BY 1, 2"
+    );
+    common::rows(ws, &q)
+        .await
+        .iter()
+        .map(|r| {
+            let v: Vec<i64> = r.split('|').map(|x| x.parse().unwrap()).collect();
+            (v[0], v[1], v[2] as u64)
+        })
+        .collect()
+}
+
+async fn check_activity(ws: &Workspace, offset_h: i64) {
+    use shoplens_engine::activity::{ActivitySpec, activity};
+    let r = activity(ws, &ActivitySpec::default()).await.unwrap();
+    let mine: Vec<(i64, i64, u64)> = r
+        .heatmap
+        .iter()
+        .filter(|c| c.events > 0)
+        .map(|c| (i64::from(c.weekday), i64::from(c.hour), c.events))
+        .collect();
+    assert_eq!(mine, heat_by_sql(ws, offset_h).await);
+    // Mean DAU by SQL: distinct users per local day, averaged over the days from first to last.
+    let q = format!(
+        "WITH d AS (SELECT date_trunc('day', ts + INTERVAL '{offset_h} hours') AS day, count(DISTINCT user_id) AS n FROM events GROUP BY 1) \
+         SELECT CAST(sum(n) AS DOUBLE) / (CAST(CAST(max(day) AS DATE) AS INT) - CAST(CAST(min(day) AS DATE) AS INT) + 1) FROM d"
+    );
+    let dau: f64 = scalar(ws, &q).await.parse().unwrap();
+    assert!((r.dau.unwrap() - dau).abs() < 1e-9, "{:?} vs {dau}", r.dau);
+    // Category totals add up to the events that have a category.
+    let with_cat: u64 = scalar(ws, "SELECT count(*) FROM events WHERE category IS NOT NULL")
+        .await
+        .parse()
+        .unwrap();
+    assert_eq!(r.categories.iter().map(|c| c.events).sum::<u64>(), with_cat);
+}
+
+#[tokio::test]
+async fn taobao_and_rees46_activity_reconcile_with_sql() {
+    let (_d, ws, _) = ingest_preset(
+        "taobao",
+        &[data("taobao_sample/UserBehavior_head_sample.csv")],
+    );
+    check_activity(&ws, 8).await;
+    let (_d, ws, _) = ingest_preset("rees46", &[data("rees46_sample/2019-Oct_head.csv")]);
+    check_activity(&ws, 0).await;
+}
