@@ -74,6 +74,8 @@ pub(crate) enum Command {
     Repurchase(people::RepurchaseArgs),
     /// Activity: events, orders and revenue by hour × weekday and category; DAU/WAU/MAU.
     Activity(people::ActivityArgs),
+    /// Cohorts by first purchase or registration: retention and LTV curves.
+    Cohorts(people::CohortArgs),
     /// Experiments: assignment (analysis comes with the experiments issue).
     Experiment(experiment::ExperimentArgs),
     /// List the built-in presets, or print one as a mapping file to start from.

@@ -1,13 +1,16 @@
-//! People analytics commands: `shoplens repurchase`, `shoplens activity` (cohorts and lifecycle
-//! as they land).
+//! People analytics commands: `shoplens repurchase`, `activity`, `cohorts` (lifecycle as it
+//! lands).
 
 use std::io::Write;
 
 use anyhow::{Result, bail};
 use chrono_tz::Tz;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde_json::Value;
 use shoplens_engine::activity::{self, ActivitySpec};
+use shoplens_engine::cohorts::{
+    self, Activity as CohortActivity, Basis, CohortCell, CohortSpec, Period,
+};
 use shoplens_engine::repurchase::{self, RepurchaseGroup, RepurchaseSpec};
 use shoplens_engine::{calendar, ingest};
 
@@ -247,6 +250,156 @@ pub(crate) async fn activity_cmd(g: &Global, a: ActivityArgs, out: &mut dyn Writ
                 r.peak_event_hours,
                 r.peak_order_hours
             )?;
+            Ok(())
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PeriodArg {
+    Week,
+    Month,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum BasisArg {
+    FirstPurchase,
+    Registration,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ActiveArg {
+    Orders,
+    Events,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CohortArgs {
+    /// Cohort and activity period.
+    #[arg(long, value_enum, default_value_t = PeriodArg::Month)]
+    period: PeriodArg,
+    /// What puts a customer in a cohort.
+    #[arg(long, value_enum, default_value_t = BasisArg::FirstPurchase)]
+    basis: BasisArg,
+    /// What makes a member active in a period.
+    #[arg(long, value_enum, default_value_t = ActiveArg::Orders)]
+    active: ActiveArg,
+    /// Cohorts from this day on (default: all).
+    #[arg(long)]
+    from: Option<String>,
+    /// Cohorts up to this day, inclusive.
+    #[arg(long)]
+    to: Option<String>,
+    /// Also one matrix per acquisition channel.
+    #[arg(long)]
+    by_channel: bool,
+}
+
+pub(crate) async fn cohorts_cmd(g: &Global, a: CohortArgs, out: &mut dyn Write) -> Result<()> {
+    let ws = crate::commands::existing(g)?;
+    let tz = calendar::zone(&ws.manifest()?.settings);
+    let mut spec = CohortSpec {
+        period: match a.period {
+            PeriodArg::Week => Period::Week,
+            PeriodArg::Month => Period::Month,
+        },
+        basis: match a.basis {
+            BasisArg::FirstPurchase => Basis::FirstPurchase,
+            BasisArg::Registration => Basis::Registration,
+        },
+        activity: match a.active {
+            ActiveArg::Orders => CohortActivity::Orders,
+            ActiveArg::Events => CohortActivity::Events,
+        },
+        by_channel: a.by_channel,
+        as_of: as_of(g, &tz),
+        ..Default::default()
+    };
+    (spec.from, spec.to) = period(g, &tz, a.from.as_deref(), a.to.as_deref())?;
+    if a.to.is_none() {
+        spec.to = None;
+    }
+    let r = cohorts::cohorts(&ws, &spec).await?;
+    match g.format {
+        Format::Json => write_json(out, &r),
+        Format::Csv => {
+            let mut f = Frame::new(&[
+                "cohort",
+                "channel",
+                "size",
+                "k",
+                "active",
+                "rate",
+                "active_or_later",
+                "rate_or_later",
+                "revenue",
+                "revenue_per_member",
+                "cumulative_revenue_per_member",
+                "partial",
+            ]);
+            for row in r.cohorts.iter().chain(&r.by_channel) {
+                for c in &row.periods {
+                    f.push(vec![
+                        Value::from(row.cohort.clone()),
+                        row.channel.clone().map_or(Value::Null, Value::from),
+                        Value::from(row.size),
+                        Value::from(c.k),
+                        Value::from(c.active),
+                        c.rate.into(),
+                        Value::from(c.active_or_later),
+                        c.rate_or_later.into(),
+                        Value::from(c.revenue),
+                        c.revenue_per_member.into(),
+                        c.cumulative_revenue_per_member.into(),
+                        Value::from(c.partial),
+                    ]);
+                }
+            }
+            f.write(out, g.format)
+        }
+        Format::Table => {
+            let k = r.average.len().min(13);
+            for (title, pick) in [
+                (
+                    "active in period k (share of the cohort; * = period not complete)",
+                    (|c: &CohortCell| c.rate.map(|x| format!("{:.1}%", x * 100.0)))
+                        as fn(&CohortCell) -> Option<String>,
+                ),
+                ("active in period k or later", |c: &CohortCell| {
+                    c.rate_or_later.map(|x| format!("{:.1}%", x * 100.0))
+                }),
+                (
+                    "cumulative revenue per member (LTV curve)",
+                    |c: &CohortCell| c.cumulative_revenue_per_member.map(|x| format!("{x:.2}")),
+                ),
+            ] {
+                writeln!(out, "{title}:")?;
+                let mut cols = vec!["cohort".to_string(), "size".to_string()];
+                cols.extend((0..k).map(|i| i.to_string()));
+                let mut f = Frame::new(&cols.iter().map(String::as_str).collect::<Vec<_>>());
+                for row in r.cohorts.iter().chain(&r.by_channel) {
+                    let mut v = vec![
+                        Value::from(match &row.channel {
+                            Some(ch) => format!("{} {ch}", row.cohort),
+                            None => row.cohort.clone(),
+                        }),
+                        Value::from(row.size),
+                    ];
+                    v.extend(row.periods.iter().take(k).map(|c| {
+                        pick(c).map_or(Value::Null, |s| {
+                            Value::from(if c.partial { format!("{s}*") } else { s })
+                        })
+                    }));
+                    f.push(v);
+                }
+                f.write(out, g.format)?;
+            }
+            if r.average.len() > k {
+                writeln!(
+                    out,
+                    "(first {k} periods shown; --format csv or json for all)"
+                )?;
+            }
             Ok(())
         }
     }
