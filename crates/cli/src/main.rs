@@ -76,6 +76,8 @@ pub(crate) enum Command {
     Activity(people::ActivityArgs),
     /// Cohorts by first purchase or registration: retention and LTV curves.
     Cohorts(people::CohortArgs),
+    /// User lifecycle per period: new, returning, resurrecting, dormant (PostHog's definitions).
+    Lifecycle(people::LifecycleArgs),
     /// Experiments: assignment (analysis comes with the experiments issue).
     Experiment(experiment::ExperimentArgs),
     /// List the built-in presets, or print one as a mapping file to start from.

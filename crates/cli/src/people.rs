@@ -1,5 +1,4 @@
-//! People analytics commands: `shoplens repurchase`, `activity`, `cohorts` (lifecycle as it
-//! lands).
+//! People analytics commands: `shoplens repurchase`, `activity`, `cohorts`, `lifecycle`.
 
 use std::io::Write;
 
@@ -11,6 +10,7 @@ use shoplens_engine::activity::{self, ActivitySpec};
 use shoplens_engine::cohorts::{
     self, Activity as CohortActivity, Basis, CohortCell, CohortSpec, Period,
 };
+use shoplens_engine::lifecycle::{self, LifecycleSpec};
 use shoplens_engine::repurchase::{self, RepurchaseGroup, RepurchaseSpec};
 use shoplens_engine::{calendar, ingest};
 
@@ -403,4 +403,83 @@ pub(crate) async fn cohorts_cmd(g: &Global, a: CohortArgs, out: &mut dyn Write) 
             Ok(())
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LifePeriodArg {
+    Day,
+    Week,
+    Month,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LifecycleArgs {
+    /// Period.
+    #[arg(long, value_enum, default_value_t = LifePeriodArg::Week)]
+    period: LifePeriodArg,
+    /// Only this event counts as activity (default: any event), e.g. order.
+    #[arg(long)]
+    event: Option<String>,
+    /// Periods from the one holding this day.
+    #[arg(long)]
+    from: Option<String>,
+    /// Periods up to the one holding this day.
+    #[arg(long)]
+    to: Option<String>,
+}
+
+pub(crate) async fn lifecycle_cmd(g: &Global, a: LifecycleArgs, out: &mut dyn Write) -> Result<()> {
+    let ws = crate::commands::existing(g)?;
+    let tz = calendar::zone(&ws.manifest()?.settings);
+    let mut spec = LifecycleSpec {
+        period: match a.period {
+            LifePeriodArg::Day => Period::Day,
+            LifePeriodArg::Week => Period::Week,
+            LifePeriodArg::Month => Period::Month,
+        },
+        event: a.event.clone(),
+        ..Default::default()
+    };
+    (spec.from, spec.to) = period(g, &tz, a.from.as_deref(), a.to.as_deref())?;
+    let r = lifecycle::lifecycle(&ws, &spec).await?;
+    if g.format == Format::Json {
+        return write_json(out, &r);
+    }
+    let mut f = Frame::new(&[
+        "period",
+        "new",
+        "returning",
+        "resurrecting",
+        "dormant",
+        "active",
+        "quick_ratio",
+    ]);
+    for p in &r.periods {
+        f.push(vec![
+            Value::from(p.period.clone()),
+            Value::from(p.new),
+            Value::from(p.returning),
+            Value::from(p.resurrecting),
+            Value::from(if g.format == Format::Table {
+                -(p.dormant as i64)
+            } else {
+                p.dormant as i64
+            }),
+            Value::from(p.active),
+            match (p.quick_ratio, g.format) {
+                (None, _) => Value::Null,
+                (Some(q), Format::Table) => Value::from(format!("{q:.2}")),
+                (Some(q), _) => Value::from(q),
+            },
+        ]);
+    }
+    f.write(out, g.format)?;
+    if g.format == Format::Table {
+        writeln!(
+            out,
+            "user lifecycle (PostHog's definitions; persons by user_id or anonymous_id; activity: {}); dormant shown negative",
+            r.event.as_deref().unwrap_or("any event")
+        )?;
+    }
+    Ok(())
 }

@@ -18,6 +18,8 @@ use crate::workspace::Workspace;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Period {
+    /// Calendar days in the shop's zone (lifecycle only; cohorts use weeks or months).
+    Day,
     /// ISO weeks (Monday to Sunday) in the shop's zone.
     Week,
     /// Calendar months in the shop's zone.
@@ -138,17 +140,18 @@ pub struct CohortReport {
 }
 
 /// Days since 1970-01-01 of a date.
-fn day_number(d: NaiveDate) -> i64 {
+pub(crate) fn day_number(d: NaiveDate) -> i64 {
     i64::from(d.num_days_from_ce()) - 719_163
 }
 
-fn date_of(n: i64) -> Option<NaiveDate> {
+pub(crate) fn date_of(n: i64) -> Option<NaiveDate> {
     NaiveDate::from_num_days_from_ce_opt((n + 719_163) as i32)
 }
 
 /// Start (days since 1970) of the period holding day `d`.
-fn period_start(p: Period, d: i64) -> i64 {
+pub(crate) fn period_start(p: Period, d: i64) -> i64 {
     match p {
+        Period::Day => d,
         // 1970-01-01 was a Thursday: Monday-based weeks.
         Period::Week => d - (d + 3).rem_euclid(7),
         Period::Month => date_of(d).and_then(|x| x.with_day(1)).map_or(d, day_number),
@@ -156,8 +159,9 @@ fn period_start(p: Period, d: i64) -> i64 {
 }
 
 /// Periods between two period starts.
-fn periods_between(p: Period, a: i64, b: i64) -> i64 {
+pub(crate) fn periods_between(p: Period, a: i64, b: i64) -> i64 {
     match p {
+        Period::Day => b - a,
         Period::Week => (b - a) / 7,
         Period::Month => match (date_of(a), date_of(b)) {
             (Some(x), Some(y)) => {
@@ -171,6 +175,7 @@ fn periods_between(p: Period, a: i64, b: i64) -> i64 {
 /// Start of the period k periods after `start`.
 fn nth_period(p: Period, start: i64, k: i64) -> i64 {
     match p {
+        Period::Day => start + k,
         Period::Week => start + 7 * k,
         Period::Month => date_of(start)
             .and_then(|x| x.checked_add_months(chrono::Months::new(k as u32)))
@@ -331,7 +336,7 @@ pub async fn cohorts(ws: &Workspace, spec: &CohortSpec) -> Result<CohortReport> 
 }
 
 /// The shop-zone day number of an instant.
-fn instant_day(us: i64, tz: &chrono_tz::Tz) -> i64 {
+pub(crate) fn instant_day(us: i64, tz: &chrono_tz::Tz) -> i64 {
     use chrono::TimeZone;
     let secs = us.div_euclid(1_000_000);
     tz.timestamp_opt(secs, 0)

@@ -23,6 +23,7 @@ pub mod demo;
 pub mod error;
 pub mod funnel;
 pub mod ingest;
+pub mod lifecycle;
 pub mod quarantine;
 pub mod query;
 pub mod repurchase;

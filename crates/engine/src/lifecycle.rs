@@ -1,0 +1,155 @@
+//! User lifecycle, as PostHog defines it: per period, active persons split into new, returning
+//! and resurrecting, and the dormant ones who were active the period before. Not the customer
+//! stages of the customers analysis (acquire → activate → retain → win back): a different
+//! question, named apart. Definitions: docs/metrics.md, "User lifecycle".
+
+use std::collections::HashMap;
+
+use datafusion::arrow::array::{Array, AsArray};
+use serde::Serialize;
+
+use crate::calendar;
+use crate::cohorts::{Period, date_of, instant_day, period_start, periods_between};
+use crate::error::Result;
+use crate::query;
+use crate::sessions::PERSON;
+use crate::sql::{ints, local, quote};
+use crate::workspace::Workspace;
+
+/// What to compute.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LifecycleSpec {
+    /// Day, week or month.
+    pub period: Period,
+    /// Only this event counts as activity (default: any event).
+    pub event: Option<String>,
+    /// Periods from the one holding this instant (µs).
+    pub from: Option<i64>,
+    /// Periods up to the one holding the instant before this (µs).
+    pub to: Option<i64>,
+}
+
+/// One period's lifecycle counts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LifecyclePeriod {
+    /// First day of the period.
+    pub period: String,
+    /// Active, first seen in this period.
+    pub new: u64,
+    /// Active in this period and the previous one.
+    pub returning: u64,
+    /// Active in this period, not the previous one, seen before.
+    pub resurrecting: u64,
+    /// Active in the previous period, not this one (PostHog plots it below zero).
+    pub dormant: u64,
+    /// new + returning + resurrecting.
+    pub active: u64,
+    /// (new + resurrecting) / dormant: growth over loss (null when nobody went dormant).
+    pub quick_ratio: Option<f64>,
+}
+
+/// The lifecycle report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LifecycleReport {
+    /// Day, week or month.
+    pub period: Period,
+    /// The activity event, null for any.
+    pub event: Option<String>,
+    /// Oldest first.
+    pub periods: Vec<LifecyclePeriod>,
+}
+
+/// Computes the lifecycle report.
+pub async fn lifecycle(ws: &Workspace, spec: &LifecycleSpec) -> Result<LifecycleReport> {
+    let (ctx, manifest) = query::context(ws).await?;
+    let tz = calendar::zone(&manifest.settings);
+    let day = format!("CAST(CAST({} AS DATE) AS INT)", local("ts", tz.name()));
+    let filter = spec
+        .event
+        .as_deref()
+        .map_or(String::new(), |e| format!(" AND event = {}", quote(e)));
+    // First seen (any event, all data) and active days (the chosen event, all data: the period
+    // before the first shown one decides returning and dormant).
+    let q = format!(
+        "SELECT p, min(d) AS first_d, array_agg(DISTINCT CASE WHEN act THEN d END) AS days FROM \
+         (SELECT {PERSON} AS p, {day} AS d, (true{filter}) AS act FROM events WHERE {PERSON} IS NOT NULL AND ts IS NOT NULL) \
+         GROUP BY p"
+    );
+    let pr = spec.period;
+    let mut per: HashMap<i64, [u64; 4]> = HashMap::new(); // new, returning, resurrecting, dormant
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    for b in ctx.sql(&q).await?.collect().await? {
+        let first = ints(b.column(1))?;
+        let Some(lists) = b.column(2).as_list_opt::<i32>() else {
+            return Err(crate::Error::Internal(
+                "lifecycle: days are not a list".into(),
+            ));
+        };
+        for (i, first_d) in first.iter().enumerate() {
+            let first_p = period_start(pr, *first_d);
+            let days = lists.value(i);
+            let mut ps: Vec<i64> = ints(&days)?
+                .into_iter()
+                .enumerate()
+                .filter(|(j, _)| !days.is_null(*j))
+                .map(|(_, d)| period_start(pr, d))
+                .collect();
+            ps.sort_unstable();
+            ps.dedup();
+            for (j, &p) in ps.iter().enumerate() {
+                lo = lo.min(p);
+                hi = hi.max(p);
+                let prev_active = j > 0 && periods_between(pr, ps[j - 1], p) == 1;
+                let slot = if p == first_p {
+                    0
+                } else if prev_active {
+                    1
+                } else {
+                    2
+                };
+                per.entry(p).or_default()[slot] += 1;
+                let next = next_period(pr, p);
+                if ps.get(j + 1) != Some(&next) {
+                    per.entry(next).or_default()[3] += 1;
+                }
+            }
+        }
+    }
+    let mut periods = Vec::new();
+    if lo <= hi {
+        let from = spec.from.map(|f| period_start(pr, instant_day(f, &tz)));
+        let to = spec.to.map(|t| period_start(pr, instant_day(t - 1, &tz)));
+        let mut p = lo;
+        while p <= hi {
+            if from.is_none_or(|f| p >= f) && to.is_none_or(|t| p <= t) {
+                let c = per.get(&p).copied().unwrap_or_default();
+                let active = c[0] + c[1] + c[2];
+                periods.push(LifecyclePeriod {
+                    period: date_of(p).map_or_else(String::new, |d| d.to_string()),
+                    new: c[0],
+                    returning: c[1],
+                    resurrecting: c[2],
+                    dormant: c[3],
+                    active,
+                    quick_ratio: (c[3] > 0).then(|| (c[0] + c[2]) as f64 / c[3] as f64),
+                });
+            }
+            p = next_period(pr, p);
+        }
+    }
+    Ok(LifecycleReport {
+        period: pr,
+        event: spec.event.clone(),
+        periods,
+    })
+}
+
+fn next_period(p: Period, start: i64) -> i64 {
+    match p {
+        Period::Day => start + 1,
+        Period::Week => start + 7,
+        Period::Month => date_of(start)
+            .and_then(|d| d.checked_add_months(chrono::Months::new(1)))
+            .map_or(start + 31, crate::cohorts::day_number),
+    }
+}
