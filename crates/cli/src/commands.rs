@@ -73,6 +73,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Funnel(a) => rt.block_on(crate::funnel::run(&g, a, &mut out)),
         Command::Cohorts(a) => rt.block_on(crate::people::cohorts_cmd(&g, a, &mut out)),
         Command::Lifecycle(a) => rt.block_on(crate::people::lifecycle_cmd(&g, a, &mut out)),
+        Command::Paths(a) => rt.block_on(crate::people::paths_cmd(&g, a, &mut out)),
         Command::Activity(a) => rt.block_on(crate::people::activity_cmd(&g, a, &mut out)),
         Command::Repurchase(a) => rt.block_on(crate::people::repurchase_cmd(&g, a, &mut out)),
     }

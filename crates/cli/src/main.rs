@@ -78,6 +78,8 @@ pub(crate) enum Command {
     Cohorts(people::CohortArgs),
     /// User lifecycle per period: new, returning, resurrecting, dormant (PostHog's definitions).
     Lifecycle(people::LifecycleArgs),
+    /// Paths: the commonest sequences after (or before) an event within sessions, and Sankey links.
+    Paths(people::PathArgs),
     /// Experiments: assignment (analysis comes with the experiments issue).
     Experiment(experiment::ExperimentArgs),
     /// List the built-in presets, or print one as a mapping file to start from.

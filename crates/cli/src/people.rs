@@ -1,4 +1,4 @@
-//! People analytics commands: `shoplens repurchase`, `activity`, `cohorts`, `lifecycle`.
+//! People analytics commands: `shoplens paths`, `activity`, `repurchase`, `cohorts`, `lifecycle`.
 
 use std::io::Write;
 
@@ -11,6 +11,7 @@ use shoplens_engine::cohorts::{
     self, Activity as CohortActivity, Basis, CohortCell, CohortSpec, Period,
 };
 use shoplens_engine::lifecycle::{self, LifecycleSpec};
+use shoplens_engine::paths::{self, Node, PathSpec};
 use shoplens_engine::repurchase::{self, RepurchaseGroup, RepurchaseSpec};
 use shoplens_engine::{calendar, ingest};
 
@@ -480,6 +481,97 @@ pub(crate) async fn lifecycle_cmd(g: &Global, a: LifecycleArgs, out: &mut dyn Wr
             "user lifecycle (PostHog's definitions; persons by user_id or anonymous_id; activity: {}); dormant shown negative",
             r.event.as_deref().unwrap_or("any event")
         )?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum NodeArg {
+    Event,
+    Page,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PathArgs {
+    /// Paths after the first occurrence of this event in each session.
+    #[arg(long, conflicts_with = "end")]
+    start: Option<String>,
+    /// Paths leading to the first occurrence of this event.
+    #[arg(long)]
+    end: Option<String>,
+    /// Nodes after (or before) the anchor.
+    #[arg(long, default_value_t = 5)]
+    steps: usize,
+    /// Sequences to list.
+    #[arg(long, default_value_t = 20)]
+    top: usize,
+    /// Nodes are event names or pages.
+    #[arg(long, value_enum, default_value_t = NodeArg::Event)]
+    node: NodeArg,
+    /// Keep consecutive repeats of a node (default: collapsed).
+    #[arg(long)]
+    keep_repeats: bool,
+    /// First day (or instant) counted.
+    #[arg(long)]
+    from: Option<String>,
+    /// Last day counted, inclusive.
+    #[arg(long)]
+    to: Option<String>,
+}
+
+pub(crate) async fn paths_cmd(g: &Global, a: PathArgs, out: &mut dyn Write) -> Result<()> {
+    let ws = crate::commands::existing(g)?;
+    let tz = calendar::zone(&ws.manifest()?.settings);
+    let mut spec = PathSpec {
+        start: a.start.clone(),
+        end: a.end.clone(),
+        steps: a.steps,
+        top: a.top,
+        node: match a.node {
+            NodeArg::Event => Node::Event,
+            NodeArg::Page => Node::Page,
+        },
+        keep_repeats: a.keep_repeats,
+        ..Default::default()
+    };
+    (spec.from, spec.to) = period(g, &tz, a.from.as_deref(), a.to.as_deref())?;
+    let r = paths::paths(&ws, &spec).await?;
+    if g.format == Format::Json {
+        return write_json(out, &r);
+    }
+    let csv = g.format == Format::Csv;
+    let mut f = Frame::new(&["path", "sessions", "share"]);
+    for p in &r.paths {
+        f.push(vec![
+            Value::from(p.path.join(" → ")),
+            Value::from(p.sessions),
+            if csv {
+                Value::from(p.share)
+            } else {
+                Value::from(format!("{:.1}%", p.share * 100.0))
+            },
+        ]);
+    }
+    f.write(out, g.format)?;
+    if g.format == Format::Table {
+        writeln!(
+            out,
+            "{} of {} sessions hold the anchor; consecutive repeats {}",
+            r.sessions,
+            r.sessions_total,
+            if a.keep_repeats { "kept" } else { "collapsed" }
+        )?;
+        let mut f = Frame::new(&["step", "from", "to", "sessions"]);
+        for l in r.links.iter().filter(|l| l.sessions * 100 >= r.sessions) {
+            f.push(vec![
+                Value::from(l.step),
+                Value::from(l.from.clone()),
+                Value::from(l.to.clone()),
+                Value::from(l.sessions),
+            ]);
+        }
+        writeln!(out, "transitions carrying at least 1% of those sessions:")?;
+        f.write(out, g.format)?;
     }
     Ok(())
 }

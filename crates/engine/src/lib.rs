@@ -24,6 +24,7 @@ pub mod error;
 pub mod funnel;
 pub mod ingest;
 pub mod lifecycle;
+pub mod paths;
 pub mod quarantine;
 pub mod query;
 pub mod repurchase;

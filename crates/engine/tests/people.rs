@@ -359,3 +359,42 @@ async fn taobao_lifecycle_reconciles_with_sql_by_day() {
         .unwrap();
     assert_eq!(r.periods.iter().map(|p| p.new).sum::<u64>(), persons);
 }
+
+#[tokio::test]
+async fn rees46_paths_reconcile_with_sql() {
+    use shoplens_engine::paths::{PathSpec, paths};
+    let (_d, ws, _) = ingest_preset("rees46", &[data("rees46_sample/2019-Oct_head.csv")]);
+    let r = paths(
+        &ws,
+        &PathSpec {
+            start: Some("add_to_cart".into()),
+            steps: 1,
+            top: 50,
+            keep_repeats: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // The event after each session's first cart add (or the session's end), by window functions.
+    let q = "WITH e AS (SELECT session_id, event, row_number() OVER (PARTITION BY session_id ORDER BY ts, event_id) AS n FROM events), \
+             f AS (SELECT session_id, min(n) AS n FROM e WHERE event = 'add_to_cart' GROUP BY session_id) \
+             SELECT COALESCE(nx.event, '(end)') AS next, count(*) FROM f LEFT JOIN e nx ON nx.session_id = f.session_id AND nx.n = f.n + 1 \
+             GROUP BY 1 ORDER BY 2 DESC, 1";
+    let want = common::rows(&ws, q).await;
+    let got: Vec<String> = r
+        .links
+        .iter()
+        .map(|l| format!("{}|{}", l.to, l.sessions))
+        .collect();
+    assert_eq!(got, want);
+    let anchored: u64 = scalar(
+        &ws,
+        "SELECT count(DISTINCT session_id) FROM events WHERE event = 'add_to_cart'",
+    )
+    .await
+    .parse()
+    .unwrap();
+    assert_eq!(r.sessions, anchored);
+    assert_eq!(r.sessions_total, 5_061);
+}
