@@ -14,6 +14,7 @@ use shoplens_engine::funnel::{self, FunnelSpec};
 use shoplens_engine::ingest::{self, IngestOptions, presets};
 use shoplens_engine::models::funnel::Mode;
 use shoplens_engine::schema::Table;
+use shoplens_engine::{activity, cohorts};
 
 use crate::Global;
 use crate::render::{Format, Frame, write_json};
@@ -31,6 +32,25 @@ enum BenchWhat {
     /// A 3-step 24 h funnel over a Taobao-layout log, beside DuckDB SQL and ClickHouse's
     /// windowFunnel (chDB) on the same Parquet files.
     Funnel(FunnelBench),
+    /// Hour × weekday activity (with DAU/WAU/MAU) and the monthly cohort matrix on the demo shop,
+    /// beside DuckDB SQL on the same Parquet files.
+    People(PeopleBench),
+}
+
+#[derive(Debug, Args)]
+struct PeopleBench {
+    /// Demo scale (50 ≈ 120M events).
+    #[arg(long, default_value_t = 50.0)]
+    scale: f64,
+    /// Folder for the demo workspace (reused when present).
+    #[arg(long, default_value = "bench-data")]
+    dir: PathBuf,
+    /// Timed runs of each tool.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Python with the `duckdb` package (skipped when it cannot import).
+    #[arg(long, default_value = "python3")]
+    python: String,
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +103,7 @@ pub(crate) fn run(g: &Global, a: BenchArgs, out: &mut dyn Write) -> Result<()> {
     match a.what {
         BenchWhat::Ingest(b) => ingest_bench(g, &b, out),
         BenchWhat::Funnel(b) => funnel_bench(g, &b, out),
+        BenchWhat::People(b) => people_bench(g, &b, out),
     }
 }
 
@@ -351,6 +372,239 @@ for _ in range(runs):
         bail!("no timings from {peer}");
     }
     Ok((times, counts))
+}
+
+fn people_bench(g: &Global, b: &PeopleBench, out: &mut dyn Write) -> Result<()> {
+    if b.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    let ws_dir = b.dir.join(format!("demo-{}", b.scale));
+    let ws = Workspace::open(&ws_dir)?;
+    if ws.manifest()?.rows(Table::Events) == 0 {
+        note(
+            g,
+            &format!(
+                "building the demo shop at scale {} in {} …",
+                b.scale,
+                ws_dir.display()
+            ),
+        );
+        shoplens_engine::demo::generate(
+            &ws,
+            &shoplens_engine::demo::DemoParams {
+                seed: 42,
+                scale: b.scale,
+            },
+            &|_, _| {},
+        )?;
+    }
+    let events = ws.manifest()?.rows(Table::Events);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let mut rows = Vec::new();
+    let mut act_t = Vec::new();
+    let mut act_sum = Vec::new();
+    for _ in 0..b.runs {
+        let t = Instant::now();
+        let r = rt.block_on(activity::activity(&ws, &Default::default()))?;
+        act_t.push(t.elapsed().as_secs_f64());
+        act_sum = vec![
+            r.heatmap.iter().map(|c| c.events).sum::<u64>(),
+            r.heatmap.iter().map(|c| c.orders).sum(),
+            r.daily.iter().map(|d| d.dau).sum(),
+            r.daily.iter().map(|d| d.mau).sum(),
+        ];
+    }
+    rows.push((
+        "shoplens",
+        "activity",
+        figure("shoplens", "activity", events, 0.0, &mut act_t),
+        act_sum.clone(),
+    ));
+    let mut co_t = Vec::new();
+    let mut co_sum = Vec::new();
+    for _ in 0..b.runs {
+        let t = Instant::now();
+        let r = rt.block_on(cohorts::cohorts(&ws, &Default::default()))?;
+        co_t.push(t.elapsed().as_secs_f64());
+        co_sum = vec![
+            r.cohorts.iter().map(|c| c.size).sum::<u64>(),
+            r.cohorts
+                .iter()
+                .flat_map(|c| c.periods.iter().map(|p| p.active))
+                .sum(),
+        ];
+    }
+    rows.push((
+        "shoplens",
+        "cohorts",
+        figure("shoplens", "cohorts", events, 0.0, &mut co_t),
+        co_sum.clone(),
+    ));
+    let manifest = ws.manifest()?;
+    let files: serde_json::Map<String, Value> = [
+        Table::Events,
+        Table::Orders,
+        Table::OrderItems,
+        Table::Products,
+    ]
+    .iter()
+    .map(|t| {
+        (
+            t.name().to_string(),
+            Value::from(
+                manifest
+                    .files(*t)
+                    .iter()
+                    .map(|f| ws.path_of(f).display().to_string())
+                    .collect::<Vec<_>>(),
+            ),
+        )
+    })
+    .collect();
+    let tz = manifest
+        .settings
+        .timezone
+        .clone()
+        .unwrap_or_else(|| "UTC".into());
+    match people_peer(&b.python, &Value::Object(files), &tz, b.runs) {
+        Ok(peer) => {
+            for (task, mut times, sums) in peer {
+                rows.push((
+                    "duckdb",
+                    if task == "activity" {
+                        "activity"
+                    } else {
+                        "cohorts"
+                    },
+                    figure("duckdb", &task, events, 0.0, &mut times),
+                    sums,
+                ));
+            }
+        }
+        Err(e) => note(g, &format!("duckdb skipped: {e:#}")),
+    }
+    let agree = rows.iter().all(|r| {
+        r.3 == if r.1 == "activity" {
+            act_sum.clone()
+        } else {
+            co_sum.clone()
+        }
+    });
+    if g.format == Format::Json {
+        let figures: Vec<Value> = rows
+            .iter()
+            .map(|(tool, task, f, sums)| serde_json::json!({"tool": tool, "task": task, "figure": f, "checksums": sums}))
+            .collect();
+        return write_json(
+            out,
+            &serde_json::json!({"bench": "people", "scale": b.scale, "events": events, "agree": agree, "figures": figures}),
+        );
+    }
+    let mut f = Frame::new(&["tool", "task", "events", "best s", "median s", "checksums"]);
+    for (tool, task, x, sums) in &rows {
+        f.push(vec![
+            Value::from(*tool),
+            Value::from(*task),
+            Value::from(events),
+            Value::from(format!("{:.3}", x.best_s)),
+            Value::from(format!("{:.3}", x.median_s)),
+            Value::from(
+                sums.iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" / "),
+            ),
+        ]);
+    }
+    f.write(out, g.format)?;
+    if g.format == Format::Table {
+        writeln!(
+            out,
+            "checksums (activity: events, orders, Σ DAU, Σ MAU; cohorts: members, Σ active cells) {}",
+            if agree { "agree" } else { "DIFFER" }
+        )?;
+    }
+    if !agree {
+        bail!("the tools disagree");
+    }
+    Ok(())
+}
+
+type PeerFigures = Vec<(String, Vec<f64>, Vec<u64>)>;
+
+/// DuckDB computing the same activity and cohort figures from the workspace's Parquet files.
+fn people_peer(python: &str, files: &Value, tz: &str, runs: usize) -> Result<PeerFigures> {
+    let script = r#"
+import sys, time, json, duckdb
+files, tz, runs = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+con.execute(f"SET TimeZone = '{tz}'")
+for t, fs in files.items():
+    con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet({fs!r})")
+paid = "status IN ('completed', 'paid')"
+loc = "(ts AT TIME ZONE '" + tz + "')"
+activity = [
+  f"SELECT category, isodow({loc}) d, hour({loc}) h, count(*) n FROM events GROUP BY ALL",
+  f"SELECT isodow({loc}) d, hour({loc}) h, count(*) n, sum(net_amount::DOUBLE) r FROM orders WHERE {paid} GROUP BY ALL",
+  f"SELECT p.category, isodow({loc}) d, hour({loc}) h, count(DISTINCT o.order_id), sum(i.quantity * i.unit_price::DOUBLE - coalesce(i.discount::DOUBLE, 0)) FROM orders o JOIN order_items i USING (order_id) JOIN products p USING (item_id) WHERE {paid} AND p.category IS NOT NULL GROUP BY ALL",
+  f"""WITH pd AS (SELECT DISTINCT coalesce(user_id, anonymous_id) p, ({loc})::DATE d FROM events WHERE coalesce(user_id, anonymous_id) IS NOT NULL),
+     days AS (SELECT unnest(range((SELECT min(d) FROM pd), (SELECT max(d) FROM pd) + 1, INTERVAL 1 DAY))::DATE d),
+     dau AS (SELECT d, count(*) n FROM pd GROUP BY d),
+     mau AS (SELECT days.d, count(DISTINCT pd.p) n FROM days JOIN pd ON pd.d BETWEEN days.d - 29 AND days.d GROUP BY days.d)
+     SELECT (SELECT sum(n) FROM dau), (SELECT sum(n) FROM mau)""",
+]
+cohorts = f"""WITH po AS (SELECT user_id, date_trunc('month', {loc}) m, net_amount::DOUBLE r FROM orders WHERE {paid} AND user_id IS NOT NULL AND ts IS NOT NULL),
+  f AS (SELECT user_id, min(m) c FROM po GROUP BY user_id),
+  cells AS (SELECT f.c, date_diff('month', f.c, po.m) k, count(DISTINCT po.user_id) a, sum(po.r) r FROM f JOIN po USING (user_id) GROUP BY ALL)
+  SELECT (SELECT count(*) FROM f), (SELECT sum(a) FROM cells)"""
+for task in ["activity", "cohorts"]:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        if task == "activity":
+            ev = con.execute(activity[0]).fetchall()
+            od = con.execute(activity[1]).fetchall()
+            con.execute(activity[2]).fetchall()
+            act = con.execute(activity[3]).fetchone()
+            sums = [sum(r[3] for r in ev), sum(r[2] for r in od), int(act[0]), int(act[1])]
+        else:
+            r = con.execute(cohorts).fetchone()
+            sums = [int(r[0]), int(r[1])]
+        times.append(time.perf_counter() - t)
+    print(json.dumps({"task": task, "times": times, "sums": sums}))
+"#;
+    let o = Command::new(python)
+        .args(["-c", script, &files.to_string(), tz, &runs.to_string()])
+        .output()
+        .with_context(|| format!("running {python}"))?;
+    if !o.status.success() {
+        bail!(
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .last()
+                .unwrap_or("python failed")
+        );
+    }
+    let mut outv = Vec::new();
+    for l in String::from_utf8_lossy(&o.stdout).lines() {
+        let v: Value = serde_json::from_str(l)?;
+        outv.push((
+            v["task"].as_str().unwrap_or("").to_string(),
+            v["times"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_f64).collect())
+                .unwrap_or_default(),
+            v["sums"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_u64).collect())
+                .unwrap_or_default(),
+        ));
+    }
+    Ok(outv)
 }
 
 fn rayon_threads() -> usize {

@@ -2,7 +2,9 @@
 //! per category; peak hours per category; DAU, WAU, MAU and stickiness.
 //! Definitions: docs/metrics.md, "Activity".
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use datafusion::arrow::array::{Array, AsArray};
 
 use serde::Serialize;
 use shoplens_models::stats::ratio;
@@ -11,7 +13,7 @@ use crate::calendar;
 use crate::error::Result;
 use crate::query;
 use crate::sessions::PERSON;
-use crate::sql::{PAID, floats, ints, local, texts, ts_literal};
+use crate::sql::{PAID, floats, ints, local_day, local_hour, local_weekday, texts, ts_literal};
 use crate::workspace::Workspace;
 
 /// What to compute.
@@ -137,9 +139,9 @@ fn peaks(map: &[Cell], measure: impl Fn(&Cell) -> f64) -> Vec<u8> {
 pub async fn activity(ws: &Workspace, spec: &ActivitySpec) -> Result<ActivityReport> {
     let (ctx, manifest) = query::context(ws).await?;
     let tz = calendar::zone(&manifest.settings);
-    let lt = local("ts", tz.name());
-    let wd = format!("(CAST(date_part('dow', {lt}) AS INT) + 6) % 7 + 1");
-    let hr = format!("CAST(date_part('hour', {lt}) AS INT)");
+    let wd = local_weekday("ts", tz.name());
+    let hr = local_hour("ts", tz.name());
+    let day = local_day("ts", tz.name());
     let mut range = vec!["ts IS NOT NULL".to_string()];
     if let Some(f) = spec.from {
         range.push(format!("ts >= {}", ts_literal(f)));
@@ -172,7 +174,7 @@ pub async fn activity(ws: &Workspace, spec: &ActivitySpec) -> Result<ActivityRep
     }
     // Paid orders and their net amount.
     let q = format!(
-        "SELECT {wd} AS wd, {hr} AS hr, count(*) AS n, sum(CAST(net_amount AS DOUBLE)) AS rev \
+        "SELECT {wd} AS wd, {hr} AS hr, count(*) AS n, sum(net_amount) AS rev \
          FROM orders WHERE {PAID} AND {range} GROUP BY 1, 2"
     );
     for b in ctx.sql(&q).await?.collect().await? {
@@ -192,7 +194,7 @@ pub async fn activity(ws: &Workspace, spec: &ActivitySpec) -> Result<ActivityRep
     // Per category: paid orders with a line in it and line revenue.
     let q = format!(
         "SELECT p.category, {wd} AS wd, {hr} AS hr, count(DISTINCT o.order_id) AS n, \
-         sum(CAST(i.quantity AS DOUBLE) * CAST(i.unit_price AS DOUBLE) - COALESCE(CAST(i.discount AS DOUBLE), 0)) AS rev \
+         sum(CAST(i.quantity AS DECIMAL(18, 0)) * i.unit_price - COALESCE(i.discount, CAST(0 AS DECIMAL(18, 4)))) AS rev \
          FROM (SELECT order_id, ts FROM orders WHERE {PAID} AND {range}) o \
          JOIN order_items i ON i.order_id = o.order_id JOIN products p ON p.item_id = i.item_id \
          WHERE p.category IS NOT NULL GROUP BY 1, 2, 3"
@@ -244,20 +246,23 @@ pub async fn activity(ws: &Workspace, spec: &ActivitySpec) -> Result<ActivityRep
         c.heatmap.clear();
     }
 
-    // Active persons per day.
+    // Each person's active days (one list per person, not one row per person-day).
     let q = format!(
-        "SELECT DISTINCT {PERSON} AS p, CAST(CAST({lt} AS DATE) AS INT) AS d FROM events WHERE {range} AND {PERSON} IS NOT NULL"
+        "SELECT array_agg(d) FROM (SELECT DISTINCT {PERSON} AS p, {day} AS d \
+         FROM events WHERE {range} AND {PERSON} IS NOT NULL) GROUP BY p"
     );
-    let mut days: HashMap<String, Vec<i64>> = HashMap::new();
+    let mut days: Vec<Vec<i64>> = Vec::new();
     for b in ctx.sql(&q).await?.collect().await? {
-        let (p, d) = (texts(b.column(0))?, ints(b.column(1))?);
-        for (p, d) in p.into_iter().zip(d) {
-            if let Some(p) = p {
-                days.entry(p).or_default().push(d);
-            }
+        let Some(lists) = b.column(0).as_list_opt::<i32>() else {
+            return Err(crate::Error::Internal(
+                "activity: days are not lists".into(),
+            ));
+        };
+        for i in 0..lists.len() {
+            days.push(ints(&lists.value(i))?);
         }
     }
-    let (daily, dau, wau, mau, stickiness) = active_users(days.into_values().collect());
+    let (daily, dau, wau, mau, stickiness) = active_users(days);
     Ok(ActivityReport {
         peak_event_hours: peaks(&heat, |c| c.events as f64),
         peak_order_hours: peaks(&heat, |c| c.orders as f64),

@@ -2,7 +2,7 @@
 //! retention by period (active in period k, and active in k or later) and revenue per member by
 //! period and cumulative (the LTV curve). Definitions: docs/metrics.md, "Cohorts".
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
@@ -11,7 +11,7 @@ use shoplens_models::stats::ratio;
 use crate::calendar;
 use crate::error::Result;
 use crate::query;
-use crate::sql::{PAID, floats, ints, local, texts, ts_literal};
+use crate::sql::{PAID, floats, ints, texts, ts_literal};
 use crate::workspace::Workspace;
 
 /// Cohort and activity period.
@@ -172,26 +172,73 @@ pub(crate) fn periods_between(p: Period, a: i64, b: i64) -> i64 {
     }
 }
 
-/// Start of the period k periods after `start`.
-fn nth_period(p: Period, start: i64, k: i64) -> i64 {
+/// SQL of a UTC timestamp column's period index in the shop's zone: days since 1970 (day),
+/// Monday-based weeks since 1969-12-29 (week), or months since year 0 (month).
+fn period_index(p: Period, col: &str, tz: &str) -> String {
+    let day = crate::sql::local_day(col, tz);
     match p {
-        Period::Day => start + k,
-        Period::Week => start + 7 * k,
-        Period::Month => date_of(start)
-            .and_then(|x| x.checked_add_months(chrono::Months::new(k as u32)))
-            .map_or(start, day_number),
+        Period::Day => day,
+        Period::Week => format!("CAST(floor(CAST({day} + 3 AS DOUBLE) / 7) AS BIGINT)"),
+        Period::Month => {
+            let t = format!(
+                "arrow_cast(local_micros({col}, {}), 'Timestamp(Microsecond, None)')",
+                crate::sql::quote(tz)
+            );
+            format!(
+                "(CAST(date_part('year', {t}) AS BIGINT) * 12 + CAST(date_part('month', {t}) AS BIGINT) - 1)"
+            )
+        }
     }
 }
 
-struct Member {
-    cohort: i64,
-    channel: Option<String>,
+/// Runs a query once and registers its result as an in-memory table.
+async fn materialise(ctx: &datafusion::prelude::SessionContext, name: &str, q: &str) -> Result<()> {
+    let df = ctx.sql(q).await?;
+    let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await?;
+    let t = datafusion::catalog::MemTable::try_new(schema, vec![batches])?;
+    ctx.register_table(name, std::sync::Arc::new(t))?;
+    Ok(())
 }
 
-/// Computes the cohort report.
+/// First day (days since 1970) of period index `i`.
+fn index_start(p: Period, i: i64) -> i64 {
+    match p {
+        Period::Day => i,
+        Period::Week => 7 * i - 3,
+        Period::Month => {
+            NaiveDate::from_ymd_opt(i.div_euclid(12) as i32, (i.rem_euclid(12) + 1) as u32, 1)
+                .map_or(0, day_number)
+        }
+    }
+}
+
+/// Period index of a day number.
+fn day_index(p: Period, d: i64) -> i64 {
+    match p {
+        Period::Day => d,
+        Period::Week => (d + 3).div_euclid(7),
+        Period::Month => {
+            date_of(d).map_or(0, |x| i64::from(x.year()) * 12 + i64::from(x.month()) - 1)
+        }
+    }
+}
+
+/// Aggregates of one (cohort, channel) group: size, and per k: active, revenue, last-active.
+#[derive(Default)]
+struct Agg {
+    size: u64,
+    active: BTreeMap<i64, u64>,
+    revenue: BTreeMap<i64, f64>,
+    last: BTreeMap<i64, u64>,
+}
+
+/// Computes the cohort report. The heavy lifting is SQL (integer period indices, group-bys);
+/// only per-cohort aggregates come back.
 pub async fn cohorts(ws: &Workspace, spec: &CohortSpec) -> Result<CohortReport> {
     let (ctx, manifest) = query::context(ws).await?;
     let tz = calendar::zone(&manifest.settings);
+    let z = tz.name();
     let as_of = match spec.as_of {
         Some(a) => Some(a),
         None => query::newest_instant(ws).await?,
@@ -201,134 +248,114 @@ pub async fn cohorts(ws: &Workspace, spec: &CohortSpec) -> Result<CohortReport> 
             format!(" AND {col} <= {}", ts_literal(a))
         })
     };
-    let cap = cap_on("ts");
-    let day = |col: &str| format!("CAST(CAST({} AS DATE) AS INT)", local(col, tz.name()));
-    // Members and their cohort day.
-    let q = match spec.basis {
-        Basis::FirstPurchase => format!(
-            "SELECT o.user_id, min({}) AS d, min(c.acquisition_channel) AS ch FROM orders o \
-             LEFT JOIN customers c ON c.user_id = o.user_id \
-             WHERE {PAID} AND o.user_id IS NOT NULL AND o.ts IS NOT NULL{} GROUP BY o.user_id",
-            day("o.ts"),
-            cap_on("o.ts")
-        ),
+    let pr = spec.period;
+    let po = format!(
+        "SELECT user_id, {} AS p, net_amount AS r FROM orders \
+         WHERE {PAID} AND user_id IS NOT NULL AND ts IS NOT NULL{}",
+        period_index(pr, "ts", z),
+        cap_on("ts")
+    );
+    let members = match spec.basis {
+        Basis::FirstPurchase => {
+            "SELECT po.user_id, min(po.p) AS c, min(cu.acquisition_channel) AS ch FROM po \
+             LEFT JOIN customers cu ON cu.user_id = po.user_id GROUP BY po.user_id"
+                .to_string()
+        }
         Basis::Registration => format!(
-            "SELECT user_id, {} AS d, acquisition_channel AS ch FROM customers WHERE registered_at IS NOT NULL{}",
-            day("registered_at"),
+            "SELECT user_id, {} AS c, acquisition_channel AS ch FROM customers WHERE registered_at IS NOT NULL{}",
+            period_index(pr, "registered_at", z),
             cap_on("registered_at")
         ),
     };
-    let from_day = spec.from.map(|f| instant_day(f, &tz));
-    let to_day = spec.to.map(|t| instant_day(t - 1, &tz));
-    let mut members: HashMap<String, Member> = HashMap::new();
-    for b in ctx.sql(&q).await?.collect().await? {
-        let (u, d, ch) = (texts(b.column(0))?, ints(b.column(1))?, texts(b.column(2))?);
-        for ((u, d), ch) in u.into_iter().zip(d).zip(ch) {
-            let Some(u) = u else { continue };
-            let start = period_start(spec.period, d);
-            if from_day.is_some_and(|f| start < period_start(spec.period, f))
-                || to_day.is_some_and(|t| start > period_start(spec.period, t))
-            {
-                continue;
-            }
-            members.insert(
-                u,
-                Member {
-                    cohort: start,
-                    channel: ch,
-                },
+    let from_i = spec.from.map(|f| day_index(pr, instant_day(f, &tz)));
+    let to_i = spec.to.map(|t| day_index(pr, instant_day(t - 1, &tz)));
+    let mut bounds = vec!["true".to_string()];
+    if let Some(f) = from_i {
+        bounds.push(format!("c >= {f}"));
+    }
+    if let Some(t) = to_i {
+        bounds.push(format!("c <= {t}"));
+    }
+    let act = match spec.activity {
+        Activity::Orders => "SELECT DISTINCT user_id, p FROM po".to_string(),
+        Activity::Events => format!(
+            "SELECT DISTINCT user_id, {} AS p FROM events WHERE user_id IS NOT NULL AND ts IS NOT NULL{}",
+            period_index(pr, "ts", z),
+            cap_on("ts")
+        ),
+    };
+    // Materialised once: every query below reads them.
+    materialise(&ctx, "po", &po).await?;
+    materialise(
+        &ctx,
+        "m",
+        &format!("SELECT * FROM ({members}) WHERE {}", bounds.join(" AND ")),
+    )
+    .await?;
+    materialise(&ctx, "act", &act).await?;
+    let with = "";
+    let mut groups: BTreeMap<(Option<String>, i64), Agg> = BTreeMap::new();
+    let queries = [
+        "SELECT ch, c, 0 AS k, count(*) AS n FROM m GROUP BY 1, 2".to_string(),
+        "SELECT m.ch, m.c, a.p - m.c AS k, count(*) AS n FROM m JOIN act a ON a.user_id = m.user_id AND a.p >= m.c GROUP BY 1, 2, 3".into(),
+        "SELECT m.ch, m.c, o.p - m.c AS k, sum(o.r) AS n FROM m JOIN po o ON o.user_id = m.user_id AND o.p >= m.c GROUP BY 1, 2, 3".into(),
+        "SELECT ch, c, k, count(*) AS n FROM (SELECT m.ch, m.c, max(a.p - m.c) AS k FROM m JOIN act a ON a.user_id = m.user_id AND a.p >= m.c GROUP BY m.user_id, m.ch, m.c) GROUP BY 1, 2, 3".into(),
+    ];
+    for (qi, q) in queries.iter().enumerate() {
+        for b in ctx.sql(&format!("{with}{q}")).await?.collect().await? {
+            let (ch, c, k, n) = (
+                texts(b.column(0))?,
+                ints(b.column(1))?,
+                ints(b.column(2))?,
+                floats(b.column(3))?,
             );
-        }
-    }
-    // Revenue (and order activity) per member and day.
-    let q = format!(
-        "SELECT user_id, {} AS d, sum(CAST(net_amount AS DOUBLE)) AS rev FROM orders \
-         WHERE {PAID} AND user_id IS NOT NULL AND ts IS NOT NULL{cap} GROUP BY 1, 2",
-        day("ts")
-    );
-    let mut revenue: HashMap<(&str, i64), f64> = HashMap::new();
-    let mut active: HashSet<(&str, i64)> = HashSet::new();
-    let batches = ctx.sql(&q).await?.collect().await?;
-    let mut rows = Vec::new();
-    for b in &batches {
-        let (u, d, r) = (
-            texts(b.column(0))?,
-            ints(b.column(1))?,
-            floats(b.column(2))?,
-        );
-        rows.extend(u.into_iter().zip(d).zip(r));
-    }
-    for ((u, d), r) in &rows {
-        let Some(u) = u else { continue };
-        let Some((key, m)) = members.get_key_value(u) else {
-            continue;
-        };
-        let k = periods_between(spec.period, m.cohort, period_start(spec.period, *d));
-        if k < 0 {
-            continue;
-        }
-        *revenue.entry((key.as_str(), k)).or_default() += if r.is_nan() { 0.0 } else { *r };
-        if spec.activity == Activity::Orders {
-            active.insert((key.as_str(), k));
-        }
-    }
-    let mut event_days = Vec::new();
-    if spec.activity == Activity::Events {
-        let q = format!(
-            "SELECT DISTINCT user_id, {} AS d FROM events WHERE user_id IS NOT NULL{cap}",
-            day("ts")
-        );
-        for b in ctx.sql(&q).await?.collect().await? {
-            let (u, d) = (texts(b.column(0))?, ints(b.column(1))?);
-            event_days.extend(u.into_iter().zip(d));
-        }
-        for (u, d) in &event_days {
-            let Some(u) = u else { continue };
-            if let Some((key, m)) = members.get_key_value(u) {
-                let k = periods_between(spec.period, m.cohort, period_start(spec.period, *d));
-                if k >= 0 {
-                    active.insert((key.as_str(), k));
+            for i in 0..c.len() {
+                let g = groups.entry((ch[i].clone(), c[i])).or_default();
+                let v = if n[i].is_nan() { 0.0 } else { n[i] };
+                match qi {
+                    0 => g.size += v as u64,
+                    1 => *g.active.entry(k[i]).or_default() += v as u64,
+                    2 => *g.revenue.entry(k[i]).or_default() += v,
+                    _ => *g.last.entry(k[i]).or_default() += v as u64,
                 }
             }
         }
     }
     let last_day = as_of.map(|a| instant_day(a, &tz));
-    let build = |channel: Option<&Option<String>>| -> Vec<CohortRow> {
-        let mut by: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
-        for (u, m) in &members {
-            if channel.is_none_or(|c| *c == m.channel) {
-                by.entry(m.cohort).or_default().push(u.as_str());
-            }
+    let last_i = last_day.map(|d| day_index(pr, d));
+    // Overall rows merge the channels of a cohort.
+    let mut overall: BTreeMap<i64, Agg> = BTreeMap::new();
+    for ((_, c), g) in &groups {
+        let o = overall.entry(*c).or_default();
+        o.size += g.size;
+        for (k, v) in &g.active {
+            *o.active.entry(*k).or_default() += v;
         }
-        by.into_iter()
-            .map(|(start, us)| {
-                row(
-                    spec.period,
-                    start,
-                    &us,
-                    &active,
-                    &revenue,
-                    last_day,
-                    channel,
-                )
-            })
-            .collect()
-    };
-    let overall = build(None);
-    let average = average(&overall);
-    let mut by_channel = Vec::new();
-    if spec.by_channel {
-        let channels: std::collections::BTreeSet<Option<String>> =
-            members.values().map(|m| m.channel.clone()).collect();
-        for c in &channels {
-            by_channel.extend(build(Some(c)));
+        for (k, v) in &g.revenue {
+            *o.revenue.entry(*k).or_default() += v;
+        }
+        for (k, v) in &g.last {
+            *o.last.entry(*k).or_default() += v;
         }
     }
+    let cohorts: Vec<CohortRow> = overall
+        .iter()
+        .map(|(c, g)| row(pr, *c, g, last_i, last_day, None))
+        .collect();
+    let average = average(&cohorts);
+    let by_channel = if spec.by_channel {
+        groups
+            .iter()
+            .map(|((ch, c), g)| row(pr, *c, g, last_i, last_day, Some(ch.clone())))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(CohortReport {
         period: spec.period,
         basis: spec.basis,
         activity: spec.activity,
-        cohorts: overall,
+        cohorts,
         average,
         by_channel,
         as_of: as_of.map(|a| calendar::format_instant(a, &tz)),
@@ -344,52 +371,34 @@ pub(crate) fn instant_day(us: i64, tz: &chrono_tz::Tz) -> i64 {
         .map_or(secs.div_euclid(86_400), |t| day_number(t.date_naive()))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn row(
     period: Period,
-    start: i64,
-    users: &[&str],
-    active: &HashSet<(&str, i64)>,
-    revenue: &HashMap<(&str, i64), f64>,
+    c: i64,
+    g: &Agg,
+    last_i: Option<i64>,
     last_day: Option<i64>,
-    channel: Option<&Option<String>>,
+    channel: Option<Option<String>>,
 ) -> CohortRow {
-    let size = users.len() as u64;
-    let last_k = last_day.map_or(0, |l| {
-        periods_between(period, start, period_start(period, l)).max(0)
-    });
-    let n = last_k as usize + 1;
-    let mut act = vec![0u64; n];
-    let mut later = vec![0u64; n];
-    let mut rev = vec![0f64; n];
-    for u in users {
-        let mut last_active: Option<usize> = None;
-        for k in 0..n {
-            if active.contains(&(*u, k as i64)) {
-                act[k] += 1;
-                last_active = Some(k);
-            }
-            rev[k] += revenue.get(&(*u, k as i64)).copied().unwrap_or(0.0);
-        }
-        if let Some(l) = last_active {
-            for x in later.iter_mut().take(l + 1) {
-                *x += 1;
-            }
-        }
-    }
+    let size = g.size;
+    let n = last_i.map_or(0, |l| (l - c).max(0)) as usize + 1;
+    let start = index_start(period, c);
     let mut cum = 0.0;
     let periods = (0..n)
         .map(|k| {
-            cum += rev[k];
-            let end = nth_period(period, start, k as i64 + 1) - 1;
+            let ki = k as i64;
+            let active = g.active.get(&ki).copied().unwrap_or(0);
+            let later: u64 = g.last.range(ki..).map(|(_, v)| v).sum();
+            let revenue = g.revenue.get(&ki).copied().unwrap_or(0.0);
+            cum += revenue;
+            let end = index_start(period, c + ki + 1) - 1;
             CohortCell {
                 k: k as u32,
-                active: act[k],
-                rate: ratio(act[k], size),
-                active_or_later: later[k],
-                rate_or_later: ratio(later[k], size),
-                revenue: rev[k],
-                revenue_per_member: (size > 0).then(|| rev[k] / size as f64),
+                active,
+                rate: ratio(active, size),
+                active_or_later: later,
+                rate_or_later: ratio(later, size),
+                revenue,
+                revenue_per_member: (size > 0).then(|| revenue / size as f64),
                 cumulative_revenue_per_member: (size > 0).then(|| cum / size as f64),
                 partial: last_day.is_some_and(|l| end > l),
             }
@@ -397,7 +406,7 @@ fn row(
         .collect();
     CohortRow {
         cohort: date_of(start).map_or_else(String::new, |d| d.to_string()),
-        channel: channel.cloned().flatten(),
+        channel: channel.flatten(),
         size,
         periods,
     }
@@ -452,9 +461,14 @@ mod tests {
             periods_between(Period::Week, d("2025-03-03"), d("2025-03-17")),
             2
         );
-        assert_eq!(
-            nth_period(Period::Month, d("2025-01-01"), 2),
-            d("2025-03-01")
-        );
+        for day in ["2025-03-05", "2025-03-03", "2024-12-31", "1970-01-01"] {
+            for p in [Period::Day, Period::Week, Period::Month] {
+                assert_eq!(
+                    index_start(p, day_index(p, d(day))),
+                    period_start(p, d(day)),
+                    "{day} {p:?}"
+                );
+            }
+        }
     }
 }

@@ -34,6 +34,7 @@ pub async fn context(ws: &Workspace) -> Result<(SessionContext, Manifest)> {
         .with_target_partitions(num_partitions());
     let ctx = SessionContext::new_with_config(config);
     crate::funnel::register(&ctx);
+    ctx.register_udf(calendar::local_micros_udf());
     for t in Table::ALL {
         register(&ctx, ws, t.name(), t.schema(), manifest.files(t)).await?;
     }
@@ -212,6 +213,11 @@ pub async fn newest_instant(ws: &Workspace) -> Result<Option<i64>> {
         if manifest.rows(t) == 0 {
             continue;
         }
+        // Parquet footers hold each row group's max: no scan when every file has them.
+        if let Some(max) = footer_max(ws, manifest.files(t), t, "ts") {
+            newest = Some(newest.map_or(max, |n| n.max(max)));
+            continue;
+        }
         let batches = ctx
             .sql(&format!("SELECT max(ts) FROM {}", t.name()))
             .await?
@@ -229,6 +235,39 @@ pub async fn newest_instant(ws: &Workspace) -> Result<Option<i64>> {
         }
     }
     Ok(newest)
+}
+
+/// The largest value of an INT64-stored column (timestamps) from the files' row-group statistics;
+/// None when a file cannot be read or a row group has no maximum (then callers scan).
+fn footer_max(ws: &Workspace, files: &[DataFile], table: Table, column: &str) -> Option<i64> {
+    use datafusion::parquet::file::statistics::Statistics;
+    let idx = table.columns().iter().position(|c| c.name == column)?;
+    let mut max: Option<i64> = None;
+    for f in files {
+        let file = std::fs::File::open(ws.path_of(f)).ok()?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).ok()?;
+        for rg in builder.metadata().row_groups() {
+            if rg.num_rows() == 0 {
+                continue;
+            }
+            let col = rg.column(idx);
+            if col.column_descr().name() != column {
+                return None;
+            }
+            match col.statistics() {
+                Some(Statistics::Int64(v)) => {
+                    // All-null row groups have no maximum and change nothing.
+                    if let Some(m) = v.max_opt() {
+                        max = Some(max.map_or(*m, |x| x.max(*m)));
+                    } else if v.null_count_opt() != Some(rg.num_rows() as u64) {
+                        return None;
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+    max
 }
 
 /// Every distinct value of `table.column` stored in the workspace, as text (reference checks).

@@ -26,6 +26,34 @@ pub fn local(col: &str, tz: &str) -> String {
     )
 }
 
+/// Microseconds per day.
+const DAY: i64 = 86_400_000_000;
+
+/// The shop-zone day number (days since 1970-01-01 of the wall clock) of a UTC timestamp column,
+/// by integer arithmetic on `local_micros`.
+pub fn local_day(col: &str, tz: &str) -> String {
+    format!(
+        "CAST(floor(CAST(local_micros({col}, {}) AS DOUBLE) / {DAY}) AS BIGINT)",
+        quote(tz)
+    )
+}
+
+/// The shop-zone hour of day (0–23) of a UTC timestamp column.
+pub fn local_hour(col: &str, tz: &str) -> String {
+    format!(
+        "CAST(((local_micros({col}, {z}) % {DAY}) + {DAY}) % {DAY} / 3600000000 AS INT)",
+        z = quote(tz)
+    )
+}
+
+/// The shop-zone ISO weekday (1 = Monday … 7 = Sunday) of a UTC timestamp column.
+pub fn local_weekday(col: &str, tz: &str) -> String {
+    format!(
+        "CAST((({} + 3) % 7 + 7) % 7 + 1 AS INT)",
+        local_day(col, tz)
+    )
+}
+
 /// A paid order: status completed or paid (docs/metrics.md, conventions).
 pub const PAID: &str = "status IN ('completed', 'paid')";
 

@@ -185,6 +185,18 @@ async fn check_activity(ws: &Workspace, offset_h: i64) {
     );
     let dau: f64 = scalar(ws, &q).await.parse().unwrap();
     assert!((r.dau.unwrap() - dau).abs() < 1e-9, "{:?} vs {dau}", r.dau);
+    // WAU and MAU of the last day by a direct distinct count over the window.
+    for (w, got) in [
+        (7, r.daily.last().unwrap().wau),
+        (30, r.daily.last().unwrap().mau),
+    ] {
+        let q = format!(
+            "WITH e AS (SELECT user_id, CAST(CAST(ts + INTERVAL '{offset_h} hours' AS DATE) AS INT) AS d FROM events) \
+             SELECT count(DISTINCT user_id) FROM e WHERE d > (SELECT max(d) FROM e) - {w}"
+        );
+        let want: u64 = scalar(ws, &q).await.parse().unwrap();
+        assert_eq!(got, want, "{w}-day actives");
+    }
     // Category totals add up to the events that have a category.
     let with_cat: u64 = scalar(ws, "SELECT count(*) FROM events WHERE category IS NOT NULL")
         .await
@@ -397,4 +409,29 @@ async fn rees46_paths_reconcile_with_sql() {
     .unwrap();
     assert_eq!(r.sessions, anchored);
     assert_eq!(r.sessions_total, 5_061);
+}
+
+#[tokio::test]
+async fn local_time_arithmetic_matches_the_zone_database_across_dst() {
+    // CDNOW is in America/New_York: two DST changes a year over 18 months.
+    let (_d, ws, _) = ingest_preset("cdnow", &[data("cdnow/CDNOW_master.txt")]);
+    let tz = "America/New_York";
+    let lt = format!("arrow_cast(ts, 'Timestamp(µs, \"{tz}\")')");
+    let q = format!(
+        "SELECT count(*) FROM orders WHERE {h} <> CAST(date_part('hour', {lt}) AS INT) \
+         OR {w} <> (CAST(date_part('dow', {lt}) AS INT) + 6) % 7 + 1 \
+         OR {d} <> CAST(CAST({lt} AS DATE) AS INT)",
+        h = shoplens_engine::sql::local_hour("ts", tz),
+        w = shoplens_engine::sql::local_weekday("ts", tz),
+        d = shoplens_engine::sql::local_day("ts", tz),
+    );
+    assert_eq!(scalar(&ws, &q).await, "0");
+    // Instants either side of a DST change (2025-03-09 07:00 UTC = 03:00 EDT).
+    for (utc, hour) in [("2025-03-09T06:59:59Z", 1), ("2025-03-09T07:00:00Z", 3)] {
+        let q = format!(
+            "SELECT {} FROM (SELECT TIMESTAMP '{utc}' AS ts)",
+            shoplens_engine::sql::local_hour("ts", tz)
+        );
+        assert_eq!(scalar(&ws, &q).await, hour.to_string(), "{utc}");
+    }
 }
