@@ -338,29 +338,19 @@ for _ in range(runs):
     r = run()
     print(json.dumps({"s": time.perf_counter() - t, "counts": [int(x) for x in r]}))
 "#;
-    let o = Command::new(python)
-        .args([
-            "-c",
-            script,
+    let stdout = run_python(
+        python,
+        script,
+        &[
             peer,
             &serde_json::to_string(files)?,
             &runs.to_string(),
             mode.name(),
-        ])
-        .output()
-        .with_context(|| format!("running {python}"))?;
-    if !o.status.success() {
-        bail!(
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-                .lines()
-                .last()
-                .unwrap_or("python failed")
-        );
-    }
+        ],
+    )?;
     let mut times = Vec::new();
     let mut counts = Vec::new();
-    for l in String::from_utf8_lossy(&o.stdout).lines() {
+    for l in stdout.lines() {
         let v: Value = serde_json::from_str(l)?;
         times.push(v["s"].as_f64().unwrap_or(f64::NAN));
         counts = v["counts"]
@@ -576,21 +566,9 @@ for task in ["activity", "cohorts"]:
         times.append(time.perf_counter() - t)
     print(json.dumps({"task": task, "times": times, "sums": sums}))
 "#;
-    let o = Command::new(python)
-        .args(["-c", script, &files.to_string(), tz, &runs.to_string()])
-        .output()
-        .with_context(|| format!("running {python}"))?;
-    if !o.status.success() {
-        bail!(
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-                .lines()
-                .last()
-                .unwrap_or("python failed")
-        );
-    }
+    let stdout = run_python(python, script, &[&files.to_string(), tz, &runs.to_string()])?;
     let mut outv = Vec::new();
-    for l in String::from_utf8_lossy(&o.stdout).lines() {
+    for l in stdout.lines() {
         let v: Value = serde_json::from_str(l)?;
         outv.push((
             v["task"].as_str().unwrap_or("").to_string(),
@@ -640,17 +618,34 @@ for _ in range(runs):
     con.close()
 "#;
     let out = dir.join("duckdb.parquet");
-    let o = Command::new(python)
-        .args([
-            "-c",
-            script,
+    let stdout = run_python(
+        python,
+        script,
+        &[
             &csv.display().to_string(),
             &out.display().to_string(),
             &runs.to_string(),
-        ])
+        ],
+    );
+    let _ = std::fs::remove_file(&out);
+    let times: Vec<f64> = stdout?
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    if times.is_empty() {
+        bail!("no timings from duckdb");
+    }
+    Ok(times)
+}
+
+/// Runs a Python script with arguments; its stdout, or the last line of its stderr as the error.
+fn run_python(python: &str, script: &str, args: &[&str]) -> Result<String> {
+    let o = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
         .output()
         .with_context(|| format!("running {python}"))?;
-    let _ = std::fs::remove_file(&out);
     if !o.status.success() {
         bail!(
             "{}",
@@ -660,14 +655,7 @@ for _ in range(runs):
                 .unwrap_or("python failed")
         );
     }
-    let times: Vec<f64> = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect();
-    if times.is_empty() {
-        bail!("no timings from duckdb");
-    }
-    Ok(times)
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
 fn note(g: &Global, msg: &str) {
