@@ -1,14 +1,16 @@
-//! `shoplens experiment …`: experiment assignment (analysis lands with the experiments issue).
+//! `shoplens experiment …`: assignment, and analysis of an experiment held in a CSV file.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use serde_json::Value;
+use shoplens_engine::models::abtest::{Analysis, Config, Kind, MetricValues, analyze, infer_kind};
 use shoplens_engine::models::assign::Assigner;
 
 use crate::Global;
-use crate::render::Format;
+use crate::render::{Format, Frame, write_json};
 
 #[derive(Debug, Args)]
 pub(crate) struct ExperimentArgs {
@@ -20,6 +22,30 @@ pub(crate) struct ExperimentArgs {
 enum ExperimentWhat {
     /// Assign user ids to variants, bucket-compatible with GrowthBook's SDKs (hash version 2).
     Assign(AssignArgs),
+    /// Analyse an experiment held as one row per user in a CSV file (no workspace needed).
+    AnalyzeFile(AnalyzeFileArgs),
+}
+
+#[derive(Debug, Args)]
+struct AnalyzeFileArgs {
+    /// The CSV file (header line; one row per user).
+    file: PathBuf,
+    /// Column holding each user's variant.
+    #[arg(long)]
+    variant_col: String,
+    /// The control variant's value.
+    #[arg(long)]
+    control: String,
+    /// Metrics: a column (kind inferred: 0/1 → proportion, else mean), `col:mean`,
+    /// `col:proportion`, or `num/den` for a ratio (delta method).
+    #[arg(long, value_delimiter = ',', required = true)]
+    metrics: Vec<String>,
+    /// Planned split for the SRM test, in the sorted order of the variant values (default equal).
+    #[arg(long, value_delimiter = ',')]
+    weights: Vec<f64>,
+    /// Confidence of the intervals.
+    #[arg(long, default_value_t = 0.95)]
+    confidence: f64,
 }
 
 #[derive(Debug, Args)]
@@ -40,6 +66,7 @@ struct AssignArgs {
 pub(crate) fn run(g: &Global, a: ExperimentArgs, out: &mut dyn Write) -> Result<()> {
     match a.what {
         ExperimentWhat::Assign(x) => assign(g, &x, out),
+        ExperimentWhat::AnalyzeFile(x) => analyze_file(g, &x, out),
     }
 }
 
@@ -95,5 +122,163 @@ fn assign(g: &Global, a: &AssignArgs, out: &mut dyn Write) -> Result<()> {
         writeln!(w, "]}}")?;
     }
     w.flush()?;
+    Ok(())
+}
+
+fn analyze_file(g: &Global, a: &AnalyzeFileArgs, out: &mut dyn Write) -> Result<()> {
+    if !(0.5..1.0).contains(&a.confidence) {
+        bail!("--confidence must be in [0.5, 1), e.g. 0.95");
+    }
+    let name = a.file.display().to_string();
+    let mut rdr = csv::Reader::from_path(&a.file).with_context(|| format!("reading {name}"))?;
+    let header: Vec<String> = rdr
+        .headers()
+        .with_context(|| format!("{name}: no header line"))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let col = |c: &str| -> Result<usize> {
+        match header.iter().position(|h| h == c) {
+            Some(i) => Ok(i),
+            None => bail!("{name}: no column `{c}`; columns: {}", header.join(", ")),
+        }
+    };
+    let vcol = col(&a.variant_col)?;
+    // Metric specs: (label, kind override, columns).
+    let mut specs: Vec<(String, Option<Kind>, Vec<usize>)> = Vec::new();
+    for m in &a.metrics {
+        if let Some((n, d)) = m.split_once('/') {
+            specs.push((m.clone(), Some(Kind::Ratio), vec![col(n)?, col(d)?]));
+        } else if let Some((c, k)) = m.split_once(':') {
+            let kind = match k {
+                "mean" => Kind::Mean,
+                "proportion" => Kind::Proportion,
+                _ => bail!("metric `{m}`: the kind must be mean or proportion"),
+            };
+            specs.push((c.to_string(), Some(kind), vec![col(c)?]));
+        } else {
+            specs.push((m.clone(), None, vec![col(m)?]));
+        }
+    }
+    let mut variants = Vec::new();
+    let mut values: Vec<Vec<Vec<f64>>> =
+        specs.iter().map(|s| vec![Vec::new(); s.2.len()]).collect();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.with_context(|| format!("{name}: line {line}"))?;
+        variants.push(rec.get(vcol).unwrap_or("").to_string());
+        for (si, s) in specs.iter().enumerate() {
+            for (ci, &c) in s.2.iter().enumerate() {
+                let cell = rec.get(c).unwrap_or("").trim();
+                let v = match cell.to_ascii_lowercase().as_str() {
+                    "true" => 1.0,
+                    "false" => 0.0,
+                    t => match t.parse::<f64>() {
+                        Ok(x) if x.is_finite() => x,
+                        _ => bail!(
+                            "{name}: line {line}, column `{}`: `{cell}` is not a number",
+                            header[c]
+                        ),
+                    },
+                };
+                values[si][ci].push(v);
+            }
+        }
+    }
+    let metrics: Vec<(String, MetricValues)> = specs
+        .into_iter()
+        .zip(values)
+        .map(|((label, kind, _), mut cols)| {
+            let v = match kind {
+                Some(Kind::Ratio) => {
+                    let den = cols.pop().unwrap_or_default();
+                    MetricValues::Ratio(cols.pop().unwrap_or_default(), den)
+                }
+                k => {
+                    let x = cols.pop().unwrap_or_default();
+                    let k = k.unwrap_or_else(|| infer_kind(&x));
+                    MetricValues::Single(k, x)
+                }
+            };
+            (label, v)
+        })
+        .collect();
+    let cfg = Config {
+        confidence: a.confidence,
+    };
+    let r = analyze(&variants, &a.control, &metrics, &a.weights, &cfg)
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    write_analysis(g, &r, out)
+}
+
+fn write_analysis(g: &Global, r: &Analysis, out: &mut dyn Write) -> Result<()> {
+    if g.format == Format::Json {
+        return write_json(out, r);
+    }
+    let csv = g.format == Format::Csv;
+    let num = |x: f64, pct: bool| -> Value {
+        if csv {
+            Value::from(x)
+        } else if pct {
+            Value::from(format!("{:+.2}%", x * 100.0))
+        } else {
+            Value::from(format!("{x:.4}"))
+        }
+    };
+    let mut f = Frame::new(&[
+        "variant",
+        "metric",
+        "kind",
+        "n_control",
+        "n_variant",
+        "control_mean",
+        "variant_mean",
+        "relative_lift",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "chance_to_beat_control",
+    ]);
+    for x in &r.results {
+        f.push(vec![
+            Value::from(x.variant.clone()),
+            Value::from(x.metric.clone()),
+            Value::from(format!("{:?}", x.kind).to_lowercase()),
+            Value::from(x.n_control),
+            Value::from(x.n_variant),
+            num(x.control_mean, false),
+            num(x.variant_mean, false),
+            num(x.relative_lift, true),
+            num(x.ci_low, false),
+            num(x.ci_high, false),
+            if csv {
+                Value::from(x.p_value)
+            } else {
+                Value::from(format!("{:.3e}", x.p_value))
+            },
+            num(x.chance_to_beat_control, false),
+        ]);
+    }
+    f.write(out, g.format)?;
+    if g.format == Format::Table {
+        writeln!(
+            out,
+            "sample ratio: {} (chi² {:.2}, p {:.3e}){}; intervals {:.0}% for variant − control",
+            r.srm
+                .counts
+                .iter()
+                .map(|(v, n)| format!("{v} {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            r.srm.chi2,
+            r.srm.p_value,
+            if r.srm.flagged {
+                " — SAMPLE RATIO MISMATCH: assignment is broken, do not trust these results"
+            } else {
+                ""
+            },
+            r.confidence * 100.0
+        )?;
+    }
     Ok(())
 }

@@ -467,3 +467,110 @@ fn funnel_on_taobao_json_contract_and_sql_agree() {
         assert!(err.contains(says) && !err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn analyze_file_on_hillstrom_equals_scipy_and_statsmodels() {
+    let file = data(
+        "hillstrom/Kevin_Hillstrom_MineThatData_E-MailAnalytics_DataMiningChallenge_2008.03.20.csv",
+    )
+    .display()
+    .to_string();
+    let out = ok(&[
+        "experiment",
+        "analyze-file",
+        &file,
+        "--variant-col",
+        "segment",
+        "--control",
+        "No E-Mail",
+        "--metrics",
+        "visit,conversion,spend,spend/visit",
+        "--format",
+        "json",
+    ]);
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let want: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/hillstrom_scipy.json")).unwrap();
+    let close = |a: f64, b: f64, what: &str| {
+        let rel = (a - b).abs() / b.abs().max(1e-300);
+        assert!(rel < 1e-9, "{what}: {a} vs {b} ({rel:e})");
+    };
+    for w in want["results"].as_array().unwrap() {
+        let g = got["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["variant"] == w["variant"] && r["metric"] == w["metric"])
+            .unwrap();
+        for k in ["statistic", "p_value", "ci_low", "ci_high", "df"] {
+            if let Some(x) = w.get(k) {
+                let what = format!("{} {} {k}", w["variant"], w["metric"]);
+                close(g[k].as_f64().unwrap(), x.as_f64().unwrap(), &what);
+            }
+        }
+    }
+    let kinds: Vec<&str> = got["results"].as_array().unwrap()[..4]
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["proportion", "proportion", "mean", "ratio"]);
+    close(
+        got["srm"]["chi2"].as_f64().unwrap(),
+        want["srm"]["chi2"].as_f64().unwrap(),
+        "chi2",
+    );
+    close(
+        got["srm"]["p_value"].as_f64().unwrap(),
+        want["srm"]["p_value"].as_f64().unwrap(),
+        "srm p",
+    );
+    assert_eq!(got["srm"]["flagged"], false);
+
+    // A broken split is flagged, and bad input names the file, line and column.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("ab.csv");
+    let mut csv = String::from("user,arm,bought\n");
+    for i in 0..10_000 {
+        csv.push_str(&format!(
+            "u{i},{},{}\n",
+            if i % 100 < 53 { "a" } else { "b" },
+            i % 7 == 0
+        ));
+    }
+    std::fs::write(&f, &csv).unwrap();
+    let fs = f.display().to_string();
+    let out = ok(&[
+        "experiment",
+        "analyze-file",
+        &fs,
+        "--variant-col",
+        "arm",
+        "--control",
+        "a",
+        "--metrics",
+        "bought",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["srm"]["flagged"], true);
+    assert_eq!(v["results"][0]["kind"], "proportion");
+    csv.push_str("u-bad,a,maybe\n");
+    std::fs::write(&f, &csv).unwrap();
+    let o = run(&[
+        "experiment",
+        "analyze-file",
+        &fs,
+        "--variant-col",
+        "arm",
+        "--control",
+        "a",
+        "--metrics",
+        "bought",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("line 10002") && err.contains("`bought`"),
+        "{err}"
+    );
+}

@@ -10,6 +10,7 @@
 //! assert_eq!(choose_variant("checkout-button", "123", &[0.5, 0.5], 1.0), Some(1));
 //! ```
 
+pub mod abtest;
 pub mod assign;
 pub mod funnel;
 pub mod stats;

@@ -1,0 +1,545 @@
+//! A/B test statistics: two-proportion z, Welch t, ratio metrics by the delta method, the
+//! sample-ratio-mismatch chi-square, and a Bayesian chance to beat control under a normal
+//! approximation with a flat prior. Definitions: docs/metrics.md, "Experiments".
+//!
+//! ```
+//! use shoplens_models::abtest::{two_proportion, Config};
+//! let r = two_proportion((100, 1000), (130, 1000), &Config::default());
+//! assert!(r.p_value < 0.05 && r.ci_low > 0.0);
+//! ```
+
+use statrs::distribution::{ChiSquared, ContinuousCDF, Normal, StudentsT};
+
+/// Analysis settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Config {
+    /// Two-sided confidence level of the intervals (default 0.95).
+    pub confidence: f64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { confidence: 0.95 }
+    }
+}
+
+/// Count, mean and sample variance (n − 1 denominator) of one arm's per-user values.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Summary {
+    /// Users.
+    pub n: u64,
+    /// Mean per user.
+    pub mean: f64,
+    /// Sample variance (n − 1 denominator).
+    pub var: f64,
+}
+
+impl Summary {
+    /// Summarises values with a two-pass (compensated) variance.
+    pub fn of(values: &[f64]) -> Summary {
+        let n = values.len();
+        if n == 0 {
+            return Summary::default();
+        }
+        let mean = values.iter().sum::<f64>() / n as f64;
+        let (ss, c) = values.iter().fold((0.0, 0.0), |(ss, c), x| {
+            let d = x - mean;
+            (ss + d * d, c + d)
+        });
+        let var = if n > 1 {
+            (ss - c * c / n as f64) / (n - 1) as f64
+        } else {
+            0.0
+        };
+        Summary {
+            n: n as u64,
+            mean,
+            var,
+        }
+    }
+
+    /// Variance of the mean.
+    fn var_mean(&self) -> f64 {
+        self.var / self.n as f64
+    }
+}
+
+/// One comparison of a variant with control.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Comparison {
+    /// Control's mean (rate for proportions).
+    pub control_mean: f64,
+    /// Variant's mean.
+    pub variant_mean: f64,
+    /// z or t.
+    pub statistic: f64,
+    /// Degrees of freedom of a t statistic (None for z).
+    pub df: Option<f64>,
+    /// Two-sided p-value.
+    pub p_value: f64,
+    /// Interval for variant − control.
+    pub ci_low: f64,
+    /// Upper end.
+    pub ci_high: f64,
+    /// (variant − control) / control.
+    pub relative_lift: f64,
+    /// Interval for the relative lift (delta method).
+    pub relative_ci_low: f64,
+    /// Upper end.
+    pub relative_ci_high: f64,
+    /// P(variant > control) under a normal approximation of the difference with a flat prior.
+    pub chance_to_beat_control: f64,
+    /// Expected loss of choosing the variant: E[max(0, control − variant)].
+    pub expected_loss: f64,
+}
+
+fn std_normal() -> Normal {
+    // Mean 0 and standard deviation 1 are always valid parameters.
+    Normal::standard()
+}
+
+/// Two-sided p-value of a standard normal statistic.
+fn p_normal(z: f64) -> f64 {
+    2.0 * std_normal().sf(z.abs())
+}
+
+/// The normal quantile of a two-sided interval.
+fn z_crit(confidence: f64) -> f64 {
+    std_normal().inverse_cdf(0.5 + confidence / 2.0)
+}
+
+/// The shared tail of every comparison: interval from a standard error and critical value,
+/// relative lift by the delta method, Bayesian chance and loss.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    c_mean: f64,
+    v_mean: f64,
+    c_var_mean: f64,
+    v_var_mean: f64,
+    statistic: f64,
+    df: Option<f64>,
+    p_value: f64,
+    crit: f64,
+    cfg: &Config,
+) -> Comparison {
+    let diff = v_mean - c_mean;
+    let se = (c_var_mean + v_var_mean).sqrt();
+    let rel = diff / c_mean;
+    // Var(v/c) ≈ var_v / c² + v² var_c / c⁴.
+    let rel_se =
+        (v_var_mean / (c_mean * c_mean) + v_mean * v_mean * c_var_mean / c_mean.powi(4)).sqrt();
+    let zc = z_crit(cfg.confidence);
+    let n = std_normal();
+    let (chance, loss) = if se > 0.0 {
+        let u = diff / se;
+        (n.cdf(u), se * pdf(u) - diff * n.cdf(-u))
+    } else {
+        (if diff > 0.0 { 1.0 } else { 0.0 }, (-diff).max(0.0))
+    };
+    Comparison {
+        control_mean: c_mean,
+        variant_mean: v_mean,
+        statistic,
+        df,
+        p_value,
+        ci_low: diff - crit * se,
+        ci_high: diff + crit * se,
+        relative_lift: rel,
+        relative_ci_low: rel - zc * rel_se,
+        relative_ci_high: rel + zc * rel_se,
+        chance_to_beat_control: chance,
+        expected_loss: loss,
+    }
+}
+
+fn pdf(u: f64) -> f64 {
+    (-0.5 * u * u).exp() / (2.0 * std::f64::consts::PI).sqrt()
+}
+
+/// Two-proportion z test of (successes, users) in control and variant: the statistic uses the
+/// pooled standard error, the interval the unpooled one (statsmodels' `proportions_ztest` and the
+/// Wald interval).
+pub fn two_proportion(control: (u64, u64), variant: (u64, u64), cfg: &Config) -> Comparison {
+    let (c_x, c_n) = (control.0 as f64, control.1 as f64);
+    let (v_x, v_n) = (variant.0 as f64, variant.1 as f64);
+    let (p1, p2) = (c_x / c_n, v_x / v_n);
+    let pool = (c_x + v_x) / (c_n + v_n);
+    let se_pool = (pool * (1.0 - pool) * (1.0 / c_n + 1.0 / v_n)).sqrt();
+    let z = (p2 - p1) / se_pool;
+    finish(
+        p1,
+        p2,
+        p1 * (1.0 - p1) / c_n,
+        p2 * (1.0 - p2) / v_n,
+        z,
+        None,
+        p_normal(z),
+        z_crit(cfg.confidence),
+        cfg,
+    )
+}
+
+/// Welch's unequal-variance t test of two means (scipy's `ttest_ind(equal_var=False)`), with the
+/// Welch–Satterthwaite degrees of freedom for the p-value and the interval.
+pub fn welch(control: &Summary, variant: &Summary, cfg: &Config) -> Comparison {
+    let (a, b) = (control.var_mean(), variant.var_mean());
+    let se = (a + b).sqrt();
+    let t = (variant.mean - control.mean) / se;
+    let df =
+        (a + b).powi(2) / (a * a / (control.n as f64 - 1.0) + b * b / (variant.n as f64 - 1.0));
+    let (p, crit) = match StudentsT::new(0.0, 1.0, df) {
+        Ok(d) => (
+            2.0 * d.sf(t.abs()),
+            t_quantile(&d, 0.5 + cfg.confidence / 2.0),
+        ),
+        Err(_) => (f64::NAN, f64::NAN),
+    };
+    finish(control.mean, variant.mean, a, b, t, Some(df), p, crit, cfg)
+}
+
+/// The t quantile, polished by Newton steps on the CDF (statrs's inverse is an approximation
+/// good to about 1e-7; scipy agreement wants 1e-9).
+fn t_quantile(d: &StudentsT, p: f64) -> f64 {
+    use statrs::distribution::Continuous;
+    let mut x = d.inverse_cdf(p);
+    for _ in 0..4 {
+        let f = d.pdf(x);
+        if f <= 0.0 {
+            break;
+        }
+        let step = (d.cdf(x) - p) / f;
+        x -= step;
+        if step.abs() < 1e-15 * x.abs().max(1.0) {
+            break;
+        }
+    }
+    x
+}
+
+/// Per-user numerator and denominator sums of a ratio metric (revenue / orders).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct RatioSummary {
+    /// Users.
+    pub n: u64,
+    /// Mean numerator.
+    pub num: f64,
+    /// Mean denominator.
+    pub den: f64,
+    /// Sample variance of the numerator.
+    pub var_num: f64,
+    /// Sample variance of the denominator.
+    pub var_den: f64,
+    /// Sample covariance.
+    pub cov: f64,
+}
+
+impl RatioSummary {
+    /// From per-user (numerator, denominator) pairs.
+    pub fn of(pairs: &[(f64, f64)]) -> RatioSummary {
+        let n = pairs.len();
+        if n < 2 {
+            return RatioSummary::default();
+        }
+        let nf = n as f64;
+        let num = pairs.iter().map(|p| p.0).sum::<f64>() / nf;
+        let den = pairs.iter().map(|p| p.1).sum::<f64>() / nf;
+        let (mut vn, mut vd, mut c) = (0.0, 0.0, 0.0);
+        for (x, y) in pairs {
+            vn += (x - num) * (x - num);
+            vd += (y - den) * (y - den);
+            c += (x - num) * (y - den);
+        }
+        RatioSummary {
+            n: n as u64,
+            num,
+            den,
+            var_num: vn / (nf - 1.0),
+            var_den: vd / (nf - 1.0),
+            cov: c / (nf - 1.0),
+        }
+    }
+
+    fn ratio(&self) -> f64 {
+        self.num / self.den
+    }
+
+    /// Delta-method variance of the ratio of means.
+    fn var_ratio(&self) -> f64 {
+        let r = self.ratio();
+        (self.var_num - 2.0 * r * self.cov + r * r * self.var_den)
+            / (self.den * self.den * self.n as f64)
+    }
+}
+
+/// A ratio metric compared by the delta method and a z test.
+pub fn ratio(control: &RatioSummary, variant: &RatioSummary, cfg: &Config) -> Comparison {
+    let (a, b) = (control.var_ratio(), variant.var_ratio());
+    let z = (variant.ratio() - control.ratio()) / (a + b).sqrt();
+    finish(
+        control.ratio(),
+        variant.ratio(),
+        a,
+        b,
+        z,
+        None,
+        p_normal(z),
+        z_crit(cfg.confidence),
+        cfg,
+    )
+}
+
+/// Sample-ratio-mismatch test: chi-square goodness of fit of the users per arm to the planned
+/// weights (normalised). Returns (chi², p-value).
+pub fn srm(counts: &[u64], weights: &[f64]) -> (f64, f64) {
+    let total: f64 = counts.iter().map(|&c| c as f64).sum();
+    let wsum: f64 = weights.iter().sum();
+    if counts.len() < 2 || counts.len() != weights.len() || total == 0.0 || wsum <= 0.0 {
+        return (0.0, 1.0);
+    }
+    let chi2: f64 = counts
+        .iter()
+        .zip(weights)
+        .map(|(&o, w)| {
+            let e = total * w / wsum;
+            (o as f64 - e).powi(2) / e
+        })
+        .sum();
+    let p = ChiSquared::new((counts.len() - 1) as f64).map_or(f64::NAN, |d| d.sf(chi2));
+    (chi2, p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn srm_of_a_fair_split_is_not_flagged() {
+        let (chi2, p) = srm(&[5000, 5000], &[0.5, 0.5]);
+        assert_eq!(chi2, 0.0);
+        assert!((p - 1.0).abs() < 1e-12);
+        let (_, p) = srm(&[5200, 4800], &[1.0, 1.0]);
+        assert!(p < 0.001);
+    }
+
+    #[test]
+    fn summary_variance() {
+        let s = Summary::of(&[1.0, 2.0, 3.0, 4.0]);
+        assert_eq!((s.n, s.mean), (4, 2.5));
+        assert!((s.var - 5.0 / 3.0).abs() < 1e-15);
+    }
+}
+
+/// How a metric is compared.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// 0/1 per user: two-proportion z.
+    Proportion,
+    /// A number per user: Welch t.
+    Mean,
+    /// Σ numerator / Σ denominator: delta method, z.
+    Ratio,
+}
+
+/// One metric's per-user values, in the same order as the variants.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricValues {
+    /// Values of a proportion or mean metric.
+    Single(Kind, Vec<f64>),
+    /// Numerator and denominator of a ratio metric.
+    Ratio(Vec<f64>, Vec<f64>),
+}
+
+/// The kind a column of values suggests: proportion when every value is 0 or 1, else mean.
+pub fn infer_kind(values: &[f64]) -> Kind {
+    if values.iter().all(|v| *v == 0.0 || *v == 1.0) {
+        Kind::Proportion
+    } else {
+        Kind::Mean
+    }
+}
+
+/// One variant × metric result.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MetricResult {
+    /// The variant compared with control.
+    pub variant: String,
+    /// The metric.
+    pub metric: String,
+    /// How it was compared.
+    pub kind: Kind,
+    /// Control users.
+    pub n_control: u64,
+    /// Variant users.
+    pub n_variant: u64,
+    /// Control's mean (rate, ratio).
+    pub control_mean: f64,
+    /// Variant's mean.
+    pub variant_mean: f64,
+    /// z or t.
+    pub statistic: f64,
+    /// Welch degrees of freedom (means only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub df: Option<f64>,
+    /// Two-sided p-value.
+    pub p_value: f64,
+    /// Interval for variant − control.
+    pub ci_low: f64,
+    /// Upper end.
+    pub ci_high: f64,
+    /// (variant − control) / control.
+    pub relative_lift: f64,
+    /// Interval for the relative lift.
+    pub relative_ci_low: f64,
+    /// Upper end.
+    pub relative_ci_high: f64,
+    /// P(variant > control), normal approximation, flat prior.
+    pub chance_to_beat_control: f64,
+    /// E[max(0, control − variant)].
+    pub expected_loss: f64,
+}
+
+/// The sample-ratio-mismatch check.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Srm {
+    /// Chi-square statistic.
+    pub chi2: f64,
+    /// Its p-value.
+    pub p_value: f64,
+    /// p < 0.001.
+    pub flagged: bool,
+    /// Variants (sorted) and their users.
+    pub counts: Vec<(String, u64)>,
+    /// Planned weights, in the same order.
+    pub weights: Vec<f64>,
+}
+
+/// A whole analysis.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Analysis {
+    /// Sample-ratio mismatch.
+    pub srm: Srm,
+    /// Every variant × metric.
+    pub results: Vec<MetricResult>,
+    /// Interval confidence.
+    pub confidence: f64,
+}
+
+/// Analyses per-user rows: `variants[i]` is row i's variant; each metric holds one value per row.
+/// `weights` (planned split, sorted-variant order; empty = equal) feed the SRM test.
+pub fn analyze(
+    variants: &[String],
+    control: &str,
+    metrics: &[(String, MetricValues)],
+    weights: &[f64],
+    cfg: &Config,
+) -> Result<Analysis, String> {
+    let mut names: Vec<&str> = variants.iter().map(String::as_str).collect();
+    names.sort_unstable();
+    names.dedup();
+    if !names.contains(&control) {
+        return Err(format!(
+            "control `{control}` is not a variant; variants: {}",
+            names.join(", ")
+        ));
+    }
+    let counts: Vec<(String, u64)> = names
+        .iter()
+        .map(|n| {
+            (
+                (*n).to_string(),
+                variants.iter().filter(|v| v.as_str() == *n).count() as u64,
+            )
+        })
+        .collect();
+    let w: Vec<f64> = if weights.is_empty() {
+        vec![1.0; names.len()]
+    } else if weights.len() == names.len() {
+        weights.to_vec()
+    } else {
+        return Err(format!(
+            "{} weights for {} variants ({})",
+            weights.len(),
+            names.len(),
+            names.join(", ")
+        ));
+    };
+    let (chi2, p) = srm(&counts.iter().map(|c| c.1).collect::<Vec<_>>(), &w);
+    let rows_of = |name: &str| -> Vec<usize> {
+        (0..variants.len())
+            .filter(|&i| variants[i] == name)
+            .collect()
+    };
+    let control_rows = rows_of(control);
+    let mut results = Vec::new();
+    for v in names.iter().filter(|n| **n != control) {
+        let rows = rows_of(v);
+        for (metric, values) in metrics {
+            let pick = |x: &[f64], r: &[usize]| -> Vec<f64> { r.iter().map(|&i| x[i]).collect() };
+            let (kind, c) = match values {
+                MetricValues::Single(Kind::Proportion, x) => {
+                    let succ = |r: &[usize]| r.iter().filter(|&&i| x[i] != 0.0).count() as u64;
+                    (
+                        Kind::Proportion,
+                        two_proportion(
+                            (succ(&control_rows), control_rows.len() as u64),
+                            (succ(&rows), rows.len() as u64),
+                            cfg,
+                        ),
+                    )
+                }
+                MetricValues::Single(_, x) => (
+                    Kind::Mean,
+                    welch(
+                        &Summary::of(&pick(x, &control_rows)),
+                        &Summary::of(&pick(x, &rows)),
+                        cfg,
+                    ),
+                ),
+                MetricValues::Ratio(num, den) => {
+                    let pairs = |r: &[usize]| -> Vec<(f64, f64)> {
+                        r.iter().map(|&i| (num[i], den[i])).collect()
+                    };
+                    (
+                        Kind::Ratio,
+                        ratio(
+                            &RatioSummary::of(&pairs(&control_rows)),
+                            &RatioSummary::of(&pairs(&rows)),
+                            cfg,
+                        ),
+                    )
+                }
+            };
+            results.push(MetricResult {
+                variant: (*v).to_string(),
+                metric: metric.clone(),
+                kind,
+                n_control: control_rows.len() as u64,
+                n_variant: rows.len() as u64,
+                control_mean: c.control_mean,
+                variant_mean: c.variant_mean,
+                statistic: c.statistic,
+                df: c.df,
+                p_value: c.p_value,
+                ci_low: c.ci_low,
+                ci_high: c.ci_high,
+                relative_lift: c.relative_lift,
+                relative_ci_low: c.relative_ci_low,
+                relative_ci_high: c.relative_ci_high,
+                chance_to_beat_control: c.chance_to_beat_control,
+                expected_loss: c.expected_loss,
+            });
+        }
+    }
+    Ok(Analysis {
+        srm: Srm {
+            chi2,
+            p_value: p,
+            flagged: p < 0.001,
+            counts,
+            weights: w,
+        },
+        results,
+        confidence: cfg.confidence,
+    })
+}
