@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
+use shoplens_engine::experiments::{self, ExperimentSpec};
 use shoplens_engine::models::abtest::{Analysis, Config, Kind, MetricValues, analyze, infer_kind};
 use shoplens_engine::models::assign::Assigner;
 
@@ -24,6 +25,26 @@ enum ExperimentWhat {
     Assign(AssignArgs),
     /// Analyse an experiment held as one row per user in a CSV file (no workspace needed).
     AnalyzeFile(AnalyzeFileArgs),
+    /// Analyse a workspace experiment: first exposure per user, outcomes after it in the window.
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Debug, Args)]
+struct AnalyzeArgs {
+    /// The experiment id (exposures.experiment_id).
+    experiment: String,
+    /// The control variant.
+    #[arg(long, default_value = "control")]
+    control: String,
+    /// Metrics: conversion, orders, revenue, aov (revenue / orders, delta method).
+    #[arg(long, value_delimiter = ',', default_values_t = ["conversion".to_string(), "orders".to_string(), "revenue".to_string(), "aov".to_string()])]
+    metrics: Vec<String>,
+    /// Planned split for the SRM test, sorted-variant order (default: the experiment's weights).
+    #[arg(long, value_delimiter = ',')]
+    weights: Vec<f64>,
+    /// Confidence of the intervals.
+    #[arg(long, default_value_t = 0.95)]
+    confidence: f64,
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +88,36 @@ pub(crate) fn run(g: &Global, a: ExperimentArgs, out: &mut dyn Write) -> Result<
     match a.what {
         ExperimentWhat::Assign(x) => assign(g, &x, out),
         ExperimentWhat::AnalyzeFile(x) => analyze_file(g, &x, out),
+        ExperimentWhat::Analyze(x) => {
+            let ws = crate::commands::existing(g)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let r = rt.block_on(experiments::analyze(
+                &ws,
+                &ExperimentSpec {
+                    experiment: x.experiment.clone(),
+                    control: x.control.clone(),
+                    metrics: x.metrics.clone(),
+                    weights: x.weights.clone(),
+                    confidence: x.confidence,
+                },
+            ))?;
+            if g.format == Format::Json {
+                return write_json(out, &r);
+            }
+            if g.format == Format::Table {
+                writeln!(
+                    out,
+                    "experiment {} ({} – {}); {} users in several variants left out",
+                    r.experiment,
+                    r.starts_at.as_deref().unwrap_or("first exposure"),
+                    r.ends_at.as_deref().unwrap_or("last data"),
+                    r.users_in_several_variants
+                )?;
+            }
+            write_analysis(g, &r.analysis, out)
+        }
     }
 }
 

@@ -21,6 +21,7 @@ pub mod calendar;
 pub mod cohorts;
 pub mod demo;
 pub mod error;
+pub mod experiments;
 pub mod funnel;
 pub mod ingest;
 pub mod lifecycle;

@@ -228,6 +228,37 @@ async fn planted_truths_are_recoverable() {
         peak("groceries")
     );
 
+    // Experiments: the +5% lift on orders lies inside the 95% interval of the relative lift; the
+    // 52/48 split of a planned 50/50 test is a sample-ratio mismatch.
+    use shoplens_engine::experiments::{ExperimentSpec, analyze};
+    let spec = |x: &str| ExperimentSpec {
+        experiment: x.into(),
+        control: "control".into(),
+        metrics: vec!["conversion".into(), "orders".into(), "aov".into()],
+        weights: Vec::new(),
+        confidence: 0.95,
+    };
+    let a = analyze(&ws, &spec("checkout-button")).await.unwrap();
+    assert!(!a.analysis.srm.flagged);
+    let orders = a
+        .analysis
+        .results
+        .iter()
+        .find(|r| r.metric == "orders")
+        .unwrap();
+    assert!(
+        orders.relative_ci_low < 0.05 && 0.05 < orders.relative_ci_high,
+        "lift interval {} .. {}",
+        orders.relative_ci_low,
+        orders.relative_ci_high
+    );
+    let b = analyze(&ws, &spec("free-shipping-banner")).await.unwrap();
+    assert!(
+        b.analysis.srm.flagged && b.analysis.srm.p_value < 0.001,
+        "{:?}",
+        b.analysis.srm
+    );
+
     // Hours in shop time: beauty orders peak 22:00–01:00, groceries 11:00–13:00.
     let peak = "SELECT string_agg(CAST(h AS varchar), ',') FROM (SELECT extract(hour FROM o.ts + INTERVAL '8 hours') h, count(*) n FROM orders o
         JOIN order_items i ON o.order_id = i.order_id JOIN products p ON p.item_id = i.item_id WHERE p.category = '{}' GROUP BY 1 ORDER BY n DESC LIMIT {})";

@@ -1,0 +1,167 @@
+//! Analysing a workspace experiment: each exposed user's first exposure (variant and instant),
+//! outcomes counted only after it and inside the experiment window, then the statistics of
+//! `models::abtest`. Definitions: docs/metrics.md, "Experiments".
+
+use serde::Serialize;
+use shoplens_models::abtest::{self, Analysis, Config, Kind, MetricValues};
+
+use crate::error::{Error, Result};
+use crate::query;
+use crate::sql::{PAID, floats, ints, quote, texts, ts_literal};
+use crate::workspace::Workspace;
+
+/// Built-in per-user metrics of a workspace experiment.
+pub const METRICS: &[&str] = &["conversion", "orders", "revenue", "aov"];
+
+/// What to analyse.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExperimentSpec {
+    /// experiment_id in exposures (and experiments).
+    pub experiment: String,
+    /// The control variant.
+    pub control: String,
+    /// Metrics (see [`METRICS`]).
+    pub metrics: Vec<String>,
+    /// Planned split in sorted-variant order; empty = the experiments table's weights, else equal.
+    pub weights: Vec<f64>,
+    /// Interval confidence.
+    pub confidence: f64,
+}
+
+/// The analysis with what it counted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExperimentReport {
+    /// The experiment.
+    pub experiment: String,
+    /// Window start (shop zone), when the experiments table has one.
+    pub starts_at: Option<String>,
+    /// Window end.
+    pub ends_at: Option<String>,
+    /// Users exposed to more than one variant, left out.
+    pub users_in_several_variants: u64,
+    /// SRM and results, as `experiment analyze-file` prints them.
+    #[serde(flatten)]
+    pub analysis: Analysis,
+}
+
+/// Analyses a workspace experiment.
+pub async fn analyze(ws: &Workspace, spec: &ExperimentSpec) -> Result<ExperimentReport> {
+    for m in &spec.metrics {
+        if !METRICS.contains(&m.as_str()) {
+            return Err(Error::Invalid(format!(
+                "unknown metric `{m}`: use {}",
+                METRICS.join(", ")
+            )));
+        }
+    }
+    let (ctx, manifest) = query::context(ws).await?;
+    let tz = crate::calendar::zone(&manifest.settings);
+    let x = quote(&spec.experiment);
+    // The window and planned weights, when the experiment is defined.
+    let def = ctx
+        .sql(&format!(
+            "SELECT CAST(starts_at AS BIGINT), CAST(ends_at AS BIGINT), variants, weights FROM experiments WHERE experiment_id = {x}"
+        ))
+        .await?
+        .collect()
+        .await?;
+    let (mut start, mut end, mut planned) = (None, None, Vec::new());
+    if let Some(b) = def.iter().find(|b| b.num_rows() > 0) {
+        let (s, e) = (ints(b.column(0))?, ints(b.column(1))?);
+        let (names, weights) = (texts(b.column(2))?, texts(b.column(3))?);
+        start = (!b.column(0).is_null(0)).then(|| s[0]);
+        end = (!b.column(1).is_null(0)).then(|| e[0]);
+        if let (Some(Some(n)), Some(Some(w))) = (names.first(), weights.first()) {
+            let n: Vec<String> = serde_json::from_str(n).unwrap_or_default();
+            let w: Vec<f64> = serde_json::from_str(w).unwrap_or_default();
+            let mut pairs: Vec<(String, f64)> = n.into_iter().zip(w).collect();
+            pairs.sort_by(|a, b| a.0.cmp(&b.0));
+            planned = pairs.into_iter().map(|p| p.1).collect();
+        }
+    }
+    let mut window = String::new();
+    if let Some(e) = end {
+        window.push_str(&format!(" AND o.ts <= {}", ts_literal(e)));
+    }
+    let q = format!(
+        "WITH ex AS (SELECT user_id, min(ts) AS t0, min(variant) AS v, count(DISTINCT variant) AS nv \
+         FROM exposures WHERE experiment_id = {x}{} GROUP BY user_id), \
+         o AS (SELECT COALESCE(e.user_id, e.anonymous_id) AS p, e.ts, ord.net_amount FROM events e \
+               LEFT JOIN orders ord ON ord.order_id = e.order_id WHERE e.event = 'order' \
+               AND (ord.order_id IS NULL OR ord.{PAID})) \
+         SELECT ex.v, ex.nv, count(o.ts) AS orders, COALESCE(sum(o.net_amount), 0) AS revenue \
+         FROM ex LEFT JOIN o ON o.p = ex.user_id AND o.ts >= ex.t0{window} GROUP BY ex.user_id, ex.v, ex.nv",
+        start.map_or(String::new(), |s| format!(
+            " AND ts >= {} AND ts <= {}",
+            ts_literal(s),
+            ts_literal(end.unwrap_or(i64::MAX))
+        ))
+    );
+    let mut variants = Vec::new();
+    let (mut orders, mut revenue) = (Vec::new(), Vec::new());
+    let mut several = 0u64;
+    for b in ctx.sql(&q).await?.collect().await? {
+        let (v, nv, o, r) = (
+            texts(b.column(0))?,
+            ints(b.column(1))?,
+            floats(b.column(2))?,
+            floats(b.column(3))?,
+        );
+        for i in 0..v.len() {
+            if nv[i] > 1 {
+                several += 1;
+                continue;
+            }
+            variants.push(v[i].clone().unwrap_or_default());
+            orders.push(o[i]);
+            revenue.push(if r[i].is_nan() { 0.0 } else { r[i] });
+        }
+    }
+    if variants.is_empty() {
+        return Err(Error::Invalid(format!(
+            "no exposures of experiment `{}` in the workspace",
+            spec.experiment
+        )));
+    }
+    let metrics: Vec<(String, MetricValues)> = spec
+        .metrics
+        .iter()
+        .map(|m| {
+            let v = match m.as_str() {
+                "conversion" => MetricValues::Single(
+                    Kind::Proportion,
+                    orders
+                        .iter()
+                        .map(|&o| if o > 0.0 { 1.0 } else { 0.0 })
+                        .collect(),
+                ),
+                "orders" => MetricValues::Single(Kind::Mean, orders.clone()),
+                "revenue" => MetricValues::Single(Kind::Mean, revenue.clone()),
+                _ => MetricValues::Ratio(revenue.clone(), orders.clone()),
+            };
+            (m.clone(), v)
+        })
+        .collect();
+    let weights = if spec.weights.is_empty() {
+        planned
+    } else {
+        spec.weights.clone()
+    };
+    let analysis = abtest::analyze(
+        &variants,
+        &spec.control,
+        &metrics,
+        &weights,
+        &Config {
+            confidence: spec.confidence,
+        },
+    )
+    .map_err(Error::Invalid)?;
+    Ok(ExperimentReport {
+        experiment: spec.experiment.clone(),
+        starts_at: start.map(|s| crate::calendar::format_instant(s, &tz)),
+        ends_at: end.map(|e| crate::calendar::format_instant(e, &tz)),
+        users_in_several_variants: several,
+        analysis,
+    })
+}
