@@ -509,6 +509,51 @@ fn analyze_file_on_hillstrom_equals_scipy_and_statsmodels() {
             }
         }
     }
+    // The same through the preset and the workspace experiment.
+    let dir = tempfile::tempdir().unwrap();
+    let ws = w(dir.path());
+    ok(&[
+        "--workspace",
+        &ws,
+        "-q",
+        "ingest",
+        "--preset",
+        "hillstrom",
+        &file,
+    ]);
+    let out = ok(&[
+        "--workspace",
+        &ws,
+        "experiment",
+        "analyze",
+        "hillstrom",
+        "--control",
+        "No E-Mail",
+        "--metrics",
+        "visit,conversion,spend",
+        "--format",
+        "json",
+    ]);
+    let via: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for w in want["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["metric"] != "spend/visit")
+    {
+        let g = via["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["variant"] == w["variant"] && r["metric"] == w["metric"])
+            .unwrap();
+        for k in ["statistic", "p_value", "ci_low", "ci_high"] {
+            let what = format!("preset {} {} {k}", w["variant"], w["metric"]);
+            close(g[k].as_f64().unwrap(), w[k].as_f64().unwrap(), &what);
+        }
+    }
+    assert_eq!(via["srm"]["flagged"], false);
+
     let kinds: Vec<&str> = got["results"].as_array().unwrap()[..4]
         .iter()
         .map(|r| r["kind"].as_str().unwrap())

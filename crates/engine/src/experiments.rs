@@ -10,7 +10,8 @@ use crate::query;
 use crate::sql::{PAID, floats, ints, quote, texts, ts_literal};
 use crate::workspace::Workspace;
 
-/// Built-in per-user metrics of a workspace experiment.
+/// Built-in per-user metrics of a workspace experiment (`spend` is revenue's alias; any other
+/// name is an event: whether the user did it after exposure).
 pub const METRICS: &[&str] = &["conversion", "orders", "revenue", "aov"];
 
 /// What to analyse.
@@ -46,13 +47,11 @@ pub struct ExperimentReport {
 
 /// Analyses a workspace experiment.
 pub async fn analyze(ws: &Workspace, spec: &ExperimentSpec) -> Result<ExperimentReport> {
-    for m in &spec.metrics {
-        if !METRICS.contains(&m.as_str()) {
-            return Err(Error::Invalid(format!(
-                "unknown metric `{m}`: use {}",
-                METRICS.join(", ")
-            )));
-        }
+    if spec.metrics.is_empty() {
+        return Err(Error::Invalid(format!(
+            "no metrics: use {} or an event name",
+            METRICS.join(", ")
+        )));
     }
     let (ctx, manifest) = query::context(ws).await?;
     let tz = crate::calendar::zone(&manifest.settings);
@@ -79,6 +78,26 @@ pub async fn analyze(ws: &Workspace, spec: &ExperimentSpec) -> Result<Experiment
             planned = pairs.into_iter().map(|p| p.1).collect();
         }
     }
+    // Metrics that name an event: did the user do it after exposure (inside the window)?
+    let event_metrics: Vec<&String> = spec
+        .metrics
+        .iter()
+        .filter(|m| !METRICS.contains(&m.as_str()) && m.as_str() != "spend")
+        .collect();
+    let mut event_cols = String::new();
+    let mut event_joins = String::new();
+    for (i, m) in event_metrics.iter().enumerate() {
+        event_cols.push_str(&format!(
+            ", max(CASE WHEN ev{i}.p IS NULL THEN 0 ELSE 1 END) AS e{i}"
+        ));
+        let end_cond = end.map_or(String::new(), |e| format!(" AND e.ts <= {}", ts_literal(e)));
+        // One row per user at most, so order counts are not multiplied.
+        event_joins.push_str(&format!(
+            " LEFT JOIN (SELECT DISTINCT x.user_id AS p FROM ex x JOIN (SELECT COALESCE(user_id, anonymous_id) AS p, ts \
+             FROM events WHERE event = {}) e ON e.p = x.user_id AND e.ts >= x.t0{end_cond}) ev{i} ON ev{i}.p = ex.user_id",
+            quote(m)
+        ));
+    }
     let mut window = String::new();
     if let Some(e) = end {
         window.push_str(&format!(" AND o.ts <= {}", ts_literal(e)));
@@ -86,11 +105,15 @@ pub async fn analyze(ws: &Workspace, spec: &ExperimentSpec) -> Result<Experiment
     let q = format!(
         "WITH ex AS (SELECT user_id, min(ts) AS t0, min(variant) AS v, count(DISTINCT variant) AS nv \
          FROM exposures WHERE experiment_id = {x}{} GROUP BY user_id), \
+         eo AS (SELECT DISTINCT order_id FROM events WHERE event = 'order' AND order_id IS NOT NULL), \
          o AS (SELECT COALESCE(e.user_id, e.anonymous_id) AS p, e.ts, ord.net_amount FROM events e \
                LEFT JOIN orders ord ON ord.order_id = e.order_id WHERE e.event = 'order' \
-               AND (ord.order_id IS NULL OR ord.{PAID})) \
-         SELECT ex.v, ex.nv, count(o.ts) AS orders, COALESCE(sum(o.net_amount), 0) AS revenue \
-         FROM ex LEFT JOIN o ON o.p = ex.user_id AND o.ts >= ex.t0{window} GROUP BY ex.user_id, ex.v, ex.nv",
+               AND (ord.order_id IS NULL OR ord.{PAID}) \
+               UNION ALL \
+               SELECT ord.user_id AS p, ord.ts, ord.net_amount FROM orders ord LEFT JOIN eo ON eo.order_id = ord.order_id \
+               WHERE eo.order_id IS NULL AND ord.{PAID} AND ord.user_id IS NOT NULL AND ord.ts IS NOT NULL) \
+         SELECT ex.v, ex.nv, count(o.ts) AS orders, COALESCE(sum(o.net_amount), 0) AS revenue{event_cols} \
+         FROM ex LEFT JOIN o ON o.p = ex.user_id AND o.ts >= ex.t0{window}{event_joins} GROUP BY ex.user_id, ex.v, ex.nv",
         start.map_or(String::new(), |s| format!(
             " AND ts >= {} AND ts <= {}",
             ts_literal(s),
@@ -99,6 +122,7 @@ pub async fn analyze(ws: &Workspace, spec: &ExperimentSpec) -> Result<Experiment
     );
     let mut variants = Vec::new();
     let (mut orders, mut revenue) = (Vec::new(), Vec::new());
+    let mut did: Vec<Vec<f64>> = vec![Vec::new(); event_metrics.len()];
     let mut several = 0u64;
     for b in ctx.sql(&q).await?.collect().await? {
         let (v, nv, o, r) = (
@@ -107,12 +131,18 @@ pub async fn analyze(ws: &Workspace, spec: &ExperimentSpec) -> Result<Experiment
             floats(b.column(2))?,
             floats(b.column(3))?,
         );
+        let evs = (0..event_metrics.len())
+            .map(|j| floats(b.column(4 + j)))
+            .collect::<Result<Vec<_>>>()?;
         for i in 0..v.len() {
             if nv[i] > 1 {
                 several += 1;
                 continue;
             }
             variants.push(v[i].clone().unwrap_or_default());
+            for (d, e) in did.iter_mut().zip(&evs) {
+                d.push(e[i]);
+            }
             orders.push(o[i]);
             revenue.push(if r[i].is_nan() { 0.0 } else { r[i] });
         }
@@ -127,6 +157,12 @@ pub async fn analyze(ws: &Workspace, spec: &ExperimentSpec) -> Result<Experiment
         .metrics
         .iter()
         .map(|m| {
+            if let Some(j) = event_metrics.iter().position(|e| *e == m) {
+                return (
+                    m.clone(),
+                    MetricValues::Single(Kind::Proportion, did[j].clone()),
+                );
+            }
             let v = match m.as_str() {
                 "conversion" => MetricValues::Single(
                     Kind::Proportion,
@@ -136,7 +172,7 @@ pub async fn analyze(ws: &Workspace, spec: &ExperimentSpec) -> Result<Experiment
                         .collect(),
                 ),
                 "orders" => MetricValues::Single(Kind::Mean, orders.clone()),
-                "revenue" => MetricValues::Single(Kind::Mean, revenue.clone()),
+                "revenue" | "spend" => MetricValues::Single(Kind::Mean, revenue.clone()),
                 _ => MetricValues::Ratio(revenue.clone(), orders.clone()),
             };
             (m.clone(), v)
