@@ -7,7 +7,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use shoplens_engine::experiments::{self, ExperimentSpec};
-use shoplens_engine::models::abtest::{Analysis, Config, Kind, MetricValues, analyze, infer_kind};
+use shoplens_engine::models::abtest::{
+    self, Analysis, Config, Correction, Kind, MetricValues, analyze, infer_kind,
+};
 use shoplens_engine::models::assign::Assigner;
 
 use crate::Global;
@@ -45,6 +47,26 @@ struct AnalyzeArgs {
     /// Confidence of the intervals.
     #[arg(long, default_value_t = 0.95)]
     confidence: f64,
+    /// Multiple-comparison correction of the p-values.
+    #[arg(long, value_enum, default_value_t = CorrectionArg::None)]
+    correction: CorrectionArg,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum CorrectionArg {
+    None,
+    Holm,
+    Bh,
+}
+
+impl CorrectionArg {
+    fn get(self) -> Correction {
+        match self {
+            CorrectionArg::None => Correction::None,
+            CorrectionArg::Holm => Correction::Holm,
+            CorrectionArg::Bh => Correction::BenjaminiHochberg,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +89,9 @@ struct AnalyzeFileArgs {
     /// Confidence of the intervals.
     #[arg(long, default_value_t = 0.95)]
     confidence: f64,
+    /// Multiple-comparison correction of the p-values.
+    #[arg(long, value_enum, default_value_t = CorrectionArg::None)]
+    correction: CorrectionArg,
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +128,8 @@ pub(crate) fn run(g: &Global, a: ExperimentArgs, out: &mut dyn Write) -> Result<
                     confidence: x.confidence,
                 },
             ))?;
+            let mut r = r;
+            abtest::correct(&mut r.analysis, x.correction.get());
             if g.format == Format::Json {
                 return write_json(out, &r);
             }
@@ -257,8 +284,9 @@ fn analyze_file(g: &Global, a: &AnalyzeFileArgs, out: &mut dyn Write) -> Result<
     let cfg = Config {
         confidence: a.confidence,
     };
-    let r = analyze(&variants, &a.control, &metrics, &a.weights, &cfg)
+    let mut r = analyze(&variants, &a.control, &metrics, &a.weights, &cfg)
         .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    abtest::correct(&mut r, a.correction.get());
     write_analysis(g, &r, out)
 }
 
@@ -288,6 +316,7 @@ fn write_analysis(g: &Global, r: &Analysis, out: &mut dyn Write) -> Result<()> {
         "ci_low",
         "ci_high",
         "p_value",
+        "p_adjusted",
         "chance_to_beat_control",
     ]);
     for x in &r.results {
@@ -306,6 +335,11 @@ fn write_analysis(g: &Global, r: &Analysis, out: &mut dyn Write) -> Result<()> {
                 Value::from(x.p_value)
             } else {
                 Value::from(format!("{:.3e}", x.p_value))
+            },
+            match x.p_value_adjusted {
+                None => Value::Null,
+                Some(q) if csv => Value::from(q),
+                Some(q) => Value::from(format!("{q:.3e}")),
             },
             num(x.chance_to_beat_control, false),
         ]);
@@ -330,6 +364,18 @@ fn write_analysis(g: &Global, r: &Analysis, out: &mut dyn Write) -> Result<()> {
             },
             r.confidence * 100.0
         )?;
+        for v in &r.verdicts {
+            writeln!(
+                out,
+                "verdict for {}: {} — {}",
+                v.variant,
+                v.decision.to_uppercase(),
+                v.reason
+            )?;
+            for c in &v.caveats {
+                writeln!(out, "  caveat: {c}")?;
+            }
+        }
     }
     Ok(())
 }

@@ -571,6 +571,36 @@ fn analyze_file_on_hillstrom_equals_scipy_and_statsmodels() {
     );
     assert_eq!(got["srm"]["flagged"], false);
 
+    // With Holm's correction every adjusted p-value is at least the raw one, and the verdicts say
+    // ship for both e-mails on visit (the primary metric).
+    let out = ok(&[
+        "experiment",
+        "analyze-file",
+        &file,
+        "--variant-col",
+        "segment",
+        "--control",
+        "No E-Mail",
+        "--metrics",
+        "visit,conversion,spend,spend/visit",
+        "--correction",
+        "holm",
+        "--format",
+        "json",
+    ]);
+    let h: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(h["correction"], "holm");
+    for r in h["results"].as_array().unwrap() {
+        assert!(r["p_value_adjusted"].as_f64().unwrap() >= r["p_value"].as_f64().unwrap());
+    }
+    let decisions: Vec<&str> = h["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(decisions, ["ship", "ship"]);
+
     // A broken split is flagged, and bad input names the file, line and column.
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("ab.csv");

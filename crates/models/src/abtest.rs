@@ -322,6 +322,49 @@ mod tests {
     }
 
     #[test]
+    fn corrections_equal_statsmodels_multipletests() {
+        // The Hillstrom p-values; expected values from statsmodels.stats.multitest.multipletests.
+        let p = [
+            5.685165482802317e-112,
+            1.5232235005955427e-13,
+            1.163814968225482e-07,
+            0.0975553100335418,
+            3.1824031593349214e-44,
+            0.00015710512910668448,
+            0.0011293971023632495,
+            0.3332174475339271,
+        ];
+        let holm = [
+            4.5481323862418535e-111,
+            9.139341003573257e-13,
+            5.819074841127411e-07,
+            0.1951106200670836,
+            2.227682211534445e-43,
+            0.0006284205164267379,
+            0.003388191307089748,
+            0.3332174475339271,
+        ];
+        let bh = [
+            4.5481323862418535e-111,
+            4.0619293349214473e-13,
+            2.327629936450964e-07,
+            0.11149178289547634,
+            1.2729612637339686e-43,
+            0.0002513682065706952,
+            0.0015058628031509992,
+            0.3332174475339271,
+        ];
+        for (got, want) in [
+            (adjust_p(&p, Correction::Holm), holm),
+            (adjust_p(&p, Correction::BenjaminiHochberg), bh),
+        ] {
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() <= 1e-12 * w, "{g} vs {w}");
+            }
+        }
+    }
+
+    #[test]
     fn summary_variance() {
         let s = Summary::of(&[1.0, 2.0, 3.0, 4.0]);
         assert_eq!((s.n, s.mean), (4, 2.5));
@@ -397,6 +440,148 @@ pub struct MetricResult {
     pub chance_to_beat_control: f64,
     /// E[max(0, control − variant)].
     pub expected_loss: f64,
+    /// p-value adjusted for multiple comparisons (with a correction).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p_value_adjusted: Option<f64>,
+}
+
+/// Correction for testing several variants × metrics at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Correction {
+    /// None.
+    #[default]
+    None,
+    /// Holm's step-down (family-wise error).
+    Holm,
+    /// Benjamini–Hochberg (false discovery rate).
+    BenjaminiHochberg,
+}
+
+/// Adjusted p-values (same order as `p`), as statsmodels' `multipletests` gives them.
+pub fn adjust_p(p: &[f64], c: Correction) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|a, b| p[*a].total_cmp(&p[*b]));
+    let mut out = vec![0.0; m];
+    match c {
+        Correction::None => return p.to_vec(),
+        Correction::Holm => {
+            let mut run = 0.0f64;
+            for (j, &i) in order.iter().enumerate() {
+                run = run.max(((m - j) as f64 * p[i]).min(1.0));
+                out[i] = run;
+            }
+        }
+        Correction::BenjaminiHochberg => {
+            let mut run = 1.0f64;
+            for (j, &i) in order.iter().enumerate().rev() {
+                run = run.min((m as f64 / (j + 1) as f64 * p[i]).min(1.0));
+                out[i] = run;
+            }
+        }
+    }
+    out
+}
+
+/// A plain-language decision for one variant, on the first metric (the primary), with the other
+/// metrics as guardrails.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Verdict {
+    /// The variant.
+    pub variant: String,
+    /// `ship`, `don't ship`, `keep running` or `fix assignment`.
+    pub decision: &'static str,
+    /// Why, in one sentence.
+    pub reason: String,
+    /// What to keep in mind.
+    pub caveats: Vec<String>,
+}
+
+/// Decides per variant: an SRM means fix assignment; a significant gain on the primary metric with
+/// no significantly worse guardrail means ship; a significant loss (or a worse guardrail) means
+/// don't ship; otherwise keep running. Significance at 1 − confidence, on adjusted p-values when
+/// a correction was applied.
+pub fn verdicts(a: &Analysis) -> Vec<Verdict> {
+    let alpha = 1.0 - a.confidence;
+    let mut variants: Vec<&str> = a.results.iter().map(|r| r.variant.as_str()).collect();
+    variants.dedup();
+    let Some(primary) = a.results.first().map(|r| r.metric.clone()) else {
+        return Vec::new();
+    };
+    variants
+        .into_iter()
+        .map(|v| {
+            let rs: Vec<&MetricResult> = a.results.iter().filter(|r| r.variant == v).collect();
+            let p = |r: &MetricResult| r.p_value_adjusted.unwrap_or(r.p_value);
+            let mut caveats = Vec::new();
+            if a.results.len() > 1 && a.results.iter().all(|r| r.p_value_adjusted.is_none()) {
+                caveats.push(format!(
+                    "{} comparisons without a correction: some may be significant by chance (use --correction holm)",
+                    a.results.len()
+                ));
+            }
+            let worse: Vec<String> = rs
+                .iter()
+                .filter(|r| r.metric != primary && p(r) < alpha && r.relative_lift < 0.0)
+                .map(|r| r.metric.clone())
+                .collect();
+            let (decision, reason) = if a.srm.flagged {
+                (
+                    "fix assignment",
+                    format!(
+                        "the split of users differs from the plan (SRM p = {:.2e}); no result can be trusted",
+                        a.srm.p_value
+                    ),
+                )
+            } else if let Some(r) = rs.iter().find(|r| r.metric == primary) {
+                let lift = format!("{:+.2}%", r.relative_lift * 100.0);
+                if p(r) < alpha && r.relative_lift > 0.0 && worse.is_empty() {
+                    ("ship", format!("{primary} {lift}, significant (p = {:.2e})", p(r)))
+                } else if p(r) < alpha && r.relative_lift < 0.0 {
+                    ("don't ship", format!("{primary} {lift}, significantly worse (p = {:.2e})", p(r)))
+                } else if !worse.is_empty() {
+                    (
+                        "don't ship",
+                        format!("{primary} {lift}, but {} significantly worse", worse.join(", ")),
+                    )
+                } else {
+                    (
+                        "keep running",
+                        format!(
+                            "{primary} {lift} is not significant (p = {:.2e}); the interval still spans {:+.2}% to {:+.2}%",
+                            p(r),
+                            r.relative_ci_low * 100.0,
+                            r.relative_ci_high * 100.0
+                        ),
+                    )
+                }
+            } else {
+                ("keep running", "no result for the primary metric".to_string())
+            };
+            if decision == "ship" && rs.iter().any(|r| r.n_variant < 1000 || r.n_control < 1000) {
+                caveats.push("fewer than 1,000 users in an arm: effects this early are often overstated".into());
+            }
+            Verdict {
+                variant: v.to_string(),
+                decision,
+                reason,
+                caveats,
+            }
+        })
+        .collect()
+}
+
+/// Applies a correction to every result's p-value and recomputes the verdicts.
+pub fn correct(a: &mut Analysis, c: Correction) {
+    if c != Correction::None {
+        let p: Vec<f64> = a.results.iter().map(|r| r.p_value).collect();
+        for (r, q) in a.results.iter_mut().zip(adjust_p(&p, c)) {
+            r.p_value_adjusted = Some(q);
+        }
+        a.correction = c;
+    }
+    a.verdicts = verdicts(a);
 }
 
 /// The sample-ratio-mismatch check.
@@ -423,6 +608,10 @@ pub struct Analysis {
     pub results: Vec<MetricResult>,
     /// Interval confidence.
     pub confidence: f64,
+    /// Multiple-comparison correction applied.
+    pub correction: Correction,
+    /// One decision per variant.
+    pub verdicts: Vec<Verdict>,
 }
 
 /// Analyses per-user rows: `variants[i]` is row i's variant; each metric holds one value per row.
@@ -528,10 +717,11 @@ pub fn analyze(
                 relative_ci_high: c.relative_ci_high,
                 chance_to_beat_control: c.chance_to_beat_control,
                 expected_loss: c.expected_loss,
+                p_value_adjusted: None,
             });
         }
     }
-    Ok(Analysis {
+    let mut a = Analysis {
         srm: Srm {
             chi2,
             p_value: p,
@@ -541,5 +731,9 @@ pub fn analyze(
         },
         results,
         confidence: cfg.confidence,
-    })
+        correction: Correction::None,
+        verdicts: Vec::new(),
+    };
+    a.verdicts = verdicts(&a);
+    Ok(a)
 }
