@@ -29,6 +29,30 @@ enum ExperimentWhat {
     AnalyzeFile(AnalyzeFileArgs),
     /// Analyse a workspace experiment: first exposure per user, outcomes after it in the window.
     Analyze(AnalyzeArgs),
+    /// Users needed per arm to detect an effect (two-sided, equal arms).
+    Power(PowerArgs),
+}
+
+#[derive(Debug, Args)]
+struct PowerArgs {
+    /// Baseline conversion rate (proportions), e.g. 0.10.
+    #[arg(long, conflicts_with = "sd")]
+    baseline: Option<f64>,
+    /// Standard deviation per user (means).
+    #[arg(long)]
+    sd: Option<f64>,
+    /// The smallest effect worth detecting: absolute (0.02 = two points), or relative with --relative.
+    #[arg(long)]
+    mde: f64,
+    /// --mde is relative to the baseline (0.05 = +5%); proportions only.
+    #[arg(long)]
+    relative: bool,
+    /// Two-sided significance level.
+    #[arg(long, default_value_t = 0.05)]
+    alpha: f64,
+    /// Power.
+    #[arg(long, default_value_t = 0.8)]
+    power: f64,
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +137,7 @@ pub(crate) fn run(g: &Global, a: ExperimentArgs, out: &mut dyn Write) -> Result<
     match a.what {
         ExperimentWhat::Assign(x) => assign(g, &x, out),
         ExperimentWhat::AnalyzeFile(x) => analyze_file(g, &x, out),
+        ExperimentWhat::Power(x) => power(g, &x, out),
         ExperimentWhat::Analyze(x) => {
             let ws = crate::commands::existing(g)?;
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -378,4 +403,54 @@ fn write_analysis(g: &Global, r: &Analysis, out: &mut dyn Write) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn power(g: &Global, a: &PowerArgs, out: &mut dyn Write) -> Result<()> {
+    if !(0.0..0.5).contains(&a.alpha) || !(0.5..1.0).contains(&a.power) {
+        bail!("--alpha must be in (0, 0.5) and --power in [0.5, 1)");
+    }
+    let (kind, n, delta) = match (a.baseline, a.sd) {
+        (Some(p), None) => {
+            let delta = if a.relative { p * a.mde } else { a.mde };
+            (
+                "proportion",
+                abtest::sample_size_proportion(p, delta, a.alpha, a.power),
+                delta,
+            )
+        }
+        (None, Some(sd)) if !a.relative => (
+            "mean",
+            abtest::sample_size_mean(sd, a.mde, a.alpha, a.power),
+            a.mde,
+        ),
+        _ => bail!("give --baseline RATE (proportions) or --sd SD (means, absolute --mde)"),
+    };
+    let Some(n) = n else {
+        bail!("no sample size: the effect must be non-zero and the rates within 0..1");
+    };
+    let per_arm = n.ceil() as u64;
+    let v = serde_json::json!({
+        "kind": kind, "delta": delta, "alpha": a.alpha, "power": a.power,
+        "users_per_arm": per_arm, "users_total": per_arm * 2, "exact": n,
+    });
+    if g.format == Format::Json {
+        return write_json(out, &v);
+    }
+    let mut f = Frame::new(&[
+        "kind",
+        "delta",
+        "alpha",
+        "power",
+        "users_per_arm",
+        "users_total",
+    ]);
+    f.push(vec![
+        Value::from(kind),
+        Value::from(delta),
+        Value::from(a.alpha),
+        Value::from(a.power),
+        Value::from(per_arm),
+        Value::from(per_arm * 2),
+    ]);
+    f.write(out, g.format)
 }

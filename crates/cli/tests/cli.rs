@@ -601,6 +601,21 @@ fn analyze_file_on_hillstrom_equals_scipy_and_statsmodels() {
         .collect();
     assert_eq!(decisions, ["ship", "ship"]);
 
+    // Sample size: 10% → 12% at α 0.05 and power 0.8 needs 3,841 users per arm.
+    let out = ok(&[
+        "experiment",
+        "power",
+        "--baseline",
+        "0.1",
+        "--mde",
+        "0.2",
+        "--relative",
+        "--format",
+        "json",
+    ]);
+    let p: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(p["users_per_arm"], 3841);
+
     // A broken split is flagged, and bad input names the file, line and column.
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("ab.csv");

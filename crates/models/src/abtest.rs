@@ -737,3 +737,48 @@ pub fn analyze(
     a.verdicts = verdicts(&a);
     Ok(a)
 }
+
+/// Users needed per arm to detect an absolute difference `delta` in a proportion from `baseline`
+/// (two-sided, equal arms): n = (z₁₋α/₂·√(2p̄(1 − p̄)) + z₁₋β·√(p₁(1 − p₁) + p₂(1 − p₂)))² / δ²,
+/// p̄ the mean of p₁ and p₂ (the normal approximation without continuity correction).
+pub fn sample_size_proportion(baseline: f64, delta: f64, alpha: f64, power: f64) -> Option<f64> {
+    let (p1, p2) = (baseline, baseline + delta);
+    if !(0.0..1.0).contains(&p1) || !(0.0..=1.0).contains(&p2) || delta == 0.0 {
+        return None;
+    }
+    let n = std_normal();
+    let (za, zb) = (n.inverse_cdf(1.0 - alpha / 2.0), n.inverse_cdf(power));
+    let pbar = (p1 + p2) / 2.0;
+    let num =
+        za * (2.0 * pbar * (1.0 - pbar)).sqrt() + zb * (p1 * (1.0 - p1) + p2 * (1.0 - p2)).sqrt();
+    Some(num * num / (delta * delta))
+}
+
+/// Users needed per arm to detect a difference `delta` in a mean with standard deviation `sd`:
+/// n = 2(z₁₋α/₂ + z₁₋β)²σ² / δ².
+pub fn sample_size_mean(sd: f64, delta: f64, alpha: f64, power: f64) -> Option<f64> {
+    if sd <= 0.0 || delta == 0.0 {
+        return None;
+    }
+    let n = std_normal();
+    let z = n.inverse_cdf(1.0 - alpha / 2.0) + n.inverse_cdf(power);
+    Some(2.0 * z * z * sd * sd / (delta * delta))
+}
+
+#[cfg(test)]
+mod power_tests {
+    use super::*;
+
+    #[test]
+    fn sample_sizes_by_hand() {
+        // p 0.10 → 0.12, α 0.05, power 0.8: z = 1.959964, 0.841621; p̄ = 0.11;
+        // (1.959964·√(2·0.11·0.89) + 0.841621·√(0.09 + 0.1056))² / 0.0004 = 3840.8475 (Python's
+        // statistics.NormalDist, computed apart).
+        let n = sample_size_proportion(0.10, 0.02, 0.05, 0.8).unwrap();
+        assert!((n - 3_840.847_482_436_272).abs() < 1e-6, "{n}");
+        // σ 1, δ 0.1: 2·(2.801585)²/0.01 = 1569.7759.
+        let n = sample_size_mean(1.0, 0.1, 0.05, 0.8).unwrap();
+        assert!((n - 1_569.775_946_869_817).abs() < 1e-6, "{n}");
+        assert!(sample_size_mean(1.0, 0.0, 0.05, 0.8).is_none());
+    }
+}
