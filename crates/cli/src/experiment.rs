@@ -68,6 +68,13 @@ struct AnalyzeArgs {
     /// Planned split for the SRM test, sorted-variant order (default: the experiment's weights).
     #[arg(long, value_delimiter = ',')]
     weights: Vec<f64>,
+    #[command(flatten)]
+    stats: StatArgs,
+}
+
+/// Options every analysis takes.
+#[derive(Debug, Args)]
+struct StatArgs {
     /// Confidence of the intervals.
     #[arg(long, default_value_t = 0.95)]
     confidence: f64,
@@ -110,12 +117,8 @@ struct AnalyzeFileArgs {
     /// Planned split for the SRM test, in the sorted order of the variant values (default equal).
     #[arg(long, value_delimiter = ',')]
     weights: Vec<f64>,
-    /// Confidence of the intervals.
-    #[arg(long, default_value_t = 0.95)]
-    confidence: f64,
-    /// Multiple-comparison correction of the p-values.
-    #[arg(long, value_enum, default_value_t = CorrectionArg::None)]
-    correction: CorrectionArg,
+    #[command(flatten)]
+    stats: StatArgs,
 }
 
 #[derive(Debug, Args)]
@@ -150,11 +153,11 @@ pub(crate) fn run(g: &Global, a: ExperimentArgs, out: &mut dyn Write) -> Result<
                     control: x.control.clone(),
                     metrics: x.metrics.clone(),
                     weights: x.weights.clone(),
-                    confidence: x.confidence,
+                    confidence: x.stats.confidence,
                 },
             ))?;
             let mut r = r;
-            abtest::correct(&mut r.analysis, x.correction.get());
+            abtest::correct(&mut r.analysis, x.stats.correction.get());
             if g.format == Format::Json {
                 return write_json(out, &r);
             }
@@ -229,7 +232,7 @@ fn assign(g: &Global, a: &AssignArgs, out: &mut dyn Write) -> Result<()> {
 }
 
 fn analyze_file(g: &Global, a: &AnalyzeFileArgs, out: &mut dyn Write) -> Result<()> {
-    if !(0.5..1.0).contains(&a.confidence) {
+    if !(0.5..1.0).contains(&a.stats.confidence) {
         bail!("--confidence must be in [0.5, 1), e.g. 0.95");
     }
     let name = a.file.display().to_string();
@@ -307,11 +310,11 @@ fn analyze_file(g: &Global, a: &AnalyzeFileArgs, out: &mut dyn Write) -> Result<
         })
         .collect();
     let cfg = Config {
-        confidence: a.confidence,
+        confidence: a.stats.confidence,
     };
     let mut r = analyze(&variants, &a.control, &metrics, &a.weights, &cfg)
         .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-    abtest::correct(&mut r, a.correction.get());
+    abtest::correct(&mut r, a.stats.correction.get());
     write_analysis(g, &r, out)
 }
 
@@ -351,22 +354,22 @@ fn write_analysis(g: &Global, r: &Analysis, out: &mut dyn Write) -> Result<()> {
             Value::from(format!("{:?}", x.kind).to_lowercase()),
             Value::from(x.n_control),
             Value::from(x.n_variant),
-            num(x.control_mean, false),
-            num(x.variant_mean, false),
-            num(x.relative_lift, true),
-            num(x.ci_low, false),
-            num(x.ci_high, false),
+            num(x.stats.control_mean, false),
+            num(x.stats.variant_mean, false),
+            num(x.stats.relative_lift, true),
+            num(x.stats.ci_low, false),
+            num(x.stats.ci_high, false),
             if csv {
-                Value::from(x.p_value)
+                Value::from(x.stats.p_value)
             } else {
-                Value::from(format!("{:.3e}", x.p_value))
+                Value::from(format!("{:.3e}", x.stats.p_value))
             },
             match x.p_value_adjusted {
                 None => Value::Null,
                 Some(q) if csv => Value::from(q),
                 Some(q) => Value::from(format!("{q:.3e}")),
             },
-            num(x.chance_to_beat_control, false),
+            num(x.stats.chance_to_beat_control, false),
         ]);
     }
     f.write(out, g.format)?;

@@ -247,10 +247,10 @@ async fn planted_truths_are_recoverable() {
         .find(|r| r.metric == "orders")
         .unwrap();
     assert!(
-        orders.relative_ci_low < 0.05 && 0.05 < orders.relative_ci_high,
+        orders.stats.relative_ci_low < 0.05 && 0.05 < orders.stats.relative_ci_high,
         "lift interval {} .. {}",
-        orders.relative_ci_low,
-        orders.relative_ci_high
+        orders.stats.relative_ci_low,
+        orders.stats.relative_ci_high
     );
     let b = analyze(&ws, &spec("free-shipping-banner")).await.unwrap();
     assert!(

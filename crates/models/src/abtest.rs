@@ -65,7 +65,7 @@ impl Summary {
 }
 
 /// One comparison of a variant with control.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Comparison {
     /// Control's mean (rate for proportions).
     pub control_mean: f64,
@@ -74,6 +74,7 @@ pub struct Comparison {
     /// z or t.
     pub statistic: f64,
     /// Degrees of freedom of a t statistic (None for z).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub df: Option<f64>,
     /// Two-sided p-value.
     pub p_value: f64,
@@ -415,31 +416,9 @@ pub struct MetricResult {
     pub n_control: u64,
     /// Variant users.
     pub n_variant: u64,
-    /// Control's mean (rate, ratio).
-    pub control_mean: f64,
-    /// Variant's mean.
-    pub variant_mean: f64,
-    /// z or t.
-    pub statistic: f64,
-    /// Welch degrees of freedom (means only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub df: Option<f64>,
-    /// Two-sided p-value.
-    pub p_value: f64,
-    /// Interval for variant − control.
-    pub ci_low: f64,
-    /// Upper end.
-    pub ci_high: f64,
-    /// (variant − control) / control.
-    pub relative_lift: f64,
-    /// Interval for the relative lift.
-    pub relative_ci_low: f64,
-    /// Upper end.
-    pub relative_ci_high: f64,
-    /// P(variant > control), normal approximation, flat prior.
-    pub chance_to_beat_control: f64,
-    /// E[max(0, control − variant)].
-    pub expected_loss: f64,
+    /// The statistics (flattened into the result's fields).
+    #[serde(flatten)]
+    pub stats: Comparison,
     /// p-value adjusted for multiple comparisons (with a correction).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p_value_adjusted: Option<f64>,
@@ -513,7 +492,7 @@ pub fn verdicts(a: &Analysis) -> Vec<Verdict> {
         .into_iter()
         .map(|v| {
             let rs: Vec<&MetricResult> = a.results.iter().filter(|r| r.variant == v).collect();
-            let p = |r: &MetricResult| r.p_value_adjusted.unwrap_or(r.p_value);
+            let p = |r: &MetricResult| r.p_value_adjusted.unwrap_or(r.stats.p_value);
             let mut caveats = Vec::new();
             if a.results.len() > 1 && a.results.iter().all(|r| r.p_value_adjusted.is_none()) {
                 caveats.push(format!(
@@ -523,7 +502,7 @@ pub fn verdicts(a: &Analysis) -> Vec<Verdict> {
             }
             let worse: Vec<String> = rs
                 .iter()
-                .filter(|r| r.metric != primary && p(r) < alpha && r.relative_lift < 0.0)
+                .filter(|r| r.metric != primary && p(r) < alpha && r.stats.relative_lift < 0.0)
                 .map(|r| r.metric.clone())
                 .collect();
             let (decision, reason) = if a.srm.flagged {
@@ -535,10 +514,10 @@ pub fn verdicts(a: &Analysis) -> Vec<Verdict> {
                     ),
                 )
             } else if let Some(r) = rs.iter().find(|r| r.metric == primary) {
-                let lift = format!("{:+.2}%", r.relative_lift * 100.0);
-                if p(r) < alpha && r.relative_lift > 0.0 && worse.is_empty() {
+                let lift = format!("{:+.2}%", r.stats.relative_lift * 100.0);
+                if p(r) < alpha && r.stats.relative_lift > 0.0 && worse.is_empty() {
                     ("ship", format!("{primary} {lift}, significant (p = {:.2e})", p(r)))
-                } else if p(r) < alpha && r.relative_lift < 0.0 {
+                } else if p(r) < alpha && r.stats.relative_lift < 0.0 {
                     ("don't ship", format!("{primary} {lift}, significantly worse (p = {:.2e})", p(r)))
                 } else if !worse.is_empty() {
                     (
@@ -551,8 +530,8 @@ pub fn verdicts(a: &Analysis) -> Vec<Verdict> {
                         format!(
                             "{primary} {lift} is not significant (p = {:.2e}); the interval still spans {:+.2}% to {:+.2}%",
                             p(r),
-                            r.relative_ci_low * 100.0,
-                            r.relative_ci_high * 100.0
+                            r.stats.relative_ci_low * 100.0,
+                            r.stats.relative_ci_high * 100.0
                         ),
                     )
                 }
@@ -575,7 +554,7 @@ pub fn verdicts(a: &Analysis) -> Vec<Verdict> {
 /// Applies a correction to every result's p-value and recomputes the verdicts.
 pub fn correct(a: &mut Analysis, c: Correction) {
     if c != Correction::None {
-        let p: Vec<f64> = a.results.iter().map(|r| r.p_value).collect();
+        let p: Vec<f64> = a.results.iter().map(|r| r.stats.p_value).collect();
         for (r, q) in a.results.iter_mut().zip(adjust_p(&p, c)) {
             r.p_value_adjusted = Some(q);
         }
@@ -705,18 +684,7 @@ pub fn analyze(
                 kind,
                 n_control: control_rows.len() as u64,
                 n_variant: rows.len() as u64,
-                control_mean: c.control_mean,
-                variant_mean: c.variant_mean,
-                statistic: c.statistic,
-                df: c.df,
-                p_value: c.p_value,
-                ci_low: c.ci_low,
-                ci_high: c.ci_high,
-                relative_lift: c.relative_lift,
-                relative_ci_low: c.relative_ci_low,
-                relative_ci_high: c.relative_ci_high,
-                chance_to_beat_control: c.chance_to_beat_control,
-                expected_loss: c.expected_loss,
+                stats: c,
                 p_value_adjusted: None,
             });
         }
