@@ -117,6 +117,9 @@ struct AnalyzeFileArgs {
     /// Planned split for the SRM test, in the sorted order of the variant values (default equal).
     #[arg(long, value_delimiter = ',')]
     weights: Vec<f64>,
+    /// A pre-period covariate column: proportion and mean metrics are CUPED-adjusted by it.
+    #[arg(long)]
+    covariate: Option<String>,
     #[command(flatten)]
     stats: StatArgs,
 }
@@ -266,6 +269,9 @@ fn analyze_file(g: &Global, a: &AnalyzeFileArgs, out: &mut dyn Write) -> Result<
             specs.push((m.clone(), None, vec![col(m)?]));
         }
     }
+    if let Some(c) = &a.covariate {
+        specs.push((format!("covariate {c}"), Some(Kind::Mean), vec![col(c)?]));
+    }
     let mut variants = Vec::new();
     let mut values: Vec<Vec<Vec<f64>>> =
         specs.iter().map(|s| vec![Vec::new(); s.2.len()]).collect();
@@ -291,6 +297,12 @@ fn analyze_file(g: &Global, a: &AnalyzeFileArgs, out: &mut dyn Write) -> Result<
             }
         }
     }
+    let covariate: Option<Vec<f64>> = if a.covariate.is_some() {
+        specs.pop();
+        values.pop().and_then(|mut v| v.pop())
+    } else {
+        None
+    };
     let metrics: Vec<(String, MetricValues)> = specs
         .into_iter()
         .zip(values)
@@ -302,8 +314,13 @@ fn analyze_file(g: &Global, a: &AnalyzeFileArgs, out: &mut dyn Write) -> Result<
                 }
                 k => {
                     let x = cols.pop().unwrap_or_default();
-                    let k = k.unwrap_or_else(|| infer_kind(&x));
-                    MetricValues::Single(k, x)
+                    match &covariate {
+                        Some(cv) => MetricValues::Adjusted(x, cv.clone()),
+                        None => {
+                            let k = k.unwrap_or_else(|| infer_kind(&x));
+                            MetricValues::Single(k, x)
+                        }
+                    }
                 }
             };
             (label, v)

@@ -601,6 +601,80 @@ fn analyze_file_on_hillstrom_equals_scipy_and_statsmodels() {
         .collect();
     assert_eq!(decisions, ["ship", "ship"]);
 
+    // CUPED by the pre-period spend (history): θ pooled over each comparison's users, Welch t on
+    // the adjusted values; expected values from numpy and scipy.stats.ttest_ind.
+    let out = ok(&[
+        "experiment",
+        "analyze-file",
+        &file,
+        "--variant-col",
+        "segment",
+        "--control",
+        "No E-Mail",
+        "--metrics",
+        "spend,visit",
+        "--covariate",
+        "history",
+        "--format",
+        "json",
+    ]);
+    let c: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let cuped = [
+        (
+            "Mens E-Mail",
+            "spend",
+            0.0012228965198244426,
+            5.284841624064931,
+            1.265314467251961e-07,
+            0.48281285379578437,
+            1.0520641450598198,
+        ),
+        (
+            "Mens E-Mail",
+            "visit",
+            9.134195036168927e-05,
+            22.617819472554338,
+            1.439859297028391e-112,
+            0.0697894851774067,
+            0.08303280974142933,
+        ),
+        (
+            "Womens E-Mail",
+            "spend",
+            0.001034651293586205,
+            3.2438546562089323,
+            0.0011802047342596507,
+            0.16729379164008568,
+            0.6781080546729099,
+        ),
+        (
+            "Womens E-Mail",
+            "visit",
+            8.353439339856922e-05,
+            13.970015231109409,
+            2.988530657052129e-44,
+            0.038768032801251434,
+            0.05142185190315848,
+        ),
+    ];
+    for (v, m, theta, t, pv, lo, hi) in cuped {
+        let r = c["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["variant"] == v && r["metric"] == m)
+            .unwrap();
+        for (k, want) in [
+            ("cuped_theta", theta),
+            ("statistic", t),
+            ("p_value", pv),
+            ("ci_low", lo),
+            ("ci_high", hi),
+        ] {
+            close(r[k].as_f64().unwrap(), want, &format!("cuped {v} {m} {k}"));
+        }
+    }
+
     // Sample size: 10% → 12% at α 0.05 and power 0.8 needs 3,841 users per arm.
     let out = ok(&[
         "experiment",

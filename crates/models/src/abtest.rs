@@ -392,6 +392,28 @@ pub enum MetricValues {
     Single(Kind, Vec<f64>),
     /// Numerator and denominator of a ratio metric.
     Ratio(Vec<f64>, Vec<f64>),
+    /// A proportion or mean adjusted by a pre-period covariate (CUPED): values, covariate.
+    Adjusted(Vec<f64>, Vec<f64>),
+}
+
+/// CUPED adjustment over the users of one comparison: θ = Cov(y, x)/Var(x) (pooled, sample
+/// moments), y′ = y − θ(x − x̄). Returns the adjusted values (same order) and θ.
+pub fn cuped(y: &[f64], x: &[f64]) -> (Vec<f64>, f64) {
+    let n = y.len() as f64;
+    if y.len() < 2 {
+        return (y.to_vec(), 0.0);
+    }
+    let (my, mx) = (y.iter().sum::<f64>() / n, x.iter().sum::<f64>() / n);
+    let (mut c, mut v) = (0.0, 0.0);
+    for (a, b) in y.iter().zip(x) {
+        c += (a - my) * (b - mx);
+        v += (b - mx) * (b - mx);
+    }
+    let theta = if v > 0.0 { c / v } else { 0.0 };
+    (
+        y.iter().zip(x).map(|(a, b)| a - theta * (b - mx)).collect(),
+        theta,
+    )
 }
 
 /// The kind a column of values suggests: proportion when every value is 0 or 1, else mean.
@@ -419,6 +441,9 @@ pub struct MetricResult {
     /// The statistics (flattened into the result's fields).
     #[serde(flatten)]
     pub stats: Comparison,
+    /// CUPED's θ when the metric was adjusted by a pre-period covariate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cuped_theta: Option<f64>,
     /// p-value adjusted for multiple comparisons (with a correction).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p_value_adjusted: Option<f64>,
@@ -644,6 +669,7 @@ pub fn analyze(
         let rows = rows_of(v);
         for (metric, values) in metrics {
             let pick = |x: &[f64], r: &[usize]| -> Vec<f64> { r.iter().map(|&i| x[i]).collect() };
+            let mut theta = None;
             let (kind, c) = match values {
                 MetricValues::Single(Kind::Proportion, x) => {
                     let succ = |r: &[usize]| r.iter().filter(|&&i| x[i] != 0.0).count() as u64;
@@ -664,6 +690,16 @@ pub fn analyze(
                         cfg,
                     ),
                 ),
+                MetricValues::Adjusted(y, x) => {
+                    let both: Vec<usize> = control_rows.iter().chain(&rows).copied().collect();
+                    let (adj, t) = cuped(&pick(y, &both), &pick(x, &both));
+                    theta = Some(t);
+                    let k = control_rows.len();
+                    (
+                        Kind::Mean,
+                        welch(&Summary::of(&adj[..k]), &Summary::of(&adj[k..]), cfg),
+                    )
+                }
                 MetricValues::Ratio(num, den) => {
                     let pairs = |r: &[usize]| -> Vec<(f64, f64)> {
                         r.iter().map(|&i| (num[i], den[i])).collect()
@@ -685,6 +721,7 @@ pub fn analyze(
                 n_control: control_rows.len() as u64,
                 n_variant: rows.len() as u64,
                 stats: c,
+                cuped_theta: theta,
                 p_value_adjusted: None,
             });
         }
