@@ -1,4 +1,6 @@
-//! Analysing a workspace experiment: each exposed user's first exposure (variant and instant),
+//! Analysing a workspace experiment: each exposed user's first exposure (variant and instant;
+//! from the exposures table and from `experiment_viewed` events whose properties name the
+//! experiment and variant),
 //! outcomes counted only after it and inside the experiment window, then the statistics of
 //! `models::abtest`. Definitions: docs/metrics.md, "Experiments".
 
@@ -104,7 +106,12 @@ pub async fn analyze(ws: &Workspace, spec: &ExperimentSpec) -> Result<Experiment
     }
     let q = format!(
         "WITH ex AS (SELECT user_id, min(ts) AS t0, min(variant) AS v, count(DISTINCT variant) AS nv \
-         FROM exposures WHERE experiment_id = {x}{} GROUP BY user_id), \
+         FROM (SELECT user_id, ts, variant, experiment_id FROM exposures UNION ALL \
+               SELECT COALESCE(user_id, anonymous_id), ts, \
+               (regexp_match(properties, '\"variant\"\\s*:\\s*\"([^\"]*)\"'))[1], \
+               (regexp_match(properties, '\"experiment_id\"\\s*:\\s*\"([^\"]*)\"'))[1] \
+               FROM events WHERE event = 'experiment_viewed' AND properties IS NOT NULL) \
+         WHERE experiment_id = {x} AND user_id IS NOT NULL AND variant IS NOT NULL{} GROUP BY user_id), \
          eo AS (SELECT DISTINCT order_id FROM events WHERE event = 'order' AND order_id IS NOT NULL), \
          o AS (SELECT COALESCE(e.user_id, e.anonymous_id) AS p, e.ts, ord.net_amount FROM events e \
                LEFT JOIN orders ord ON ord.order_id = e.order_id WHERE e.event = 'order' \

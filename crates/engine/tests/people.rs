@@ -435,3 +435,75 @@ async fn local_time_arithmetic_matches_the_zone_database_across_dst() {
         assert_eq!(scalar(&ws, &q).await, hour.to_string(), "{utc}");
     }
 }
+
+#[tokio::test]
+async fn experiment_exposures_from_experiment_viewed_events() {
+    use shoplens_engine::experiments::{ExperimentSpec, analyze};
+    use shoplens_engine::ingest::{self, mapping::MappingFile};
+    let dir = tempfile::tempdir().unwrap();
+    let ws = Workspace::open(dir.path().join("ws")).unwrap();
+    // Six users see experiment `exp` (a or b); u2 orders before exposure (not counted), u3 and u5
+    // after it, u6 was shown both variants (left out).
+    let rows = [
+        ("u1", 10, "experiment_viewed", "exp", "a"),
+        ("u2", 5, "order", "", ""),
+        ("u2", 10, "experiment_viewed", "exp", "a"),
+        ("u3", 10, "experiment_viewed", "exp", "a"),
+        ("u3", 20, "order", "", ""),
+        ("u4", 10, "experiment_viewed", "exp", "b"),
+        ("u5", 10, "experiment_viewed", "exp", "b"),
+        ("u5", 30, "order", "", ""),
+        ("u5", 40, "order", "", ""),
+        ("u6", 10, "experiment_viewed", "exp", "a"),
+        ("u6", 11, "experiment_viewed", "exp", "b"),
+        ("u7", 10, "experiment_viewed", "other", "a"),
+    ];
+    let mut csv = String::from("user,t,event,experiment_id,variant\n");
+    for (u, t, e, x, v) in rows {
+        csv.push_str(&format!("{u},{},{e},{x},{v}\n", 1_735_689_600 + t));
+    }
+    let f = dir.path().join("events.csv");
+    std::fs::write(&f, csv).unwrap();
+    let m = MappingFile::parse(
+        r#"
+name = "exp"
+timezone = "UTC"
+[source]
+header = true
+[[table]]
+name = "events"
+[table.columns]
+event_id = { synth = "row_id" }
+ts = { column = "t", epoch = "s" }
+user_id = "user"
+event = "event"
+properties = { json = ["experiment_id", "variant"] }
+"#,
+        "exp",
+    )
+    .unwrap();
+    ingest::ingest(&ws, &[f], &m, &Default::default(), &|_| {}).unwrap();
+    let r = analyze(
+        &ws,
+        &ExperimentSpec {
+            experiment: "exp".into(),
+            control: "a".into(),
+            metrics: vec!["conversion".into(), "orders".into()],
+            weights: Vec::new(),
+            confidence: 0.95,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.users_in_several_variants, 1);
+    assert_eq!(
+        r.analysis.srm.counts,
+        vec![("a".to_string(), 3), ("b".to_string(), 2)]
+    );
+    let conv = &r.analysis.results[0];
+    assert_eq!((conv.n_control, conv.n_variant), (3, 2));
+    assert!((conv.stats.control_mean - 1.0 / 3.0).abs() < 1e-12);
+    assert!((conv.stats.variant_mean - 0.5).abs() < 1e-12);
+    let orders = &r.analysis.results[1];
+    assert!((orders.stats.variant_mean - 1.0).abs() < 1e-12);
+}
