@@ -475,20 +475,25 @@ fn analyze_file_on_hillstrom_equals_scipy_and_statsmodels() {
     )
     .display()
     .to_string();
-    let out = ok(&[
-        "experiment",
-        "analyze-file",
-        &file,
-        "--variant-col",
-        "segment",
-        "--control",
-        "No E-Mail",
-        "--metrics",
-        "visit,conversion,spend,spend/visit",
-        "--format",
-        "json",
-    ]);
-    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // `experiment analyze-file` on the Hillstrom file with these metrics and options, as JSON.
+    let hill = |metrics: &str, extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "experiment",
+            "analyze-file",
+            &file,
+            "--variant-col",
+            "segment",
+            "--control",
+            "No E-Mail",
+            "--metrics",
+            metrics,
+            "--format",
+            "json",
+        ];
+        args.extend(extra);
+        serde_json::from_str(&ok(&args)).unwrap()
+    };
+    let got = hill("visit,conversion,spend,spend/visit", &[]);
     let want: serde_json::Value =
         serde_json::from_str(include_str!("fixtures/hillstrom_scipy.json")).unwrap();
     let close = |a: f64, b: f64, what: &str| {
@@ -573,22 +578,10 @@ fn analyze_file_on_hillstrom_equals_scipy_and_statsmodels() {
 
     // With Holm's correction every adjusted p-value is at least the raw one, and the verdicts say
     // ship for both e-mails on visit (the primary metric).
-    let out = ok(&[
-        "experiment",
-        "analyze-file",
-        &file,
-        "--variant-col",
-        "segment",
-        "--control",
-        "No E-Mail",
-        "--metrics",
+    let h = hill(
         "visit,conversion,spend,spend/visit",
-        "--correction",
-        "holm",
-        "--format",
-        "json",
-    ]);
-    let h: serde_json::Value = serde_json::from_str(&out).unwrap();
+        &["--correction", "holm"],
+    );
     assert_eq!(h["correction"], "holm");
     for r in h["results"].as_array().unwrap() {
         assert!(r["p_value_adjusted"].as_f64().unwrap() >= r["p_value"].as_f64().unwrap());
@@ -603,22 +596,7 @@ fn analyze_file_on_hillstrom_equals_scipy_and_statsmodels() {
 
     // CUPED by the pre-period spend (history): θ pooled over each comparison's users, Welch t on
     // the adjusted values; expected values from numpy and scipy.stats.ttest_ind.
-    let out = ok(&[
-        "experiment",
-        "analyze-file",
-        &file,
-        "--variant-col",
-        "segment",
-        "--control",
-        "No E-Mail",
-        "--metrics",
-        "spend,visit",
-        "--covariate",
-        "history",
-        "--format",
-        "json",
-    ]);
-    let c: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let c = hill("spend,visit", &["--covariate", "history"]);
     let cuped = [
         (
             "Mens E-Mail",

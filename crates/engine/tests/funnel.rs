@@ -164,7 +164,6 @@ mod common;
 
 use shoplens_engine::Workspace;
 use shoplens_engine::funnel::{self as fun, Breakdown, FunnelReport, FunnelSpec, Unit};
-use shoplens_engine::ingest::{self, mapping::MappingFile};
 
 const DAY_US: i64 = 86_400_000_000;
 
@@ -287,8 +286,6 @@ async fn rees46_counts_reconcile_by_user_and_by_session() {
 
 /// A small log (seconds since 2025-01-01 UTC) for the extensions' worked examples.
 fn tiny() -> (tempfile::TempDir, Workspace) {
-    let dir = tempfile::tempdir().unwrap();
-    let ws = Workspace::open(dir.path().join("ws")).unwrap();
     let csv = "user,t,event,item\n\
         u1,0,product_view,A\nu1,10,add_to_cart,B\nu1,20,order,B\n\
         u2,0,product_view,A\nu2,10,add_to_cart,A\nu2,20,order,A\n\
@@ -308,9 +305,8 @@ fn tiny() -> (tempfile::TempDir, Workspace) {
             c.join(",") + "\n"
         })
         .collect();
-    let f = dir.path().join("log.csv");
-    std::fs::write(&f, csv).unwrap();
-    let m = MappingFile::parse(
+    common::ingest_text(
+        &csv,
         r#"
 name = "tiny"
 timezone = "UTC"
@@ -325,11 +321,7 @@ user_id = "user"
 event = "event"
 item_id = "item"
 "#,
-        "tiny",
     )
-    .unwrap();
-    ingest::ingest(&ws, &[f], &m, &Default::default(), &|_| {}).unwrap();
-    (dir, ws)
 }
 
 async fn per_step(ws: &Workspace, spec: &FunnelSpec) -> Vec<u64> {

@@ -81,17 +81,13 @@ async fn completejourney_repurchase_reconciles_with_sql() {
 
 /// Orders of a few customers on given days of 2025 (UTC), as a workspace.
 fn orders_ws(rows: &[(&str, &str, u32)]) -> (tempfile::TempDir, Workspace) {
-    use shoplens_engine::ingest::{self, mapping::MappingFile};
-    let dir = tempfile::tempdir().unwrap();
-    let ws = Workspace::open(dir.path().join("ws")).unwrap();
     let mut csv = String::from("order,user,day\n");
     for (o, u, d) in rows {
         let date = chrono::NaiveDate::from_yo_opt(2025, *d).unwrap();
         csv.push_str(&format!("{o},{u},{date}T12:00:00Z\n"));
     }
-    let f = dir.path().join("orders.csv");
-    std::fs::write(&f, csv).unwrap();
-    let m = MappingFile::parse(
+    common::ingest_text(
+        &csv,
         r#"
 name = "hand"
 timezone = "UTC"
@@ -106,11 +102,7 @@ ts = "day"
 status = { value = "completed" }
 net_amount = { value = "10" }
 "#,
-        "hand",
     )
-    .unwrap();
-    ingest::ingest(&ws, &[f], &m, &Default::default(), &|_| {}).unwrap();
-    (dir, ws)
 }
 
 #[tokio::test]
@@ -439,9 +431,6 @@ async fn local_time_arithmetic_matches_the_zone_database_across_dst() {
 #[tokio::test]
 async fn experiment_exposures_from_experiment_viewed_events() {
     use shoplens_engine::experiments::{ExperimentSpec, analyze};
-    use shoplens_engine::ingest::{self, mapping::MappingFile};
-    let dir = tempfile::tempdir().unwrap();
-    let ws = Workspace::open(dir.path().join("ws")).unwrap();
     // Six users see experiment `exp` (a or b); u2 orders before exposure (not counted), u3 and u5
     // after it, u6 was shown both variants (left out).
     let rows = [
@@ -462,9 +451,8 @@ async fn experiment_exposures_from_experiment_viewed_events() {
     for (u, t, e, x, v) in rows {
         csv.push_str(&format!("{u},{},{e},{x},{v}\n", 1_735_689_600 + t));
     }
-    let f = dir.path().join("events.csv");
-    std::fs::write(&f, csv).unwrap();
-    let m = MappingFile::parse(
+    let (_d, ws) = common::ingest_text(
+        &csv,
         r#"
 name = "exp"
 timezone = "UTC"
@@ -479,10 +467,7 @@ user_id = "user"
 event = "event"
 properties = { json = ["experiment_id", "variant"] }
 "#,
-        "exp",
-    )
-    .unwrap();
-    ingest::ingest(&ws, &[f], &m, &Default::default(), &|_| {}).unwrap();
+    );
     let r = analyze(
         &ws,
         &ExperimentSpec {

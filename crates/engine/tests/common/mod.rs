@@ -63,3 +63,14 @@ pub async fn rows(ws: &Workspace, sql: &str) -> Vec<String> {
     }
     out
 }
+
+/// Ingests CSV text with a mapping (TOML text) into a fresh workspace.
+pub fn ingest_text(csv: &str, mapping: &str) -> (tempfile::TempDir, Workspace) {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = Workspace::open(dir.path().join("ws")).unwrap();
+    let f = dir.path().join("source.csv");
+    std::fs::write(&f, csv).unwrap();
+    let m = ingest::mapping::MappingFile::parse(mapping, "test").unwrap();
+    ingest::ingest(&ws, &[f], &m, &Default::default(), &|_| {}).unwrap();
+    (dir, ws)
+}
