@@ -201,7 +201,9 @@ fn instant_text(a: &dyn Array, tz: &chrono_tz::Tz) -> Option<String> {
 /// The newest instant in the workspace (events, orders, reviews, exposures): the default
 /// `as_of` of every analysis. None for a workspace without timestamps.
 pub async fn newest_instant(ws: &Workspace) -> Result<Option<i64>> {
-    let (ctx, manifest) = context(ws).await?;
+    let manifest = ws.manifest()?;
+    // A session only for tables whose files lack statistics (registering every table is not free).
+    let mut ctx: Option<SessionContext> = None;
     let mut newest: Option<i64> = None;
     for t in [
         Table::Events,
@@ -218,6 +220,10 @@ pub async fn newest_instant(ws: &Workspace) -> Result<Option<i64>> {
             newest = Some(newest.map_or(max, |n| n.max(max)));
             continue;
         }
+        if ctx.is_none() {
+            ctx = Some(context(ws).await?.0);
+        }
+        let Some(ctx) = &ctx else { continue };
         let batches = ctx
             .sql(&format!("SELECT max(ts) FROM {}", t.name()))
             .await?
