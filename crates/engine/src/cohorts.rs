@@ -148,30 +148,6 @@ pub(crate) fn date_of(n: i64) -> Option<NaiveDate> {
     NaiveDate::from_num_days_from_ce_opt((n + 719_163) as i32)
 }
 
-/// Start (days since 1970) of the period holding day `d`.
-pub(crate) fn period_start(p: Period, d: i64) -> i64 {
-    match p {
-        Period::Day => d,
-        // 1970-01-01 was a Thursday: Monday-based weeks.
-        Period::Week => d - (d + 3).rem_euclid(7),
-        Period::Month => date_of(d).and_then(|x| x.with_day(1)).map_or(d, day_number),
-    }
-}
-
-/// Periods between two period starts.
-pub(crate) fn periods_between(p: Period, a: i64, b: i64) -> i64 {
-    match p {
-        Period::Day => b - a,
-        Period::Week => (b - a) / 7,
-        Period::Month => match (date_of(a), date_of(b)) {
-            (Some(x), Some(y)) => {
-                i64::from(y.year() - x.year()) * 12 + i64::from(y.month()) - i64::from(x.month())
-            }
-            _ => 0,
-        },
-    }
-}
-
 /// SQL of a UTC timestamp column's period index in the shop's zone: days since 1970 (day),
 /// Monday-based weeks since 1969-12-29 (week), or months since year 0 (month).
 fn period_index(p: Period, col: &str, tz: &str) -> String {
@@ -202,7 +178,7 @@ async fn materialise(ctx: &datafusion::prelude::SessionContext, name: &str, q: &
 }
 
 /// First day (days since 1970) of period index `i`.
-fn index_start(p: Period, i: i64) -> i64 {
+pub(crate) fn index_start(p: Period, i: i64) -> i64 {
     match p {
         Period::Day => i,
         Period::Week => 7 * i - 3,
@@ -214,7 +190,7 @@ fn index_start(p: Period, i: i64) -> i64 {
 }
 
 /// Period index of a day number.
-fn day_index(p: Period, d: i64) -> i64 {
+pub(crate) fn day_index(p: Period, d: i64) -> i64 {
     match p {
         Period::Day => d,
         Period::Week => (d + 3).div_euclid(7),
@@ -445,27 +421,21 @@ mod tests {
     #[test]
     fn periods() {
         let d = |s: &str| day_number(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap());
+        let start = |p: Period, day: &str| index_start(p, day_index(p, d(day)));
         // 2025-03-05 is a Wednesday: its week starts Monday 2025-03-03.
-        assert_eq!(period_start(Period::Week, d("2025-03-05")), d("2025-03-03"));
-        assert_eq!(period_start(Period::Week, d("2025-03-03")), d("2025-03-03"));
-        assert_eq!(period_start(Period::Week, d("2025-03-09")), d("2025-03-03"));
-        assert_eq!(
-            period_start(Period::Month, d("2025-03-31")),
-            d("2025-03-01")
-        );
-        assert_eq!(
-            periods_between(Period::Month, d("2024-11-01"), d("2025-02-01")),
-            3
-        );
-        assert_eq!(
-            periods_between(Period::Week, d("2025-03-03"), d("2025-03-17")),
-            2
-        );
+        assert_eq!(start(Period::Week, "2025-03-05"), d("2025-03-03"));
+        assert_eq!(start(Period::Week, "2025-03-03"), d("2025-03-03"));
+        assert_eq!(start(Period::Week, "2025-03-09"), d("2025-03-03"));
+        assert_eq!(start(Period::Month, "2025-03-31"), d("2025-03-01"));
+        let between = |p: Period, a: &str, b: &str| day_index(p, d(b)) - day_index(p, d(a));
+        assert_eq!(between(Period::Month, "2024-11-01", "2025-02-01"), 3);
+        assert_eq!(between(Period::Week, "2025-03-03", "2025-03-17"), 2);
+        // Every day lies in its period: from the period's start to the next period's.
         for day in ["2025-03-05", "2025-03-03", "2024-12-31", "1970-01-01"] {
             for p in [Period::Day, Period::Week, Period::Month] {
-                assert_eq!(
-                    index_start(p, day_index(p, d(day))),
-                    period_start(p, d(day)),
+                let i = day_index(p, d(day));
+                assert!(
+                    index_start(p, i) <= d(day) && d(day) < index_start(p, i + 1),
                     "{day} {p:?}"
                 );
             }

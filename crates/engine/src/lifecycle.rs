@@ -9,11 +9,11 @@ use datafusion::arrow::array::{Array, AsArray};
 use serde::Serialize;
 
 use crate::calendar;
-use crate::cohorts::{Period, date_of, instant_day, period_start, periods_between};
+use crate::cohorts::{Period, date_of, day_index, index_start, instant_day};
 use crate::error::Result;
 use crate::query;
 use crate::sessions::PERSON;
-use crate::sql::{ints, local, quote};
+use crate::sql::{ints, local_day, quote};
 use crate::workspace::Workspace;
 
 /// What to compute.
@@ -63,7 +63,7 @@ pub struct LifecycleReport {
 pub async fn lifecycle(ws: &Workspace, spec: &LifecycleSpec) -> Result<LifecycleReport> {
     let (ctx, manifest) = query::context(ws).await?;
     let tz = calendar::zone(&manifest.settings);
-    let day = format!("CAST(CAST({} AS DATE) AS INT)", local("ts", tz.name()));
+    let day = local_day("ts", tz.name());
     let filter = spec
         .event
         .as_deref()
@@ -86,20 +86,21 @@ pub async fn lifecycle(ws: &Workspace, spec: &LifecycleSpec) -> Result<Lifecycle
             ));
         };
         for (i, first_d) in first.iter().enumerate() {
-            let first_p = period_start(pr, *first_d);
+            // Period indices: consecutive periods differ by one.
+            let first_p = day_index(pr, *first_d);
             let days = lists.value(i);
             let mut ps: Vec<i64> = ints(&days)?
                 .into_iter()
                 .enumerate()
                 .filter(|(j, _)| !days.is_null(*j))
-                .map(|(_, d)| period_start(pr, d))
+                .map(|(_, d)| day_index(pr, d))
                 .collect();
             ps.sort_unstable();
             ps.dedup();
             for (j, &p) in ps.iter().enumerate() {
                 lo = lo.min(p);
                 hi = hi.max(p);
-                let prev_active = j > 0 && periods_between(pr, ps[j - 1], p) == 1;
+                let prev_active = j > 0 && ps[j - 1] == p - 1;
                 let slot = if p == first_p {
                     0
                 } else if prev_active {
@@ -108,24 +109,22 @@ pub async fn lifecycle(ws: &Workspace, spec: &LifecycleSpec) -> Result<Lifecycle
                     2
                 };
                 per.entry(p).or_default()[slot] += 1;
-                let next = next_period(pr, p);
-                if ps.get(j + 1) != Some(&next) {
-                    per.entry(next).or_default()[3] += 1;
+                if ps.get(j + 1) != Some(&(p + 1)) {
+                    per.entry(p + 1).or_default()[3] += 1;
                 }
             }
         }
     }
     let mut periods = Vec::new();
     if lo <= hi {
-        let from = spec.from.map(|f| period_start(pr, instant_day(f, &tz)));
-        let to = spec.to.map(|t| period_start(pr, instant_day(t - 1, &tz)));
-        let mut p = lo;
-        while p <= hi {
+        let from = spec.from.map(|f| day_index(pr, instant_day(f, &tz)));
+        let to = spec.to.map(|t| day_index(pr, instant_day(t - 1, &tz)));
+        for p in lo..=hi {
             if from.is_none_or(|f| p >= f) && to.is_none_or(|t| p <= t) {
                 let c = per.get(&p).copied().unwrap_or_default();
                 let active = c[0] + c[1] + c[2];
                 periods.push(LifecyclePeriod {
-                    period: date_of(p).map_or_else(String::new, |d| d.to_string()),
+                    period: date_of(index_start(pr, p)).map_or_else(String::new, |d| d.to_string()),
                     new: c[0],
                     returning: c[1],
                     resurrecting: c[2],
@@ -134,7 +133,6 @@ pub async fn lifecycle(ws: &Workspace, spec: &LifecycleSpec) -> Result<Lifecycle
                     quick_ratio: (c[3] > 0).then(|| (c[0] + c[2]) as f64 / c[3] as f64),
                 });
             }
-            p = next_period(pr, p);
         }
     }
     Ok(LifecycleReport {
@@ -142,14 +140,4 @@ pub async fn lifecycle(ws: &Workspace, spec: &LifecycleSpec) -> Result<Lifecycle
         event: spec.event.clone(),
         periods,
     })
-}
-
-fn next_period(p: Period, start: i64) -> i64 {
-    match p {
-        Period::Day => start + 1,
-        Period::Week => start + 7,
-        Period::Month => date_of(start)
-            .and_then(|d| d.checked_add_months(chrono::Months::new(1)))
-            .map_or(start + 31, crate::cohorts::day_number),
-    }
 }

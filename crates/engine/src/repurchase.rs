@@ -10,7 +10,7 @@ use shoplens_models::stats::{quantile, ratio};
 use crate::calendar;
 use crate::error::{Error, Result};
 use crate::query;
-use crate::sql::{PAID, floats, ints, local, texts, ts_literal};
+use crate::sql::{PAID, floats, ints, local_day, texts, ts_literal};
 use crate::workspace::Workspace;
 
 /// What to compute.
@@ -130,7 +130,8 @@ pub async fn repurchase(ws: &Workspace, spec: &RepurchaseSpec) -> Result<Repurch
         Some(a) => Some(a),
         None => query::newest_instant(ws).await?,
     };
-    let day = format!("CAST({} AS DATE)", local("ts", tz.name()));
+    // Calendar days of the shop's zone, as day numbers.
+    let day = local_day("ts", tz.name());
     let mut conds = vec![
         PAID.to_string(),
         "user_id IS NOT NULL".into(),
@@ -139,8 +140,8 @@ pub async fn repurchase(ws: &Workspace, spec: &RepurchaseSpec) -> Result<Repurch
     if let Some(a) = as_of {
         conds.push(format!("ts <= {}", ts_literal(a)));
     }
-    let as_of_day = as_of.map_or("DATE '9999-12-31'".to_string(), |a| {
-        format!("CAST({} AS DATE)", local(&ts_literal(a), tz.name()))
+    let as_of_day = as_of.map_or(i64::MAX.to_string(), |a| {
+        local_day(&ts_literal(a), tz.name())
     });
     let mut period = vec!["true".to_string()];
     if let Some(f) = spec.from {
@@ -151,18 +152,16 @@ pub async fn repurchase(ws: &Workspace, spec: &RepurchaseSpec) -> Result<Repurch
     }
     let n = spec.days;
     let with = format!(
-        "WITH po AS (SELECT user_id, order_id, {day} AS d FROM orders WHERE {}), \
-         fp AS (SELECT user_id, min(d) AS first_d FROM po GROUP BY user_id), \
-         fts AS (SELECT user_id, min(ts) AS first_ts FROM orders WHERE {} GROUP BY user_id), \
-         newc AS (SELECT fp.user_id, fp.first_d FROM fp JOIN fts ON fp.user_id = fts.user_id WHERE {}), \
-         cohort AS (SELECT user_id, first_d FROM newc WHERE first_d + INTERVAL '{n} days' <= {as_of_day})",
-        conds.join(" AND "),
+        "WITH po AS (SELECT user_id, order_id, ts, {day} AS d FROM orders WHERE {}), \
+         fp AS (SELECT user_id, min(d) AS first_d, min(ts) AS first_ts FROM po GROUP BY user_id), \
+         newc AS (SELECT user_id, first_d FROM fp WHERE {}), \
+         cohort AS (SELECT user_id, first_d FROM newc WHERE first_d + {n} <= {as_of_day})",
         conds.join(" AND "),
         period.join(" AND ")
     );
     // Per customer: repurchased within N days, channel, tier.
     let q = format!(
-        "{with} SELECT c.user_id, max(CASE WHEN p.d > c.first_d AND p.d <= c.first_d + INTERVAL '{n} days' THEN 1 ELSE 0 END) AS rep, \
+        "{with} SELECT c.user_id, max(CASE WHEN p.d > c.first_d AND p.d <= c.first_d + {n} THEN 1 ELSE 0 END) AS rep, \
          min(cu.acquisition_channel) AS channel, min(cu.member_tier) AS tier \
          FROM cohort c JOIN po p ON p.user_id = c.user_id LEFT JOIN customers cu ON cu.user_id = c.user_id \
          GROUP BY c.user_id"
@@ -190,7 +189,7 @@ pub async fn repurchase(ws: &Workspace, spec: &RepurchaseSpec) -> Result<Repurch
     }
     // Intervals between consecutive purchase days of the cohort's customers.
     let q = format!(
-        "{with}, days AS (SELECT DISTINCT p.user_id, CAST(p.d AS INT) AS dn FROM po p JOIN cohort c ON c.user_id = p.user_id) \
+        "{with}, days AS (SELECT DISTINCT p.user_id, p.d AS dn FROM po p JOIN cohort c ON c.user_id = p.user_id) \
          SELECT user_id, dn - lag(dn) OVER (PARTITION BY user_id ORDER BY dn) AS gap FROM days"
     );
     let mut gaps: HashMap<String, Vec<f64>> = HashMap::new();

@@ -17,15 +17,6 @@ pub fn ts_literal(us: i64) -> String {
     format!("arrow_cast({us}, 'Timestamp(µs, \"UTC\")')")
 }
 
-/// `col` (a UTC timestamp) in the shop's zone: date_part, date_trunc and CAST AS DATE then give
-/// local hours, weekdays and days.
-pub fn local(col: &str, tz: &str) -> String {
-    format!(
-        "arrow_cast({col}, 'Timestamp(µs, \"{}\")')",
-        tz.replace(['"', '\''], "")
-    )
-}
-
 /// Microseconds per day.
 const DAY: i64 = 86_400_000_000;
 
