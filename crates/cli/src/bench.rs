@@ -15,6 +15,7 @@ use shoplens_engine::ingest::{self, IngestOptions, presets};
 use shoplens_engine::models::funnel::Mode;
 use shoplens_engine::schema::Table;
 use shoplens_engine::{activity, cohorts};
+use tokio::runtime::Runtime;
 
 use crate::Global;
 use crate::render::{Format, Frame, write_json};
@@ -99,11 +100,11 @@ struct Figure {
     rows_per_s: f64,
 }
 
-pub(crate) fn run(g: &Global, a: BenchArgs, out: &mut dyn Write) -> Result<()> {
+pub(crate) fn run(g: &Global, a: BenchArgs, rt: &Runtime, out: &mut dyn Write) -> Result<()> {
     match a.what {
         BenchWhat::Ingest(b) => ingest_bench(g, &b, out),
-        BenchWhat::Funnel(b) => funnel_bench(g, &b, out),
-        BenchWhat::People(b) => people_bench(g, &b, out),
+        BenchWhat::Funnel(b) => funnel_bench(g, &b, rt, out),
+        BenchWhat::People(b) => people_bench(g, &b, rt, out),
     }
 }
 
@@ -184,7 +185,7 @@ fn ingest_bench(g: &Global, b: &IngestBench, out: &mut dyn Write) -> Result<()> 
     f.write(out, g.format)
 }
 
-fn funnel_bench(g: &Global, b: &FunnelBench, out: &mut dyn Write) -> Result<()> {
+fn funnel_bench(g: &Global, b: &FunnelBench, rt: &Runtime, out: &mut dyn Write) -> Result<()> {
     let Some(mode) = Mode::parse(&b.mode) else {
         bail!("--mode must be default, strict-order or strict-increase");
     };
@@ -207,9 +208,6 @@ fn funnel_bench(g: &Global, b: &FunnelBench, out: &mut dyn Write) -> Result<()> 
         86_400_000_000,
     );
     spec.mode = mode;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     let mut ours = Vec::new();
     let mut counts = Vec::new();
     for _ in 0..b.runs {
@@ -364,7 +362,7 @@ for _ in range(runs):
     Ok((times, counts))
 }
 
-fn people_bench(g: &Global, b: &PeopleBench, out: &mut dyn Write) -> Result<()> {
+fn people_bench(g: &Global, b: &PeopleBench, rt: &Runtime, out: &mut dyn Write) -> Result<()> {
     if b.runs == 0 {
         bail!("--runs must be at least 1");
     }
@@ -389,9 +387,6 @@ fn people_bench(g: &Global, b: &PeopleBench, out: &mut dyn Write) -> Result<()> 
         )?;
     }
     let events = ws.manifest()?.rows(Table::Events);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     let mut rows = Vec::new();
     let mut act_t = Vec::new();
     let mut act_sum = Vec::new();

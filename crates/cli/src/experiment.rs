@@ -139,16 +139,18 @@ struct AssignArgs {
     ids: PathBuf,
 }
 
-pub(crate) fn run(g: &Global, a: ExperimentArgs, out: &mut dyn Write) -> Result<()> {
+pub(crate) fn run(
+    g: &Global,
+    a: ExperimentArgs,
+    rt: &tokio::runtime::Runtime,
+    out: &mut dyn Write,
+) -> Result<()> {
     match a.what {
         ExperimentWhat::Assign(x) => assign(g, &x, out),
         ExperimentWhat::AnalyzeFile(x) => analyze_file(g, &x, out),
         ExperimentWhat::Power(x) => power(g, &x, out),
         ExperimentWhat::Analyze(x) => {
             let ws = crate::commands::existing(g)?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
             let r = rt.block_on(experiments::analyze(
                 &ws,
                 &ExperimentSpec {
