@@ -84,7 +84,8 @@ pub(crate) async fn run(g: &Global, a: FunnelArgs, out: &mut dyn Write) -> Resul
         UnitArg::User => Unit::User,
         UnitArg::Session => Unit::Session,
     };
-    (spec.from, spec.to) = crate::people::period(g, &tz, a.from.as_deref(), a.to.as_deref())?;
+    (spec.from, spec.to) =
+        crate::people::events_period(g, &tz, a.from.as_deref(), a.to.as_deref())?;
     for (c, v) in [
         ("channel", &a.channel),
         ("device", &a.device),

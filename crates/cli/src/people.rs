@@ -19,9 +19,8 @@ use crate::Global;
 use crate::render::{Format, Frame, write_json};
 
 /// `--from DAY --to DAY` as a half-open interval of instants: a date means its midnight in the
-/// shop's zone, and `--to` a date includes that day. Without `--to`, `--as-of` ends the period.
+/// shop's zone, and `--to` a date includes that day.
 pub(crate) fn period(
-    g: &Global,
     tz: &Tz,
     from: Option<&str>,
     to: Option<&str>,
@@ -42,9 +41,20 @@ pub(crate) fn period(
                 v
             })
         }
-        None => as_of(g, tz).map(|a| a + 1),
+        None => None,
     };
     Ok((from, to))
+}
+
+/// The period of an event analysis: as [`period`], and without `--to`, `--as-of` ends it.
+pub(crate) fn events_period(
+    g: &Global,
+    tz: &Tz,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(Option<i64>, Option<i64>)> {
+    let (from, to) = period(tz, from, to)?;
+    Ok((from, to.or_else(|| as_of(g, tz).map(|a| a + 1))))
 }
 
 /// `--as-of` in the shop's zone, when given.
@@ -75,13 +85,8 @@ pub(crate) async fn repurchase_cmd(
     let ws = crate::commands::existing(g)?;
     let tz = calendar::zone(&ws.manifest()?.settings);
     let mut spec = RepurchaseSpec::new(a.days);
-    (spec.from, spec.to) = period(g, &tz, a.from.as_deref(), a.to.as_deref())?;
-    if g.as_of.is_some() {
-        spec.as_of = as_of(g, &tz);
-        if a.to.is_none() {
-            spec.to = None;
-        }
-    }
+    (spec.from, spec.to) = period(&tz, a.from.as_deref(), a.to.as_deref())?;
+    spec.as_of = as_of(g, &tz);
     let r = repurchase::repurchase(&ws, &spec).await?;
     if g.format == Format::Json {
         return write_json(out, &r);
@@ -179,7 +184,7 @@ pub(crate) async fn activity_cmd(g: &Global, a: ActivityArgs, out: &mut dyn Writ
         categories: a.categories,
         ..Default::default()
     };
-    (spec.from, spec.to) = period(g, &tz, a.from.as_deref(), a.to.as_deref())?;
+    (spec.from, spec.to) = events_period(g, &tz, a.from.as_deref(), a.to.as_deref())?;
     let r = activity::activity(&ws, &spec).await?;
     match g.format {
         Format::Json => write_json(out, &r),
@@ -316,10 +321,7 @@ pub(crate) async fn cohorts_cmd(g: &Global, a: CohortArgs, out: &mut dyn Write) 
         as_of: as_of(g, &tz),
         ..Default::default()
     };
-    (spec.from, spec.to) = period(g, &tz, a.from.as_deref(), a.to.as_deref())?;
-    if a.to.is_none() {
-        spec.to = None;
-    }
+    (spec.from, spec.to) = period(&tz, a.from.as_deref(), a.to.as_deref())?;
     let r = cohorts::cohorts(&ws, &spec).await?;
     match g.format {
         Format::Json => write_json(out, &r),
@@ -441,7 +443,7 @@ pub(crate) async fn lifecycle_cmd(g: &Global, a: LifecycleArgs, out: &mut dyn Wr
         event: a.event.clone(),
         ..Default::default()
     };
-    (spec.from, spec.to) = period(g, &tz, a.from.as_deref(), a.to.as_deref())?;
+    (spec.from, spec.to) = events_period(g, &tz, a.from.as_deref(), a.to.as_deref())?;
     let r = lifecycle::lifecycle(&ws, &spec).await?;
     if g.format == Format::Json {
         return write_json(out, &r);
@@ -534,7 +536,7 @@ pub(crate) async fn paths_cmd(g: &Global, a: PathArgs, out: &mut dyn Write) -> R
         keep_repeats: a.keep_repeats,
         ..Default::default()
     };
-    (spec.from, spec.to) = period(g, &tz, a.from.as_deref(), a.to.as_deref())?;
+    (spec.from, spec.to) = events_period(g, &tz, a.from.as_deref(), a.to.as_deref())?;
     let r = paths::paths(&ws, &spec).await?;
     if g.format == Format::Json {
         return write_json(out, &r);
