@@ -12,5 +12,6 @@
 
 pub mod abtest;
 pub mod assign;
+pub mod clv;
 pub mod funnel;
 pub mod stats;
