@@ -2,6 +2,7 @@
 
 mod bench;
 mod commands;
+mod customers;
 mod experiment;
 mod funnel;
 mod people;
@@ -72,6 +73,8 @@ pub(crate) enum Command {
     Funnel(funnel::FunnelArgs),
     /// Repurchase: N-day repurchase rate of new customers and intervals between purchase days.
     Repurchase(people::RepurchaseArgs),
+    /// Lifetime value: BG/NBD and Gamma-Gamma fits, P(alive), expected purchases and CLV per customer.
+    Clv(customers::ClvArgs),
     /// Activity: events, orders and revenue by hour × weekday and category; DAU/WAU/MAU.
     Activity(people::ActivityArgs),
     /// Cohorts by first purchase or registration: retention and LTV curves.

@@ -716,3 +716,102 @@ fn analyze_file_on_hillstrom_equals_scipy_and_statsmodels() {
         "{err}"
     );
 }
+
+/// Issue contract: `clv` on the raw CDNOW sample reproduces Fader, Hardie & Lee's published
+/// BG/NBD and Gamma-Gamma estimates, and every customer's P(alive), expected purchases over the
+/// 39-week horizon and expected order value equal the Python `lifetimes` package's
+/// (fixtures/cdnow_lifetimes.json, written by scripts/clv_lifetimes.py).
+#[test]
+fn clv_on_cdnow_matches_the_paper_and_lifetimes() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = w(dir.path());
+    let sample = data("cdnow/CDNOW_sample.txt").display().to_string();
+    ok(&["--workspace", &ws, "ingest", "--preset", "cdnow", &sample]);
+    let out = ok(&[
+        "--workspace",
+        &ws,
+        "clv",
+        "--calibration-end",
+        "1997-09-30",
+        "--time-unit",
+        "week",
+        "--horizon",
+        "39",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let f = |p: &serde_json::Value| p.as_f64().unwrap();
+    let published = [("r", 0.243), ("alpha", 4.414), ("a", 0.793), ("b", 2.426)];
+    for (k, want) in published {
+        assert!(
+            (f(&v["bgnbd"][k]) - want).abs() <= 5e-4,
+            "{k}: {}",
+            v["bgnbd"][k]
+        );
+    }
+    assert!((f(&v["bgnbd"]["log_likelihood"]) + 9582.4).abs() < 0.05);
+    for (k, want) in [("p", 6.25), ("q", 3.74), ("v", 15.44)] {
+        assert!(
+            (f(&v["gamma_gamma"][k]) - want).abs() <= 5e-3,
+            "{k}: {}",
+            v["gamma_gamma"][k]
+        );
+    }
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cdnow_lifetimes.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for k in ["r", "alpha", "a", "b"] {
+        assert!(
+            (f(&v["bgnbd"][k]) - f(&fixture["bgnbd"][k])).abs() <= 1e-4,
+            "{k}"
+        );
+    }
+    for k in ["p", "q", "v"] {
+        assert!(
+            (f(&v["gamma_gamma"][k]) - f(&fixture["gamma_gamma"][k])).abs() <= 1e-4,
+            "{k}"
+        );
+    }
+    let ours: std::collections::HashMap<&str, &serde_json::Value> = v["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["user_id"].as_str().unwrap(), c))
+        .collect();
+    let theirs = fixture["customers"].as_array().unwrap();
+    assert_eq!(ours.len(), 2357);
+    assert_eq!(theirs.len(), 2357);
+    for t in theirs {
+        let c = ours[t[0].as_str().unwrap()];
+        assert_eq!(c["frequency"], t[1]);
+        for (field, i) in [
+            ("p_alive", 2),
+            ("expected_purchases", 3),
+            ("expected_order_value", 4),
+        ] {
+            let (a, b) = (f(&c[field]), f(&t[i]));
+            assert!(
+                (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+                "{} {field}: {a} vs {b}",
+                t[0]
+            );
+        }
+        for k in ["recency", "t", "clv"] {
+            assert!(c[k].is_number(), "{k}");
+        }
+    }
+    // The holdout check: 39 weeks after the calibration end, predictions close to the actual
+    // repeat purchase days in total (FHL 2005 report a close fit on this sample).
+    let h = &v["holdout"];
+    let (actual, predicted) = (f(&h["actual_purchases"]), f(&h["predicted_purchases"]));
+    assert!(
+        (predicted / actual - 1.0).abs() < 0.15,
+        "{actual} vs {predicted}"
+    );
+    assert_eq!(h["by_frequency"].as_array().unwrap().len(), 8);
+}

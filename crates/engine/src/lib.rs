@@ -18,6 +18,7 @@
 
 pub mod activity;
 pub mod calendar;
+pub mod clv;
 pub mod cohorts;
 pub mod demo;
 pub mod error;

@@ -404,10 +404,10 @@ pub fn fit_bgnbd(customers: &[Rft]) -> Result<Fitted<BgNbd>, FitError> {
     }
     if let Some(c) = customers
         .iter()
-        .find(|c| !(c.t.is_finite() && c.recency >= 0.0 && c.recency <= c.t && c.t > 0.0))
+        .find(|c| !(c.t.is_finite() && c.recency >= 0.0 && c.recency <= c.t))
     {
         return Err(FitError::Degenerate(format!(
-            "a customer has recency {} and T {}: need 0 ≤ recency ≤ T and T > 0",
+            "a customer has recency {} and T {}: need 0 ≤ recency ≤ T",
             c.recency, c.t
         )));
     }
@@ -571,14 +571,17 @@ impl GammaGamma {
     }
 }
 
-/// Lifetime value over `horizon` whole time units: the expected purchases of each unit times
-/// the expected order value, discounted by `discount` per unit (at the unit's end).
-pub fn clv(model: &BgNbd, c: Rft, order_value: f64, horizon: u32, discount: f64) -> f64 {
+/// Discounted expected purchases over `horizon` whole time units: the expected purchases of each
+/// unit, discounted by `discount` per unit (at the unit's end). Lifetime value is this times the
+/// expected order value.
+pub fn discounted_purchases(model: &BgNbd, c: Rft, horizon: u32, discount: f64) -> f64 {
     let mut prev = 0.0;
     let mut total = 0.0;
+    let mut factor = 1.0;
     for i in 1..=horizon {
         let cum = model.expected_purchases(c.frequency, c.recency, c.t, f64::from(i));
-        total += (cum - prev) * order_value / (1.0 + discount).powi(i as i32);
+        factor /= 1.0 + discount;
+        total += (cum - prev) * factor;
         prev = cum;
     }
     total
