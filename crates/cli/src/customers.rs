@@ -1,4 +1,4 @@
-//! Customer commands: `shoplens clv` (and, as they land, RFM, churn, stages, audiences).
+//! Customer commands: `shoplens clv`, `shoplens rfm` (and, as they land, RFM, churn, stages, audiences).
 
 use std::io::Write;
 
@@ -8,6 +8,8 @@ use clap::{Args, ValueEnum};
 use serde_json::Value;
 use shoplens_engine::calendar;
 use shoplens_engine::clv::{self, ClvSpec, TimeUnit};
+use shoplens_engine::models::rfm::Segment;
+use shoplens_engine::rfm::{self, Clusters, RfmSpec};
 
 use crate::Global;
 use crate::people::as_of;
@@ -147,4 +149,185 @@ pub(crate) async fn clv_cmd(g: &Global, a: ClvArgs, out: &mut dyn Write) -> Resu
         hf.write(out, g.format)?;
     }
     Ok(())
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RfmArgs {
+    /// An earlier as-of date (or instant): how customers moved between segments since then.
+    #[arg(long)]
+    compare_to: Option<String>,
+    /// Clusters: `auto` (k from 2 to 8 by silhouette), `none`, or a number.
+    #[arg(long, default_value = "auto")]
+    clusters: String,
+    /// Seed of the clustering.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+pub(crate) async fn rfm_cmd(g: &Global, a: RfmArgs, out: &mut dyn Write) -> Result<()> {
+    let ws = crate::commands::existing(g)?;
+    let tz = calendar::zone(&ws.manifest()?.settings);
+    let clusters = match a.clusters.trim() {
+        "auto" => Clusters::Auto,
+        "none" => Clusters::None,
+        k => match k.parse::<usize>() {
+            Ok(k) => Clusters::Fixed(k),
+            Err(_) => bail!("--clusters `{k}` is not auto, none or a number"),
+        },
+    };
+    let compare_to = match a.compare_to.as_deref() {
+        Some(t) => match calendar::parse_as_of(t, &tz) {
+            Some(v) => Some(v),
+            None => bail!("--compare-to `{t}` is not a date (2025-06-30) or an instant"),
+        },
+        None => None,
+    };
+    let spec = RfmSpec {
+        as_of: as_of(g, &tz),
+        compare_to,
+        clusters,
+        seed: a.seed,
+    };
+    let r = rfm::rfm(&ws, &spec).await?;
+    match g.format {
+        Format::Json => write_json(out, &r),
+        Format::Csv => {
+            let mut f = Frame::new(&[
+                "user_id",
+                "recency_days",
+                "frequency",
+                "monetary",
+                "r",
+                "f",
+                "m",
+                "rfm",
+                "segment",
+                "cluster",
+            ]);
+            for c in &r.customers {
+                f.push(vec![
+                    Value::from(c.user_id.clone()),
+                    Value::from(c.recency_days),
+                    Value::from(c.frequency),
+                    Value::from(c.monetary),
+                    Value::from(c.r),
+                    Value::from(c.f),
+                    Value::from(c.m),
+                    Value::from(c.rfm.clone()),
+                    Value::from(c.segment.key()),
+                    c.cluster.map_or(Value::Null, Value::from),
+                ]);
+            }
+            f.write(out, g.format)
+        }
+        Format::Table => {
+            writeln!(
+                out,
+                "RFM of {} customers as of {}",
+                r.total_customers, r.as_of
+            )?;
+            let pct = |v: f64| Value::from(format!("{:.1}%", v * 100.0));
+            let mut f = Frame::new(&[
+                "segment",
+                "中文",
+                "customers",
+                "share",
+                "revenue_share",
+                "recency_days",
+                "frequency",
+                "monetary",
+                "action",
+            ]);
+            for s in r.segments.iter().filter(|s| s.customers > 0) {
+                f.push(vec![
+                    Value::from(s.name),
+                    Value::from(s.name_zh),
+                    Value::from(s.customers),
+                    pct(s.share),
+                    pct(s.revenue_share),
+                    Value::from(format!("{:.0}", s.mean_recency_days)),
+                    Value::from(format!("{:.1}", s.mean_frequency)),
+                    Value::from(format!("{:.2}", s.mean_monetary)),
+                    Value::from(s.action),
+                ]);
+            }
+            f.write(out, g.format)?;
+            if let Some(c) = &r.clustering {
+                let sil = c
+                    .silhouette_by_k
+                    .iter()
+                    .map(|k| format!("k={} {:.3}", k.k, k.silhouette))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                writeln!(
+                    out,
+                    "k-means: k = {} ({}; silhouette {sil})",
+                    c.k, c.chosen_by
+                )?;
+                let mut f = Frame::new(&[
+                    "cluster",
+                    "customers",
+                    "share",
+                    "revenue_share",
+                    "recency_days",
+                    "frequency",
+                    "monetary",
+                    "mostly",
+                ]);
+                for k in &c.clusters {
+                    f.push(vec![
+                        Value::from(k.cluster),
+                        Value::from(k.customers),
+                        pct(k.share),
+                        pct(k.revenue_share),
+                        Value::from(format!("{:.0}", k.mean_recency_days)),
+                        Value::from(format!("{:.1}", k.mean_frequency)),
+                        Value::from(format!("{:.2}", k.mean_monetary)),
+                        Value::from(
+                            k.top_segments
+                                .iter()
+                                .map(|s| format!("{} {:.0}%", s.segment.name(), s.share * 100.0))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        ),
+                    ]);
+                }
+                f.write(out, g.format)?;
+            }
+            if let Some(m) = &r.movement {
+                writeln!(
+                    out,
+                    "Movement since {} (rows: segment then; columns: now)",
+                    m.from_as_of
+                )?;
+                let to: Vec<Segment> = Segment::ALL
+                    .into_iter()
+                    .filter(|s| m.transitions.iter().any(|t| t.to == *s))
+                    .collect();
+                let mut header = vec!["then \\ now"];
+                header.extend(to.iter().map(|s| s.name()));
+                let mut f = Frame::new(&header);
+                let from = std::iter::once(None).chain(Segment::ALL.into_iter().map(Some));
+                for fr in from {
+                    let row: Vec<u64> = to
+                        .iter()
+                        .map(|t| {
+                            m.transitions
+                                .iter()
+                                .find(|x| x.from == fr && x.to == *t)
+                                .map_or(0, |x| x.customers)
+                        })
+                        .collect();
+                    if row.iter().all(|v| *v == 0) {
+                        continue;
+                    }
+                    let mut cells = vec![Value::from(fr.map_or("(new customer)", |s| s.name()))];
+                    cells.extend(row.into_iter().map(Value::from));
+                    f.push(cells);
+                }
+                f.write(out, g.format)?;
+            }
+            Ok(())
+        }
+    }
 }

@@ -75,6 +75,8 @@ pub(crate) enum Command {
     Repurchase(people::RepurchaseArgs),
     /// Lifetime value: BG/NBD and Gamma-Gamma fits, P(alive), expected purchases and CLV per customer.
     Clv(customers::ClvArgs),
+    /// RFM: scores, the eleven named segments with actions, k-means clusters, movement between dates.
+    Rfm(customers::RfmArgs),
     /// Activity: events, orders and revenue by hour × weekday and category; DAU/WAU/MAU.
     Activity(people::ActivityArgs),
     /// Cohorts by first purchase or registration: retention and LTV curves.

@@ -30,6 +30,7 @@ pub mod paths;
 pub mod quarantine;
 pub mod query;
 pub mod repurchase;
+pub mod rfm;
 pub mod schema;
 pub mod sessions;
 pub mod sql;

@@ -14,4 +14,5 @@ pub mod abtest;
 pub mod assign;
 pub mod clv;
 pub mod funnel;
+pub mod rfm;
 pub mod stats;

@@ -30,6 +30,20 @@ pub(crate) enum Segment {
     Visitor,
 }
 
+impl Segment {
+    /// The simulator's name of the segment, kept in customers.properties so tests can check
+    /// what analyses recover.
+    fn key(self) -> &'static str {
+        match self {
+            Segment::Heavy => "heavy",
+            Segment::Regular => "regular",
+            Segment::Lapsed => "lapsed",
+            Segment::Never => "never",
+            Segment::Visitor => "visitor",
+        }
+    }
+}
+
 /// The fixed world of one generation.
 pub(crate) struct World {
     pub(crate) catalog: Catalog,
@@ -245,8 +259,9 @@ impl Shopper<'_> {
                 text(region),
                 text(format!("[{}]", tags.join(","))),
                 text(format!(
-                    "{{\"favourite_category\":\"{}\"}}",
-                    CATEGORIES[self.favourites[0]]
+                    "{{\"favourite_category\":\"{}\",\"segment\":\"{}\"}}",
+                    CATEGORIES[self.favourites[0]],
+                    self.segment.key()
                 )),
             ],
         )?;

@@ -1,0 +1,174 @@
+//! Customer analyses: RFM scores and segments on a hand-worked example, and on Online Retail
+//! reconciled with plain SQL.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail loudly"
+)]
+
+mod common;
+
+use shoplens_engine::models::rfm::Segment;
+use shoplens_engine::rfm::{Clusters, RfmSpec, rfm};
+
+/// Orders (user, day of 2025, amount) through a hand mapping, UTC.
+fn orders_ws(orders: &[(&str, u32, u32)]) -> (tempfile::TempDir, shoplens_engine::Workspace) {
+    let mut csv = String::from("order,user,day,amount\n");
+    for (i, (u, d, a)) in orders.iter().enumerate() {
+        let date = chrono::NaiveDate::from_yo_opt(2025, *d).unwrap();
+        csv.push_str(&format!("o{i},{u},{date}T12:00:00Z,{a}\n"));
+    }
+    common::ingest_text(
+        &csv,
+        r#"
+name = "hand"
+timezone = "UTC"
+[source]
+header = true
+[[table]]
+name = "orders"
+[table.columns]
+order_id = "order"
+user_id = "user"
+ts = "day"
+status = { value = "completed" }
+net_amount = "amount"
+"#,
+    )
+}
+
+/// docs/metrics.md, RFM worked example: as of day 100,
+/// a: days 70, 80, 90, 100 × 50 → R 0, F 4, M 200 → scores 5 5 2 → Champions
+/// b: days 60, 95 × 100       → R 5, F 2, M 200 → 3 3 2 → Need attention
+/// c: day 98, 30               → R 2, F 1, M 30  → 4 1 1 → Promising
+/// d: days 20, 30, 40 × 80     → R 60, F 3, M 240 → 1 4 4 → At risk
+/// e: day 10, 20               → R 90, F 1, M 20 → 1 1 1 → Lost
+/// f: day 50, 500              → R 50, F 1, M 500 → 2 1 5 → At risk (FM = ⌈6/2⌉ = 3)
+#[tokio::test]
+async fn rfm_hand_worked_example() {
+    let (_d, ws) = orders_ws(&[
+        ("a", 70, 50),
+        ("a", 80, 50),
+        ("a", 90, 50),
+        ("a", 100, 50),
+        ("b", 60, 100),
+        ("b", 95, 100),
+        ("c", 98, 30),
+        ("d", 20, 80),
+        ("d", 30, 80),
+        ("d", 40, 80),
+        ("e", 10, 20),
+        ("f", 50, 500),
+    ]);
+    let r = rfm(
+        &ws,
+        &RfmSpec {
+            clusters: Clusters::None,
+            ..RfmSpec::default()
+        },
+    )
+    .await
+    .unwrap();
+    let got: std::collections::BTreeMap<&str, (i64, u64, f64, &str, Segment)> = r
+        .customers
+        .iter()
+        .map(|c| {
+            (
+                c.user_id.as_str(),
+                (
+                    c.recency_days,
+                    c.frequency,
+                    c.monetary,
+                    c.rfm.as_str(),
+                    c.segment,
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(got["a"], (0, 4, 200.0, "552", Segment::Champions));
+    assert_eq!(got["b"], (5, 2, 200.0, "332", Segment::NeedAttention));
+    assert_eq!(got["c"], (2, 1, 30.0, "411", Segment::Promising));
+    assert_eq!(got["d"], (60, 3, 240.0, "144", Segment::AtRisk));
+    assert_eq!(got["e"], (90, 1, 20.0, "111", Segment::Lost));
+    assert_eq!(got["f"], (50, 1, 500.0, "215", Segment::AtRisk));
+    let at_risk = r
+        .segments
+        .iter()
+        .find(|s| s.segment == Segment::AtRisk)
+        .unwrap();
+    assert_eq!(at_risk.customers, 2);
+    assert!((at_risk.revenue_share - 740.0 / 1190.0).abs() < 1e-12);
+    assert!(r.clustering.is_none());
+
+    // Movement: as of the end of day 60, b (day 60), d, e and f had bought; a and c had not.
+    let r = rfm(
+        &ws,
+        &RfmSpec {
+            clusters: Clusters::None,
+            compare_to: Some(1_735_689_600_000_000 + 60 * 86_400_000_000 - 1),
+            ..RfmSpec::default()
+        },
+    )
+    .await
+    .unwrap();
+    let m = r.movement.unwrap();
+    let new: u64 = m
+        .transitions
+        .iter()
+        .filter(|t| t.from.is_none())
+        .map(|t| t.customers)
+        .sum();
+    assert_eq!(new, 2, "a and c bought first after day 60");
+    assert_eq!(m.transitions.iter().map(|t| t.customers).sum::<u64>(), 6);
+}
+
+/// Online Retail end to end: every buyer scored, R/F/M equal to a plain SQL formulation, each
+/// score 1–5 follows the tie rule, and clusters cover every customer.
+#[tokio::test]
+async fn online_retail_rfm_reconciles_with_sql() {
+    let (_d, ws, _) = common::ingest_preset(
+        "online-retail",
+        &[common::data("online_retail/online_retail.csv.gz")],
+    );
+    let r = rfm(&ws, &RfmSpec::default()).await.unwrap();
+    let sql = common::rows(
+        &ws,
+        "SELECT user_id, count(DISTINCT order_id), CAST(round(sum(net_amount), 2) AS VARCHAR) FROM orders \
+         WHERE status IN ('completed', 'paid') AND user_id IS NOT NULL GROUP BY user_id",
+    )
+    .await;
+    assert_eq!(sql.len() as u64, r.total_customers);
+    let ours: std::collections::HashMap<&str, &shoplens_engine::rfm::CustomerRfm> = r
+        .customers
+        .iter()
+        .map(|c| (c.user_id.as_str(), c))
+        .collect();
+    for row in &sql {
+        let f: Vec<&str> = row.split('|').collect();
+        let c = ours[f[0]];
+        assert_eq!(c.frequency.to_string(), f[1], "{}", f[0]);
+        assert!(
+            (c.monetary - f[2].parse::<f64>().unwrap()).abs() < 0.006,
+            "{}",
+            f[0]
+        );
+    }
+    // The tie rule: a customer's F score is 1 + ⌊5 · (customers with fewer orders) / n⌋.
+    let n = r.customers.len();
+    let mut freqs: Vec<u64> = r.customers.iter().map(|c| c.frequency).collect();
+    freqs.sort_unstable();
+    for c in r.customers.iter().step_by(97) {
+        let fewer = freqs.partition_point(|f| *f < c.frequency);
+        assert_eq!(usize::from(c.f), (1 + 5 * fewer / n).min(5));
+    }
+    let cl = r.clustering.unwrap();
+    assert!((2..=8).contains(&cl.k));
+    assert_eq!(cl.silhouette_by_k.len(), 7);
+    assert_eq!(
+        cl.clusters.iter().map(|c| c.customers).sum::<u64>(),
+        r.total_customers
+    );
+    // Cluster 0 is the most valuable.
+    assert!(cl.clusters[0].mean_monetary >= cl.clusters[cl.k - 1].mean_monetary);
+    assert!(r.segments.iter().filter(|s| s.customers > 0).count() >= 9);
+}
