@@ -36,6 +36,36 @@ enum BenchWhat {
     /// Hour × weekday activity (with DAU/WAU/MAU) and the monthly cohort matrix on the demo shop,
     /// beside DuckDB SQL on the same Parquet files.
     People(PeopleBench),
+    /// BG/NBD fits on the CDNOW sample replicated 1000× and on a synthetic customer base, and
+    /// k-means on RFM features, beside the Python `lifetimes` package and scikit-learn's KMeans on
+    /// the same inputs.
+    Customers(CustomersBench),
+}
+
+#[derive(Debug, Args)]
+struct CustomersBench {
+    /// Customers of the synthetic BG/NBD base.
+    #[arg(long, default_value_t = 10_000_000)]
+    customers: usize,
+    /// Customers clustered by k-means.
+    #[arg(long, default_value_t = 1_000_000)]
+    kmeans: usize,
+    /// Clusters of the timed k-means (3 seeded k-means++ starts each, as scikit-learn's n_init=3).
+    #[arg(long, default_value_t = 5)]
+    k: usize,
+    /// Folder for the inputs handed to the peers.
+    #[arg(long, default_value = "bench-data")]
+    dir: PathBuf,
+    /// Timed runs of each shoplens task.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Fit lifetimes on at most this many customers of each base (0 = skip lifetimes); the
+    /// synthetic 10M base takes lifetimes many minutes.
+    #[arg(long, default_value_t = 10_000_000)]
+    peer_max: usize,
+    /// Python with `lifetimes` and `scikit-learn` (each peer is skipped when it cannot import).
+    #[arg(long, default_value = "python3")]
+    python: String,
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +135,7 @@ pub(crate) fn run(g: &Global, a: BenchArgs, rt: &Runtime, out: &mut dyn Write) -
         BenchWhat::Ingest(b) => ingest_bench(g, &b, out),
         BenchWhat::Funnel(b) => funnel_bench(g, &b, rt, out),
         BenchWhat::People(b) => people_bench(g, &b, rt, out),
+        BenchWhat::Customers(b) => customers_bench(g, &b, rt, out),
     }
 }
 
@@ -660,4 +691,233 @@ fn note(g: &Global, msg: &str) {
             eprintln!("{msg}");
         }
     }
+}
+
+/// Writes f64 columns one after another, little-endian, for numpy's `fromfile`.
+fn write_columns(path: &Path, cols: &[Vec<f64>]) -> Result<()> {
+    let mut buf = Vec::with_capacity(cols.iter().map(|c| c.len() * 8).sum());
+    for c in cols {
+        for v in c {
+            buf.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    std::fs::write(path, buf).with_context(|| format!("writing {}", path.display()))
+}
+
+fn timed<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(Vec<f64>, T)> {
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        last = Some(f()?);
+        times.push(t.elapsed().as_secs_f64());
+    }
+    match last {
+        Some(v) => Ok((times, v)),
+        None => bail!("no run"),
+    }
+}
+
+fn customers_bench(
+    g: &Global,
+    b: &CustomersBench,
+    rt: &Runtime,
+    out: &mut dyn Write,
+) -> Result<()> {
+    use shoplens_engine::clv::{ClvSpec, clv};
+    use shoplens_engine::models::clv::{self as m, BgNbd, GammaGamma, Rft};
+    use shoplens_engine::models::rfm;
+    std::fs::create_dir_all(&b.dir).with_context(|| format!("creating {}", b.dir.display()))?;
+    // The CDNOW sample's calibration summaries, through the same path as `shoplens clv`.
+    let ws_dir = b.dir.join("cdnow-sample-ws");
+    if !ws_dir.exists() {
+        let ws = Workspace::open(&ws_dir)?;
+        let p = presets::preset("cdnow")?;
+        let file = PathBuf::from("../shared/data/cdnow/CDNOW_sample.txt");
+        ingest::ingest(&ws, &[file], &p, &IngestOptions::default(), &|_| {})?;
+    }
+    let ws = Workspace::open_existing(&ws_dir)?;
+    let spec = ClvSpec {
+        calibration_end: chrono::NaiveDate::from_ymd_opt(1997, 9, 30),
+        horizon: 39,
+        ..ClvSpec::default()
+    };
+    let report = rt.block_on(clv(&ws, &spec))?;
+    let sample: Vec<Rft> = report
+        .customers
+        .iter()
+        .map(|c| Rft::new(c.frequency, c.recency, c.t))
+        .collect();
+    let cdnow: Vec<Rft> = (0..1000).flat_map(|_| sample.iter().copied()).collect();
+    note(g, &format!("simulating {} customers …", b.customers));
+    let truth = BgNbd {
+        r: 0.25,
+        alpha: 4.0,
+        a: 0.8,
+        b: 2.5,
+    };
+    let synthetic = m::simulate(&truth, b.customers, 364, 7.0, 42);
+    let mut rows: Vec<Value> = Vec::new();
+    for (name, base) in [("cdnow ×1000", &cdnow), ("synthetic", &synthetic)] {
+        let (mut times, fit) = timed(b.runs, || Ok(m::fit_bgnbd(base)?))?;
+        let f = figure("shoplens", "bgnbd fit", base.len() as u64, 0.0, &mut times);
+        let p = fit.params;
+        rows.push(serde_json::json!({"tool": "shoplens", "task": format!("BG/NBD {name}"), "customers": base.len(),
+            "best_s": f.best_s, "median_s": f.median_s, "params": [p.r, p.alpha, p.a, p.b]}));
+        if b.peer_max == 0 || base.len() > b.peer_max {
+            continue;
+        }
+        let file = b.dir.join(format!("bgnbd-{}.f64", base.len()));
+        write_columns(
+            &file,
+            &[
+                base.iter().map(|c| f64::from(c.frequency)).collect(),
+                base.iter().map(|c| c.recency).collect(),
+                base.iter().map(|c| c.t).collect(),
+            ],
+        )?;
+        note(g, &format!("lifetimes on {} customers …", base.len()));
+        let script = r#"
+import sys, time, json
+import numpy as np
+from lifetimes import BetaGeoFitter
+a = np.fromfile(sys.argv[1], dtype="<f8").reshape(3, -1)
+t = time.perf_counter()
+bg = BetaGeoFitter().fit(a[0], a[1], a[2])
+s = time.perf_counter() - t
+p = bg.params_
+print(json.dumps({"seconds": s, "params": [p["r"], p["alpha"], p["a"], p["b"]]}))
+"#;
+        match run_python(&b.python, script, &[&file.display().to_string()]) {
+            Ok(o) => {
+                let v: Value = serde_json::from_str(o.trim())?;
+                let theirs: Vec<f64> = v["params"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_f64).collect())
+                    .unwrap_or_default();
+                let diff = theirs
+                    .iter()
+                    .zip([p.r, p.alpha, p.a, p.b])
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f64::max);
+                rows.push(serde_json::json!({"tool": "lifetimes", "task": format!("BG/NBD {name}"), "customers": base.len(),
+                    "best_s": v["seconds"], "median_s": v["seconds"], "params": theirs, "max_param_diff": diff}));
+            }
+            Err(e) => note(g, &format!("lifetimes skipped: {e}")),
+        }
+        let _ = std::fs::remove_file(&file);
+    }
+    // k-means on standardised log R, F, M of a synthetic base with Gamma-Gamma spend.
+    let base = &synthetic[..b.kmeans.min(synthetic.len())];
+    let spend = m::simulate_spend(
+        &GammaGamma {
+            p: 6.25,
+            q: 3.74,
+            v: 15.44,
+        },
+        base,
+        43,
+    );
+    let mut pts: Vec<[f64; 3]> = base
+        .iter()
+        .zip(&spend)
+        .map(|(c, s)| {
+            [
+                ((c.t - c.recency) * 7.0).ln_1p(),
+                f64::from(c.frequency + 1).ln(),
+                (s * f64::from(c.frequency + 1)).ln_1p(),
+            ]
+        })
+        .collect();
+    rfm::standardise(&mut pts);
+    let (mut times, km) = timed(b.runs, || {
+        rfm::kmeans(&pts, b.k, 42, 3).context("k-means needs more points than clusters")
+    })?;
+    let f = figure("shoplens", "kmeans", pts.len() as u64, 0.0, &mut times);
+    rows.push(serde_json::json!({"tool": "shoplens", "task": format!("k-means k={} n_init=3", b.k), "customers": pts.len(),
+        "best_s": f.best_s, "median_s": f.median_s, "inertia": km.inertia}));
+    let file = b.dir.join("kmeans.f64");
+    write_columns(
+        &file,
+        &(0..3)
+            .map(|d| pts.iter().map(|p| p[d]).collect())
+            .collect::<Vec<_>>(),
+    )?;
+    let script = r#"
+import sys, time, json
+import numpy as np
+from sklearn.cluster import KMeans
+x = np.ascontiguousarray(np.fromfile(sys.argv[1], dtype="<f8").reshape(3, -1).T)
+k = int(sys.argv[2])
+times = []
+for _ in range(int(sys.argv[3])):
+    t = time.perf_counter()
+    km = KMeans(n_clusters=k, n_init=3, init="k-means++", algorithm="lloyd", random_state=0).fit(x)
+    times.append(time.perf_counter() - t)
+print(json.dumps({"times": times, "inertia": km.inertia_}))
+"#;
+    match run_python(
+        &b.python,
+        script,
+        &[
+            &file.display().to_string(),
+            &b.k.to_string(),
+            &b.runs.to_string(),
+        ],
+    ) {
+        Ok(o) => {
+            let v: Value = serde_json::from_str(o.trim())?;
+            let mut t: Vec<f64> = v["times"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_f64).collect())
+                .unwrap_or_default();
+            if !t.is_empty() {
+                let f = figure("scikit-learn", "kmeans", pts.len() as u64, 0.0, &mut t);
+                rows.push(serde_json::json!({"tool": "scikit-learn", "task": format!("k-means k={} n_init=3", b.k), "customers": pts.len(),
+                    "best_s": f.best_s, "median_s": f.median_s, "inertia": v["inertia"]}));
+            }
+        }
+        Err(e) => note(g, &format!("scikit-learn skipped: {e}")),
+    }
+    let _ = std::fs::remove_file(&file);
+    // The whole automatic clustering of `shoplens rfm`: k = 2..8 chosen by silhouette on a
+    // sample, then the chosen k fitted on everyone.
+    let (mut times, _) = timed(1, || {
+        let (_, k) = rfm::choose_k(&pts, &(2..=8).collect::<Vec<_>>(), 42).context("no k")?;
+        rfm::kmeans(&pts, k, 42, 3).context("k-means needs more points than clusters")
+    })?;
+    let f = figure("shoplens", "kmeans auto", pts.len() as u64, 0.0, &mut times);
+    rows.push(serde_json::json!({"tool": "shoplens", "task": "rfm clustering (k=2..8 by silhouette)", "customers": pts.len(),
+        "best_s": f.best_s, "median_s": f.median_s}));
+    if g.format == Format::Json {
+        return write_json(
+            out,
+            &serde_json::json!({"bench": "customers", "figures": rows}),
+        );
+    }
+    let mut t = Frame::new(&["tool", "task", "customers", "best s", "median s", "check"]);
+    for r in &rows {
+        let check = if let Some(d) = r["max_param_diff"].as_f64() {
+            format!("max |Δparam| {d:.1e}")
+        } else if let Some(i) = r["inertia"].as_f64() {
+            format!("inertia {i:.1}")
+        } else if let Some(p) = r["params"].as_array() {
+            p.iter()
+                .filter_map(Value::as_f64)
+                .map(|v| format!("{v:.4}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        } else {
+            String::new()
+        };
+        t.push(vec![
+            r["tool"].clone(),
+            r["task"].clone(),
+            r["customers"].clone(),
+            Value::from(format!("{:.3}", r["best_s"].as_f64().unwrap_or(f64::NAN))),
+            Value::from(format!("{:.3}", r["median_s"].as_f64().unwrap_or(f64::NAN))),
+            Value::from(check),
+        ]);
+    }
+    t.write(out, g.format)
 }

@@ -1,4 +1,4 @@
-//! Customer commands: `shoplens clv`, `shoplens rfm` (and, as they land, RFM, churn, stages, audiences).
+//! Customer commands: `shoplens clv`, `rfm`, `churn` and `stages`.
 
 use std::io::Write;
 
@@ -8,8 +8,10 @@ use clap::{Args, ValueEnum};
 use serde_json::Value;
 use shoplens_engine::calendar;
 use shoplens_engine::clv::{self, ClvSpec, TimeUnit};
+use shoplens_engine::cohorts::Period;
 use shoplens_engine::models::rfm::Segment;
 use shoplens_engine::rfm::{self, Clusters, RfmSpec};
+use shoplens_engine::stages::{self, ChurnSpec, Stage, StageRules, StagesSpec};
 
 use crate::Global;
 use crate::people::as_of;
@@ -330,4 +332,220 @@ pub(crate) async fn rfm_cmd(g: &Global, a: RfmArgs, out: &mut dyn Write) -> Resu
             Ok(())
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RuleArgs {
+    /// Churned after this many days without a paid order.
+    #[arg(long, default_value_t = 90)]
+    silence: i64,
+    /// New while the first paid order is fewer than this many days old.
+    #[arg(long, default_value_t = 30)]
+    new_days: i64,
+    /// At risk when P(alive) falls under this.
+    #[arg(long, default_value_t = 0.3)]
+    p_alive_below: f64,
+    /// At risk when the silence exceeds this many times the customer's expected interval.
+    #[arg(long, default_value_t = 2.0)]
+    interval_factor: f64,
+}
+
+impl RuleArgs {
+    fn rules(&self) -> StageRules {
+        StageRules {
+            silence_days: self.silence,
+            new_days: self.new_days,
+            p_alive_below: self.p_alive_below,
+            interval_factor: self.interval_factor,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SnapshotPeriod {
+    Week,
+    Month,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StagesArgs {
+    /// A snapshot at the end of every period.
+    #[arg(long, value_enum, default_value = "month")]
+    period: SnapshotPeriod,
+    /// First snapshot: the period holding this day (default: the first purchase).
+    #[arg(long)]
+    from: Option<String>,
+    #[command(flatten)]
+    rules: RuleArgs,
+}
+
+pub(crate) async fn stages_cmd(g: &Global, a: StagesArgs, out: &mut dyn Write) -> Result<()> {
+    let ws = crate::commands::existing(g)?;
+    let tz = calendar::zone(&ws.manifest()?.settings);
+    let (from, _) = crate::people::period(&tz, a.from.as_deref(), None)?;
+    let spec = StagesSpec {
+        period: match a.period {
+            SnapshotPeriod::Week => Period::Week,
+            SnapshotPeriod::Month => Period::Month,
+        },
+        rules: a.rules.rules(),
+        from,
+        as_of: as_of(g, &tz),
+    };
+    let r = stages::stages(&ws, &spec).await?;
+    if g.format == Format::Json {
+        return write_json(out, &r);
+    }
+    let mut header = vec!["period_start", "day"];
+    header.extend(Stage::ALL.iter().map(|s| stage_key(*s)));
+    let mut f = Frame::new(&header);
+    for s in &r.snapshots {
+        let mut row = vec![
+            Value::from(s.period_start.clone()),
+            Value::from(s.day.clone()),
+        ];
+        row.extend(
+            Stage::ALL
+                .iter()
+                .map(|st| Value::from(s.counts.get(st).copied().unwrap_or(0))),
+        );
+        f.push(row);
+    }
+    f.write(out, g.format)?;
+    if g.format == Format::Table {
+        if let Some(last) = r.transitions.last().map(|t| t.day.clone()) {
+            writeln!(out, "Transitions into the snapshot of {last}")?;
+            let mut t = Frame::new(&["from", "to", "customers"]);
+            for x in r.transitions.iter().filter(|x| x.day == last) {
+                t.push(vec![
+                    Value::from(x.from.map_or("(new)", Stage::name)),
+                    Value::from(x.to.name()),
+                    Value::from(x.customers),
+                ]);
+            }
+            t.write(out, g.format)?;
+        }
+        writeln!(out, "By member tier (stages at the last snapshot)")?;
+        let mut t = Frame::new(&[
+            "tier",
+            "customers",
+            "buyers",
+            "revenue",
+            "per_customer",
+            "per_buyer",
+            "active",
+            "at_risk",
+            "churned",
+        ]);
+        for x in &r.by_member_tier {
+            t.push(vec![
+                Value::from(x.tier.clone().unwrap_or_else(|| "(none)".into())),
+                Value::from(x.customers),
+                Value::from(x.buyers),
+                Value::from(format!("{:.2}", x.revenue)),
+                Value::from(format!("{:.2}", x.revenue_per_customer)),
+                Value::from(
+                    x.revenue_per_buyer
+                        .map_or_else(String::new, |v| format!("{v:.2}")),
+                ),
+                Value::from(x.stages.get(&Stage::Active).copied().unwrap_or(0)),
+                Value::from(x.stages.get(&Stage::AtRisk).copied().unwrap_or(0)),
+                Value::from(x.stages.get(&Stage::Churned).copied().unwrap_or(0)),
+            ]);
+        }
+        t.write(out, g.format)?;
+    }
+    Ok(())
+}
+
+fn stage_key(s: Stage) -> &'static str {
+    match s {
+        Stage::RegisteredNotPurchased => "registered_not_purchased",
+        Stage::New => "new",
+        Stage::Active => "active",
+        Stage::AtRisk => "at_risk",
+        Stage::Churned => "churned",
+        Stage::WonBack => "won_back",
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ChurnArgs {
+    #[command(flatten)]
+    rules: RuleArgs,
+    /// Horizon of the expected value (CLV) that ranks win-back candidates, in weeks.
+    #[arg(long, default_value_t = 52)]
+    horizon: u32,
+    /// Table and CSV: at most this many win-back candidates (0 = all).
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+}
+
+pub(crate) async fn churn_cmd(g: &Global, a: ChurnArgs, out: &mut dyn Write) -> Result<()> {
+    let ws = crate::commands::existing(g)?;
+    let tz = calendar::zone(&ws.manifest()?.settings);
+    let spec = ChurnSpec {
+        rules: a.rules.rules(),
+        horizon_weeks: a.horizon,
+        as_of: as_of(g, &tz),
+    };
+    let r = stages::churn(&ws, &spec).await?;
+    if g.format == Format::Json {
+        return write_json(out, &r);
+    }
+    let csv = g.format == Format::Csv;
+    if !csv {
+        writeln!(
+            out,
+            "As of {}: churn rate {:.1}%, at risk {:.1}% of {} buyers",
+            r.as_of,
+            r.churn_rate * 100.0,
+            r.at_risk_rate * 100.0,
+            r.customers.len()
+        )?;
+        let mut f = Frame::new(&["stage", "中文", "buyers"]);
+        for (s, n) in &r.counts {
+            f.push(vec![
+                Value::from(s.name()),
+                Value::from(s.name_zh()),
+                Value::from(*n),
+            ]);
+        }
+        f.write(out, g.format)?;
+        for w in &r.warnings {
+            writeln!(out, "warning: {w}")?;
+        }
+        writeln!(out, "Win-back candidates by expected value")?;
+    }
+    let num = |x: Option<f64>, d: usize| match x {
+        None => Value::Null,
+        Some(v) if csv => Value::from(v),
+        Some(v) => Value::from(format!("{v:.d$}")),
+    };
+    let mut f = Frame::new(&[
+        "user_id",
+        "stage",
+        "days_since_last_order",
+        "expected_interval_days",
+        "p_alive",
+        "historical_value",
+        "expected_value",
+    ]);
+    let n = if a.limit == 0 {
+        r.win_back.len()
+    } else {
+        a.limit
+    };
+    for c in r.win_back.iter().take(n) {
+        f.push(vec![
+            Value::from(c.user_id.clone()),
+            Value::from(stage_key(c.stage)),
+            Value::from(c.days_since_last_order),
+            num(c.expected_interval_days, 1),
+            num(c.p_alive, 3),
+            num(Some(c.historical_value), 2),
+            num(c.expected_value, 2),
+        ]);
+    }
+    f.write(out, g.format)
 }

@@ -77,6 +77,10 @@ pub(crate) enum Command {
     Clv(customers::ClvArgs),
     /// RFM: scores, the eleven named segments with actions, k-means clusters, movement between dates.
     Rfm(customers::RfmArgs),
+    /// Churn risk: stages of buyers at the as-of date and win-back candidates by expected value.
+    Churn(customers::ChurnArgs),
+    /// Customer stages over time (registered-not-purchased, new, active, at risk, churned, won back).
+    Stages(customers::StagesArgs),
     /// Activity: events, orders and revenue by hour × weekday and category; DAU/WAU/MAU.
     Activity(people::ActivityArgs),
     /// Cohorts by first purchase or registration: retention and LTV curves.

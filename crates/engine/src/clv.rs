@@ -247,6 +247,25 @@ pub(crate) async fn purchase_days(
     Ok(())
 }
 
+/// A customer's calibration summary at day `end` (inclusive) from their sorted purchase days
+/// (day, value): x, t_x and T in units of `unit` days, and the mean repeat value (None without
+/// repeats). None when the first purchase is after `end`.
+pub(crate) fn summary_at(days: &[(i64, f64)], end: i64, unit: f64) -> Option<(Rft, Option<f64>)> {
+    let k = days.partition_point(|d| d.0 <= end);
+    let cal = &days[..k];
+    let (first, last) = (cal.first()?.0, cal.last()?.0);
+    let x = k - 1;
+    let monetary = (x > 0).then(|| cal[1..].iter().map(|c| c.1).sum::<f64>() / x as f64);
+    Some((
+        Rft::new(
+            x as u32,
+            (last - first) as f64 / unit,
+            (end - first) as f64 / unit,
+        ),
+        monetary,
+    ))
+}
+
 fn correlation(xs: &[(u32, f64)]) -> Option<f64> {
     let n = xs.len() as f64;
     if xs.len() < 3 {
@@ -310,25 +329,10 @@ pub async fn clv(ws: &Workspace, spec: &ClvSpec) -> Result<ClvReport> {
             date_of(cal_end).map_or_else(|| cal_end.to_string(), |d| d.to_string())
         )));
     }
-    let rft: Vec<Rft> = users
+    let (rft, monetary): (Vec<Rft>, Vec<Option<f64>>) = users
         .iter()
-        .map(|(_, d)| {
-            let first = d.cal[0].0;
-            let last = d.cal[d.cal.len() - 1].0;
-            Rft::new(
-                (d.cal.len() - 1) as u32,
-                (last - first) as f64 / unit,
-                (cal_end - first) as f64 / unit,
-            )
-        })
-        .collect();
-    let monetary: Vec<Option<f64>> = users
-        .iter()
-        .map(|(_, d)| {
-            let x = d.cal.len() - 1;
-            (x > 0).then(|| d.cal[1..].iter().map(|c| c.1).sum::<f64>() / x as f64)
-        })
-        .collect();
+        .filter_map(|(_, d)| summary_at(&d.cal, cal_end, unit))
+        .unzip();
     let bg = model::fit_bgnbd(&rft).map_err(|e| fit_error("BG/NBD", e))?;
     let mut warnings = Vec::new();
     let repeat: Vec<(u32, f64)> = rft

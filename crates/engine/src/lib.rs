@@ -34,6 +34,7 @@ pub mod rfm;
 pub mod schema;
 pub mod sessions;
 pub mod sql;
+pub mod stages;
 pub mod workspace;
 
 pub use datafusion;

@@ -153,6 +153,9 @@ pub struct Clustering {
     pub silhouette_by_k: Vec<KScore>,
     /// Points the silhouette was computed on (a seeded sample of large bases).
     pub silhouette_sample: usize,
+    /// Customers k was chosen on (a seeded sample of large bases; the chosen k is then fitted on
+    /// everyone).
+    pub choice_sample: usize,
     /// The clusters.
     pub clusters: Vec<ClusterSummary>,
 }
@@ -251,9 +254,6 @@ fn mean(cs: &[&CustomerRfm], f: impl Fn(&CustomerRfm) -> f64) -> f64 {
     }
 }
 
-/// Silhouettes are computed on at most this many customers (O(n²)).
-const SILHOUETTE_SAMPLE: usize = 4000;
-
 /// Clusters customers on standardised ln(1 + recency), ln(frequency), ln(1 + max(monetary, 0)).
 fn cluster(customers: &mut [CustomerRfm], how: Clusters, seed: u64) -> Option<Clustering> {
     let mut pts: Vec<[f64; 3]> = customers
@@ -272,19 +272,12 @@ fn cluster(customers: &mut [CustomerRfm], how: Clusters, seed: u64) -> Option<Cl
         Clusters::Fixed(k) => vec![k],
         Clusters::Auto => (2..=8).collect(),
     };
-    let mut tried = Vec::new();
-    let mut best: Option<(f64, usize, model::KMeans)> = None;
-    for k in ks {
-        let Some(km) = model::kmeans(&pts, k, seed, 3) else {
-            continue;
-        };
-        let s = model::silhouette(&pts, &km.labels, k, SILHOUETTE_SAMPLE, seed);
-        tried.push(KScore { k, silhouette: s });
-        if best.as_ref().is_none_or(|b| s > b.0) {
-            best = Some((s, k, km));
-        }
-    }
-    let (_, k, km) = best?;
+    let (scores, k) = model::choose_k(&pts, &ks, seed)?;
+    let tried: Vec<KScore> = scores
+        .into_iter()
+        .map(|(k, silhouette)| KScore { k, silhouette })
+        .collect();
+    let km = model::kmeans(&pts, k, seed, 3)?;
     // Number clusters by mean monetary, highest first, so cluster 0 is the most valuable.
     let mut order: Vec<(usize, f64)> = (0..k)
         .map(|j| {
@@ -350,7 +343,8 @@ fn cluster(customers: &mut [CustomerRfm], how: Clusters, seed: u64) -> Option<Cl
             "fixed"
         },
         silhouette_by_k: tried,
-        silhouette_sample: customers.len().min(SILHOUETTE_SAMPLE),
+        silhouette_sample: customers.len().min(model::SILHOUETTE_SAMPLE),
+        choice_sample: customers.len().min(model::CHOICE_SAMPLE),
         clusters,
     })
 }

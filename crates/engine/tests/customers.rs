@@ -172,3 +172,89 @@ async fn online_retail_rfm_reconciles_with_sql() {
     assert!(cl.clusters[0].mean_monetary >= cl.clusters[cl.k - 1].mean_monetary);
     assert!(r.segments.iter().filter(|s| s.customers > 0).count() >= 9);
 }
+
+/// docs/metrics.md, Customer stages, worked example on day 200 of 2025 (P(alive) rule off):
+/// p buys every 10 days to day 200 → active; q on days 50, 60, 70 → churned (silence 130);
+/// w on days 10 and 150 → won back (gap 140 > 90); n on day 185 → new (15 days);
+/// r on days 100, 110, 120 → at risk (silence 80 > 2 × 10); o once on day 140 → at risk
+/// (silence 60 > 2 × the shop's median interval, 10 days).
+#[tokio::test]
+async fn stages_hand_worked_example() {
+    use shoplens_engine::stages::{ChurnSpec, Stage, StageRules, StagesSpec, churn, stages};
+    let mut orders: Vec<(&str, u32, u32)> = (1..=20).map(|i| ("p", i * 10, 10)).collect();
+    orders.extend([
+        ("q", 50, 10),
+        ("q", 60, 10),
+        ("q", 70, 10),
+        ("w", 10, 10),
+        ("w", 150, 10),
+        ("n", 185, 10),
+        ("r", 100, 10),
+        ("r", 110, 10),
+        ("r", 120, 10),
+        ("o", 140, 500),
+    ]);
+    let (_d, ws) = orders_ws(&orders);
+    let rules = StageRules {
+        p_alive_below: 0.0,
+        ..StageRules::default()
+    };
+    let r = churn(
+        &ws,
+        &ChurnSpec {
+            rules: rules.clone(),
+            horizon_weeks: 52,
+            as_of: None,
+        },
+    )
+    .await
+    .unwrap();
+    let got: std::collections::BTreeMap<&str, Stage> = r
+        .customers
+        .iter()
+        .map(|c| (c.user_id.as_str(), c.stage))
+        .collect();
+    assert_eq!(got["p"], Stage::Active);
+    assert_eq!(got["q"], Stage::Churned);
+    assert_eq!(got["w"], Stage::WonBack);
+    assert_eq!(got["n"], Stage::New);
+    assert_eq!(got["r"], Stage::AtRisk);
+    assert_eq!(got["o"], Stage::AtRisk);
+    assert!((r.churn_rate - 1.0 / 6.0).abs() < 1e-12);
+    let o = r.customers.iter().find(|c| c.user_id == "o").unwrap();
+    assert_eq!(o.expected_interval_days, Some(10.0));
+    assert_eq!(o.overdue_ratio, Some(6.0));
+    // Win-back candidates are the churned and at-risk buyers.
+    let mut wb: Vec<&str> = r.win_back.iter().map(|c| c.user_id.as_str()).collect();
+    wb.sort_unstable();
+    assert_eq!(wb, ["o", "q", "r"]);
+
+    // Monthly snapshots: the last one agrees with churn, transitions account for everyone.
+    let s = stages(
+        &ws,
+        &StagesSpec {
+            period: shoplens_engine::cohorts::Period::Month,
+            rules,
+            from: None,
+            as_of: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.snapshots.len(), 7, "January to July 19");
+    let last = s.snapshots.last().unwrap();
+    assert_eq!(last.day, "2025-07-19");
+    for (stage, n) in &r.counts {
+        assert_eq!(last.counts[stage], *n, "{stage:?}");
+    }
+    // At the end of January only p and w had bought (days 10, 20, 30 and 10): both active or new.
+    let jan = &s.snapshots[0];
+    assert_eq!(jan.counts[&Stage::New] + jan.counts[&Stage::Active], 2);
+    let july: u64 = s
+        .transitions
+        .iter()
+        .filter(|t| t.day == "2025-07-19")
+        .map(|t| t.customers)
+        .sum();
+    assert_eq!(july, 6);
+}

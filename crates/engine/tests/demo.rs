@@ -459,4 +459,31 @@ async fn customers_planted_truths(ws: &Workspace) {
         heavy > 3.0 * regular,
         "mean CLV heavy {heavy} regular {regular}"
     );
+
+    // Stages: lapsed customers acquired before September have churned; heavy buyers have not.
+    use shoplens_engine::stages::{ChurnSpec, Stage, StageRules, churn};
+    let c = churn(
+        ws,
+        &ChurnSpec {
+            rules: StageRules::default(),
+            horizon_weeks: 52,
+            as_of: None,
+        },
+    )
+    .await
+    .unwrap();
+    let churned = |pick: &dyn Fn(&(String, bool)) -> bool| {
+        let g: Vec<_> = c
+            .customers
+            .iter()
+            .filter(|x| pick(&sim[&x.user_id]))
+            .collect();
+        g.iter().filter(|x| x.stage == Stage::Churned).count() as f64 / g.len() as f64
+    };
+    let lapsed = churned(&|s| s.0 == "lapsed" && s.1);
+    let heavy = churned(&|s| s.0 == "heavy");
+    assert!(
+        lapsed >= 0.8 && heavy < 0.05,
+        "churned: lapsed {lapsed} heavy {heavy}"
+    );
 }

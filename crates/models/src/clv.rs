@@ -24,6 +24,8 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason, TerminationStatus};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
@@ -112,19 +114,54 @@ trait Likelihood {
     fn weight(&self) -> f64;
 }
 
-struct LogProblem<'a, L: Likelihood>(&'a L);
+/// Log parameters, cost and gradient of one evaluation.
+type Evaluated = (Vec<f64>, f64, Vec<f64>);
+
+/// The likelihood on log parameters as argmin sees it: cost −ll / n and its gradient. argmin asks
+/// for the cost and the gradient at the same point separately; the last evaluation is kept so
+/// that each point costs one pass over the data.
+struct LogProblem<'a, L: Likelihood> {
+    lik: &'a L,
+    last: std::sync::Mutex<Option<Evaluated>>,
+}
 
 /// Parameters beyond this range (either way) mean the likelihood runs off to a boundary.
 const BOUND: f64 = 1e6;
+
+impl<L: Likelihood> LogProblem<'_, L> {
+    /// Cost and gradient on log parameters.
+    fn eval(&self, theta: &[f64]) -> (f64, Vec<f64>) {
+        if let Ok(last) = self.last.lock()
+            && let Some((t, c, g)) = last.as_ref()
+            && t.as_slice() == theta
+        {
+            return (*c, g.clone());
+        }
+        let p: Vec<f64> = theta.iter().map(|t| t.clamp(-40.0, 40.0).exp()).collect();
+        let (ll, g) = self.lik.ll_grad(&p);
+        let w = self.lik.weight();
+        let c = -ll / w;
+        let c = if c.is_finite() { c } else { f64::MAX };
+        let g: Vec<f64> = g
+            .iter()
+            .zip(&p)
+            .map(|(g, p)| {
+                let v = -g * p / w;
+                if v.is_finite() { v } else { 0.0 }
+            })
+            .collect();
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some((theta.to_vec(), c, g.clone()));
+        }
+        (c, g)
+    }
+}
 
 impl<L: Likelihood> CostFunction for LogProblem<'_, L> {
     type Param = Vec<f64>;
     type Output = f64;
     fn cost(&self, theta: &Vec<f64>) -> Result<f64, argmin::core::Error> {
-        let p: Vec<f64> = theta.iter().map(|t| t.clamp(-40.0, 40.0).exp()).collect();
-        let (ll, _) = self.0.ll_grad(&p);
-        let c = -ll / self.0.weight();
-        Ok(if c.is_finite() { c } else { f64::MAX })
+        Ok(self.eval(theta).0)
     }
 }
 
@@ -132,16 +169,7 @@ impl<L: Likelihood> Gradient for LogProblem<'_, L> {
     type Param = Vec<f64>;
     type Gradient = Vec<f64>;
     fn gradient(&self, theta: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
-        let p: Vec<f64> = theta.iter().map(|t| t.clamp(-40.0, 40.0).exp()).collect();
-        let (_, g) = self.0.ll_grad(&p);
-        let w = self.0.weight();
-        Ok(g.iter()
-            .zip(&p)
-            .map(|(g, p)| {
-                let v = -g * p / w;
-                if v.is_finite() { v } else { 0.0 }
-            })
-            .collect())
+        Ok(self.eval(theta).1)
     }
 }
 
@@ -156,7 +184,11 @@ fn maximise<L: Likelihood>(
         .with_tolerance_grad(1e-12)
         .and_then(|s| s.with_tolerance_cost(1e-16))
         .map_err(|e| FitError::NotConverged(e.to_string()))?;
-    let res = Executor::new(LogProblem(lik), solver)
+    let problem = LogProblem {
+        lik,
+        last: std::sync::Mutex::new(None),
+    };
+    let res = Executor::new(problem, solver)
         .configure(|s| s.param(theta0).max_iters(1000))
         .run()
         .map_err(|e| FitError::NotConverged(e.to_string()))?;
@@ -181,22 +213,22 @@ fn maximise<L: Likelihood>(
             )));
         }
     }
-    // Newton steps on the raw parameters finish what L-BFGS's tolerance leaves.
-    for _ in 0..3 {
-        let (_, g) = lik.ll_grad(&p);
-        let h = hessian(lik, &p);
-        let Some(step) = solve_neg_definite(&h, &g) else {
-            break;
-        };
+    // A Newton step on the raw parameters finishes what L-BFGS's tolerance leaves; the Hessian
+    // it needs is the one the standard errors and the flatness check use.
+    let (mut ll, g) = lik.ll_grad(&p);
+    let mut h = hessian(lik, &p);
+    if let Some(step) = solve_neg_definite(&h, &g) {
         let cand: Vec<f64> = p.iter().zip(&step).map(|(p, s)| p + s).collect();
-        if cand.iter().all(|v| *v > 0.0) && lik.ll_grad(&cand).0 >= lik.ll_grad(&p).0 - 1e-9 {
-            p = cand;
-        } else {
-            break;
+        let moved = step.iter().zip(&p).any(|(s, p)| s.abs() > 1e-12 * p.abs());
+        if moved && cand.iter().all(|v| *v > 0.0) {
+            let (ll2, _) = lik.ll_grad(&cand);
+            if ll2 >= ll - 1e-9 * ll.abs().max(1.0) {
+                p = cand;
+                ll = ll2;
+                h = hessian(lik, &p);
+            }
         }
     }
-    let (ll, _) = lik.ll_grad(&p);
-    let h = hessian(lik, &p);
     let neg: Vec<Vec<f64>> = h.iter().map(|r| r.iter().map(|v| -v).collect()).collect();
     let cov = invert_spd(&neg).ok_or_else(|| {
         FitError::Degenerate(
@@ -288,47 +320,77 @@ fn solve_neg_definite(h: &[Vec<f64>], g: &[f64]) -> Option<Vec<f64>> {
     Some(cholesky_solve(&l, g))
 }
 
-/// Customers with the same frequency, as (t_x, T, count) rows.
-struct Block {
-    x: f64,
-    rows: Vec<(f64, f64, f64)>,
+/// Customers with the same (x, t_x, T): indices into the distinct frequencies, recencies and
+/// ages, and the count.
+#[derive(Clone, Copy)]
+struct Row {
+    x: u32,
+    tx: u32,
+    t: u32,
+    w: f64,
 }
 
+/// The BG/NBD sufficient statistics: distinct (x, t_x, T) with counts. At daily granularity
+/// recencies and ages take a few hundred values, so their logarithms are computed once per
+/// evaluation and each row costs one exp and one ln_1p.
 struct BgData {
-    blocks: Vec<Block>,
+    xs: Vec<f64>,
+    txs: Vec<f64>,
+    ts: Vec<f64>,
+    rows: Vec<Row>,
     weight: f64,
+}
+
+/// Indices of distinct values (by bits) in first-seen order.
+fn index_of(map: &mut HashMap<u64, u32>, values: &mut Vec<f64>, v: f64) -> u32 {
+    *map.entry(v.to_bits()).or_insert_with(|| {
+        values.push(v);
+        (values.len() - 1) as u32
+    })
 }
 
 impl BgData {
     fn new(customers: &[Rft]) -> BgData {
-        let mut counts: HashMap<(u32, u64, u64), f64> = HashMap::new();
+        // FxHash: the keys are numbers from our own data, so a fast non-cryptographic hash is safe.
+        let mut counts: FxHashMap<(u32, u64, u64), f64> = FxHashMap::default();
         for c in customers {
             *counts
                 .entry((c.frequency, c.recency.to_bits(), c.t.to_bits()))
                 .or_default() += 1.0;
         }
-        let mut by_x: HashMap<u32, Vec<(f64, f64, f64)>> = HashMap::new();
-        for ((x, tx, t), w) in counts {
-            by_x.entry(x)
-                .or_default()
-                .push((f64::from_bits(tx), f64::from_bits(t), w));
-        }
-        let mut blocks: Vec<Block> = by_x
+        let (mut xs, mut txs, mut ts) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut xm, mut txm, mut tm) = (HashMap::new(), HashMap::new(), HashMap::new());
+        let mut rows: Vec<Row> = counts
             .into_iter()
-            .map(|(x, mut rows)| {
-                rows.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-                Block {
-                    x: f64::from(x),
-                    rows,
-                }
+            .map(|((x, tx, t), w)| Row {
+                x: index_of(&mut xm, &mut xs, f64::from(x)),
+                tx: index_of(&mut txm, &mut txs, f64::from_bits(tx)),
+                t: index_of(&mut tm, &mut ts, f64::from_bits(t)),
+                w,
             })
             .collect();
-        blocks.sort_by(|a, b| a.x.total_cmp(&b.x));
+        rows.sort_by_key(|r| (r.x, r.t, r.tx));
         BgData {
-            blocks,
+            xs,
+            txs,
+            ts,
+            rows,
             weight: customers.len() as f64,
         }
     }
+}
+
+/// Per-frequency terms of one evaluation: a1, c2, c3 − c2 and their derivatives.
+struct XTerms {
+    x: f64,
+    a1: f64,
+    da1_dr: f64,
+    c2: f64,
+    d32: f64,
+    dc2_da: f64,
+    dc2_db: f64,
+    dd32_da: f64,
+    dd32_db: f64,
 }
 
 impl Likelihood for BgData {
@@ -336,57 +398,87 @@ impl Likelihood for BgData {
         self.weight
     }
     fn ll_grad(&self, p: &[f64]) -> (f64, Vec<f64>) {
+        use rayon::prelude::*;
         let (r, al, a, b) = (p[0], p[1], p[2], p[3]);
         let (lg_r, lg_b, lg_ab) = (ln_gamma(r), ln_gamma(b), ln_gamma(a + b));
         let (dg_r, dg_b, dg_ab) = (digamma(r), digamma(b), digamma(a + b));
         let ln_al = al.ln();
-        let mut ll = 0.0;
-        let mut g = [0.0; 4];
-        for blk in &self.blocks {
-            let x = blk.x;
-            let a1 = ln_gamma(r + x) - lg_r + r * ln_al;
-            let da1_dr = digamma(r + x) - dg_r + ln_al;
-            let da1_dal = r / al;
-            let lg_abx = ln_gamma(a + b + x);
-            let dg_abx = digamma(a + b + x);
-            let c2 = ln_gamma(b + x) - lg_abx - lg_b + lg_ab;
-            let dc2_da = dg_ab - dg_abx;
-            let dc2_db = digamma(b + x) - dg_abx - dg_b + dg_ab;
-            let (c3, dc3_da, dc3_db) = if x > 0.0 {
-                (
-                    a.ln() + ln_gamma(b + x - 1.0) - lg_abx - lg_b + lg_ab,
-                    1.0 / a + dg_ab - dg_abx,
-                    digamma(b + x - 1.0) - dg_abx - dg_b + dg_ab,
-                )
+        let terms: Vec<XTerms> = self
+            .xs
+            .iter()
+            .map(|&x| {
+                let lg_abx = ln_gamma(a + b + x);
+                let dg_abx = digamma(a + b + x);
+                let c2 = ln_gamma(b + x) - lg_abx - lg_b + lg_ab;
+                let dc2_da = dg_ab - dg_abx;
+                let dc2_db = digamma(b + x) - dg_abx - dg_b + dg_ab;
+                // c3 − c2 = ln a + lnΓ(b+x−1) − lnΓ(b+x) = ln a − ln(b+x−1).
+                let (d32, dd32_da, dd32_db) = if x > 0.0 {
+                    (a.ln() - (b + x - 1.0).ln(), 1.0 / a, -1.0 / (b + x - 1.0))
+                } else {
+                    (0.0, 0.0, 0.0)
+                };
+                XTerms {
+                    x,
+                    a1: ln_gamma(r + x) - lg_r + r * ln_al,
+                    da1_dr: digamma(r + x) - dg_r + ln_al,
+                    c2,
+                    d32,
+                    dc2_da,
+                    dc2_db,
+                    dd32_da,
+                    dd32_db,
+                }
+            })
+            .collect();
+        let l_t: Vec<(f64, f64)> = self
+            .ts
+            .iter()
+            .map(|t| ((al + t).ln(), 1.0 / (al + t)))
+            .collect();
+        let l_tx: Vec<(f64, f64)> = self
+            .txs
+            .iter()
+            .map(|t| ((al + t).ln(), 1.0 / (al + t)))
+            .collect();
+        let sum = |mut acc: [f64; 5], row: &Row| {
+            let k = &terms[row.x as usize];
+            let (lt, it) = l_t[row.t as usize];
+            let rx = r + k.x;
+            let w = row.w;
+            // ln(e^A2 + e^A3) = A2 + softplus(A3 − A2); w3 = sigmoid(A3 − A2).
+            let (soft, w3, ltx, itx) = if k.x > 0.0 {
+                let (ltx, itx) = l_tx[row.tx as usize];
+                let d = k.d32 - rx * (ltx - lt);
+                let e = (-d.abs()).exp();
+                let soft = d.max(0.0) + e.ln_1p();
+                let w3 = if d >= 0.0 {
+                    1.0 / (1.0 + e)
+                } else {
+                    e / (1.0 + e)
+                };
+                (soft, w3, ltx, itx)
             } else {
-                (0.0, 0.0, 0.0)
+                (0.0, 0.0, 0.0, 0.0)
             };
-            for &(tx, t, w) in &blk.rows {
-                let l_t = (al + t).ln();
-                let a2 = c2 - (r + x) * l_t;
-                let (lse, w2, w3, l_tx) = if x > 0.0 {
-                    let l_tx = (al + tx).ln();
-                    let a3 = c3 - (r + x) * l_tx;
-                    let m = a2.max(a3);
-                    let (e2, e3) = ((a2 - m).exp(), (a3 - m).exp());
-                    let s = e2 + e3;
-                    (m + s.ln(), e2 / s, e3 / s, l_tx)
-                } else {
-                    (a2, 1.0, 0.0, 0.0)
-                };
-                ll += w * (a1 + lse);
-                g[0] += w * (da1_dr - w2 * l_t - w3 * l_tx);
-                let dal = if x > 0.0 {
-                    w3 * (r + x) / (al + tx)
-                } else {
-                    0.0
-                };
-                g[1] += w * (da1_dal - w2 * (r + x) / (al + t) - dal);
-                g[2] += w * (w2 * dc2_da + w3 * dc3_da);
-                g[3] += w * (w2 * dc2_db + w3 * dc3_db);
-            }
-        }
-        (ll, g.to_vec())
+            let w2 = 1.0 - w3;
+            acc[0] += w * (k.a1 + k.c2 - rx * lt + soft);
+            acc[1] += w * (k.da1_dr - w2 * lt - w3 * ltx);
+            acc[2] += w * (r / al - rx * (w2 * it + w3 * itx));
+            acc[3] += w * (k.dc2_da + w3 * k.dd32_da);
+            acc[4] += w * (k.dc2_db + w3 * k.dd32_db);
+            acc
+        };
+        let add = |a: [f64; 5], b: [f64; 5]| std::array::from_fn(|i| a[i] + b[i]);
+        let acc = if self.rows.len() < 50_000 {
+            self.rows.iter().fold([0.0; 5], sum)
+        } else {
+            self.rows
+                .par_chunks(16_384)
+                .map(|c| c.iter().fold([0.0; 5], sum))
+                .reduce(|| [0.0; 5], add)
+        };
+        (acc[0], acc[1..].to_vec())
     }
 }
 
@@ -587,6 +679,78 @@ pub fn discounted_purchases(model: &BgNbd, c: Rft, horizon: u32, discount: f64) 
     total
 }
 
+/// Simulates `n` customers from a BG/NBD model, seeded and deterministic whatever the number of
+/// threads (each customer has its own stream). Customers are acquired on a uniformly random day
+/// of a calibration period of `days` days; purchases happen at rate λ ~ Gamma(r, α) per unit of
+/// `unit_days` days, and after each repeat purchase the customer drops out with probability
+/// p ~ Beta(a, b). Purchases on one day count once (daily granularity), as in the real summaries.
+pub fn simulate(m: &BgNbd, n: usize, days: u32, unit_days: f64, seed: u64) -> Vec<Rft> {
+    use rand::{Rng, SeedableRng};
+    use rand_distr::{Beta, Distribution, Exp, Gamma};
+    use rayon::prelude::*;
+    let (Ok(lambda), Ok(drop)) = (Gamma::new(m.r, 1.0 / m.alpha), Beta::new(m.a, m.b)) else {
+        return Vec::new();
+    };
+    (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+                seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
+            let first = rng.random_range(0..days);
+            let t_days = days - 1 - first;
+            let rate = lambda.sample(&mut rng) / unit_days;
+            let p = drop.sample(&mut rng);
+            let (mut x, mut last_day, mut t) = (0u32, 0u32, 0.0);
+            if let Ok(gap) = Exp::new(rate.max(1e-300)) {
+                loop {
+                    t += gap.sample(&mut rng);
+                    if t >= f64::from(t_days) + 1.0 {
+                        break;
+                    }
+                    let d = t.floor() as u32;
+                    if d > last_day {
+                        x += 1;
+                        last_day = d;
+                        if rng.random::<f64>() < p {
+                            break;
+                        }
+                    }
+                }
+            }
+            Rft::new(
+                x,
+                f64::from(last_day) / unit_days,
+                f64::from(t_days) / unit_days,
+            )
+        })
+        .collect()
+}
+
+/// Simulates each customer's mean spend per purchase day over their x + 1 purchase days from a
+/// Gamma-Gamma model (seeded, per-customer streams like [`simulate`]).
+pub fn simulate_spend(g: &GammaGamma, customers: &[Rft], seed: u64) -> Vec<f64> {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Gamma};
+    use rayon::prelude::*;
+    let Ok(nu) = Gamma::new(g.q, 1.0 / g.v) else {
+        return Vec::new();
+    };
+    customers
+        .par_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+                seed ^ (i as u64).wrapping_mul(0xD1B5_4A32_D192_ED03),
+            );
+            let rate = nu.sample(&mut rng);
+            let n = c.frequency + 1;
+            Gamma::new(g.p * f64::from(n), 1.0 / rate)
+                .map_or(0.0, |z| z.sample(&mut rng) / f64::from(n))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
@@ -663,6 +827,32 @@ mod tests {
                 "{direct} vs {ours}"
             );
         }
+    }
+
+    /// A second method: customers simulated from known parameters, then fitted, give them back
+    /// (to the discretisation of purchases into days).
+    #[test]
+    fn fit_recovers_simulated_parameters() {
+        let truth = BgNbd {
+            r: 0.25,
+            alpha: 4.0,
+            a: 0.8,
+            b: 2.5,
+        };
+        let base = simulate(&truth, 200_000, 364, 7.0, 9);
+        let f = fit_bgnbd(&base).unwrap().params;
+        for (got, want) in [
+            (f.r, truth.r),
+            (f.alpha, truth.alpha),
+            (f.a, truth.a),
+            (f.b, truth.b),
+        ] {
+            assert!((got / want - 1.0).abs() < 0.1, "{f:?}");
+        }
+        assert_eq!(
+            simulate(&truth, 1000, 364, 7.0, 9),
+            simulate(&truth, 1000, 364, 7.0, 9)
+        );
     }
 
     #[test]

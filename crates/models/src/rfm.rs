@@ -247,8 +247,8 @@ fn nearest(p: &[f64; 3], c: &[[f64; 3]]) -> (usize, f64) {
     best
 }
 
-/// k-means++ seeding, then Lloyd iterations until no point changes cluster (at most 300), in
-/// parallel over points; `restarts` runs from different seeds, the lowest inertia kept.
+/// k-means++ seeding, then Lloyd iterations until no point changes cluster or the centres move
+/// less than 1e-4 of the mean feature variance (at most 300), in parallel over points; `restarts` runs from different seeds, the lowest inertia kept.
 pub fn kmeans(points: &[[f64; 3]], k: usize, seed: u64, restarts: usize) -> Option<KMeans> {
     if k == 0 || points.len() < k {
         return None;
@@ -282,56 +282,58 @@ fn lloyd(points: &[[f64; 3]], k: usize, seed: u64) -> KMeans {
             .zip(points.par_iter())
             .for_each(|(d, p)| *d = d.min(dist2(p, &c)));
     }
+    // Tolerance on the total squared centre shift, relative to the mean per-feature variance
+    // (scikit-learn's rule, tol = 1e-4).
+    let tol = 1e-4 * mean_variance(points);
     let mut labels = vec![usize::MAX; n];
+    let zero = || (vec![[0.0; 3]; k], vec![0usize; k], 0usize);
     for _ in 0..300 {
-        let assigned: Vec<(usize, f64)> =
-            points.par_iter().map(|p| nearest(p, &centroids)).collect();
-        let changed = assigned
-            .iter()
-            .zip(&labels)
-            .filter(|((a, _), l)| a != *l)
-            .count();
-        for (l, (a, _)) in labels.iter_mut().zip(&assigned) {
-            *l = *a;
-        }
-        let (sums, counts) = points
-            .par_iter()
-            .zip(labels.par_iter())
-            .fold(
-                || (vec![[0.0; 3]; k], vec![0usize; k]),
-                |(mut s, mut c), (p, &l)| {
+        // One pass: assign each point to its nearest centre and accumulate the new centres.
+        let (sums, counts, changed) = labels
+            .par_iter_mut()
+            .zip(points.par_iter())
+            .fold(zero, |(mut s, mut c, mut ch), (l, p)| {
+                let (j, _) = nearest(p, &centroids);
+                if *l != j {
+                    ch += 1;
+                    *l = j;
+                }
+                for d in 0..3 {
+                    s[j][d] += p[d];
+                }
+                c[j] += 1;
+                (s, c, ch)
+            })
+            .reduce(zero, |(mut s, mut c, ch), (s2, c2, ch2)| {
+                for j in 0..k {
                     for d in 0..3 {
-                        s[l][d] += p[d];
+                        s[j][d] += s2[j][d];
                     }
-                    c[l] += 1;
-                    (s, c)
-                },
-            )
-            .reduce(
-                || (vec![[0.0; 3]; k], vec![0usize; k]),
-                |(mut s, mut c), (s2, c2)| {
-                    for j in 0..k {
-                        for d in 0..3 {
-                            s[j][d] += s2[j][d];
-                        }
-                        c[j] += c2[j];
-                    }
-                    (s, c)
-                },
-            );
+                    c[j] += c2[j];
+                }
+                (s, c, ch + ch2)
+            });
+        let mut shift = 0.0;
         for j in 0..k {
             if counts[j] > 0 {
-                centroids[j] = [
+                let c = [
                     sums[j][0] / counts[j] as f64,
                     sums[j][1] / counts[j] as f64,
                     sums[j][2] / counts[j] as f64,
                 ];
+                shift += dist2(&c, &centroids[j]);
+                centroids[j] = c;
             }
         }
-        if changed == 0 {
+        if changed == 0 || shift <= tol {
             break;
         }
     }
+    // Labels against the final centres.
+    labels
+        .par_iter_mut()
+        .zip(points.par_iter())
+        .for_each(|(l, p)| *l = nearest(p, &centroids).0);
     let inertia = points
         .par_iter()
         .zip(labels.par_iter())
@@ -344,6 +346,65 @@ fn lloyd(points: &[[f64; 3]], k: usize, seed: u64) -> KMeans {
     }
 }
 
+/// Silhouettes are computed on at most this many points (the cost is quadratic).
+pub const SILHOUETTE_SAMPLE: usize = 4000;
+
+/// k is chosen on at most this many points.
+pub const CHOICE_SAMPLE: usize = 50_000;
+
+/// Chooses k among `ks` by the highest mean silhouette: k-means (three starts) on a seeded sample
+/// of at most [`CHOICE_SAMPLE`] points, silhouettes on at most [`SILHOUETTE_SAMPLE`] of them.
+/// Returns every k's silhouette and the chosen k (None when no k fits).
+pub fn choose_k(
+    points: &[[f64; 3]],
+    ks: &[usize],
+    seed: u64,
+) -> Option<(Vec<(usize, f64)>, usize)> {
+    let sample: Vec<[f64; 3]> = sample_indices(points.len(), CHOICE_SAMPLE, seed)
+        .into_iter()
+        .map(|i| points[i])
+        .collect();
+    let mut tried = Vec::new();
+    let mut best: Option<(f64, usize)> = None;
+    for &k in ks {
+        let Some(km) = kmeans(&sample, k, seed, 3) else {
+            continue;
+        };
+        let s = silhouette(&sample, &km.labels, k, SILHOUETTE_SAMPLE, seed);
+        tried.push((k, s));
+        if best.is_none_or(|b| s > b.0) {
+            best = Some((s, k));
+        }
+    }
+    best.map(|(_, k)| (tried, k))
+}
+
+fn mean_variance(points: &[[f64; 3]]) -> f64 {
+    let n = points.len() as f64;
+    (0..3)
+        .map(|d| {
+            let m = points.iter().map(|p| p[d]).sum::<f64>() / n;
+            points.iter().map(|p| (p[d] - m).powi(2)).sum::<f64>() / n
+        })
+        .sum::<f64>()
+        / 3.0
+}
+
+/// A seeded sample of at most `size` distinct indices of 0..n (all of them when n ≤ size).
+pub fn sample_indices(n: usize, size: usize, seed: u64) -> Vec<usize> {
+    if n <= size {
+        return (0..n).collect();
+    }
+    let mut rng = Mix(seed);
+    let mut all: Vec<usize> = (0..n).collect();
+    for i in 0..size {
+        let j = i + (rng.next() % (n - i) as u64) as usize;
+        all.swap(i, j);
+    }
+    all.truncate(size);
+    all
+}
+
 /// Mean silhouette of a clustering over a seeded sample of at most `sample` points (exact when
 /// the sample holds every point). Points in a cluster of one score 0.
 pub fn silhouette(
@@ -354,18 +415,7 @@ pub fn silhouette(
     seed: u64,
 ) -> f64 {
     let n = points.len();
-    let idx: Vec<usize> = if n <= sample {
-        (0..n).collect()
-    } else {
-        let mut rng = Mix(seed);
-        let mut all: Vec<usize> = (0..n).collect();
-        for i in 0..sample {
-            let j = i + (rng.next() % (n - i) as u64) as usize;
-            all.swap(i, j);
-        }
-        all.truncate(sample);
-        all
-    };
+    let idx = sample_indices(n, sample, seed);
     let s: f64 = idx
         .par_iter()
         .map(|&i| {
