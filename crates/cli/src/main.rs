@@ -1,5 +1,6 @@
 //! The `shoplens` binary: parses flags, calls the engine, renders results. Computes nothing.
 
+mod audience;
 mod bench;
 mod commands;
 mod customers;
@@ -79,6 +80,9 @@ pub(crate) enum Command {
     Rfm(customers::RfmArgs),
     /// Churn risk: stages of buyers at the as-of date and win-back candidates by expected value.
     Churn(customers::ChurnArgs),
+    /// Audiences: saved rules over customer profiles (segment, stage, CLV, tier …), exported to
+    /// CSV, XLSX, JSON lines or a webhook.
+    Audience(audience::AudienceArgs),
     /// Customer stages over time (registered-not-purchased, new, active, at risk, churned, won back).
     Stages(customers::StagesArgs),
     /// Activity: events, orders and revenue by hour × weekday and category; DAU/WAU/MAU.

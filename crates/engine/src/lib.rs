@@ -17,6 +17,7 @@
 //! ```
 
 pub mod activity;
+pub mod audiences;
 pub mod calendar;
 pub mod clv;
 pub mod cohorts;

@@ -258,3 +258,173 @@ async fn stages_hand_worked_example() {
         .sum();
     assert_eq!(july, 6);
 }
+
+/// Audiences end to end: a rule over the profile, exports to CSV (formula-safe, BOM), XLSX
+/// (Chinese text intact, read back with calamine), JSON lines and a webhook on loopback, each
+/// export recorded.
+#[tokio::test]
+async fn audiences_export_everywhere_safely() {
+    use shoplens_engine::audiences::{self, Destination};
+    let (dir, ws) = orders_ws(&[
+        ("a", 70, 50),
+        ("a", 80, 50),
+        ("a", 90, 50),
+        ("a", 100, 50),
+        ("b", 60, 100),
+        ("b", 95, 100),
+        ("c", 98, 30),
+        ("d", 20, 80),
+        ("d", 30, 80),
+        ("d", 40, 80),
+        ("e", 10, 20),
+        ("f", 50, 500),
+    ]);
+    let csv = "user,region,tier,tags\n\
+               a,上海,金卡,\"[\"\"vip\"\"]\"\n\
+               d,\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",金卡,[]\n\
+               g,北京,,\"[\"\"new_parent\"\"]\"\n";
+    let f = dir.path().join("customers.csv");
+    std::fs::write(&f, csv).unwrap();
+    let m = shoplens_engine::ingest::mapping::MappingFile::parse(
+        r#"
+name = "hand-customers"
+timezone = "UTC"
+[source]
+header = true
+[[table]]
+name = "customers"
+[table.columns]
+user_id = "user"
+region = "region"
+member_tier = "tier"
+tags = "tags"
+"#,
+        "test",
+    )
+    .unwrap();
+    shoplens_engine::ingest::ingest(&ws, &[f], &m, &Default::default(), &|_| {}).unwrap();
+
+    // A bad rule is refused with the column named; nothing is saved.
+    let e = audiences::save(&ws, "x", "segmnt = 'lost'", "", false)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("segmnt"), "{e}");
+    assert!(audiences::list(&ws).unwrap().is_empty());
+
+    // Gold members who are not champions (d: at risk) plus the registered-not-purchased (g).
+    let rule =
+        "(member_tier = '金卡' AND segment <> 'champions') OR stage = 'registered_not_purchased'";
+    audiences::save(&ws, "gold-care", rule, "金卡关怀", false)
+        .await
+        .unwrap();
+    assert!(
+        audiences::save(&ws, "gold-care", rule, "", false)
+            .await
+            .is_err(),
+        "no silent overwrite"
+    );
+    let (_, rows) = audiences::members(&ws, rule, None).await.unwrap();
+    assert_eq!(rows.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let rec = audiences::export(
+        &ws,
+        "gold-care",
+        &Destination::file(out.join("a.csv")).unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(rec.customers, 2);
+    let text = std::fs::read_to_string(out.join("a.csv")).unwrap();
+    assert!(text.starts_with('\u{feff}'), "BOM for spreadsheets");
+    assert!(text.contains("'=HYPERLINK"), "formula neutralised: {text}");
+    assert!(!text.contains(",=HYPERLINK") && !text.contains(",\"=HYPERLINK"));
+
+    audiences::export(
+        &ws,
+        "gold-care",
+        &Destination::file(out.join("a.xlsx")).unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    use calamine::{Reader, Xlsx, open_workbook};
+    let mut wb: Xlsx<_> = open_workbook(out.join("a.xlsx")).unwrap();
+    let sheet = wb.worksheet_range("gold-care").unwrap();
+    let all: Vec<String> = sheet
+        .rows()
+        .flat_map(|r| r.iter().map(|c| c.to_string()))
+        .collect();
+    assert!(all.contains(&"金卡".to_string()), "{all:?}");
+    assert!(all.contains(&"北京".to_string()));
+    assert_eq!(sheet.height(), 3, "header and two members");
+
+    audiences::export(
+        &ws,
+        "gold-care",
+        &Destination::file(out.join("a.jsonl")).unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(out.join("a.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["user_id"] == "g" && l["stage"] == "registered_not_purchased")
+    );
+
+    // A webhook on loopback receives one POST with both members.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let (mut s, _) = listener.accept().unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut len = 0usize;
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).unwrap();
+        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+    });
+    audiences::export(&ws, "gold-care", &Destination::Webhook(url), None)
+        .await
+        .unwrap();
+    let body = server.join().unwrap();
+    assert_eq!(body["audience"], "gold-care");
+    assert_eq!(body["customers"], 2);
+    assert_eq!(body["members"].as_array().unwrap().len(), 2);
+
+    // Every export is in the log, with the same member digest.
+    let log = audiences::exports(&ws).unwrap();
+    assert_eq!(
+        log.iter().map(|r| r.format.as_str()).collect::<Vec<_>>(),
+        ["csv", "xlsx", "jsonl", "webhook"]
+    );
+    assert!(
+        log.iter()
+            .all(|r| r.customers == 2 && r.members_digest == log[0].members_digest)
+    );
+    // Deleting the audience keeps its records.
+    audiences::delete(&ws, "gold-care").unwrap();
+    assert!(audiences::list(&ws).unwrap().is_empty());
+    assert_eq!(audiences::exports(&ws).unwrap().len(), 4);
+}

@@ -1,0 +1,294 @@
+//! `shoplens audience …`: saved rules over customer profiles, their members, and exports.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand};
+use serde_json::Value;
+use shoplens_engine::audiences::{self, Destination, FIELDS};
+use shoplens_engine::calendar;
+use shoplens_engine::sql::quote;
+
+use crate::Global;
+use crate::people::as_of;
+use crate::render::{Format, Frame, batches_frame, write_json};
+
+#[derive(Debug, Args)]
+pub(crate) struct AudienceArgs {
+    #[command(subcommand)]
+    what: AudienceCmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum AudienceCmd {
+    /// The profile columns a rule can use.
+    Fields,
+    /// Save a rule under a name (flags are combined with AND, and with --where).
+    Create(Box<CreateArgs>),
+    /// Saved audiences with their current sizes.
+    List,
+    /// An audience's current members.
+    Show {
+        /// Audience name.
+        name: String,
+        /// Table and CSV: at most this many members (0 = all).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Export an audience's current members to a file (.csv, .xlsx, .jsonl) or a webhook, and
+    /// record the export.
+    Export {
+        /// Audience name.
+        name: String,
+        /// Output file; the extension chooses the format.
+        #[arg(long, conflicts_with = "webhook", required_unless_present = "webhook")]
+        to: Option<PathBuf>,
+        /// POST the members as JSON to this URL (batches of 10,000).
+        #[arg(long)]
+        webhook: Option<String>,
+    },
+    /// The export log: what was exported, when, how many.
+    Exports,
+    /// Delete a saved audience (its export records stay).
+    Delete {
+        /// Audience name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct CreateArgs {
+    /// Name: letters, digits, - and _.
+    name: String,
+    /// A SQL condition over the profile's columns (see `shoplens audience fields`), with AND, OR,
+    /// NOT, IN, LIKE, comparisons …
+    #[arg(long = "where")]
+    condition: Option<String>,
+    /// RFM segments (champions, loyal, …), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    segment: Vec<String>,
+    /// Customer stages (new, active, at_risk, churned, won_back, registered_not_purchased).
+    #[arg(long, value_delimiter = ',')]
+    stage: Vec<String>,
+    /// Member tiers.
+    #[arg(long, value_delimiter = ',')]
+    tier: Vec<String>,
+    /// Acquisition channels.
+    #[arg(long, value_delimiter = ',')]
+    channel: Vec<String>,
+    /// Top categories (category affinity).
+    #[arg(long, value_delimiter = ',')]
+    category: Vec<String>,
+    /// k-means clusters.
+    #[arg(long, value_delimiter = ',')]
+    cluster: Vec<i64>,
+    /// CLV (52 weeks) at least this.
+    #[arg(long)]
+    min_clv: Option<f64>,
+    /// P(alive) at most this.
+    #[arg(long)]
+    max_p_alive: Option<f64>,
+    /// Last paid order before this day (YYYY-MM-DD).
+    #[arg(long)]
+    last_order_before: Option<String>,
+    /// Last paid order on or after this day (YYYY-MM-DD).
+    #[arg(long)]
+    last_order_after: Option<String>,
+    /// What the audience is for.
+    #[arg(long, default_value = "")]
+    description: String,
+    /// Replace an audience of the same name.
+    #[arg(long)]
+    replace: bool,
+}
+
+/// The flags as one SQL condition.
+fn rule_of(a: &CreateArgs) -> Result<String> {
+    let mut parts: Vec<String> = Vec::new();
+    let list = |col: &str, vals: &[String]| -> Option<String> {
+        (!vals.is_empty()).then(|| {
+            format!(
+                "{col} IN ({})",
+                vals.iter()
+                    .map(|v| quote(v.trim()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+    };
+    parts.extend(list("segment", &a.segment));
+    parts.extend(list("stage", &a.stage));
+    parts.extend(list("member_tier", &a.tier));
+    parts.extend(list("acquisition_channel", &a.channel));
+    parts.extend(list("top_category", &a.category));
+    if !a.cluster.is_empty() {
+        parts.push(format!(
+            "cluster IN ({})",
+            a.cluster
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if let Some(v) = a.min_clv {
+        parts.push(format!("clv >= {v}"));
+    }
+    if let Some(v) = a.max_p_alive {
+        parts.push(format!("p_alive <= {v}"));
+    }
+    for (flag, op, v) in [
+        ("last-order-before", "<", &a.last_order_before),
+        ("last-order-after", ">=", &a.last_order_after),
+    ] {
+        if let Some(d) = v {
+            if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {
+                bail!("--{flag} `{d}` is not a date (2025-10-01)");
+            }
+            parts.push(format!("last_order_date {op} {}", quote(d)));
+        }
+    }
+    if let Some(w) = &a.condition {
+        parts.push(format!("({w})"));
+    }
+    if parts.is_empty() {
+        bail!("give a rule: --where CONDITION and/or flags such as --segment, --stage, --tier");
+    }
+    Ok(parts.join(" AND "))
+}
+
+pub(crate) async fn run(g: &Global, a: AudienceArgs, out: &mut dyn Write) -> Result<()> {
+    let ws = crate::commands::existing(g)?;
+    let tz = calendar::zone(&ws.manifest()?.settings);
+    let at = as_of(g, &tz);
+    match a.what {
+        AudienceCmd::Fields => {
+            let mut f = Frame::new(&["column", "type", "meaning"]);
+            for (n, t, m) in FIELDS {
+                f.push(vec![Value::from(n), Value::from(t), Value::from(m)]);
+            }
+            f.write(out, g.format)
+        }
+        AudienceCmd::Create(c) => {
+            let rule = rule_of(&c)?;
+            let saved = audiences::save(&ws, &c.name, &rule, &c.description, c.replace).await?;
+            let (_, rows) = audiences::members(&ws, &saved.rule, at).await?;
+            let n: usize = rows.iter().map(|b| b.num_rows()).sum();
+            if g.format == Format::Json {
+                return write_json(out, &serde_json::json!({"audience": saved, "customers": n}));
+            }
+            writeln!(
+                out,
+                "saved audience `{}`: {} customers now\nrule: {}",
+                saved.name, n, saved.rule
+            )?;
+            Ok(())
+        }
+        AudienceCmd::List => {
+            let all = audiences::list(&ws)?;
+            let p = audiences::profile(&ws, at).await?;
+            let mut sized = Vec::new();
+            for x in all {
+                let ctx_rows = audiences::members_of(&p, &x.rule).await?;
+                sized.push((x, ctx_rows));
+            }
+            if g.format == Format::Json {
+                let v: Vec<Value> = sized
+                    .iter()
+                    .map(|(x, n)| serde_json::json!({"name": x.name, "rule": x.rule, "description": x.description, "created_at": x.created_at, "customers": n}))
+                    .collect();
+                return write_json(out, &serde_json::json!({"as_of": p.as_of, "audiences": v}));
+            }
+            let mut f = Frame::new(&["name", "customers", "rule", "description"]);
+            for (x, n) in sized {
+                f.push(vec![
+                    Value::from(x.name),
+                    Value::from(n),
+                    Value::from(x.rule),
+                    Value::from(x.description),
+                ]);
+            }
+            f.write(out, g.format)
+        }
+        AudienceCmd::Show { name, limit } => {
+            let x = audiences::load(&ws, &name)?;
+            let (p, rows) = audiences::members(&ws, &x.rule, at).await?;
+            let schema = p.batch.schema();
+            if g.format == Format::Json {
+                let frame = batches_frame(&schema, &rows, &tz)?;
+                let mut buf = Vec::new();
+                frame.write(&mut buf, Format::Json)?;
+                let members: Value = serde_json::from_slice(&buf)?;
+                return write_json(
+                    out,
+                    &serde_json::json!({"audience": x, "as_of": p.as_of, "customers": rows.iter().map(|b| b.num_rows()).sum::<usize>(), "members": members}),
+                );
+            }
+            let n: usize = rows.iter().map(|b| b.num_rows()).sum();
+            let keep = if limit == 0 { n } else { limit.min(n) };
+            let mut left = keep;
+            let mut shown = Vec::new();
+            for b in &rows {
+                if left == 0 {
+                    break;
+                }
+                let take = left.min(b.num_rows());
+                shown.push(b.slice(0, take));
+                left -= take;
+            }
+            batches_frame(&schema, &shown, &tz)?.write(out, g.format)?;
+            if g.format == Format::Table {
+                writeln!(out, "{n} customers (showing {keep}); rule: {}", x.rule)?;
+            }
+            Ok(())
+        }
+        AudienceCmd::Export { name, to, webhook } => {
+            let dest = match (to, webhook) {
+                (Some(p), None) => Destination::file(p)?,
+                (None, Some(u)) => Destination::Webhook(u),
+                _ => bail!("give --to FILE or --webhook URL"),
+            };
+            let rec = audiences::export(&ws, &name, &dest, at).await?;
+            if g.format == Format::Json {
+                return write_json(out, &rec);
+            }
+            writeln!(
+                out,
+                "exported {} customers of `{}` to {} ({}); recorded at {}",
+                rec.customers, rec.audience, rec.destination, rec.format, rec.exported_at
+            )?;
+            Ok(())
+        }
+        AudienceCmd::Exports => {
+            let log = audiences::exports(&ws)?;
+            if g.format == Format::Json {
+                return write_json(out, &serde_json::json!({"exports": log}));
+            }
+            let mut f = Frame::new(&[
+                "exported_at",
+                "audience",
+                "customers",
+                "format",
+                "destination",
+                "data_as_of",
+            ]);
+            for r in log {
+                f.push(vec![
+                    Value::from(r.exported_at),
+                    Value::from(r.audience),
+                    Value::from(r.customers),
+                    Value::from(r.format),
+                    Value::from(r.destination),
+                    Value::from(r.data_as_of),
+                ]);
+            }
+            f.write(out, g.format)
+        }
+        AudienceCmd::Delete { name } => {
+            audiences::delete(&ws, &name)?;
+            writeln!(out, "deleted audience `{name}`")?;
+            Ok(())
+        }
+    }
+}
