@@ -12,7 +12,7 @@ use shoplens_engine::sql::quote;
 
 use crate::Global;
 use crate::people::as_of;
-use crate::render::{Format, Frame, batches_frame, write_json};
+use crate::render::{Format, Frame, batches_frame, shown, write_json};
 
 #[derive(Debug, Args)]
 pub(crate) struct AudienceArgs {
@@ -226,7 +226,7 @@ pub(crate) async fn run(g: &Global, a: AudienceArgs, out: &mut dyn Write) -> Res
                 );
             }
             let n: usize = rows.iter().map(|b| b.num_rows()).sum();
-            let keep = if limit == 0 { n } else { limit.min(n) };
+            let keep = shown(limit, n);
             let mut left = keep;
             let mut shown = Vec::new();
             for b in &rows {

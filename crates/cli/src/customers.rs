@@ -15,7 +15,7 @@ use shoplens_engine::stages::{self, ChurnSpec, Stage, StageRules, StagesSpec};
 
 use crate::Global;
 use crate::people::as_of;
-use crate::render::{Format, Frame, write_json};
+use crate::render::{Format, Frame, shown, write_json};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Unit {
@@ -111,11 +111,7 @@ pub(crate) async fn clv_cmd(g: &Global, a: ClvArgs, out: &mut dyn Write) -> Resu
         "expected_order_value",
         "clv",
     ]);
-    let n = if a.limit == 0 {
-        r.customers.len()
-    } else {
-        a.limit
-    };
+    let n = shown(a.limit, r.customers.len());
     for c in r.customers.iter().take(n) {
         f.push(vec![
             Value::from(c.user_id.clone()),
@@ -531,11 +527,7 @@ pub(crate) async fn churn_cmd(g: &Global, a: ChurnArgs, out: &mut dyn Write) -> 
         "historical_value",
         "expected_value",
     ]);
-    let n = if a.limit == 0 {
-        r.win_back.len()
-    } else {
-        a.limit
-    };
+    let n = shown(a.limit, r.win_back.len());
     for c in r.win_back.iter().take(n) {
         f.push(vec![
             Value::from(c.user_id.clone()),

@@ -177,3 +177,8 @@ fn finite(x: f64) -> Value {
         Value::Null
     }
 }
+
+/// Rows to show of `len` under a `--limit` (0 = all).
+pub(crate) fn shown(limit: usize, len: usize) -> usize {
+    if limit == 0 { len } else { limit.min(len) }
+}

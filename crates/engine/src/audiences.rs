@@ -26,7 +26,7 @@ use crate::cohorts::date_of;
 use crate::error::{Error, Result};
 use crate::query;
 use crate::rfm::{Clusters, RfmSpec, rfm};
-use crate::sql::{PAID, floats, local_day, strings, texts, ts_literal};
+use crate::sql::{PAID, buyer_orders, floats, local_day, strings, texts, ts_literal};
 use crate::stages::{ChurnSpec, StageRules, churn};
 use crate::workspace::Workspace;
 
@@ -441,8 +441,8 @@ pub async fn profile(ws: &Workspace, as_of: Option<i64>) -> Result<Profile> {
     }
     let q = format!(
         "SELECT user_id, CAST(min({d}) AS DOUBLE), CAST(max({d}) AS DOUBLE) FROM orders \
-         WHERE {PAID} AND user_id IS NOT NULL AND ts IS NOT NULL AND ts <= {} GROUP BY user_id",
-        ts_literal(as_of),
+         WHERE {} GROUP BY user_id",
+        buyer_orders(Some(as_of)),
         d = day("ts")
     );
     for b in ctx.sql(&q).await?.collect().await? {

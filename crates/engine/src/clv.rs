@@ -13,7 +13,7 @@ use crate::calendar;
 use crate::cohorts::{date_of, day_number, instant_day};
 use crate::error::{Error, Result};
 use crate::query;
-use crate::sql::{PAID, floats, ints, local_day, strings};
+use crate::sql::{buyer_orders, floats, ints, local_day, strings};
 use crate::workspace::Workspace;
 
 /// The time unit of recency, T and the horizon.
@@ -206,18 +206,10 @@ pub(crate) async fn purchase_days(
     let (ctx, manifest) = query::context(ws).await?;
     let tz = calendar::zone(&manifest.settings);
     let day = local_day("ts", tz.name());
-    let mut conds = vec![
-        PAID.to_string(),
-        "user_id IS NOT NULL".into(),
-        "ts IS NOT NULL".into(),
-    ];
-    if let Some(a) = as_of {
-        conds.push(format!("ts <= {}", crate::sql::ts_literal(a)));
-    }
     let q = format!(
         "SELECT user_id, {day} AS d, CAST(sum(coalesce(net_amount, 0)) AS DOUBLE) AS v FROM orders \
          WHERE {} GROUP BY user_id, d ORDER BY user_id, d",
-        conds.join(" AND ")
+        buyer_orders(as_of)
     );
     let mut stream = ctx.sql(&q).await?.execute_stream().await?;
     let mut current: Option<String> = None;

@@ -10,7 +10,7 @@ use shoplens_models::stats::{quantile, ratio};
 use crate::calendar;
 use crate::error::{Error, Result};
 use crate::query;
-use crate::sql::{PAID, floats, ints, local_day, texts, ts_literal};
+use crate::sql::{buyer_orders, floats, ints, local_day, texts, ts_literal};
 use crate::workspace::Workspace;
 
 /// What to compute.
@@ -132,14 +132,6 @@ pub async fn repurchase(ws: &Workspace, spec: &RepurchaseSpec) -> Result<Repurch
     };
     // Calendar days of the shop's zone, as day numbers.
     let day = local_day("ts", tz.name());
-    let mut conds = vec![
-        PAID.to_string(),
-        "user_id IS NOT NULL".into(),
-        "ts IS NOT NULL".into(),
-    ];
-    if let Some(a) = as_of {
-        conds.push(format!("ts <= {}", ts_literal(a)));
-    }
     let as_of_day = as_of.map_or(i64::MAX.to_string(), |a| {
         local_day(&ts_literal(a), tz.name())
     });
@@ -156,7 +148,7 @@ pub async fn repurchase(ws: &Workspace, spec: &RepurchaseSpec) -> Result<Repurch
          fp AS (SELECT user_id, min(d) AS first_d, min(ts) AS first_ts FROM po GROUP BY user_id), \
          newc AS (SELECT user_id, first_d FROM fp WHERE {}), \
          cohort AS (SELECT user_id, first_d FROM newc WHERE first_d + {n} <= {as_of_day})",
-        conds.join(" AND "),
+        buyer_orders(as_of),
         period.join(" AND ")
     );
     // Per customer: repurchased within N days, channel, tier.

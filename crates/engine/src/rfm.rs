@@ -11,7 +11,7 @@ use crate::calendar;
 use crate::cohorts::instant_day;
 use crate::error::{Error, Result};
 use crate::query;
-use crate::sql::{PAID, floats, ints, local_day, texts, ts_literal};
+use crate::sql::{buyer_orders, floats, ints, local_day, texts};
 use crate::workspace::Workspace;
 
 /// How many clusters.
@@ -206,9 +206,8 @@ async fn score(ws: &Workspace, as_of: i64) -> Result<Vec<CustomerRfm>> {
     let q = format!(
         "SELECT user_id, {as_of_day} - max({day}) AS rec, count(DISTINCT order_id) AS freq, \
          CAST(sum(coalesce(net_amount, 0)) AS DOUBLE) AS mon FROM orders \
-         WHERE {PAID} AND user_id IS NOT NULL AND ts IS NOT NULL AND ts <= {} \
-         GROUP BY user_id ORDER BY user_id",
-        ts_literal(as_of)
+         WHERE {} GROUP BY user_id ORDER BY user_id",
+        buyer_orders(Some(as_of))
     );
     let mut rows: Vec<(String, i64, u64, f64)> = Vec::new();
     for b in ctx.sql(&q).await?.collect().await? {

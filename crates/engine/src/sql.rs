@@ -48,6 +48,16 @@ pub fn local_weekday(col: &str, tz: &str) -> String {
 /// A paid order: status completed or paid (docs/metrics.md, conventions).
 pub const PAID: &str = "status IN ('completed', 'paid')";
 
+/// The condition on `orders` of a buyer's paid order up to an instant (all data without one):
+/// paid, with a user and a timestamp.
+pub fn buyer_orders(as_of: Option<i64>) -> String {
+    let mut c = format!("{PAID} AND user_id IS NOT NULL AND ts IS NOT NULL");
+    if let Some(a) = as_of {
+        c.push_str(&format!(" AND ts <= {}", ts_literal(a)));
+    }
+    c
+}
+
 /// A text column as a plain string array (DataFusion may hand out views).
 pub fn strings(a: &ArrayRef) -> Result<StringArray> {
     let a = cast(a, &DataType::Utf8)?;

@@ -11,30 +11,15 @@ mod common;
 use shoplens_engine::models::rfm::Segment;
 use shoplens_engine::rfm::{Clusters, RfmSpec, rfm};
 
-/// Orders (user, day of 2025, amount) through a hand mapping, UTC.
+/// Orders (user, day of 2025, amount), one order each, as a workspace.
 fn orders_ws(orders: &[(&str, u32, u32)]) -> (tempfile::TempDir, shoplens_engine::Workspace) {
-    let mut csv = String::from("order,user,day,amount\n");
-    for (i, (u, d, a)) in orders.iter().enumerate() {
-        let date = chrono::NaiveDate::from_yo_opt(2025, *d).unwrap();
-        csv.push_str(&format!("o{i},{u},{date}T12:00:00Z,{a}\n"));
-    }
-    common::ingest_text(
-        &csv,
-        r#"
-name = "hand"
-timezone = "UTC"
-[source]
-header = true
-[[table]]
-name = "orders"
-[table.columns]
-order_id = "order"
-user_id = "user"
-ts = "day"
-status = { value = "completed" }
-net_amount = "amount"
-"#,
-    )
+    let ids: Vec<String> = (0..orders.len()).map(|i| format!("o{i}")).collect();
+    let rows: Vec<(&str, &str, u32, u32)> = orders
+        .iter()
+        .zip(&ids)
+        .map(|((u, d, a), o)| (o.as_str(), *u, *d, *a))
+        .collect();
+    common::orders_ws(&rows)
 }
 
 /// docs/metrics.md, RFM worked example: as of day 100,

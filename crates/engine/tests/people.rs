@@ -79,30 +79,10 @@ async fn completejourney_repurchase_reconciles_with_sql() {
     }
 }
 
-/// Orders of a few customers on given days of 2025 (UTC), as a workspace.
+/// Orders of a few customers on given days of 2025 (UTC), 10 each, as a workspace.
 fn orders_ws(rows: &[(&str, &str, u32)]) -> (tempfile::TempDir, Workspace) {
-    let mut csv = String::from("order,user,day\n");
-    for (o, u, d) in rows {
-        let date = chrono::NaiveDate::from_yo_opt(2025, *d).unwrap();
-        csv.push_str(&format!("{o},{u},{date}T12:00:00Z\n"));
-    }
-    common::ingest_text(
-        &csv,
-        r#"
-name = "hand"
-timezone = "UTC"
-[source]
-header = true
-[[table]]
-name = "orders"
-[table.columns]
-order_id = "order"
-user_id = "user"
-ts = "day"
-status = { value = "completed" }
-net_amount = { value = "10" }
-"#,
-    )
+    let rows: Vec<(&str, &str, u32, u32)> = rows.iter().map(|(o, u, d)| (*o, *u, *d, 10)).collect();
+    common::orders_ws(&rows)
 }
 
 #[tokio::test]

@@ -74,3 +74,29 @@ pub fn ingest_text(csv: &str, mapping: &str) -> (tempfile::TempDir, Workspace) {
     ingest::ingest(&ws, &[f], &m, &Default::default(), &|_| {}).unwrap();
     (dir, ws)
 }
+
+/// Paid orders (order id, user, day of 2025, net amount) at noon UTC, as a workspace.
+pub fn orders_ws(rows: &[(&str, &str, u32, u32)]) -> (tempfile::TempDir, Workspace) {
+    let mut csv = String::from("order,user,day,amount\n");
+    for (o, u, d, a) in rows {
+        let date = chrono::NaiveDate::from_yo_opt(2025, *d).unwrap();
+        csv.push_str(&format!("{o},{u},{date}T12:00:00Z,{a}\n"));
+    }
+    ingest_text(
+        &csv,
+        r#"
+name = "hand"
+timezone = "UTC"
+[source]
+header = true
+[[table]]
+name = "orders"
+[table.columns]
+order_id = "order"
+user_id = "user"
+ts = "day"
+status = { value = "completed" }
+net_amount = "amount"
+"#,
+    )
+}
