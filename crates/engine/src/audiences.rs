@@ -784,7 +784,9 @@ pub async fn export(
             let mut wb = rust_xlsxwriter::Workbook::new();
             let sheet = wb.add_worksheet();
             let e = xlsx_error(path);
-            sheet.set_name(name).map_err(&e)?;
+            // Excel sheet names hold at most 31 characters.
+            let sheet_name: String = name.chars().take(31).collect();
+            sheet.set_name(&sheet_name).map_err(&e)?;
             let bold = rust_xlsxwriter::Format::new().set_bold();
             for (j, n) in names.iter().enumerate() {
                 sheet
