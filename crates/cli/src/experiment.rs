@@ -10,7 +10,7 @@ use shoplens_engine::experiments::{self, ExperimentSpec};
 use shoplens_engine::models::abtest::{
     self, Analysis, Config, Correction, Kind, MetricValues, analyze, infer_kind,
 };
-use shoplens_engine::models::assign::Assigner;
+use shoplens_engine::models::assign::{Assigner, in_namespace};
 
 use crate::Global;
 use crate::render::{Format, Frame, write_json};
@@ -135,8 +135,35 @@ struct AssignArgs {
     /// Share of users included, 0–1; the others get -1.
     #[arg(long, default_value_t = 1.0)]
     coverage: f64,
+    /// A namespace range `ID:START-END` (e.g. checkout:0-0.5): only users whose GrowthBook
+    /// namespace hash falls in [START, END) are assigned; the others get -1. Experiments on one
+    /// surface that take disjoint ranges never share a user.
+    #[arg(long)]
+    namespace: Option<String>,
     /// File of user ids, one per line (UTF-8, LF or CRLF; blank lines skipped).
     ids: PathBuf,
+}
+
+/// `ID:START-END` as (id, start, end) with 0 ≤ START < END ≤ 1.
+fn namespace_range(text: &str) -> Result<(String, f64, f64)> {
+    let parsed = text.rsplit_once(':').and_then(|(id, r)| {
+        let (a, b) = r.split_once('-')?;
+        Some((
+            id.to_string(),
+            a.trim().parse::<f64>().ok()?,
+            b.trim().parse::<f64>().ok()?,
+        ))
+    });
+    match parsed {
+        Some((id, a, b))
+            if !id.is_empty() && (0.0..=1.0).contains(&a) && (0.0..=1.0).contains(&b) && a < b =>
+        {
+            Ok((id, a, b))
+        }
+        _ => bail!(
+            "--namespace `{text}` is not ID:START-END with 0 ≤ START < END ≤ 1 (e.g. checkout:0-0.5)"
+        ),
+    }
 }
 
 pub(crate) fn run(
@@ -201,6 +228,7 @@ fn assign(g: &Global, a: &AssignArgs, out: &mut dyn Write) -> Result<()> {
         }
     };
     let assigner = Assigner::new(&a.seed, &a.weights, a.coverage);
+    let namespace = a.namespace.as_deref().map(namespace_range).transpose()?;
     let mut w = std::io::BufWriter::with_capacity(1 << 16, out);
     let json = g.format == Format::Json;
     if json {
@@ -214,7 +242,14 @@ fn assign(g: &Global, a: &AssignArgs, out: &mut dyn Write) -> Result<()> {
         if id.trim().is_empty() {
             continue;
         }
-        let v = assigner.variant(id).map_or(-1, |v| v as i64);
+        let included = namespace
+            .as_ref()
+            .is_none_or(|(n, lo, hi)| in_namespace(n, *lo, *hi, id));
+        let v = if included {
+            assigner.variant(id).map_or(-1, |v| v as i64)
+        } else {
+            -1
+        };
         if json {
             write!(
                 w,

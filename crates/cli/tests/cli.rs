@@ -815,3 +815,64 @@ fn clv_on_cdnow_matches_the_paper_and_lifetimes() {
     );
     assert_eq!(h["by_frequency"].as_array().unwrap().len(), 8);
 }
+
+/// `experiment assign --namespace ID:START-END` assigns exactly the users GrowthBook's SDK puts in
+/// that namespace range (../shared/data/growthbook_hash/namespace.csv) and gives the rest -1.
+#[test]
+fn assign_respects_growthbook_namespaces() {
+    let text = std::fs::read_to_string(data("growthbook_hash/namespace.csv")).unwrap();
+    let rows: Vec<Vec<String>> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.trim_end_matches('\r')
+                .split(',')
+                .map(str::to_string)
+                .collect()
+        })
+        .filter(|r: &Vec<String>| {
+            r[0] == "pricing" && r[1] == "0" && r[2] == "0.5" && !r[3].is_empty()
+        })
+        .collect();
+    assert!(rows.len() > 20);
+    let dir = tempfile::tempdir().unwrap();
+    let ids = dir.path().join("ids.txt");
+    std::fs::write(
+        &ids,
+        rows.iter()
+            .map(|r| format!("{}\n", r[3]))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let out = ok(&[
+        "experiment",
+        "assign",
+        "--seed",
+        "exp",
+        "--namespace",
+        "pricing:0-0.5",
+        "--format",
+        "csv",
+        &ids.display().to_string(),
+    ]);
+    let got: Vec<i64> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(got.len(), rows.len());
+    for (r, v) in rows.iter().zip(&got) {
+        assert_eq!(*v >= 0, r[4] == "1", "user {:?}", r[3]);
+    }
+    let bad = run(&[
+        "experiment",
+        "assign",
+        "--seed",
+        "x",
+        "--namespace",
+        "pricing:0.6-0.2",
+        &ids.display().to_string(),
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("ID:START-END"));
+}

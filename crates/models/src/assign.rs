@@ -78,6 +78,14 @@ pub fn hash_v1(seed: &str, id: &str) -> f64 {
     f64::from(fnv1a32(&format!("{id}{seed}")) % 1_000) / 1_000.0
 }
 
+/// Whether a user falls in a namespace's range [start, end): GrowthBook's `inNamespace`, the
+/// version-1 hash of the user with seed `"__" + namespace`. Experiments on one surface that take
+/// disjoint ranges of one namespace never share a user.
+pub fn in_namespace(namespace: &str, start: f64, end: f64, id: &str) -> bool {
+    let n = hash_v1(&format!("__{namespace}"), id);
+    n >= start && n < end
+}
+
 /// Bucket ranges of the variations: weights are used as given (GrowthBook normalises only when
 /// they do not sum to 1 within 0.01), coverage is clamped to [0, 1].
 pub fn bucket_ranges(weights: &[f64], coverage: f64) -> Vec<(f64, f64)> {
@@ -188,6 +196,17 @@ mod tests {
                 .variant(&r[1])
                 .map_or(-1, |v| v as i64);
             assert_eq!(batch, want);
+        }
+    }
+
+    #[test]
+    fn namespaces_match_growthbook_sdk_vectors() {
+        let rows = vectors("namespace.csv");
+        assert_eq!(rows.len(), 600);
+        for r in rows {
+            let (start, end): (f64, f64) = (r[1].parse().unwrap(), r[2].parse().unwrap());
+            let want = r[4] == "1";
+            assert_eq!(in_namespace(&r[0], start, end, &r[3]), want, "{r:?}");
         }
     }
 
