@@ -7,7 +7,6 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use shoplens_engine::audiences::{self, Destination, FIELDS};
-use shoplens_engine::calendar;
 use shoplens_engine::sql::quote;
 
 use crate::Global;
@@ -159,8 +158,7 @@ fn rule_of(a: &CreateArgs) -> Result<String> {
 }
 
 pub(crate) async fn run(g: &Global, a: AudienceArgs, out: &mut dyn Write) -> Result<()> {
-    let ws = crate::commands::existing(g)?;
-    let tz = calendar::zone(&ws.manifest()?.settings);
+    let (ws, tz) = crate::commands::existing_in_zone(g)?;
     let at = as_of(g, &tz);
     match a.what {
         AudienceCmd::Fields => {

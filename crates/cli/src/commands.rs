@@ -88,6 +88,13 @@ pub(crate) fn existing(g: &Global) -> Result<Workspace> {
     Ok(Workspace::open_existing(&g.workspace)?)
 }
 
+/// The existing workspace and its shop's time zone.
+pub(crate) fn existing_in_zone(g: &Global) -> Result<(Workspace, chrono_tz::Tz)> {
+    let ws = existing(g)?;
+    let tz = calendar::zone(&ws.manifest()?.settings);
+    Ok((ws, tz))
+}
+
 fn progress_bar(g: &Global) -> Option<ProgressBar> {
     if g.quiet || !std::io::stderr().is_terminal() {
         return None;

@@ -45,8 +45,7 @@ pub(crate) struct ClvArgs {
 }
 
 pub(crate) async fn clv_cmd(g: &Global, a: ClvArgs, out: &mut dyn Write) -> Result<()> {
-    let ws = crate::commands::existing(g)?;
-    let tz = calendar::zone(&ws.manifest()?.settings);
+    let (ws, tz) = crate::commands::existing_in_zone(g)?;
     let calibration_end = match a.calibration_end.as_deref() {
         Some(t) => match NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d") {
             Ok(d) => Some(d),
@@ -163,8 +162,7 @@ pub(crate) struct RfmArgs {
 }
 
 pub(crate) async fn rfm_cmd(g: &Global, a: RfmArgs, out: &mut dyn Write) -> Result<()> {
-    let ws = crate::commands::existing(g)?;
-    let tz = calendar::zone(&ws.manifest()?.settings);
+    let (ws, tz) = crate::commands::existing_in_zone(g)?;
     let clusters = match a.clusters.trim() {
         "auto" => Clusters::Auto,
         "none" => Clusters::None,
@@ -376,8 +374,7 @@ pub(crate) struct StagesArgs {
 }
 
 pub(crate) async fn stages_cmd(g: &Global, a: StagesArgs, out: &mut dyn Write) -> Result<()> {
-    let ws = crate::commands::existing(g)?;
-    let tz = calendar::zone(&ws.manifest()?.settings);
+    let (ws, tz) = crate::commands::existing_in_zone(g)?;
     let (from, _) = crate::people::period(&tz, a.from.as_deref(), None)?;
     let spec = StagesSpec {
         period: match a.period {
@@ -478,8 +475,7 @@ pub(crate) struct ChurnArgs {
 }
 
 pub(crate) async fn churn_cmd(g: &Global, a: ChurnArgs, out: &mut dyn Write) -> Result<()> {
-    let ws = crate::commands::existing(g)?;
-    let tz = calendar::zone(&ws.manifest()?.settings);
+    let (ws, tz) = crate::commands::existing_in_zone(g)?;
     let spec = ChurnSpec {
         rules: a.rules.rules(),
         horizon_weeks: a.horizon,

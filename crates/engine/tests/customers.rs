@@ -22,6 +22,22 @@ fn orders_ws(orders: &[(&str, u32, u32)]) -> (tempfile::TempDir, shoplens_engine
     common::orders_ws(&rows)
 }
 
+/// The RFM worked example's orders (user, day of 2025, amount).
+const WORKED: [(&str, u32, u32); 12] = [
+    ("a", 70, 50),
+    ("a", 80, 50),
+    ("a", 90, 50),
+    ("a", 100, 50),
+    ("b", 60, 100),
+    ("b", 95, 100),
+    ("c", 98, 30),
+    ("d", 20, 80),
+    ("d", 30, 80),
+    ("d", 40, 80),
+    ("e", 10, 20),
+    ("f", 50, 500),
+];
+
 /// docs/metrics.md, RFM worked example: as of day 100,
 /// a: days 70, 80, 90, 100 × 50 → R 0, F 4, M 200 → scores 5 5 2 → Champions
 /// b: days 60, 95 × 100       → R 5, F 2, M 200 → 3 3 2 → Need attention
@@ -31,20 +47,7 @@ fn orders_ws(orders: &[(&str, u32, u32)]) -> (tempfile::TempDir, shoplens_engine
 /// f: day 50, 500              → R 50, F 1, M 500 → 2 1 5 → At risk (FM = ⌈6/2⌉ = 3)
 #[tokio::test]
 async fn rfm_hand_worked_example() {
-    let (_d, ws) = orders_ws(&[
-        ("a", 70, 50),
-        ("a", 80, 50),
-        ("a", 90, 50),
-        ("a", 100, 50),
-        ("b", 60, 100),
-        ("b", 95, 100),
-        ("c", 98, 30),
-        ("d", 20, 80),
-        ("d", 30, 80),
-        ("d", 40, 80),
-        ("e", 10, 20),
-        ("f", 50, 500),
-    ]);
+    let (_d, ws) = orders_ws(&WORKED);
     let r = rfm(
         &ws,
         &RfmSpec {
@@ -250,20 +253,7 @@ async fn stages_hand_worked_example() {
 #[tokio::test]
 async fn audiences_export_everywhere_safely() {
     use shoplens_engine::audiences::{self, Destination};
-    let (dir, ws) = orders_ws(&[
-        ("a", 70, 50),
-        ("a", 80, 50),
-        ("a", 90, 50),
-        ("a", 100, 50),
-        ("b", 60, 100),
-        ("b", 95, 100),
-        ("c", 98, 30),
-        ("d", 20, 80),
-        ("d", 30, 80),
-        ("d", 40, 80),
-        ("e", 10, 20),
-        ("f", 50, 500),
-    ]);
+    let (dir, ws) = orders_ws(&WORKED);
     let csv = "user,region,tier,tags\n\
                a,上海,金卡,\"[\"\"vip\"\"]\"\n\
                d,\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",金卡,[]\n\
