@@ -395,12 +395,7 @@ fn key<T: Serialize>(v: &T) -> Option<String> {
 pub async fn profile(ws: &Workspace, as_of: Option<i64>) -> Result<Profile> {
     let manifest = ws.manifest()?;
     let tz = calendar::zone(&manifest.settings);
-    let as_of = match as_of {
-        Some(a) => a,
-        None => query::newest_instant(ws)
-            .await?
-            .ok_or_else(|| Error::Invalid("the workspace holds no data".into()))?,
-    };
+    let as_of = query::as_of_or_newest(ws, as_of, "the workspace holds no data").await?;
     let mut rows: std::collections::BTreeMap<String, Row> = std::collections::BTreeMap::new();
     let (ctx, _) = query::context(ws).await?;
     let day = |c: &str| local_day(c, tz.name());

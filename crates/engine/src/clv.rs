@@ -186,10 +186,21 @@ pub struct ClvReport {
 }
 
 /// One customer's purchase days: calibration (day, value) and holdout count.
-#[derive(Default)]
 struct Days {
     cal: Vec<(i64, f64)>,
     holdout: u64,
+}
+
+impl Days {
+    /// A customer's sorted purchase days split at the calibration end; None when they first
+    /// bought after it.
+    fn split(days: &[(i64, f64)], cal_end: i64, holdout_end: i64) -> Option<Days> {
+        let k = days.partition_point(|d| d.0 <= cal_end);
+        (k > 0).then(|| Days {
+            cal: days[..k].to_vec(),
+            holdout: days[k..].iter().filter(|d| d.0 <= holdout_end).count() as u64,
+        })
+    }
 }
 
 fn fit_error(model: &str, e: FitError) -> Error {
@@ -277,6 +288,46 @@ fn correlation(xs: &[(u32, f64)]) -> Option<f64> {
 
 /// Fits the models and scores every customer acquired by the calibration end.
 pub async fn clv(ws: &Workspace, spec: &ClvSpec) -> Result<ClvReport> {
+    check(spec)?;
+    let tz = calendar::zone(&ws.manifest()?.settings);
+    let as_of =
+        query::as_of_or_newest(ws, spec.as_of, "the workspace holds no orders to fit").await?;
+    let as_of_day = instant_day(as_of, &tz);
+    let (cal_end, holdout_end) = window(spec, as_of_day);
+    let mut users: Vec<(String, Days)> = Vec::new();
+    purchase_days(ws, Some(as_of), |user, days| {
+        if let Some(d) = Days::split(days, cal_end, holdout_end) {
+            users.push((user.to_string(), d));
+        }
+    })
+    .await?;
+    score(users, spec, cal_end, holdout_end)
+}
+
+/// The calibration end and the last holdout day for the as-of day.
+fn window(spec: &ClvSpec, as_of_day: i64) -> (i64, i64) {
+    let cal_end = spec.calibration_end.map_or(as_of_day, day_number);
+    let horizon_days = (f64::from(spec.horizon) * spec.unit.days()).floor() as i64;
+    (cal_end, (cal_end + horizon_days).min(as_of_day))
+}
+
+/// As [`clv`], from customers' purchase days (sorted (day, value)) already read up to the as-of
+/// day, so a caller holding them does not scan the orders again.
+pub(crate) fn clv_of_days<'a>(
+    customers: impl IntoIterator<Item = (&'a str, &'a [(i64, f64)])>,
+    spec: &ClvSpec,
+    as_of_day: i64,
+) -> Result<ClvReport> {
+    check(spec)?;
+    let (cal_end, holdout_end) = window(spec, as_of_day);
+    let users = customers
+        .into_iter()
+        .filter_map(|(u, days)| Days::split(days, cal_end, holdout_end).map(|d| (u.to_string(), d)))
+        .collect();
+    score(users, spec, cal_end, holdout_end)
+}
+
+fn check(spec: &ClvSpec) -> Result<()> {
     if spec.horizon == 0 {
         return Err(Error::Invalid("--horizon must be at least 1".into()));
     }
@@ -285,36 +336,17 @@ pub async fn clv(ws: &Workspace, spec: &ClvSpec) -> Result<ClvReport> {
             "--discount-rate must be above -1 (0.10 = 10% a year)".into(),
         ));
     }
-    let manifest = ws.manifest()?;
-    let tz = calendar::zone(&manifest.settings);
-    let as_of = match spec.as_of {
-        Some(a) => Some(a),
-        None => query::newest_instant(ws).await?,
-    };
-    let Some(as_of) = as_of else {
-        return Err(Error::Invalid(
-            "the workspace holds no orders to fit".into(),
-        ));
-    };
-    let as_of_day = instant_day(as_of, &tz);
-    let cal_end = spec.calibration_end.map_or(as_of_day, day_number);
-    let unit = spec.unit.days();
-    let horizon_days = (f64::from(spec.horizon) * unit).floor() as i64;
-    let holdout_end = (cal_end + horizon_days).min(as_of_day);
+    Ok(())
+}
 
-    let mut users: Vec<(String, Days)> = Vec::new();
-    purchase_days(ws, Some(as_of), |user, days| {
-        let cal: Vec<(i64, f64)> = days.iter().filter(|d| d.0 <= cal_end).copied().collect();
-        if cal.is_empty() {
-            return;
-        }
-        let holdout = days
-            .iter()
-            .filter(|d| d.0 > cal_end && d.0 <= holdout_end)
-            .count() as u64;
-        users.push((user.to_string(), Days { cal, holdout }));
-    })
-    .await?;
+/// Fits the models on the customers' calibration days and scores them.
+fn score(
+    users: Vec<(String, Days)>,
+    spec: &ClvSpec,
+    cal_end: i64,
+    holdout_end: i64,
+) -> Result<ClvReport> {
+    let unit = spec.unit.days();
     if users.is_empty() {
         return Err(Error::Invalid(format!(
             "no customer has a paid order on or before the calibration end {}",

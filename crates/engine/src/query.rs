@@ -198,6 +198,17 @@ fn instant_text(a: &dyn Array, tz: &chrono_tz::Tz) -> Option<String> {
     None
 }
 
+/// `as_of` when given, else the newest instant in the workspace; `empty` is the error when the
+/// workspace has no timestamps at all.
+pub async fn as_of_or_newest(ws: &Workspace, as_of: Option<i64>, empty: &str) -> Result<i64> {
+    match as_of {
+        Some(a) => Ok(a),
+        None => newest_instant(ws)
+            .await?
+            .ok_or_else(|| crate::error::Error::Invalid(empty.into())),
+    }
+}
+
 /// The newest instant in the workspace (events, orders, reviews, exposures): the default
 /// `as_of` of every analysis. None for a workspace without timestamps.
 pub async fn newest_instant(ws: &Workspace) -> Result<Option<i64>> {

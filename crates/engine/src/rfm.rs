@@ -352,12 +352,8 @@ fn cluster(customers: &mut [CustomerRfm], how: Clusters, seed: u64) -> Option<Cl
 pub async fn rfm(ws: &Workspace, spec: &RfmSpec) -> Result<RfmReport> {
     let manifest = ws.manifest()?;
     let tz = calendar::zone(&manifest.settings);
-    let as_of = match spec.as_of {
-        Some(a) => a,
-        None => query::newest_instant(ws)
-            .await?
-            .ok_or_else(|| Error::Invalid("the workspace holds no orders to score".into()))?,
-    };
+    let as_of =
+        query::as_of_or_newest(ws, spec.as_of, "the workspace holds no orders to score").await?;
     if let Clusters::Fixed(k) = spec.clusters
         && !(2..=50).contains(&k)
     {

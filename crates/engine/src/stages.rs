@@ -10,7 +10,7 @@ use shoplens_models::clv::{BgNbd, fit_bgnbd};
 use shoplens_models::stats::quantile;
 
 use crate::calendar;
-use crate::clv::{ClvSpec, TimeUnit, purchase_days, summary_at};
+use crate::clv::{ClvSpec, TimeUnit, clv_of_days, purchase_days, summary_at};
 use crate::cohorts::{Period, date_of, day_index, index_start, instant_day};
 use crate::error::{Error, Result};
 use crate::query;
@@ -323,20 +323,11 @@ fn check(rules: &StageRules) -> Result<()> {
     Ok(())
 }
 
-async fn as_of_of(ws: &Workspace, as_of: Option<i64>) -> Result<i64> {
-    match as_of {
-        Some(a) => Ok(a),
-        None => query::newest_instant(ws)
-            .await?
-            .ok_or_else(|| Error::Invalid("the workspace holds no data".into())),
-    }
-}
-
 /// Stage counts at the end of every period, transitions, and spend by member tier.
 pub async fn stages(ws: &Workspace, spec: &StagesSpec) -> Result<StagesReport> {
     check(&spec.rules)?;
     let tz = calendar::zone(&ws.manifest()?.settings);
-    let as_of = as_of_of(ws, spec.as_of).await?;
+    let as_of = query::as_of_or_newest(ws, spec.as_of, "the workspace holds no data").await?;
     let as_of_day = instant_day(as_of, &tz);
     let hs = histories(ws, as_of).await?;
     let first = match spec.from {
@@ -487,12 +478,14 @@ pub struct ChurnReport {
 pub async fn churn(ws: &Workspace, spec: &ChurnSpec) -> Result<ChurnReport> {
     check(&spec.rules)?;
     let tz = calendar::zone(&ws.manifest()?.settings);
-    let as_of = as_of_of(ws, spec.as_of).await?;
+    let as_of = query::as_of_or_newest(ws, spec.as_of, "the workspace holds no data").await?;
     let day = instant_day(as_of, &tz);
     let hs = histories(ws, as_of).await?;
     let mut warnings = Vec::new();
-    let values: HashMap<String, (f64, Option<f64>)> = match crate::clv::clv(
-        ws,
+    // CLV from the purchase days already read, not a second scan of the orders.
+    let buyers = hs.iter().map(|h| (h.user.as_str(), h.days.as_slice()));
+    let values: HashMap<String, (f64, Option<f64>)> = match clv_of_days(
+        buyers,
         &ClvSpec {
             calibration_end: date_of(day),
             unit: TimeUnit::Week,
@@ -500,9 +493,8 @@ pub async fn churn(ws: &Workspace, spec: &ChurnSpec) -> Result<ChurnReport> {
             as_of: Some(as_of),
             ..ClvSpec::default()
         },
-    )
-    .await
-    {
+        day,
+    ) {
         Ok(r) => r
             .customers
             .into_iter()
