@@ -390,7 +390,7 @@ pub(crate) async fn stages_cmd(g: &Global, a: StagesArgs, out: &mut dyn Write) -
         return write_json(out, &r);
     }
     let mut header = vec!["period_start", "day"];
-    header.extend(Stage::ALL.iter().map(|s| stage_key(*s)));
+    header.extend(Stage::ALL.iter().map(|s| s.key()));
     let mut f = Frame::new(&header);
     for s in &r.snapshots {
         let mut row = vec![
@@ -449,17 +449,6 @@ pub(crate) async fn stages_cmd(g: &Global, a: StagesArgs, out: &mut dyn Write) -
         t.write(out, g.format)?;
     }
     Ok(())
-}
-
-fn stage_key(s: Stage) -> &'static str {
-    match s {
-        Stage::RegisteredNotPurchased => "registered_not_purchased",
-        Stage::New => "new",
-        Stage::Active => "active",
-        Stage::AtRisk => "at_risk",
-        Stage::Churned => "churned",
-        Stage::WonBack => "won_back",
-    }
 }
 
 #[derive(Debug, Args)]
@@ -527,7 +516,7 @@ pub(crate) async fn churn_cmd(g: &Global, a: ChurnArgs, out: &mut dyn Write) -> 
     for c in r.win_back.iter().take(n) {
         f.push(vec![
             Value::from(c.user_id.clone()),
-            Value::from(stage_key(c.stage)),
+            Value::from(c.stage.key()),
             Value::from(c.days_since_last_order),
             num(c.expected_interval_days, 1),
             num(c.p_alive, 3),

@@ -12,10 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, Float64Array, Float64Builder, Int64Array, Int64Builder, RecordBatch,
-    StringArray, StringBuilder,
+    Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray,
 };
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::MemTable;
 use datafusion::prelude::{SessionContext, col};
@@ -26,8 +24,8 @@ use crate::cohorts::date_of;
 use crate::error::{Error, Result};
 use crate::query;
 use crate::rfm::{Clusters, RfmSpec, rfm};
-use crate::sql::{PAID, buyer_orders, floats, local_day, strings, texts, ts_literal};
-use crate::stages::{ChurnSpec, StageRules, churn};
+use crate::sql::{PAID, buyer_orders, floats, ints, local_day, strings, texts, ts_literal};
+use crate::stages::{ChurnSpec, Stage, StageRules, churn};
 use crate::workspace::Workspace;
 
 /// The profile's columns: name, type, meaning (docs/metrics.md lists the same).
@@ -360,7 +358,7 @@ async fn filter(ctx: &SessionContext, rule: &str) -> Result<Vec<RecordBatch>> {
 
 #[derive(Default)]
 struct Row {
-    segment: Option<String>,
+    segment: Option<&'static str>,
     rfm: Option<String>,
     r: Option<i64>,
     f: Option<i64>,
@@ -369,7 +367,7 @@ struct Row {
     recency_days: Option<i64>,
     frequency: i64,
     monetary: f64,
-    stage: Option<String>,
+    stage: Option<&'static str>,
     p_alive: Option<f64>,
     clv: Option<f64>,
     expected_interval_days: Option<f64>,
@@ -383,12 +381,6 @@ struct Row {
     tags: Option<String>,
     top_category: Option<String>,
     top_category_share: Option<f64>,
-}
-
-fn key<T: Serialize>(v: &T) -> Option<String> {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
 }
 
 /// Computes every customer's profile at the as-of instant.
@@ -429,7 +421,7 @@ pub async fn profile(ws: &Workspace, as_of: Option<i64>) -> Result<Profile> {
                     r.region = reg[i].clone();
                     r.tags = tags[i].clone();
                     r.registered_date = date(rd[i]);
-                    r.stage = Some("registered_not_purchased".into());
+                    r.stage = Some(Stage::RegisteredNotPurchased.key());
                 }
             }
         }
@@ -492,7 +484,7 @@ pub async fn profile(ws: &Workspace, as_of: Option<i64>) -> Result<Profile> {
     if let Ok(scored) = scored {
         for c in scored.customers {
             let r = rows.entry(c.user_id).or_default();
-            r.segment = key(&c.segment);
+            r.segment = Some(c.segment.key());
             r.rfm = Some(c.rfm);
             (r.r, r.f, r.m) = (Some(c.r.into()), Some(c.f.into()), Some(c.m.into()));
             r.cluster = c.cluster.map(|k| k as i64);
@@ -513,93 +505,49 @@ pub async fn profile(ws: &Workspace, as_of: Option<i64>) -> Result<Profile> {
     if let Ok(risk) = risk {
         for c in risk.customers {
             let r = rows.entry(c.user_id).or_default();
-            r.stage = key(&c.stage);
+            r.stage = Some(c.stage.key());
             r.p_alive = c.p_alive;
             r.clv = c.expected_value;
             r.expected_interval_days = c.expected_interval_days;
             r.overdue_ratio = c.overdue_ratio;
         }
     }
-    let n = rows.len();
-    let mut text: Vec<StringBuilder> = (0..16)
-        .map(|_| StringBuilder::with_capacity(n, n * 8))
-        .collect();
-    let mut int: Vec<Int64Builder> = (0..7).map(|_| Int64Builder::with_capacity(n)).collect();
-    let mut num: Vec<Float64Builder> = (0..7).map(|_| Float64Builder::with_capacity(n)).collect();
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(FIELDS.len());
-    for (u, r) in &rows {
-        let t = [
-            Some(u.as_str()),
-            r.segment.as_deref(),
-            r.rfm.as_deref(),
-            r.stage.as_deref(),
-            r.first_order_date.as_deref(),
-            r.last_order_date.as_deref(),
-            r.registered_date.as_deref(),
-            r.acquisition_channel.as_deref(),
-            r.member_tier.as_deref(),
-            r.region.as_deref(),
-            r.tags.as_deref(),
-            r.top_category.as_deref(),
-        ];
-        for (b, v) in text.iter_mut().zip(t) {
-            b.append_option(v);
-        }
-        let i = [r.r, r.f, r.m, r.cluster, r.recency_days, Some(r.frequency)];
-        for (b, v) in int.iter_mut().zip(i) {
-            b.append_option(v);
-        }
-        let f = [
-            Some(r.monetary),
-            r.p_alive,
-            r.clv,
-            r.expected_interval_days,
-            r.overdue_ratio,
-            r.top_category_share,
-        ];
-        for (b, v) in num.iter_mut().zip(f) {
-            b.append_option(v);
-        }
-    }
-    let mut text: Vec<ArrayRef> = text
-        .iter_mut()
-        .map(|b| Arc::new(b.finish()) as ArrayRef)
-        .collect();
-    let mut int: Vec<ArrayRef> = int
-        .iter_mut()
-        .map(|b| Arc::new(b.finish()) as ArrayRef)
-        .collect();
-    let mut num: Vec<ArrayRef> = num
-        .iter_mut()
-        .map(|b| Arc::new(b.finish()) as ArrayRef)
-        .collect();
-    // Assemble in FIELDS order from the three typed queues.
-    let (mut ti, mut ii, mut ni) = (0, 0, 0);
-    for (_, t, _) in FIELDS {
-        match t {
-            "integer" => {
-                columns.push(std::mem::replace(
-                    &mut int[ii],
-                    Arc::new(Int64Array::from(Vec::<i64>::new())),
-                ));
-                ii += 1;
-            }
-            "number" => {
-                columns.push(std::mem::replace(
-                    &mut num[ni],
-                    Arc::new(Float64Array::from(Vec::<f64>::new())),
-                ));
-                ni += 1;
-            }
-            _ => {
-                columns.push(std::mem::replace(
-                    &mut text[ti],
-                    Arc::new(StringArray::from(Vec::<String>::new())),
-                ));
-                ti += 1;
-            }
-        }
-    }
+    // Columns in FIELDS order (RecordBatch::try_new checks each against the schema).
+    let text = |f: fn(&Row) -> Option<&str>| -> ArrayRef {
+        Arc::new(rows.values().map(f).collect::<StringArray>())
+    };
+    let int = |f: fn(&Row) -> Option<i64>| -> ArrayRef {
+        Arc::new(rows.values().map(f).collect::<Int64Array>())
+    };
+    let num = |f: fn(&Row) -> Option<f64>| -> ArrayRef {
+        Arc::new(rows.values().map(f).collect::<Float64Array>())
+    };
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(rows.keys())),
+        text(|r| r.segment),
+        text(|r| r.rfm.as_deref()),
+        int(|r| r.r),
+        int(|r| r.f),
+        int(|r| r.m),
+        int(|r| r.cluster),
+        int(|r| r.recency_days),
+        int(|r| Some(r.frequency)),
+        num(|r| Some(r.monetary)),
+        text(|r| r.stage),
+        num(|r| r.p_alive),
+        num(|r| r.clv),
+        num(|r| r.expected_interval_days),
+        num(|r| r.overdue_ratio),
+        text(|r| r.first_order_date.as_deref()),
+        text(|r| r.last_order_date.as_deref()),
+        text(|r| r.registered_date.as_deref()),
+        text(|r| r.acquisition_channel.as_deref()),
+        text(|r| r.member_tier.as_deref()),
+        text(|r| r.region.as_deref()),
+        text(|r| r.tags.as_deref()),
+        text(|r| r.top_category.as_deref()),
+        num(|r| r.top_category_share),
+    ];
     let batch = RecordBatch::try_new(schema(), columns)?;
     Ok(Profile {
         batch,
@@ -677,20 +625,17 @@ fn cells(batches: &[RecordBatch]) -> Result<Vec<Vec<serde_json::Value>>> {
             .iter()
             .map(|c| -> Result<Vec<serde_json::Value>> {
                 Ok(match c.data_type() {
-                    DataType::Int64 => {
-                        let a = cast(c, &DataType::Float64)?;
-                        floats(&a)?
-                            .into_iter()
-                            .zip(0..)
-                            .map(|(v, i)| {
-                                if c.is_null(i) {
-                                    serde_json::Value::Null
-                                } else {
-                                    serde_json::Value::from(v as i64)
-                                }
-                            })
-                            .collect()
-                    }
+                    DataType::Int64 => ints(c)?
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, v)| {
+                            if c.is_null(i) {
+                                serde_json::Value::Null
+                            } else {
+                                serde_json::Value::from(v)
+                            }
+                        })
+                        .collect(),
                     DataType::Float64 => floats(c)?
                         .into_iter()
                         .zip(0..)

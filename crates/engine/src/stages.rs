@@ -46,6 +46,18 @@ impl Stage {
         Stage::WonBack,
     ];
 
+    /// Stable key, as in JSON.
+    pub fn key(self) -> &'static str {
+        match self {
+            Stage::RegisteredNotPurchased => "registered_not_purchased",
+            Stage::New => "new",
+            Stage::Active => "active",
+            Stage::AtRisk => "at_risk",
+            Stage::Churned => "churned",
+            Stage::WonBack => "won_back",
+        }
+    }
+
     /// English name.
     pub fn name(self) -> &'static str {
         match self {

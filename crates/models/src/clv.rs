@@ -580,11 +580,6 @@ impl BgNbd {
         let lead = (a + b + xf - 1.0) / (a - 1.0);
         lead * bracket * self.p_alive(x, tx, t)
     }
-
-    /// Expected purchases in (0, h] of a customer just acquired (the population curve E[X(h)]).
-    pub fn expected_purchases_new(&self, h: f64) -> f64 {
-        self.expected_purchases(0, 0.0, 0.0, h)
-    }
 }
 
 struct GgData {
