@@ -15,7 +15,7 @@ use shoplens_engine::stages::{self, ChurnSpec, Stage, StageRules, StagesSpec};
 
 use crate::Global;
 use crate::people::as_of;
-use crate::render::{Format, Frame, shown, write_json};
+use crate::render::{Format, Frame, fixed, shown, write_json};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Unit {
@@ -69,13 +69,7 @@ pub(crate) async fn clv_cmd(g: &Global, a: ClvArgs, out: &mut dyn Write) -> Resu
         return write_json(out, &r);
     }
     let csv = g.format == Format::Csv;
-    let num = |x: Option<f64>, digits: usize| -> Value {
-        match x {
-            None => Value::Null,
-            Some(v) if csv => Value::from(v),
-            Some(v) => Value::from(format!("{v:.digits$}")),
-        }
-    };
+    let num = |x: Option<f64>, digits: usize| fixed(x, digits, csv);
     if !csv {
         let b = &r.bgnbd;
         writeln!(
@@ -498,11 +492,7 @@ pub(crate) async fn churn_cmd(g: &Global, a: ChurnArgs, out: &mut dyn Write) -> 
         }
         writeln!(out, "Win-back candidates by expected value")?;
     }
-    let num = |x: Option<f64>, d: usize| match x {
-        None => Value::Null,
-        Some(v) if csv => Value::from(v),
-        Some(v) => Value::from(format!("{v:.d$}")),
-    };
+    let num = |x: Option<f64>, d: usize| fixed(x, d, csv);
     let mut f = Frame::new(&[
         "user_id",
         "stage",

@@ -16,7 +16,7 @@ use shoplens_engine::repurchase::{self, RepurchaseGroup, RepurchaseSpec};
 use shoplens_engine::{calendar, ingest};
 
 use crate::Global;
-use crate::render::{Format, Frame, write_json};
+use crate::render::{Format, Frame, fixed, write_json};
 
 /// `--from DAY --to DAY` as a half-open interval of instants: a date means its midnight in the
 /// shop's zone, and `--to` a date includes that day.
@@ -97,7 +97,7 @@ pub(crate) async fn repurchase_cmd(
             None => Value::Null,
             Some(v) if csv => Value::from(v),
             Some(v) if pct => Value::from(format!("{:.1}%", v * 100.0)),
-            Some(v) => Value::from(format!("{v:.1}")),
+            v => fixed(v, 1, false),
         }
     };
     let mut f = Frame::new(&[

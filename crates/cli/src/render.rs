@@ -182,3 +182,12 @@ fn finite(x: f64) -> Value {
 pub(crate) fn shown(limit: usize, len: usize) -> usize {
     if limit == 0 { len } else { limit.min(len) }
 }
+
+/// A number for a table (fixed `digits` decimals) or, when `raw` (CSV), as it is; null stays null.
+pub(crate) fn fixed(x: Option<f64>, digits: usize, raw: bool) -> Value {
+    match x {
+        None => Value::Null,
+        Some(v) if raw => Value::from(v),
+        Some(v) => Value::from(format!("{v:.digits$}")),
+    }
+}
