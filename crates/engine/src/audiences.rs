@@ -24,7 +24,7 @@ use crate::cohorts::date_of;
 use crate::error::{Error, Result};
 use crate::query;
 use crate::rfm::{Clusters, RfmSpec, rfm};
-use crate::sql::{PAID, buyer_orders, floats, ints, local_day, strings, texts, ts_literal};
+use crate::sql::{PAID, floats, ints, local_day, strings, texts, ts_literal};
 use crate::stages::{ChurnSpec, Stage, StageRules, churn};
 use crate::workspace::Workspace;
 
@@ -426,23 +426,6 @@ pub async fn profile(ws: &Workspace, as_of: Option<i64>) -> Result<Profile> {
             }
         }
     }
-    let q = format!(
-        "SELECT user_id, CAST(min({d}) AS DOUBLE), CAST(max({d}) AS DOUBLE) FROM orders \
-         WHERE {} GROUP BY user_id",
-        buyer_orders(Some(as_of)),
-        d = day("ts")
-    );
-    for b in ctx.sql(&q).await?.collect().await? {
-        let u = texts(b.column(0))?;
-        let (lo, hi) = (floats(b.column(1))?, floats(b.column(2))?);
-        for (i, u) in u.into_iter().enumerate() {
-            if let Some(u) = u {
-                let r = rows.entry(u).or_default();
-                r.first_order_date = date(lo[i]);
-                r.last_order_date = date(hi[i]);
-            }
-        }
-    }
     if ["order_items", "products"]
         .iter()
         .all(|t| manifest.tables.contains_key(*t))
@@ -510,6 +493,8 @@ pub async fn profile(ws: &Workspace, as_of: Option<i64>) -> Result<Profile> {
             r.clv = c.expected_value;
             r.expected_interval_days = c.expected_interval_days;
             r.overdue_ratio = c.overdue_ratio;
+            r.first_order_date = c.first_order_date;
+            r.last_order_date = c.last_order_date;
         }
     }
     // Columns in FIELDS order (RecordBatch::try_new checks each against the schema).

@@ -461,6 +461,10 @@ pub struct ChurnCustomer {
     pub overdue_ratio: Option<f64>,
     /// P(alive) from BG/NBD fitted at the as-of day.
     pub p_alive: Option<f64>,
+    /// First paid order's day (YYYY-MM-DD, shop zone).
+    pub first_order_date: Option<String>,
+    /// Last paid order's day up to the as-of day.
+    pub last_order_date: Option<String>,
     /// Net amount of all their paid orders.
     pub historical_value: f64,
     /// Expected value over the horizon: CLV (BG/NBD × Gamma-Gamma), the win-back ranking key.
@@ -538,6 +542,16 @@ pub async fn churn(ws: &Workspace, spec: &ChurnSpec) -> Result<ChurnReport> {
                 .filter(|e| *e > 0.0)
                 .map(|e| silence as f64 / e),
             p_alive,
+            first_order_date: h
+                .days
+                .first()
+                .and_then(|d| date_of(d.0))
+                .map(|d| d.to_string()),
+            last_order_date: h
+                .days
+                .last()
+                .and_then(|d| date_of(d.0))
+                .map(|d| d.to_string()),
             historical_value: h.days.iter().map(|x| x.1).sum(),
             expected_value: value,
         });
