@@ -6,6 +6,7 @@ mod commands;
 mod customers;
 mod experiment;
 mod funnel;
+mod goods;
 mod people;
 mod render;
 
@@ -85,6 +86,9 @@ pub(crate) enum Command {
     Audience(audience::AudienceArgs),
     /// Customer stages over time (registered-not-purchased, new, active, at risk, churned, won back).
     Stages(customers::StagesArgs),
+    /// Market baskets: association rules (support, confidence, lift, leverage, conviction) by
+    /// FP-growth, and bundle suggestions with their order value.
+    Basket(goods::BasketArgs),
     /// Activity: events, orders and revenue by hour × weekday and category; DAU/WAU/MAU.
     Activity(people::ActivityArgs),
     /// Cohorts by first purchase or registration: retention and LTV curves.

@@ -267,7 +267,10 @@ fn products(w: &World) -> Result<TableBuilder> {
         b.push(&[
             text(p.id.clone()),
             text(p.name.clone()),
-            text(CATEGORIES[p.category]),
+            text(match p.leaf {
+                Some(leaf) => format!("{}/{leaf}", CATEGORIES[p.category]),
+                None => CATEGORIES[p.category].to_string(),
+            }),
             text(p.brand.clone()),
             Val::Money(p.price),
             Val::Money(p.cost),

@@ -18,6 +18,7 @@
 
 pub mod activity;
 pub mod audiences;
+pub mod baskets;
 pub mod calendar;
 pub mod clv;
 pub mod cohorts;

@@ -12,6 +12,7 @@
 
 pub mod abtest;
 pub mod assign;
+pub mod baskets;
 pub mod clv;
 pub mod funnel;
 pub mod rfm;

@@ -59,6 +59,8 @@ pub(crate) struct Product {
     pub(crate) return_rate: f64,
     pub(crate) good_review: f64,
     pub(crate) size: Option<&'static str>,
+    /// A leaf under the category (products.category `baby/formula`), for category baskets.
+    pub(crate) leaf: Option<&'static str>,
 }
 
 /// The catalogue with per-category popularity.
@@ -105,16 +107,19 @@ impl Catalog {
                     return_rate: RETURN_RATE[c],
                     good_review: GOOD_REVIEW,
                     size: None,
+                    leaf: None,
                 };
                 match (*cat, k) {
                     ("baby", 0) => {
                         p.name = "Infant formula stage 1 (900 g)".into();
                         p.id = "BA-FORMULA".into();
+                        p.leaf = Some("formula");
                         special.0 = products.len();
                     }
                     ("baby", 1) => {
                         p.name = "Diapers size 3 (60 pack)".into();
                         p.id = "BA-DIAPERS".into();
+                        p.leaf = Some("diapers");
                         pop = 0.5;
                         special.1 = products.len();
                     }
