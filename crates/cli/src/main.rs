@@ -52,6 +52,16 @@ pub(crate) struct Global {
     /// Analyse as of this date or instant (default: the newest timestamp in the workspace).
     #[arg(long, global = true)]
     pub(crate) as_of: Option<String>,
+    /// Language of names, actions and evidence in tables: en or zh-CN (JSON carries both).
+    #[arg(long, global = true, env = "SHOPLENS_LANG", default_value = "en")]
+    pub(crate) lang: String,
+}
+
+impl Global {
+    /// Whether tables should speak 简体中文.
+    pub(crate) fn lang_zh(&self) -> bool {
+        self.lang.to_ascii_lowercase().starts_with("zh")
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,6 +99,15 @@ pub(crate) enum Command {
     /// Market baskets: association rules (support, confidence, lift, leverage, conviction) by
     /// FP-growth, and bundle suggestions with their order value.
     Basket(goods::BasketArgs),
+    /// Product matrix: units, revenue, discounts, cost and margin per item and category, in
+    /// sales × margin quadrants (star, traffic driver, profit contributor, question) with actions.
+    Products(goods::ProductsArgs),
+    /// Returns and reviews: return rates by units and orders, good-review rate and rating per item,
+    /// category or attribute (size, colour …), and quality-risk flags with their evidence.
+    Returns(goods::ReturnsArgs),
+    /// Inventory: sell-through, 动销率 (share of SKUs sold), turnover, days of inventory, slow
+    /// movers and stock-outs.
+    Inventory(goods::InventoryArgs),
     /// Activity: events, orders and revenue by hour × weekday and category; DAU/WAU/MAU.
     Activity(people::ActivityArgs),
     /// Cohorts by first purchase or registration: retention and LTV curves.

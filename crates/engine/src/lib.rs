@@ -26,6 +26,7 @@ pub mod demo;
 pub mod error;
 pub mod experiments;
 pub mod funnel;
+pub mod goods;
 pub mod ingest;
 pub mod lifecycle;
 pub mod paths;

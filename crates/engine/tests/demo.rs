@@ -366,6 +366,147 @@ async fn planted_truths_are_recoverable() {
     assert!(f64_of(&ws, "SELECT count(*) FROM inventory WHERE on_hand = 0").await > 0.0);
 
     customers_planted_truths(&ws).await;
+    goods_planted_truths(&ws).await;
+}
+
+/// The goods truths through the public analyses: quadrants, the dress's size M, formula →
+/// diapers at category level, and inventory figures against an independent computation.
+async fn goods_planted_truths(ws: &Workspace) {
+    use shoplens_engine::baskets::{BasketSpec, Level, basket};
+    use shoplens_engine::goods::{
+        InventorySpec, MatrixSpec, Quadrant, ReturnsSpec, inventory, product_matrix, returns,
+    };
+    use shoplens_engine::models::baskets::Threshold;
+
+    let m = product_matrix(ws, &MatrixSpec::default()).await.unwrap();
+    let quadrant = |id: &str| m.items.iter().find(|r| r.key == id).unwrap().quadrant;
+    assert_eq!(quadrant("GR-EGGS-30"), Some(Quadrant::TrafficDriver));
+    assert_eq!(quadrant("HO-CANDLE-LUX"), Some(Quadrant::ProfitContributor));
+    assert_eq!(m.items_without_cost, 0);
+    // Items add up to the shop: revenue = gross − discounts of paid lines.
+    let revenue = f64_of(ws, "SELECT CAST(sum(i.quantity * i.unit_price) - sum(coalesce(i.discount, 0)) AS DOUBLE) \
+        FROM order_items i JOIN orders o ON o.order_id = i.order_id WHERE o.status IN ('completed', 'paid') AND i.quantity > 0").await;
+    assert!((m.total.revenue - revenue).abs() < 1e-6 * revenue);
+
+    // The dress: size M flagged, with its evidence against the other sizes.
+    let r = returns(ws, &ReturnsSpec::default()).await.unwrap();
+    let dress = r
+        .flags
+        .iter()
+        .find(|f| f.item_id == "AP-DRESS-017-M")
+        .expect("size M flagged");
+    assert!(
+        (0.21..0.29).contains(&dress.return_rate),
+        "{}",
+        dress.evidence
+    );
+    assert!(
+        (0.5..0.7).contains(&dress.good_review_rate),
+        "{}",
+        dress.evidence
+    );
+    let (pr, pg) = (
+        dress.style_peers_return_rate.unwrap(),
+        dress.style_peers_good_review_rate.unwrap(),
+    );
+    assert!(
+        (0.05..0.11).contains(&pr) && (0.85..0.95).contains(&pg),
+        "{}",
+        dress.evidence
+    );
+    assert!(
+        !r.flags
+            .iter()
+            .any(|f| f.item_id == "AP-DRESS-017-S" || f.item_id == "AP-DRESS-017-L")
+    );
+
+    // Baby formula → diapers among category baskets, confidence 0.70 ± 0.03.
+    let mut spec = BasketSpec::new(
+        Threshold::parse("0.001").unwrap(),
+        Threshold::parse("0.5").unwrap(),
+    );
+    spec.level = Level::Category;
+    let b = basket(ws, &spec).await.unwrap();
+    let rule = b
+        .rules
+        .iter()
+        .find(|r| r.antecedent == ["baby/formula"] && r.consequent == ["baby/diapers"])
+        .expect("formula → diapers");
+    assert!(
+        (0.67..0.73).contains(&rule.confidence),
+        "confidence {}",
+        rule.confidence
+    );
+
+    // Inventory against a computation from the raw rows (Asia/Shanghai is UTC+8 all year).
+    let inv = inventory(
+        ws,
+        &InventorySpec {
+            slow_days: 90.0,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let stock = rows(ws, "SELECT item_id, CAST(CAST(date AS BIGINT) AS VARCHAR), CAST(on_hand AS VARCHAR), CAST(CAST(unit_cost AS DOUBLE) AS VARCHAR) FROM inventory").await;
+    let mut snaps: std::collections::BTreeMap<String, Vec<(i64, i64, f64)>> = Default::default();
+    for r in &stock {
+        let f: Vec<&str> = r.split('|').collect();
+        snaps.entry(f[0].into()).or_default().push((
+            f[1].parse().unwrap(),
+            f[2].parse().unwrap(),
+            f[3].parse().unwrap(),
+        ));
+    }
+    let (lo, hi) = snaps
+        .values()
+        .flatten()
+        .fold((i64::MAX, i64::MIN), |(a, b), s| (a.min(s.0), b.max(s.0)));
+    let lines = rows(ws, "SELECT i.item_id, CAST(i.quantity AS VARCHAR), CAST(CAST(o.ts AS BIGINT) AS VARCHAR), CAST(CAST(i.unit_cost AS DOUBLE) AS VARCHAR) \
+        FROM order_items i JOIN orders o ON o.order_id = i.order_id WHERE o.status IN ('completed', 'paid') AND i.quantity > 0").await;
+    let mut sold: std::collections::BTreeMap<String, (i64, f64)> = Default::default();
+    for r in &lines {
+        let f: Vec<&str> = r.split('|').collect();
+        let day = (f[2].parse::<i64>().unwrap() + 8 * 3_600_000_000).div_euclid(86_400_000_000);
+        if (lo..=hi).contains(&day) {
+            let q: i64 = f[1].parse().unwrap();
+            let e = sold.entry(f[0].into()).or_default();
+            e.0 += q;
+            e.1 += q as f64 * f[3].parse::<f64>().unwrap();
+        }
+    }
+    let (mut units, mut end, mut cogs, mut value, mut skus, mut skus_sold) =
+        (0i64, 0i64, 0.0, 0.0, 0u64, 0u64);
+    for (item, s) in &mut snaps {
+        s.sort_by_key(|x| x.0);
+        let (u, c) = sold.get(item).copied().unwrap_or_default();
+        if u > 0 || s.iter().any(|x| x.1 > 0) {
+            skus += 1;
+            skus_sold += u64::from(u > 0);
+        }
+        units += u;
+        end += s.last().unwrap().1;
+        cogs += c;
+        value += s.iter().map(|x| x.1 as f64 * x.2).sum::<f64>() / s.len() as f64;
+    }
+    let close = |a: Option<f64>, b: f64| (a.unwrap() - b).abs() <= 1e-9 * b.abs();
+    assert!(
+        close(inv.sell_through, units as f64 / (units + end) as f64),
+        "sell-through {:?}",
+        inv.sell_through
+    );
+    assert_eq!((inv.skus, inv.skus_sold), (skus, skus_sold));
+    assert!(
+        close(inv.turnover, cogs / value),
+        "turnover {:?} vs {}",
+        inv.turnover,
+        cogs / value
+    );
+    assert!(close(
+        inv.days_of_inventory,
+        (hi - lo + 1) as f64 / (cogs / value)
+    ));
+    assert!(inv.stockout_rate.unwrap() > 0.0 && !inv.stockouts.is_empty());
 }
 
 /// RFM and CLV recover the simulator's customer segments (customers.attributes.segment).

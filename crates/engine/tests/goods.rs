@@ -123,3 +123,126 @@ async fn online_retail_rules_equal_pyfim() {
     }
     assert_eq!(checked, 2);
 }
+
+/// Online Retail: the product matrix and returns reconcile with the raw invoice lines — units and
+/// revenue of sale invoices, returned units of cancellation (`C…`) invoices — and no margin is
+/// invented without costs.
+#[tokio::test]
+async fn online_retail_products_and_returns_reconcile_with_the_raw_file() {
+    use shoplens_engine::goods::{MatrixSpec, ReturnsSpec, product_matrix, returns};
+    let path = common::data("online_retail/online_retail.csv.gz");
+    let (_d, ws, _) = common::ingest_preset("online-retail", std::slice::from_ref(&path));
+    // The raw file, read here with the csv crate.
+    let mut rd = csv::Reader::from_reader(flate2::read::GzDecoder::new(
+        std::fs::File::open(&path).unwrap(),
+    ));
+    let (mut sold, mut returned) = (HashMap::<String, i64>::new(), HashMap::<String, i64>::new());
+    let mut revenue = 0.0;
+    let (mut sale_invoices, mut credit_notes) = (
+        std::collections::HashSet::new(),
+        std::collections::HashSet::new(),
+    );
+    for rec in rd.records() {
+        let rec = rec.unwrap();
+        let (inv, code, qty, price) = (
+            &rec[0],
+            &rec[1],
+            rec[3].parse::<i64>().unwrap(),
+            rec[5].parse::<f64>().unwrap(),
+        );
+        if inv.starts_with('C') {
+            *returned.entry(code.into()).or_default() -= qty;
+            credit_notes.insert(inv.to_string());
+        } else if !inv.starts_with('A') && qty > 0 {
+            *sold.entry(code.into()).or_default() += qty;
+            revenue += qty as f64 * price;
+            sale_invoices.insert(inv.to_string());
+        }
+    }
+    let m = product_matrix(&ws, &MatrixSpec::default()).await.unwrap();
+    assert!(!m.has_costs && m.items_without_cost == m.items.len() as u64);
+    assert!(
+        m.items
+            .iter()
+            .all(|r| r.margin_rate.is_none() && r.quadrant.is_none())
+    );
+    assert_eq!(m.total.units, sold.values().sum::<i64>());
+    assert!(
+        (m.total.revenue - revenue).abs() < 1e-6 * revenue,
+        "{} vs {revenue}",
+        m.total.revenue
+    );
+    assert_eq!(m.total.orders as usize, sale_invoices.len());
+    assert_eq!(m.items.len(), sold.len());
+    for r in &m.items {
+        assert_eq!(r.units, sold[&r.key], "{}", r.key);
+    }
+    let rt = returns(&ws, &ReturnsSpec::default()).await.unwrap();
+    assert_eq!(rt.total.returned_units, returned.values().sum::<i64>());
+    assert_eq!(rt.total.orders_with_return as usize, credit_notes.len());
+    assert_eq!(rt.total.orders as usize, sale_invoices.len());
+    for r in &rt.rows {
+        assert_eq!(
+            r.returned_units,
+            returned.get(&r.key).copied().unwrap_or(0),
+            "{}",
+            r.key
+        );
+        assert_eq!(r.units, sold.get(&r.key).copied().unwrap_or(0), "{}", r.key);
+    }
+}
+
+/// Women's clothing reviews: good-review rate (≥ 4 stars) by division, department and class equals
+/// a count over the raw file.
+#[tokio::test]
+async fn clothing_reviews_good_rate_by_division_department_and_class() {
+    use shoplens_engine::goods::{ReturnsBy, ReturnsSpec, returns};
+    let path = common::data("womens_clothing_reviews/Womens Clothing E-Commerce Reviews.csv");
+    let (_d, ws, _) = common::ingest_preset("womens-clothing-reviews", std::slice::from_ref(&path));
+    let mut rd = csv::Reader::from_path(&path).unwrap();
+    let header: Vec<String> = rd.headers().unwrap().iter().map(str::to_string).collect();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (rating, recs) = (
+        col("Rating"),
+        rd.records().map(Result::unwrap).collect::<Vec<_>>(),
+    );
+    for (flag, column) in [
+        ("division", "Division Name"),
+        ("department", "Department Name"),
+        ("class", "Class Name"),
+    ] {
+        let c = col(column);
+        let mut want: HashMap<String, (i64, i64)> = HashMap::new();
+        for r in &recs {
+            let key = if r[c].is_empty() {
+                "(none)".to_string()
+            } else {
+                r[c].to_string()
+            };
+            let e = want.entry(key).or_default();
+            e.0 += 1;
+            e.1 += i64::from(r[rating].parse::<i64>().unwrap() >= 4);
+        }
+        let spec = ReturnsSpec {
+            by: ReturnsBy::Attribute(flag.into()),
+            ..ReturnsSpec::default()
+        };
+        let got = returns(&ws, &spec).await.unwrap();
+        assert_eq!(got.rows.len(), want.len(), "{column}");
+        for r in &got.rows {
+            let (n, good) = want[&r.key];
+            assert_eq!((r.reviews, r.good_reviews), (n, good), "{column} {}", r.key);
+            assert!((r.good_review_rate.unwrap() - good as f64 / n as f64).abs() < 1e-12);
+        }
+    }
+    // General vs Petite: the size-type split the data set is known for.
+    let spec = ReturnsSpec {
+        by: ReturnsBy::Attribute("Division Name".into()),
+        ..ReturnsSpec::default()
+    };
+    let got = returns(&ws, &spec).await.unwrap();
+    assert!(
+        got.rows.iter().any(|r| r.key == "General")
+            && got.rows.iter().any(|r| r.key == "General Petite")
+    );
+}
