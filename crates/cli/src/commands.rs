@@ -81,6 +81,8 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Products(a) => rt.block_on(crate::goods::products_cmd(&g, a, &mut out)),
         Command::Returns(a) => rt.block_on(crate::goods::returns_cmd(&g, a, &mut out)),
         Command::Inventory(a) => rt.block_on(crate::goods::inventory_cmd(&g, a, &mut out)),
+        Command::Channels(a) => rt.block_on(crate::goods::channels_cmd(&g, a, &mut out)),
+        Command::Campaigns => rt.block_on(crate::goods::campaigns_cmd(&g, &mut out)),
         Command::Rfm(a) => rt.block_on(crate::customers::rfm_cmd(&g, a, &mut out)),
         Command::Audience(a) => rt.block_on(crate::audience::run(&g, a, &mut out)),
         Command::Churn(a) => rt.block_on(crate::customers::churn_cmd(&g, a, &mut out)),

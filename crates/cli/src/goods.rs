@@ -1,4 +1,5 @@
-//! Goods and traffic commands: `shoplens basket`, `products`, `returns`, `inventory`.
+//! Goods and traffic commands: `shoplens basket`, `products`, `returns`, `inventory`, `channels`,
+//! `campaigns`.
 
 use std::io::Write;
 
@@ -11,6 +12,7 @@ use shoplens_engine::goods::{
     self, InventorySpec, MatrixRow, MatrixSpec, ReturnsBy, ReturnsRow, ReturnsSpec, SalesMeasure,
 };
 use shoplens_engine::models::baskets::Threshold;
+use shoplens_engine::traffic;
 
 use crate::Global;
 use crate::people::period;
@@ -552,4 +554,150 @@ pub(crate) async fn inventory_cmd(g: &Global, a: InventoryArgs, out: &mut dyn Wr
         ]);
     }
     f.write(out, g.format)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ChannelsArgs {
+    /// From this day (or instant) on, in the shop's zone (default: all data).
+    #[arg(long)]
+    from: Option<String>,
+    /// Up to this day, inclusive (or an instant, exclusive).
+    #[arg(long)]
+    to: Option<String>,
+    /// Print the daily trend instead of the channel table (JSON always has both).
+    #[arg(long)]
+    daily: bool,
+}
+
+pub(crate) async fn channels_cmd(g: &Global, a: ChannelsArgs, out: &mut dyn Write) -> Result<()> {
+    let (ws, tz) = crate::commands::existing_in_zone(g)?;
+    let (from, to) = period(&tz, a.from.as_deref(), a.to.as_deref())?;
+    let p = traffic::Period {
+        from,
+        to,
+        as_of: crate::people::as_of(g, &tz),
+    };
+    let r = traffic::channels(&ws, &p).await?;
+    if g.format == Format::Json {
+        return write_json(out, &r);
+    }
+    let csv = g.format == Format::Csv;
+    let num = |x: Option<f64>, digits: usize| fixed(x, digits, csv);
+    if a.daily {
+        let mut f = Frame::new(&["date", "channel", "uv", "orders", "revenue", "spend"]);
+        for d in &r.daily {
+            f.push(vec![
+                Value::from(d.date.clone()),
+                Value::from(d.channel.clone()),
+                Value::from(d.uv),
+                Value::from(d.orders),
+                num(Some(d.revenue), 2),
+                num(Some(d.spend), 2),
+            ]);
+        }
+        return f.write(out, g.format);
+    }
+    let mut f = Frame::new(&[
+        "channel",
+        "uv",
+        "pv",
+        "sessions",
+        "orders",
+        "paid_orders",
+        "conversion",
+        "uv_to_cart",
+        "cart_to_order",
+        "order_to_paid",
+        "aov",
+        "revenue",
+        "gross_margin",
+        "new_customers",
+        "spend",
+        "cac",
+        "roas",
+        "repurchase_90d",
+        "ltv",
+        "ltv_to_cac",
+    ]);
+    for c in &r.channels {
+        f.push(vec![
+            Value::from(c.channel.clone()),
+            Value::from(c.uv),
+            Value::from(c.pv),
+            Value::from(c.sessions),
+            Value::from(c.orders),
+            Value::from(c.paid_orders),
+            num(c.conversion, 4),
+            num(c.uv_to_cart, 3),
+            num(c.cart_to_order, 3),
+            num(c.order_to_paid, 3),
+            num(c.aov, 2),
+            num(Some(c.revenue), 2),
+            num(c.gross_margin, 2),
+            Value::from(c.new_customers),
+            num(Some(c.spend), 2),
+            num(c.cac, 2),
+            num(c.roas, 2),
+            num(c.repurchase_90d, 3),
+            num(c.ltv, 2),
+            num(c.ltv_to_cac, 2),
+        ]);
+    }
+    f.write(out, g.format)
+}
+
+pub(crate) async fn campaigns_cmd(g: &Global, out: &mut dyn Write) -> Result<()> {
+    let ws = crate::commands::existing(g)?;
+    let r = traffic::campaigns(&ws).await?;
+    if g.format == Format::Json {
+        return write_json(out, &r);
+    }
+    let csv = g.format == Format::Csv;
+    let num = |x: Option<f64>, digits: usize| fixed(x, digits, csv);
+    let mut f = Frame::new(&[
+        "campaign_id",
+        "members",
+        "redeemers",
+        "orders",
+        "revenue",
+        "discount_cost",
+        "gross_margin",
+        "cost",
+        "revenue_before",
+        "revenue_during",
+        "incremental_revenue",
+        "roi",
+        "roi_revenue",
+        "aov_change",
+        "margin_rate_change",
+        "verdict",
+    ]);
+    for c in &r.campaigns {
+        f.push(vec![
+            Value::from(c.campaign_id.clone()),
+            Value::from(c.members),
+            Value::from(c.redeemers),
+            Value::from(c.orders),
+            num(Some(c.revenue), 2),
+            num(Some(c.discount_cost), 2),
+            num(c.gross_margin, 2),
+            num(Some(c.cost), 2),
+            num(Some(c.redeemer_revenue_before), 2),
+            num(Some(c.redeemer_revenue_during), 2),
+            num(Some(c.incremental_revenue), 2),
+            num(c.roi, 2),
+            num(c.roi_revenue, 2),
+            num(c.aov_change, 3),
+            num(c.margin_rate_change, 3),
+            Value::from(c.verdict.clone().unwrap_or_default()),
+        ]);
+    }
+    f.write(out, g.format)?;
+    if !csv && !r.has_costs {
+        writeln!(
+            out,
+            "No cost data: ROI is given on a revenue basis only (roi_revenue)."
+        )?;
+    }
+    Ok(())
 }

@@ -108,6 +108,12 @@ pub(crate) enum Command {
     /// Inventory: sell-through, 动销率 (share of SKUs sold), turnover, days of inventory, slow
     /// movers and stock-outs.
     Inventory(goods::InventoryArgs),
+    /// Channels: UV, PV, stage conversion, AOV, revenue, margin, new customers, CAC, ROAS, 90-day
+    /// repurchase and LTV/CAC per channel, and the daily trend.
+    Channels(goods::ChannelsArgs),
+    /// Campaigns and promotions: orders, revenue, discount cost, margin, incremental revenue
+    /// against the redeemers' baseline period, ROI, and AOV against margin rate.
+    Campaigns,
     /// Activity: events, orders and revenue by hour × weekday and category; DAU/WAU/MAU.
     Activity(people::ActivityArgs),
     /// Cohorts by first purchase or registration: retention and LTV curves.

@@ -38,6 +38,7 @@ pub mod schema;
 pub mod sessions;
 pub mod sql;
 pub mod stages;
+pub mod traffic;
 pub mod workspace;
 
 pub use datafusion;

@@ -1,0 +1,701 @@
+//! Traffic (场): channel quality from visit to repeat purchase, and campaign and promotion return.
+//! Definitions: docs/metrics.md, "Channels" and "Campaigns and promotions".
+#![allow(
+    clippy::needless_range_loop,
+    reason = "several columns of one batch are read side by side by row index"
+)]
+
+use std::collections::BTreeMap;
+
+use chrono::TimeZone;
+use datafusion::arrow::array::Array;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::calendar;
+use crate::error::Result;
+use crate::goods::in_range;
+use crate::query;
+use crate::repurchase::{self, RepurchaseSpec};
+use crate::sessions::sessionised;
+use crate::sql::{PAID, floats, ints, local_day, quote, strings, texts};
+use crate::workspace::Workspace;
+
+/// A period [from, to) in instants (µs); None = open.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Period {
+    /// Start, inclusive.
+    pub from: Option<i64>,
+    /// End, exclusive.
+    pub to: Option<i64>,
+    /// Data up to this instant for LTV (default: the newest in the workspace).
+    pub as_of: Option<i64>,
+}
+
+fn div(a: f64, b: f64) -> Option<f64> {
+    (b != 0.0 && a.is_finite() && b.is_finite()).then(|| a / b)
+}
+
+fn nz(x: f64) -> f64 {
+    if x.is_nan() { 0.0 } else { x }
+}
+
+/// Rows of a query, as batches.
+async fn batches(
+    ws: &Workspace,
+    q: &str,
+) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>> {
+    Ok(query::sql(ws, q).await?.1)
+}
+
+/// Line revenue, cost and lines without cost of paid orders, grouped by a key expression over
+/// `o` (orders) — the margin side of channels and campaigns.
+fn margin_sql(key: &str, from: &str, filter: &str) -> String {
+    format!(
+        "SELECT {key}, CAST(sum(i.quantity * i.unit_price - coalesce(i.discount, 0)) AS DOUBLE), \
+           CAST(sum(i.quantity * coalesce(i.unit_cost, p.cost)) AS DOUBLE), \
+           CAST(sum(CASE WHEN coalesce(i.unit_cost, p.cost) IS NULL THEN 1 ELSE 0 END) AS BIGINT) \
+         FROM {from} JOIN order_items i ON i.order_id = o.order_id LEFT JOIN products p ON p.item_id = i.item_id \
+         WHERE o.{PAID} AND i.quantity > 0 AND {filter} GROUP BY 1"
+    )
+}
+
+/// (line revenue, gross margin or None without costs) per key.
+async fn margins(ws: &Workspace, q: &str) -> Result<FxHashMap<String, (f64, Option<f64>)>> {
+    let mut m = FxHashMap::default();
+    for b in &batches(ws, q).await? {
+        let (k, rev, cost, nocost) = (
+            strings(b.column(0))?,
+            floats(b.column(1))?,
+            floats(b.column(2))?,
+            ints(b.column(3))?,
+        );
+        for i in 0..b.num_rows() {
+            if k.is_valid(i) {
+                let margin = (nocost[i] == 0 && !cost[i].is_nan()).then(|| nz(rev[i]) - cost[i]);
+                m.insert(k.value(i).to_string(), (nz(rev[i]), margin));
+            }
+        }
+    }
+    Ok(m)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Channels
+
+/// One channel's quality.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ChannelRow {
+    /// Channel.
+    pub channel: String,
+    /// Unique visitors (users or anonymous ids) with an event in the channel.
+    pub uv: u64,
+    /// Page and product views.
+    pub pv: u64,
+    /// Sessions (session_id, else 30 minutes of inactivity).
+    pub sessions: u64,
+    /// Visitors who added to cart.
+    pub cart_visitors: u64,
+    /// Visitors with an order event.
+    pub order_visitors: u64,
+    /// Orders placed (orders.channel, else the channel of the order's `order` event).
+    pub orders: u64,
+    /// Of which paid.
+    pub paid_orders: u64,
+    /// Orders per session.
+    pub conversion: Option<f64>,
+    /// Visitors who ordered / visitors.
+    pub visitor_conversion: Option<f64>,
+    /// cart_visitors / uv.
+    pub uv_to_cart: Option<f64>,
+    /// order_visitors / cart_visitors.
+    pub cart_to_order: Option<f64>,
+    /// paid_orders / orders.
+    pub order_to_paid: Option<f64>,
+    /// Net amount of paid orders.
+    pub revenue: f64,
+    /// revenue / paid_orders.
+    pub aov: Option<f64>,
+    /// Line revenue − cost of the paid orders; None without costs.
+    pub gross_margin: Option<f64>,
+    /// Customers acquired by the channel (registered, else first paid, in the period).
+    pub new_customers: u64,
+    /// Spend in the period (channel_spend).
+    pub spend: f64,
+    /// spend / new customers.
+    pub cac: Option<f64>,
+    /// revenue / spend.
+    pub roas: Option<f64>,
+    /// Share of the channel's new buyers (first purchase in the period) who bought again within 90 days.
+    pub repurchase_90d: Option<f64>,
+    /// Paid revenue to the as-of date per new customer.
+    pub ltv: Option<f64>,
+    /// ltv / cac.
+    pub ltv_to_cac: Option<f64>,
+}
+
+/// One day of one channel.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ChannelDay {
+    /// Day (shop time).
+    pub date: String,
+    /// Channel.
+    pub channel: String,
+    /// Unique visitors.
+    pub uv: u64,
+    /// Orders placed.
+    pub orders: u64,
+    /// Net amount of paid orders.
+    pub revenue: f64,
+    /// Spend.
+    pub spend: f64,
+}
+
+/// Channels in a period.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelReport {
+    /// Per channel, by revenue.
+    pub channels: Vec<ChannelRow>,
+    /// Daily trend.
+    pub daily: Vec<ChannelDay>,
+    /// Whether margins could be computed (cost data present).
+    pub has_costs: bool,
+}
+
+/// Channel quality: traffic, stage conversion, AOV, revenue, margin, new customers, CAC, ROAS,
+/// 90-day repurchase and LTV/CAC, with a daily trend.
+pub async fn channels(ws: &Workspace, p: &Period) -> Result<ChannelReport> {
+    let manifest = ws.manifest()?;
+    let tz = calendar::zone(&manifest.settings);
+    let z = tz.name();
+    let as_of = query::as_of_or_newest(ws, p.as_of, "no data").await.ok();
+    let ev_range = in_range("ts", p.from, p.to);
+    let inner = format!(
+        "SELECT coalesce(user_id, anonymous_id, '') AS person, ts, session_id, event, channel FROM events WHERE {ev_range}"
+    );
+    let mut rows: BTreeMap<String, ChannelRow> = BTreeMap::new();
+    let mut daily: BTreeMap<(i64, String), ChannelDay> = BTreeMap::new();
+    let ev = format!(
+        "SELECT channel, CAST(count(DISTINCT person) AS BIGINT), \
+           CAST(sum(CASE WHEN event IN ('page_view', 'product_view') THEN 1 ELSE 0 END) AS BIGINT), \
+           CAST(count(DISTINCT unit) AS BIGINT), \
+           CAST(count(DISTINCT CASE WHEN event = 'add_to_cart' THEN person END) AS BIGINT), \
+           CAST(count(DISTINCT CASE WHEN event = 'order' THEN person END) AS BIGINT) \
+         FROM ({}) WHERE channel IS NOT NULL GROUP BY 1",
+        sessionised(&inner, 30 * 60 * 1_000_000)
+    );
+    for b in &batches(ws, &ev).await? {
+        let ch = strings(b.column(0))?;
+        let v: Vec<Vec<i64>> = (1..6).map(|c| ints(b.column(c))).collect::<Result<_>>()?;
+        for i in 0..b.num_rows() {
+            let r = rows.entry(ch.value(i).to_string()).or_default();
+            r.uv = v[0][i] as u64;
+            r.pv = v[1][i] as u64;
+            r.sessions = v[2][i] as u64;
+            r.cart_visitors = v[3][i] as u64;
+            r.order_visitors = v[4][i] as u64;
+        }
+    }
+    let day = local_day("ts", z);
+    let dq = format!(
+        "SELECT {day}, channel, CAST(count(DISTINCT coalesce(user_id, anonymous_id, '')) AS BIGINT) FROM events \
+         WHERE channel IS NOT NULL AND {ev_range} GROUP BY 1, 2"
+    );
+    for b in &batches(ws, &dq).await? {
+        let (d, ch, uv) = (
+            ints(b.column(0))?,
+            strings(b.column(1))?,
+            ints(b.column(2))?,
+        );
+        for i in 0..b.num_rows() {
+            daily.entry((d[i], ch.value(i).to_string())).or_default().uv = uv[i] as u64;
+        }
+    }
+    // Orders by their channel, else their order event's.
+    let o_range = in_range("o.ts", p.from, p.to);
+    let chan = "coalesce(o.channel, e.channel)";
+    let from = "orders o LEFT JOIN (SELECT order_id, max(channel) AS channel FROM events \
+                WHERE order_id IS NOT NULL AND channel IS NOT NULL GROUP BY order_id) e ON e.order_id = o.order_id";
+    let oday = local_day("o.ts", z);
+    let oq = format!(
+        "SELECT {oday}, {chan}, CAST(count(*) AS BIGINT), CAST(sum(CASE WHEN o.{PAID} THEN 1 ELSE 0 END) AS BIGINT), \
+           CAST(sum(CASE WHEN o.{PAID} THEN o.net_amount END) AS DOUBLE) \
+         FROM {from} WHERE {o_range} AND {chan} IS NOT NULL GROUP BY 1, 2"
+    );
+    for b in &batches(ws, &oq).await? {
+        let (d, ch, n, paid, rev) = (
+            ints(b.column(0))?,
+            strings(b.column(1))?,
+            ints(b.column(2))?,
+            ints(b.column(3))?,
+            floats(b.column(4))?,
+        );
+        for i in 0..b.num_rows() {
+            let c = ch.value(i).to_string();
+            let r = rows.entry(c.clone()).or_default();
+            r.orders += n[i] as u64;
+            r.paid_orders += paid[i] as u64;
+            r.revenue += nz(rev[i]);
+            let dd = daily.entry((d[i], c)).or_default();
+            dd.orders = n[i] as u64;
+            dd.revenue = nz(rev[i]);
+        }
+    }
+    let m = margins(ws, &margin_sql(chan, from, &o_range)).await?;
+    let has_costs = m.values().any(|x| x.1.is_some());
+    // Spend per local day.
+    let day_of = |t: i64| -> i64 {
+        tz.timestamp_micros(t)
+            .single()
+            .map_or(t.div_euclid(86_400_000_000), |d| {
+                (d.date_naive() - chrono::NaiveDate::default()).num_days()
+            })
+    };
+    let mut sr = Vec::new();
+    if let Some(f) = p.from {
+        sr.push(format!("CAST(date AS BIGINT) >= {}", day_of(f)));
+    }
+    if let Some(t) = p.to {
+        // `to` is exclusive: a midnight excludes its day.
+        sr.push(format!("CAST(date AS BIGINT) <= {}", day_of(t - 1)));
+    }
+    let sr = if sr.is_empty() {
+        "TRUE".to_string()
+    } else {
+        sr.join(" AND ")
+    };
+    let sq = format!(
+        "SELECT CAST(date AS BIGINT), channel, CAST(sum(spend) AS DOUBLE) FROM channel_spend WHERE {sr} GROUP BY 1, 2"
+    );
+    for b in &batches(ws, &sq).await? {
+        let (d, ch, s) = (
+            ints(b.column(0))?,
+            strings(b.column(1))?,
+            floats(b.column(2))?,
+        );
+        for i in 0..b.num_rows() {
+            let c = ch.value(i).to_string();
+            rows.entry(c.clone()).or_default().spend += nz(s[i]);
+            daily.entry((d[i], c)).or_default().spend = nz(s[i]);
+        }
+    }
+    // New customers and their revenue to the as-of date.
+    let asof = as_of.map_or("TRUE".into(), |a| {
+        format!("o.ts <= {}", crate::sql::ts_literal(a))
+    });
+    let acq = in_range("coalesce(c.registered_at, f.first_paid)", p.from, p.to);
+    let nq = format!(
+        "WITH f AS (SELECT user_id, min(ts) AS first_paid FROM orders WHERE {PAID} AND user_id IS NOT NULL GROUP BY user_id), \
+         n AS (SELECT c.user_id, c.acquisition_channel AS ch FROM customers c LEFT JOIN f ON f.user_id = c.user_id \
+               WHERE c.acquisition_channel IS NOT NULL AND {acq}) \
+         SELECT n.ch, CAST(count(DISTINCT n.user_id) AS BIGINT), CAST(sum(o.net_amount) AS DOUBLE) \
+         FROM n LEFT JOIN orders o ON o.user_id = n.user_id AND o.{PAID} AND {asof} GROUP BY 1"
+    );
+    let mut ltv_rev: FxHashMap<String, f64> = FxHashMap::default();
+    for b in &batches(ws, &nq).await? {
+        let (ch, n, rev) = (
+            strings(b.column(0))?,
+            ints(b.column(1))?,
+            floats(b.column(2))?,
+        );
+        for i in 0..b.num_rows() {
+            let c = ch.value(i).to_string();
+            rows.entry(c.clone()).or_default().new_customers = n[i] as u64;
+            ltv_rev.insert(c, nz(rev[i]));
+        }
+    }
+    let mut rp = RepurchaseSpec::new(90);
+    (rp.from, rp.to, rp.as_of) = (p.from, p.to, p.as_of);
+    let repurchase = repurchase::repurchase(ws, &rp).await.ok();
+    let mut channels: Vec<ChannelRow> = rows
+        .into_iter()
+        .map(|(c, mut r)| {
+            r.channel = c.clone();
+            let f = |a: u64, b: u64| div(a as f64, b as f64);
+            r.conversion = f(r.orders, r.sessions);
+            r.visitor_conversion = f(r.order_visitors, r.uv);
+            r.uv_to_cart = f(r.cart_visitors, r.uv);
+            r.cart_to_order = f(r.order_visitors, r.cart_visitors);
+            r.order_to_paid = f(r.paid_orders, r.orders);
+            r.aov = div(r.revenue, r.paid_orders as f64);
+            r.gross_margin = m.get(&c).and_then(|x| x.1);
+            r.cac = if r.spend > 0.0 {
+                div(r.spend, r.new_customers as f64)
+            } else {
+                None
+            };
+            r.roas = div(r.revenue, r.spend);
+            r.repurchase_90d = repurchase.as_ref().and_then(|rep| {
+                rep.by_acquisition_channel
+                    .iter()
+                    .find(|g| g.value.as_deref() == Some(c.as_str()))
+                    .and_then(|g| g.rate)
+            });
+            r.ltv = ltv_rev
+                .get(&c)
+                .and_then(|v| div(*v, r.new_customers as f64));
+            r.ltv_to_cac = match (r.ltv, r.cac) {
+                (Some(l), Some(c)) => div(l, c),
+                _ => None,
+            };
+            r
+        })
+        .collect();
+    channels.sort_by(|a, b| {
+        b.revenue
+            .total_cmp(&a.revenue)
+            .then_with(|| a.channel.cmp(&b.channel))
+    });
+    let day0 = chrono::NaiveDate::default();
+    let daily = daily
+        .into_iter()
+        .map(|((d, c), mut r)| {
+            r.date = (day0 + chrono::Days::new(d.max(0) as u64)).to_string();
+            r.channel = c;
+            r
+        })
+        .collect();
+    Ok(ChannelReport {
+        channels,
+        daily,
+        has_costs,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Campaigns
+
+/// One campaign's return.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CampaignRow {
+    /// Campaign id.
+    pub campaign_id: String,
+    /// Name.
+    pub name: Option<String>,
+    /// Kind.
+    pub kind: Option<String>,
+    /// Start of the window (shop time).
+    pub starts_at: Option<String>,
+    /// End of the window (shop time; a date-only end counts its whole day).
+    pub ends_at: Option<String>,
+    /// Customers targeted (campaign_members).
+    pub members: u64,
+    /// Customers who redeemed.
+    pub redeemers: u64,
+    /// Redemptions.
+    pub redemptions: u64,
+    /// redeemers / members.
+    pub redemption_rate: Option<f64>,
+    /// Paid orders attributed: orders.campaign_id, a redemption's order, or a redeemer's order on
+    /// the redemption day.
+    pub orders: u64,
+    /// Net amount of those orders.
+    pub revenue: f64,
+    /// Discounts granted: redemptions' discounts, else the attributed orders' discounts.
+    pub discount_cost: f64,
+    /// Line revenue − cost of the attributed orders; None without costs.
+    pub gross_margin: Option<f64>,
+    /// campaigns.cost, else discounts + channel spend booked to the campaign.
+    pub cost: f64,
+    /// Redeemers' paid revenue inside the window.
+    pub redeemer_revenue_during: f64,
+    /// Redeemers' paid revenue in the equally long window just before.
+    pub redeemer_revenue_before: f64,
+    /// during − before.
+    pub incremental_revenue: f64,
+    /// Incremental gross margin (during − before) of the redeemers; None without costs.
+    pub incremental_margin: Option<f64>,
+    /// (incremental margin − cost) / cost; None without costs.
+    pub roi: Option<f64>,
+    /// (incremental revenue − cost) / cost: revenue basis, for data without costs.
+    pub roi_revenue: Option<f64>,
+    /// AOV of attributed paid orders.
+    pub aov: Option<f64>,
+    /// AOV of the window's other paid orders.
+    pub aov_others: Option<f64>,
+    /// aov / aov_others − 1.
+    pub aov_change: Option<f64>,
+    /// Margin rate of attributed orders' lines.
+    pub margin_rate: Option<f64>,
+    /// Margin rate of the window's other orders.
+    pub margin_rate_others: Option<f64>,
+    /// margin_rate − margin_rate_others, in rate points.
+    pub margin_rate_change: Option<f64>,
+    /// "AOV +5% but margin −8 pts" in words.
+    pub verdict: Option<String>,
+}
+
+/// Campaigns and promotions.
+#[derive(Debug, Clone, Serialize)]
+pub struct CampaignReport {
+    /// Per campaign, by revenue.
+    pub campaigns: Vec<CampaignRow>,
+    /// Whether margins could be computed.
+    pub has_costs: bool,
+}
+
+/// Per campaign: orders, revenue, discount cost, margin, incremental revenue against the
+/// redeemers' own baseline period, ROI, and the promotion's AOV against its margin rate.
+pub async fn campaigns(ws: &Workspace) -> Result<CampaignReport> {
+    let manifest = ws.manifest()?;
+    let tz = calendar::zone(&manifest.settings);
+    let z = tz.name();
+    let day_us = 86_400_000_000i64;
+    let mut rows: BTreeMap<String, CampaignRow> = BTreeMap::new();
+    let mut windows: Vec<(String, i64, i64)> = Vec::new();
+    let cq = "SELECT campaign_id, name, kind, CAST(starts_at AS BIGINT), CAST(ends_at AS BIGINT), \
+              CAST(cost AS DOUBLE), starts_at IS NULL OR ends_at IS NULL FROM campaigns";
+    let mut fixed_cost: FxHashMap<String, f64> = FxHashMap::default();
+    for b in &batches(ws, cq).await? {
+        let (id, name, kind) = (
+            strings(b.column(0))?,
+            texts(b.column(1))?,
+            texts(b.column(2))?,
+        );
+        let (s, e, cost) = (ints(b.column(3))?, ints(b.column(4))?, floats(b.column(5))?);
+        let open = b.column(6).clone();
+        let open = open
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::BooleanArray>();
+        for i in 0..b.num_rows() {
+            let c = id.value(i).to_string();
+            let r = rows.entry(c.clone()).or_default();
+            r.name = name[i].clone();
+            r.kind = kind[i].clone();
+            if !cost[i].is_nan() {
+                fixed_cost.insert(c.clone(), cost[i]);
+            }
+            if open.is_some_and(|o| !o.value(i)) {
+                // A date-only end (local midnight) counts its whole day.
+                let local_midnight = |t: i64| {
+                    tz.timestamp_micros(t)
+                        .single()
+                        .is_some_and(|d| d.time() == chrono::NaiveTime::MIN)
+                };
+                let end = if local_midnight(e[i]) {
+                    e[i] + day_us
+                } else {
+                    e[i] + 1
+                };
+                r.starts_at = Some(calendar::format_instant(s[i], &tz));
+                r.ends_at = Some(calendar::format_instant(end - 1, &tz));
+                windows.push((c, s[i], end));
+            }
+        }
+    }
+    let count_q = "SELECT campaign_id, 'm', CAST(count(DISTINCT user_id) AS BIGINT), CAST(NULL AS DOUBLE) FROM campaign_members GROUP BY 1 \
+                   UNION ALL SELECT campaign_id, 'r', CAST(count(DISTINCT user_id) AS BIGINT), CAST(sum(discount) AS DOUBLE) FROM redemptions GROUP BY 1 \
+                   UNION ALL SELECT campaign_id, 'n', CAST(count(*) AS BIGINT), CAST(NULL AS DOUBLE) FROM redemptions GROUP BY 1";
+    let mut redemption_discount: FxHashMap<String, f64> = FxHashMap::default();
+    for b in &batches(ws, count_q).await? {
+        let (id, what, n, d) = (
+            strings(b.column(0))?,
+            strings(b.column(1))?,
+            ints(b.column(2))?,
+            floats(b.column(3))?,
+        );
+        for i in 0..b.num_rows() {
+            let c = id.value(i).to_string();
+            let r = rows.entry(c.clone()).or_default();
+            match what.value(i) {
+                "m" => r.members = n[i] as u64,
+                "r" => {
+                    r.redeemers = n[i] as u64;
+                    if !d[i].is_nan() {
+                        redemption_discount.insert(c, d[i]);
+                    }
+                }
+                _ => r.redemptions = n[i] as u64,
+            }
+        }
+    }
+    // Attributed orders.
+    let (oday, rday) = (local_day("o.ts", z), local_day("r.ts", z));
+    let att = format!(
+        "(SELECT campaign_id, order_id FROM orders WHERE campaign_id IS NOT NULL \
+          UNION SELECT campaign_id, order_id FROM redemptions WHERE order_id IS NOT NULL \
+          UNION SELECT r.campaign_id, o.order_id FROM redemptions r JOIN orders o ON o.user_id = r.user_id \
+                AND {oday} = {rday} WHERE r.order_id IS NULL AND r.ts IS NOT NULL)"
+    );
+    let aq = format!(
+        "SELECT a.campaign_id, CAST(count(*) AS BIGINT), CAST(sum(o.net_amount) AS DOUBLE), CAST(sum(coalesce(o.discount_amount, 0)) AS DOUBLE) \
+         FROM {att} a JOIN orders o ON o.order_id = a.order_id WHERE o.{PAID} GROUP BY 1"
+    );
+    let mut order_discount: FxHashMap<String, f64> = FxHashMap::default();
+    for b in &batches(ws, &aq).await? {
+        let (id, n, rev, disc) = (
+            strings(b.column(0))?,
+            ints(b.column(1))?,
+            floats(b.column(2))?,
+            floats(b.column(3))?,
+        );
+        for i in 0..b.num_rows() {
+            let c = id.value(i).to_string();
+            let r = rows.entry(c.clone()).or_default();
+            r.orders = n[i] as u64;
+            r.revenue = nz(rev[i]);
+            order_discount.insert(c, nz(disc[i]));
+        }
+    }
+    let att_margin = margins(
+        ws,
+        &margin_sql(
+            "a.campaign_id",
+            &format!("{att} a JOIN orders o ON o.order_id = a.order_id"),
+            "TRUE",
+        ),
+    )
+    .await?;
+    let spend_q = "SELECT campaign_id, CAST(sum(spend) AS DOUBLE) FROM channel_spend WHERE campaign_id IS NOT NULL GROUP BY 1";
+    let mut spend: FxHashMap<String, f64> = FxHashMap::default();
+    for b in &batches(ws, spend_q).await? {
+        let (id, s) = (strings(b.column(0))?, floats(b.column(1))?);
+        for i in 0..b.num_rows() {
+            spend.insert(id.value(i).to_string(), nz(s[i]));
+        }
+    }
+    // Windows as a table: redeemers' revenue during and before; the window's other orders.
+    let mut during_before: FxHashMap<String, [f64; 2]> = FxHashMap::default();
+    let mut margin_db: FxHashMap<String, [(f64, Option<f64>); 2]> = FxHashMap::default();
+    /// Paid orders, their revenue, and (line revenue, margin) of a window's other orders.
+    type Others = (f64, f64, (f64, Option<f64>));
+    let mut others: FxHashMap<String, Others> = FxHashMap::default();
+    if !windows.is_empty() {
+        let values = windows
+            .iter()
+            .map(|(c, s, e)| format!("({}, CAST({s} AS BIGINT), CAST({e} AS BIGINT))", quote(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let w = format!(
+            "(SELECT column1 AS campaign_id, column2 AS s, column3 AS e FROM (VALUES {values}))"
+        );
+        let t = "CAST(o.ts AS BIGINT)";
+        let red = format!(
+            "(SELECT DISTINCT w.campaign_id, w.s, w.e, r.user_id FROM {w} w JOIN redemptions r ON r.campaign_id = w.campaign_id)"
+        );
+        let phase = format!("CASE WHEN {t} >= x.s AND {t} < x.e THEN 'd' ELSE 'b' END");
+        let in_phase = format!("{t} >= x.s - (x.e - x.s) AND {t} < x.e");
+        let rq = format!(
+            "SELECT x.campaign_id || '|' || {phase}, CAST(sum(o.net_amount) AS DOUBLE) FROM {red} x \
+             JOIN orders o ON o.user_id = x.user_id WHERE o.{PAID} AND {in_phase} GROUP BY 1"
+        );
+        for b in &batches(ws, &rq).await? {
+            let (k, v) = (strings(b.column(0))?, floats(b.column(1))?);
+            for i in 0..b.num_rows() {
+                if let Some((c, ph)) = k.value(i).rsplit_once('|') {
+                    during_before.entry(c.to_string()).or_default()[usize::from(ph == "b")] =
+                        nz(v[i]);
+                }
+            }
+        }
+        let key = format!("x.campaign_id || '|' || {phase}");
+        let mq = margin_sql(
+            &key,
+            &format!("{red} x JOIN orders o ON o.user_id = x.user_id"),
+            &in_phase,
+        );
+        for (k, v) in margins(ws, &mq).await? {
+            if let Some((c, ph)) = k.rsplit_once('|') {
+                let e = margin_db
+                    .entry(c.to_string())
+                    .or_insert([(0.0, Some(0.0)); 2]);
+                e[usize::from(ph == "b")] = v;
+            }
+        }
+        // The window's paid orders not attributed to the campaign.
+        let other = format!(
+            "{w} x JOIN orders o ON CAST(o.ts AS BIGINT) >= x.s AND CAST(o.ts AS BIGINT) < x.e \
+             LEFT JOIN {att} a ON a.order_id = o.order_id AND a.campaign_id = x.campaign_id"
+        );
+        let oq = format!(
+            "SELECT x.campaign_id, CAST(count(*) AS BIGINT), CAST(sum(o.net_amount) AS DOUBLE) FROM {other} \
+             WHERE o.{PAID} AND a.order_id IS NULL GROUP BY 1"
+        );
+        for b in &batches(ws, &oq).await? {
+            let (id, n, rev) = (
+                strings(b.column(0))?,
+                ints(b.column(1))?,
+                floats(b.column(2))?,
+            );
+            for i in 0..b.num_rows() {
+                let e = others
+                    .entry(id.value(i).to_string())
+                    .or_insert((0.0, 0.0, (0.0, None)));
+                e.0 = n[i] as f64;
+                e.1 = nz(rev[i]);
+            }
+        }
+        for (c, v) in margins(
+            ws,
+            &margin_sql("x.campaign_id", &other, "a.order_id IS NULL"),
+        )
+        .await?
+        {
+            others.entry(c).or_insert((0.0, 0.0, (0.0, None))).2 = v;
+        }
+    }
+    let mut has_costs = false;
+    let campaigns = rows
+        .into_iter()
+        .map(|(c, mut r)| {
+            r.campaign_id = c.clone();
+            r.discount_cost = redemption_discount
+                .get(&c)
+                .or_else(|| order_discount.get(&c))
+                .copied()
+                .unwrap_or(0.0);
+            let am = att_margin.get(&c).copied();
+            r.gross_margin = am.and_then(|x| x.1);
+            has_costs |= r.gross_margin.is_some();
+            r.cost = fixed_cost
+                .get(&c)
+                .copied()
+                .unwrap_or(r.discount_cost + spend.get(&c).copied().unwrap_or(0.0));
+            let [d, bf] = during_before.get(&c).copied().unwrap_or_default();
+            r.redeemer_revenue_during = d;
+            r.redeemer_revenue_before = bf;
+            r.incremental_revenue = d - bf;
+            r.incremental_margin = margin_db.get(&c).and_then(|[d, b]| Some(d.1? - b.1?));
+            r.roi = r.incremental_margin.and_then(|m| div(m - r.cost, r.cost));
+            r.roi_revenue = div(r.incremental_revenue - r.cost, r.cost);
+            r.aov = div(r.revenue, r.orders as f64);
+            if let Some((n, rev, (lrev, lm))) = others.get(&c).copied() {
+                r.aov_others = div(rev, n);
+                r.margin_rate_others = lm.and_then(|m| div(m, lrev));
+            }
+            r.aov_change = match (r.aov, r.aov_others) {
+                (Some(a), Some(o)) => div(a, o).map(|x| x - 1.0),
+                _ => None,
+            };
+            r.margin_rate = am.and_then(|(lrev, m)| m.and_then(|m| div(m, lrev)));
+            r.margin_rate_change = match (r.margin_rate, r.margin_rate_others) {
+                (Some(a), Some(o)) => Some(a - o),
+                _ => None,
+            };
+            r.verdict = match (r.aov_change, r.margin_rate_change) {
+                (Some(a), Some(m)) => Some(format!(
+                    "AOV {:+.0}% {} margin rate {:+.1} pts",
+                    a * 100.0,
+                    if (a > 0.0) == (m > 0.0) { "and" } else { "but" },
+                    m * 100.0
+                )),
+                (Some(a), None) => Some(format!(
+                    "AOV {:+.0}% (no cost data for the margin)",
+                    a * 100.0
+                )),
+                _ => None,
+            };
+            r
+        })
+        .collect::<Vec<_>>();
+    let mut campaigns = campaigns;
+    campaigns.sort_by(|a, b| {
+        b.revenue
+            .total_cmp(&a.revenue)
+            .then_with(|| a.campaign_id.cmp(&b.campaign_id))
+    });
+    Ok(CampaignReport {
+        campaigns,
+        has_costs,
+    })
+}
