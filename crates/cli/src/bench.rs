@@ -40,6 +40,43 @@ enum BenchWhat {
     /// k-means on RFM features, beside the Python `lifetimes` package and scikit-learn's KMeans on
     /// the same inputs.
     Customers(CustomersBench),
+    /// FP-growth frequent itemsets on online-retail baskets and a seeded synthetic basket set,
+    /// beside pyfim (Borgelt's C implementation) and mlxtend on the same baskets and support.
+    Baskets(BasketsBench),
+}
+
+#[derive(Debug, Args)]
+struct BasketsBench {
+    /// Synthetic baskets (Zipf item popularity, planted groups).
+    #[arg(long, default_value_t = 1_000_000)]
+    baskets: usize,
+    /// Items of the synthetic set.
+    #[arg(long, default_value_t = 10_000)]
+    items: u32,
+    /// Minimum support of the synthetic set.
+    #[arg(long, default_value = "0.0005")]
+    support: String,
+    /// Online Retail file (the online-retail preset's input).
+    #[arg(
+        long,
+        default_value = "../shared/data/online_retail/online_retail.csv.gz"
+    )]
+    online_retail: PathBuf,
+    /// Minimum support on online retail.
+    #[arg(long, default_value = "0.005")]
+    online_retail_support: String,
+    /// Run mlxtend on sets of at most this many baskets (0 = never); it needs a one-hot frame.
+    #[arg(long, default_value_t = 1_000_000)]
+    mlxtend_max: usize,
+    /// Folder for the basket files handed to the peers.
+    #[arg(long, default_value = "bench-data")]
+    dir: PathBuf,
+    /// Timed runs of each task.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Python with `pyfim` and `mlxtend` (each peer is skipped when it cannot import).
+    #[arg(long, default_value = "python3")]
+    python: String,
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +173,7 @@ pub(crate) fn run(g: &Global, a: BenchArgs, rt: &Runtime, out: &mut dyn Write) -
         BenchWhat::Funnel(b) => funnel_bench(g, &b, rt, out),
         BenchWhat::People(b) => people_bench(g, &b, rt, out),
         BenchWhat::Customers(b) => customers_bench(g, &b, rt, out),
+        BenchWhat::Baskets(b) => baskets_bench(g, &b, rt, out),
     }
 }
 
@@ -917,6 +955,180 @@ print(json.dumps({"times": times, "inertia": km.inertia_}))
             Value::from(format!("{:.3}", r["best_s"].as_f64().unwrap_or(f64::NAN))),
             Value::from(format!("{:.3}", r["median_s"].as_f64().unwrap_or(f64::NAN))),
             Value::from(check),
+        ]);
+    }
+    t.write(out, g.format)
+}
+
+/// Peak resident memory of this process so far, in MB (Linux; None elsewhere).
+fn peak_rss_mb() -> Option<f64> {
+    status_mb("VmHWM:")
+}
+
+/// A memory figure of /proc/self/status in MB.
+fn status_mb(key: &str) -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = s
+        .lines()
+        .find(|l| l.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+fn baskets_bench(g: &Global, b: &BasketsBench, rt: &Runtime, out: &mut dyn Write) -> Result<()> {
+    use shoplens_engine::baskets::{BasketSpec, load};
+    use shoplens_engine::models::baskets::{self as mb, Baskets, Threshold};
+    std::fs::create_dir_all(&b.dir).with_context(|| format!("creating {}", b.dir.display()))?;
+    let mut sets: Vec<(String, Baskets, Threshold)> = Vec::new();
+    note(g, &format!("generating {} baskets …", b.baskets));
+    sets.push((
+        format!("synthetic {}k", b.baskets / 1000),
+        mb::generate(b.baskets, b.items, 42),
+        Threshold::parse(&b.support).map_err(anyhow::Error::msg)?,
+    ));
+    let ws_dir = b.dir.join("online-retail-ws");
+    if !ws_dir.exists() {
+        let ws = Workspace::open(&ws_dir)?;
+        let p = presets::preset("online-retail")?;
+        ingest::ingest(
+            &ws,
+            std::slice::from_ref(&b.online_retail),
+            &p,
+            &IngestOptions::default(),
+            &|_| {},
+        )?;
+    }
+    let ws = Workspace::open_existing(&ws_dir)?;
+    let t = Threshold::parse(&b.online_retail_support).map_err(anyhow::Error::msg)?;
+    let loaded = rt.block_on(load(&ws, &BasketSpec::new(t, t)))?;
+    sets.push(("online retail".into(), loaded.baskets, t));
+    let mut rows: Vec<Value> = Vec::new();
+    for (name, baskets, t) in &sets {
+        let min = t.min_count(baskets.len() as u64);
+        // Reset the peak-memory mark (Linux), so the figure is the mining's, not the ingest's.
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let before = status_mb("VmRSS:");
+        let (mut times, found) = timed(b.runs, || {
+            Ok(mb::frequent_itemsets(baskets, min, usize::MAX))
+        })?;
+        let f = figure(
+            "shoplens",
+            "fp-growth",
+            baskets.len() as u64,
+            0.0,
+            &mut times,
+        );
+        rows.push(serde_json::json!({"tool": "shoplens", "set": name, "baskets": baskets.len(), "min_count": min,
+            "itemsets": found.len(), "best_s": f.best_s, "median_s": f.median_s,
+            "peak_rss_mb": peak_rss_mb(), "baskets_mb": baskets.heap_bytes() as f64 / 1e6,
+            "mining_mb": peak_rss_mb().zip(before).map(|(p, b)| p - b)}));
+        drop(found);
+        let file = b.dir.join("baskets.txt");
+        let mut text = String::with_capacity(baskets.len() * 24);
+        for k in 0..baskets.len() {
+            let line: Vec<String> = baskets.get(k).iter().map(u32::to_string).collect();
+            text.push_str(&line.join(","));
+            text.push('\n');
+        }
+        std::fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
+        let script = r#"
+import sys, time, json
+def status(key):
+    for l in open("/proc/self/status"):
+        if l.startswith(key):
+            return int(l.split()[1]) / 1024
+tool, path, min_count, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+tracts = [l.rstrip("\n").split(",") for l in open(path)]
+base = status("VmRSS:")
+times, n = [], 0
+for _ in range(runs):
+    if tool == "pyfim":
+        from fim import fpgrowth
+        t = time.perf_counter()
+        n = len(fpgrowth(tracts, target="s", supp=-min_count, zmin=1, report="a"))
+    else:
+        import pandas as pd
+        from mlxtend.preprocessing import TransactionEncoder
+        from mlxtend.frequent_patterns import fpgrowth
+        te = TransactionEncoder()
+        m = te.fit(tracts).transform(tracts, sparse=True)
+        df = pd.DataFrame.sparse.from_spmatrix(m, columns=te.columns_)
+        t = time.perf_counter()
+        n = len(fpgrowth(df, min_support=min_count / len(tracts) - 1e-12, use_colnames=False))
+    times.append(time.perf_counter() - t)
+peak = status("VmHWM:")
+print(json.dumps({"times": times, "itemsets": n, "peak_rss_mb": peak, "input_rss_mb": base}))
+"#;
+        for tool in ["pyfim", "mlxtend"] {
+            if tool == "mlxtend" && (b.mlxtend_max == 0 || baskets.len() > b.mlxtend_max) {
+                continue;
+            }
+            note(g, &format!("{tool} on {name} …"));
+            let runs = if tool == "mlxtend" { 1 } else { b.runs };
+            match run_python(
+                &b.python,
+                script,
+                &[
+                    tool,
+                    &file.display().to_string(),
+                    &min.to_string(),
+                    &runs.to_string(),
+                ],
+            ) {
+                Ok(o) => {
+                    let v: Value = serde_json::from_str(o.trim())?;
+                    let mut t: Vec<f64> = v["times"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+                        .unwrap_or_default();
+                    if !t.is_empty() {
+                        let f = figure(tool, "fp-growth", baskets.len() as u64, 0.0, &mut t);
+                        rows.push(serde_json::json!({"tool": tool, "set": name, "baskets": baskets.len(), "min_count": min,
+                            "itemsets": v["itemsets"], "best_s": f.best_s, "median_s": f.median_s,
+                            "peak_rss_mb": v["peak_rss_mb"], "baskets_mb": v["input_rss_mb"],
+                            "mining_mb": v["peak_rss_mb"].as_f64().zip(v["input_rss_mb"].as_f64()).map(|(p, b)| p - b)}));
+                    }
+                }
+                Err(e) => note(g, &format!("{tool} skipped: {e}")),
+            }
+        }
+        let _ = std::fs::remove_file(&file);
+    }
+    if g.format == Format::Json {
+        return write_json(
+            out,
+            &serde_json::json!({"bench": "baskets", "figures": rows}),
+        );
+    }
+    let mut t = Frame::new(&[
+        "tool",
+        "set",
+        "baskets",
+        "min count",
+        "itemsets",
+        "best s",
+        "median s",
+        "peak RSS MB",
+        "mining MB",
+    ]);
+    for r in &rows {
+        let mb = |v: &Value| {
+            v.as_f64()
+                .map_or(Value::Null, |x| Value::from(format!("{x:.0}")))
+        };
+        t.push(vec![
+            r["tool"].clone(),
+            r["set"].clone(),
+            r["baskets"].clone(),
+            r["min_count"].clone(),
+            r["itemsets"].clone(),
+            Value::from(format!("{:.3}", r["best_s"].as_f64().unwrap_or(f64::NAN))),
+            Value::from(format!("{:.3}", r["median_s"].as_f64().unwrap_or(f64::NAN))),
+            mb(&r["peak_rss_mb"]),
+            mb(&r["mining_mb"]),
         ]);
     }
     t.write(out, g.format)

@@ -196,10 +196,8 @@ struct Tree {
     count: Vec<u64>,
     parent: Vec<u32>,
     first_child: Vec<u32>,
-    next_sibling: Vec<u32>,
     next_same: Vec<u32>,
     head: Vec<u32>,
-    root_child: Vec<u32>,
     support: Vec<u64>,
     /// Global rank of each local item.
     global: Vec<u32>,
@@ -214,10 +212,8 @@ impl Tree {
             count: Vec::with_capacity(nodes + 1),
             parent: Vec::with_capacity(nodes + 1),
             first_child: Vec::with_capacity(nodes + 1),
-            next_sibling: Vec::with_capacity(nodes + 1),
             next_same: Vec::with_capacity(nodes + 1),
             head: vec![NONE; m],
-            root_child: vec![NONE; m],
             support: vec![0; m],
             global,
             branching: false,
@@ -232,7 +228,6 @@ impl Tree {
         self.count.push(0);
         self.parent.push(parent);
         self.first_child.push(NONE);
-        self.next_sibling.push(NONE);
         if item == NONE {
             self.next_same.push(NONE);
         } else {
@@ -242,37 +237,37 @@ impl Tree {
             if self.first_child[p] != NONE {
                 self.branching = true;
             }
-            self.next_sibling[id as usize] = self.first_child[p];
             self.first_child[p] = id;
-            if parent == 0 {
-                self.root_child[item as usize] = id;
-            }
         }
         id
     }
 
-    /// Inserts a path of local items in ascending order with a weight.
-    fn insert(&mut self, path: &[u32], weight: u64) {
-        let mut node = 0u32;
-        for &it in path {
-            let child = if node == 0 {
-                self.root_child[it as usize]
-            } else {
-                let mut c = self.first_child[node as usize];
-                while c != NONE && self.item[c as usize] != it {
-                    c = self.next_sibling[c as usize];
-                }
-                c
-            };
-            let child = if child == NONE {
-                self.add_node(it, node)
-            } else {
-                child
-            };
-            self.count[child as usize] += weight;
-            self.support[it as usize] += weight;
-            node = child;
+    /// Builds the tree from weighted paths of local items (each ascending), given as spans of a
+    /// flat buffer. The paths are sorted first, so that paths sharing a prefix arrive together and
+    /// every node is found on the stack of the previous path: no child lookups at all.
+    fn build(global: Vec<u32>, items: &[u32], spans: &mut [(u32, u32, u64)]) -> Tree {
+        let path = |s: &(u32, u32, u64)| &items[s.0 as usize..(s.0 + s.1) as usize];
+        spans.sort_unstable_by(|a, b| path(a).cmp(path(b)));
+        let mut t = Tree::new(global, spans.len() * 2);
+        let mut stack: Vec<u32> = Vec::new();
+        let mut prev: &[u32] = &[];
+        for s in spans.iter() {
+            let p = path(s);
+            let common = p.iter().zip(prev).take_while(|(a, b)| a == b).count();
+            stack.truncate(common);
+            for &node in &stack {
+                t.count[node as usize] += s.2;
+                t.support[t.item[node as usize] as usize] += s.2;
+            }
+            for &it in &p[common..] {
+                let node = t.add_node(it, stack.last().copied().unwrap_or(0));
+                t.count[node as usize] += s.2;
+                t.support[it as usize] += s.2;
+                stack.push(node);
+            }
+            prev = p;
         }
+        t
     }
 }
 
@@ -281,6 +276,7 @@ impl Tree {
 struct Scratch {
     counts: Vec<u64>,
     path: Vec<u32>,
+    spans: Vec<(u32, u32, u64)>,
 }
 
 struct Miner {
@@ -365,13 +361,11 @@ impl Miner {
         s.counts.clear();
         s.counts.resize(local, 0);
         let mut node = tree.head[local];
-        let mut path_nodes = 0usize;
         while node != NONE {
             let w = tree.count[node as usize];
             let mut p = tree.parent[node as usize];
             while p != 0 {
                 s.counts[tree.item[p as usize] as usize] += w;
-                path_nodes += 1;
                 p = tree.parent[p as usize];
             }
             node = tree.next_same[node as usize];
@@ -393,11 +387,12 @@ impl Miner {
             remap[old as usize] = new as u32;
         }
         let global = keep.iter().map(|&o| tree.global[o as usize]).collect();
-        let mut cond = Tree::new(global, path_nodes);
+        s.path.clear();
+        s.spans.clear();
         let mut node = tree.head[local];
         while node != NONE {
             let w = tree.count[node as usize];
-            s.path.clear();
+            let start = s.path.len();
             let mut p = tree.parent[node as usize];
             while p != 0 {
                 let r = remap[tree.item[p as usize] as usize];
@@ -406,10 +401,14 @@ impl Miner {
                 }
                 p = tree.parent[p as usize];
             }
-            s.path.sort_unstable();
-            cond.insert(&s.path, w);
+            s.path[start..].sort_unstable();
+            if s.path.len() > start {
+                s.spans
+                    .push((start as u32, (s.path.len() - start) as u32, w));
+            }
             node = tree.next_same[node as usize];
         }
+        let cond = Tree::build(global, &s.path, &mut s.spans);
         Some(cond)
     }
 }
@@ -430,20 +429,25 @@ pub fn frequent_itemsets(baskets: &Baskets, min_count: u64, max_len: usize) -> V
     for (r, &i) in frequent.iter().enumerate() {
         rank[i as usize] = r as u32;
     }
-    let mut tree = Tree::new(frequent, baskets.items.len() / 2);
-    let mut path = Vec::new();
+    let mut flat: Vec<u32> = Vec::with_capacity(baskets.items.len());
+    let mut spans: Vec<(u32, u32, u64)> = Vec::with_capacity(baskets.len());
     for b in 0..baskets.len() {
-        path.clear();
-        path.extend(
+        let start = flat.len();
+        flat.extend(
             baskets
                 .get(b)
                 .iter()
                 .map(|&i| rank[i as usize])
                 .filter(|&r| r != NONE),
         );
-        path.sort_unstable();
-        tree.insert(&path, 1);
+        flat[start..].sort_unstable();
+        if flat.len() > start {
+            spans.push((start as u32, (flat.len() - start) as u32, 1));
+        }
     }
+    let tree = Tree::build(frequent, &flat, &mut spans);
+    drop(flat);
+    drop(spans);
     let miner = Miner { min_count, max_len };
     let mut out: Vec<Itemset> = (0..tree.global.len())
         .into_par_iter()
@@ -580,6 +584,34 @@ pub fn rules(itemsets: &[Itemset], n_baskets: u64, t: RuleThresholds) -> Vec<Rul
             .then_with(|| a.consequent.cmp(&b.consequent))
     });
     out
+}
+
+/// A seeded synthetic basket set for benchmarks: basket sizes 1 + Poisson(3), items drawn by a
+/// Zipf law (exponent 1.1) over `n_items`, and 20 planted groups (pairs and triples of mid-popular
+/// items) each added to 1% of baskets, so strong rules exist. Deterministic for a seed.
+pub fn generate(n_baskets: usize, n_items: u32, seed: u64) -> Baskets {
+    use rand::{Rng, SeedableRng};
+    use rand_distr::{Distribution, Poisson, Zipf};
+    let n_items = n_items.max(100);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut b = Baskets::new(n_items);
+    let (Ok(size), Ok(zipf)) = (Poisson::new(3.0), Zipf::new(f64::from(n_items), 1.1)) else {
+        return b;
+    };
+    let groups: Vec<Vec<u32>> = (0..20u32)
+        .map(|g| (0..2 + g % 2).map(|k| 50 + g * 7 + k * 3).collect())
+        .collect();
+    let mut items = Vec::new();
+    for _ in 0..n_baskets {
+        items.clear();
+        let n = 1 + size.sample(&mut rng) as usize;
+        items.extend((0..n).map(|_| zipf.sample(&mut rng) as u32 - 1));
+        if rng.random_bool(0.2) {
+            items.extend(&groups[rng.random_range(0..groups.len())]);
+        }
+        b.push(&items);
+    }
+    b
 }
 
 #[cfg(test)]
