@@ -68,15 +68,8 @@ struct BasketsBench {
     /// Run mlxtend on sets of at most this many baskets (0 = never); it needs a one-hot frame.
     #[arg(long, default_value_t = 1_000_000)]
     mlxtend_max: usize,
-    /// Folder for the basket files handed to the peers.
-    #[arg(long, default_value = "bench-data")]
-    dir: PathBuf,
-    /// Timed runs of each task.
-    #[arg(long, default_value_t = 3)]
-    runs: usize,
-    /// Python with `pyfim` and `mlxtend` (each peer is skipped when it cannot import).
-    #[arg(long, default_value = "python3")]
-    python: String,
+    #[command(flatten)]
+    peers: Peers,
 }
 
 #[derive(Debug, Args)]
@@ -90,19 +83,12 @@ struct CustomersBench {
     /// Clusters of the timed k-means (3 seeded k-means++ starts each, as scikit-learn's n_init=3).
     #[arg(long, default_value_t = 5)]
     k: usize,
-    /// Folder for the inputs handed to the peers.
-    #[arg(long, default_value = "bench-data")]
-    dir: PathBuf,
-    /// Timed runs of each shoplens task.
-    #[arg(long, default_value_t = 3)]
-    runs: usize,
+    #[command(flatten)]
+    peers: Peers,
     /// Fit lifetimes on at most this many customers of each base (0 = skip lifetimes); the
     /// synthetic 10M base takes lifetimes many minutes.
     #[arg(long, default_value_t = 10_000_000)]
     peer_max: usize,
-    /// Python with `lifetimes` and `scikit-learn` (each peer is skipped when it cannot import).
-    #[arg(long, default_value = "python3")]
-    python: String,
 }
 
 #[derive(Debug, Args)]
@@ -110,15 +96,8 @@ struct PeopleBench {
     /// Demo scale (50 ≈ 120M events).
     #[arg(long, default_value_t = 50.0)]
     scale: f64,
-    /// Folder for the demo workspace (reused when present).
-    #[arg(long, default_value = "bench-data")]
-    dir: PathBuf,
-    /// Timed runs of each tool.
-    #[arg(long, default_value_t = 3)]
-    runs: usize,
-    /// Python with the `duckdb` package (skipped when it cannot import).
-    #[arg(long, default_value = "python3")]
-    python: String,
+    #[command(flatten)]
+    peers: Peers,
 }
 
 #[derive(Debug, Args)]
@@ -126,18 +105,11 @@ struct FunnelBench {
     /// Events in the generated log.
     #[arg(long, default_value_t = 10_000_000)]
     rows: u64,
-    /// Folder for the generated CSV and workspace (reused when present).
-    #[arg(long, default_value = "bench-data")]
-    dir: PathBuf,
-    /// Timed runs of each tool (the best and the median are reported).
-    #[arg(long, default_value_t = 3)]
-    runs: usize,
+    #[command(flatten)]
+    peers: Peers,
     /// ClickHouse windowFunnel mode for every tool (DuckDB SQL has the default mode only).
     #[arg(long, default_value = "default")]
     mode: String,
-    /// Python with the `duckdb` and `chdb` packages (each peer is skipped when it cannot import).
-    #[arg(long, default_value = "python3")]
-    python: String,
 }
 
 #[derive(Debug, Args)]
@@ -145,13 +117,21 @@ struct IngestBench {
     /// Rows of the generated CSV.
     #[arg(long, default_value_t = 10_000_000)]
     rows: u64,
-    /// Folder for the generated CSV and the scratch workspaces.
+    #[command(flatten)]
+    peers: Peers,
+}
+
+/// Where the inputs go, how often each task runs, and the Python that runs the peers.
+#[derive(Debug, Args)]
+struct Peers {
+    /// Folder for generated inputs, the files handed to the peers and workspaces (reused when
+    /// present).
     #[arg(long, default_value = "bench-data")]
     dir: PathBuf,
-    /// Timed runs of each tool (the best and the median are reported).
+    /// Timed runs of each task (the best and the median are reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Python with the `duckdb` package, for the peer figure (skipped when it cannot import duckdb).
+    /// Python with the peers' packages (each peer is skipped when it cannot import).
     #[arg(long, default_value = "python3")]
     python: String,
 }
@@ -192,12 +172,12 @@ fn taobao_csv(g: &Global, dir: &Path, rows: u64, runs: usize) -> Result<PathBuf>
 }
 
 fn ingest_bench(g: &Global, b: &IngestBench, out: &mut dyn Write) -> Result<()> {
-    let csv = taobao_csv(g, &b.dir, b.rows, b.runs)?;
+    let csv = taobao_csv(g, &b.peers.dir, b.rows, b.peers.runs)?;
     let mb = std::fs::metadata(&csv)?.len() as f64 / 1e6;
     let preset = presets::preset("taobao")?;
     let mut ours = Vec::new();
-    for run in 0..b.runs {
-        let ws_dir = b.dir.join(format!("ws-{run}"));
+    for run in 0..b.peers.runs {
+        let ws_dir = b.peers.dir.join(format!("ws-{run}"));
         let _ = std::fs::remove_dir_all(&ws_dir);
         let ws = Workspace::open(&ws_dir)?;
         let t = Instant::now();
@@ -221,7 +201,7 @@ fn ingest_bench(g: &Global, b: &IngestBench, out: &mut dyn Write) -> Result<()> 
         mb,
         &mut ours,
     )];
-    match duckdb_runs(&b.python, &csv, &b.dir, b.runs) {
+    match duckdb_runs(&b.peers.python, &csv, &b.peers.dir, b.peers.runs) {
         Ok(mut times) => figures.push(figure(
             "duckdb",
             "CSV → Parquet (COPY … TO)",
@@ -258,8 +238,8 @@ fn funnel_bench(g: &Global, b: &FunnelBench, rt: &Runtime, out: &mut dyn Write) 
     let Some(mode) = Mode::parse(&b.mode) else {
         bail!("--mode must be default, strict-order or strict-increase");
     };
-    let csv = taobao_csv(g, &b.dir, b.rows, b.runs)?;
-    let ws_dir = b.dir.join(format!("funnel-ws-{}", b.rows));
+    let csv = taobao_csv(g, &b.peers.dir, b.rows, b.peers.runs)?;
+    let ws_dir = b.peers.dir.join(format!("funnel-ws-{}", b.rows));
     let ws = Workspace::open(&ws_dir)?;
     if ws.manifest()?.rows(Table::Events) != b.rows {
         note(g, &format!("ingesting {} …", csv.display()));
@@ -279,7 +259,7 @@ fn funnel_bench(g: &Global, b: &FunnelBench, rt: &Runtime, out: &mut dyn Write) 
     spec.mode = mode;
     let mut ours = Vec::new();
     let mut counts = Vec::new();
-    for _ in 0..b.runs {
+    for _ in 0..b.peers.runs {
         let t = Instant::now();
         let r = rt.block_on(funnel::funnel(&ws, &spec))?;
         ours.push(t.elapsed().as_secs_f64());
@@ -307,7 +287,7 @@ fn funnel_bench(g: &Global, b: &FunnelBench, rt: &Runtime, out: &mut dyn Write) 
         if peer == "duckdb" && mode != Mode::Default {
             continue;
         }
-        match funnel_peer(&b.python, peer, &files, b.runs, mode) {
+        match funnel_peer(&b.peers.python, peer, &files, b.peers.runs, mode) {
             Ok((mut times, c)) => {
                 let task = if peer == "duckdb" {
                     "funnel in SQL (ASOF joins)"
@@ -432,10 +412,10 @@ for _ in range(runs):
 }
 
 fn people_bench(g: &Global, b: &PeopleBench, rt: &Runtime, out: &mut dyn Write) -> Result<()> {
-    if b.runs == 0 {
+    if b.peers.runs == 0 {
         bail!("--runs must be at least 1");
     }
-    let ws_dir = b.dir.join(format!("demo-{}", b.scale));
+    let ws_dir = b.peers.dir.join(format!("demo-{}", b.scale));
     let ws = Workspace::open(&ws_dir)?;
     if ws.manifest()?.rows(Table::Events) == 0 {
         note(
@@ -459,7 +439,7 @@ fn people_bench(g: &Global, b: &PeopleBench, rt: &Runtime, out: &mut dyn Write) 
     let mut rows = Vec::new();
     let mut act_t = Vec::new();
     let mut act_sum = Vec::new();
-    for _ in 0..b.runs {
+    for _ in 0..b.peers.runs {
         let t = Instant::now();
         let r = rt.block_on(activity::activity(&ws, &Default::default()))?;
         act_t.push(t.elapsed().as_secs_f64());
@@ -478,7 +458,7 @@ fn people_bench(g: &Global, b: &PeopleBench, rt: &Runtime, out: &mut dyn Write) 
     ));
     let mut co_t = Vec::new();
     let mut co_sum = Vec::new();
-    for _ in 0..b.runs {
+    for _ in 0..b.peers.runs {
         let t = Instant::now();
         let r = rt.block_on(cohorts::cohorts(&ws, &Default::default()))?;
         co_t.push(t.elapsed().as_secs_f64());
@@ -522,7 +502,7 @@ fn people_bench(g: &Global, b: &PeopleBench, rt: &Runtime, out: &mut dyn Write) 
         .timezone
         .clone()
         .unwrap_or_else(|| "UTC".into());
-    match people_peer(&b.python, &Value::Object(files), &tz, b.runs) {
+    match people_peer(&b.peers.python, &Value::Object(files), &tz, b.peers.runs) {
         Ok(peer) => {
             for (task, mut times, sums) in peer {
                 rows.push((
@@ -765,9 +745,10 @@ fn customers_bench(
     use shoplens_engine::clv::{ClvSpec, clv};
     use shoplens_engine::models::clv::{self as m, BgNbd, GammaGamma, Rft};
     use shoplens_engine::models::rfm;
-    std::fs::create_dir_all(&b.dir).with_context(|| format!("creating {}", b.dir.display()))?;
+    std::fs::create_dir_all(&b.peers.dir)
+        .with_context(|| format!("creating {}", b.peers.dir.display()))?;
     // The CDNOW sample's calibration summaries, through the same path as `shoplens clv`.
-    let ws_dir = b.dir.join("cdnow-sample-ws");
+    let ws_dir = b.peers.dir.join("cdnow-sample-ws");
     if !ws_dir.exists() {
         let ws = Workspace::open(&ws_dir)?;
         let p = presets::preset("cdnow")?;
@@ -797,7 +778,7 @@ fn customers_bench(
     let synthetic = m::simulate(&truth, b.customers, 364, 7.0, 42);
     let mut rows: Vec<Value> = Vec::new();
     for (name, base) in [("cdnow ×1000", &cdnow), ("synthetic", &synthetic)] {
-        let (mut times, fit) = timed(b.runs, || Ok(m::fit_bgnbd(base)?))?;
+        let (mut times, fit) = timed(b.peers.runs, || Ok(m::fit_bgnbd(base)?))?;
         let f = figure("shoplens", "bgnbd fit", base.len() as u64, 0.0, &mut times);
         let p = fit.params;
         rows.push(serde_json::json!({"tool": "shoplens", "task": format!("BG/NBD {name}"), "customers": base.len(),
@@ -805,7 +786,7 @@ fn customers_bench(
         if b.peer_max == 0 || base.len() > b.peer_max {
             continue;
         }
-        let file = b.dir.join(format!("bgnbd-{}.f64", base.len()));
+        let file = b.peers.dir.join(format!("bgnbd-{}.f64", base.len()));
         write_columns(
             &file,
             &[
@@ -826,7 +807,7 @@ s = time.perf_counter() - t
 p = bg.params_
 print(json.dumps({"seconds": s, "params": [p["r"], p["alpha"], p["a"], p["b"]]}))
 "#;
-        match run_python(&b.python, script, &[&file.display().to_string()]) {
+        match run_python(&b.peers.python, script, &[&file.display().to_string()]) {
             Ok(o) => {
                 let v: Value = serde_json::from_str(o.trim())?;
                 let theirs: Vec<f64> = v["params"]
@@ -868,13 +849,13 @@ print(json.dumps({"seconds": s, "params": [p["r"], p["alpha"], p["a"], p["b"]]})
         })
         .collect();
     rfm::standardise(&mut pts);
-    let (mut times, km) = timed(b.runs, || {
+    let (mut times, km) = timed(b.peers.runs, || {
         rfm::kmeans(&pts, b.k, 42, 3).context("k-means needs more points than clusters")
     })?;
     let f = figure("shoplens", "kmeans", pts.len() as u64, 0.0, &mut times);
     rows.push(serde_json::json!({"tool": "shoplens", "task": format!("k-means k={} n_init=3", b.k), "customers": pts.len(),
         "best_s": f.best_s, "median_s": f.median_s, "inertia": km.inertia}));
-    let file = b.dir.join("kmeans.f64");
+    let file = b.peers.dir.join("kmeans.f64");
     write_columns(
         &file,
         &(0..3)
@@ -895,12 +876,12 @@ for _ in range(int(sys.argv[3])):
 print(json.dumps({"times": times, "inertia": km.inertia_}))
 "#;
     match run_python(
-        &b.python,
+        &b.peers.python,
         script,
         &[
             &file.display().to_string(),
             &b.k.to_string(),
-            &b.runs.to_string(),
+            &b.peers.runs.to_string(),
         ],
     ) {
         Ok(o) => {
@@ -981,7 +962,8 @@ fn status_mb(key: &str) -> Option<f64> {
 fn baskets_bench(g: &Global, b: &BasketsBench, rt: &Runtime, out: &mut dyn Write) -> Result<()> {
     use shoplens_engine::baskets::{BasketSpec, load};
     use shoplens_engine::models::baskets::{self as mb, Baskets, Threshold};
-    std::fs::create_dir_all(&b.dir).with_context(|| format!("creating {}", b.dir.display()))?;
+    std::fs::create_dir_all(&b.peers.dir)
+        .with_context(|| format!("creating {}", b.peers.dir.display()))?;
     let mut sets: Vec<(String, Baskets, Threshold)> = Vec::new();
     note(g, &format!("generating {} baskets …", b.baskets));
     sets.push((
@@ -989,7 +971,7 @@ fn baskets_bench(g: &Global, b: &BasketsBench, rt: &Runtime, out: &mut dyn Write
         mb::generate(b.baskets, b.items, 42),
         Threshold::parse(&b.support).map_err(anyhow::Error::msg)?,
     ));
-    let ws_dir = b.dir.join("online-retail-ws");
+    let ws_dir = b.peers.dir.join("online-retail-ws");
     if !ws_dir.exists() {
         let ws = Workspace::open(&ws_dir)?;
         let p = presets::preset("online-retail")?;
@@ -1011,7 +993,7 @@ fn baskets_bench(g: &Global, b: &BasketsBench, rt: &Runtime, out: &mut dyn Write
         // Reset the peak-memory mark (Linux), so the figure is the mining's, not the ingest's.
         let _ = std::fs::write("/proc/self/clear_refs", "5");
         let before = status_mb("VmRSS:");
-        let (mut times, found) = timed(b.runs, || {
+        let (mut times, found) = timed(b.peers.runs, || {
             Ok(mb::frequent_itemsets(baskets, min, usize::MAX))
         })?;
         let f = figure(
@@ -1026,7 +1008,7 @@ fn baskets_bench(g: &Global, b: &BasketsBench, rt: &Runtime, out: &mut dyn Write
             "peak_rss_mb": peak_rss_mb(), "baskets_mb": baskets.heap_bytes() as f64 / 1e6,
             "mining_mb": peak_rss_mb().zip(before).map(|(p, b)| p - b)}));
         drop(found);
-        let file = b.dir.join("baskets.txt");
+        let file = b.peers.dir.join("baskets.txt");
         let mut text = String::with_capacity(baskets.len() * 24);
         for k in 0..baskets.len() {
             let line: Vec<String> = baskets.get(k).iter().map(u32::to_string).collect();
@@ -1067,9 +1049,9 @@ print(json.dumps({"times": times, "itemsets": n, "peak_rss_mb": peak, "input_rss
                 continue;
             }
             note(g, &format!("{tool} on {name} …"));
-            let runs = if tool == "mlxtend" { 1 } else { b.runs };
+            let runs = if tool == "mlxtend" { 1 } else { b.peers.runs };
             match run_python(
-                &b.python,
+                &b.peers.python,
                 script,
                 &[
                     tool,
