@@ -506,6 +506,12 @@ static ORDER_ITEMS: &[Column] = &[
         "Variant attributes of the line (size, colour …), as a JSON object.",
         "{\"size\":\"M\"}",
     ),
+    opt(
+        "coupon_discount",
+        Money,
+        "The part of the line's discount that came from coupons (positive number); null when the source does not say.",
+        "0.3000",
+    ),
 ];
 
 static PRODUCTS: &[Column] = &[

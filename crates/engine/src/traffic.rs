@@ -391,7 +391,11 @@ pub struct CampaignRow {
     pub orders: u64,
     /// Net amount of those orders.
     pub revenue: f64,
-    /// Discounts granted: redemptions' discounts, else the attributed orders' discounts.
+    /// Coupon part of the attributed orders' line discounts (order_items.coupon_discount), when
+    /// the source records it.
+    pub coupon_discount: Option<f64>,
+    /// Discounts granted: redemptions' discounts, else the attributed orders' coupon discounts,
+    /// else their whole discounts.
     pub discount_cost: f64,
     /// Line revenue − cost of the attributed orders; None without costs.
     pub gross_margin: Option<f64>,
@@ -440,7 +444,6 @@ pub async fn campaigns(ws: &Workspace) -> Result<CampaignReport> {
     let manifest = ws.manifest()?;
     let tz = calendar::zone(&manifest.settings);
     let z = tz.name();
-    let day_us = 86_400_000_000i64;
     let mut rows: BTreeMap<String, CampaignRow> = BTreeMap::new();
     let mut windows: Vec<(String, i64, i64)> = Vec::new();
     let cq = "SELECT campaign_id, name, kind, CAST(starts_at AS BIGINT), CAST(ends_at AS BIGINT), \
@@ -466,17 +469,18 @@ pub async fn campaigns(ws: &Workspace) -> Result<CampaignReport> {
                 fixed_cost.insert(c.clone(), cost[i]);
             }
             if open.is_some_and(|o| !o.value(i)) {
-                // A date-only end (local midnight) counts its whole day.
-                let local_midnight = |t: i64| {
-                    tz.timestamp_micros(t)
-                        .single()
-                        .is_some_and(|d| d.time() == chrono::NaiveTime::MIN)
-                };
-                let end = if local_midnight(e[i]) {
-                    e[i] + day_us
-                } else {
-                    e[i] + 1
-                };
+                // A date-only end (local midnight) counts its whole day, up to the next local
+                // midnight (25 or 23 hours on a daylight-saving day).
+                let next_midnight = tz.timestamp_micros(e[i]).single().and_then(|d| {
+                    (d.time() == chrono::NaiveTime::MIN)
+                        .then(|| d.date_naive() + chrono::Days::new(1))
+                        .and_then(|n| {
+                            tz.from_local_datetime(&n.and_time(chrono::NaiveTime::MIN))
+                                .earliest()
+                        })
+                        .map(|n| n.timestamp_micros())
+                });
+                let end = next_midnight.unwrap_or(e[i] + 1);
                 r.starts_at = Some(calendar::format_instant(s[i], &tz));
                 r.ends_at = Some(calendar::format_instant(end - 1, &tz));
                 windows.push((c, s[i], end));
@@ -535,6 +539,24 @@ pub async fn campaigns(ws: &Workspace) -> Result<CampaignReport> {
             r.orders = n[i] as u64;
             r.revenue = nz(rev[i]);
             order_discount.insert(c, nz(disc[i]));
+        }
+    }
+    let cq = format!(
+        "SELECT a.campaign_id, CAST(sum(i.coupon_discount) AS DOUBLE), CAST(count(i.coupon_discount) AS BIGINT) \
+         FROM {att} a JOIN orders o ON o.order_id = a.order_id JOIN order_items i ON i.order_id = o.order_id \
+         WHERE o.{PAID} GROUP BY 1"
+    );
+    let mut coupon: FxHashMap<String, f64> = FxHashMap::default();
+    for b in &batches(ws, &cq).await? {
+        let (id, v, n) = (
+            strings(b.column(0))?,
+            floats(b.column(1))?,
+            ints(b.column(2))?,
+        );
+        for i in 0..b.num_rows() {
+            if n[i] > 0 {
+                coupon.insert(id.value(i).to_string(), nz(v[i]));
+            }
         }
     }
     let att_margin = margins(
@@ -639,8 +661,10 @@ pub async fn campaigns(ws: &Workspace) -> Result<CampaignReport> {
         .into_iter()
         .map(|(c, mut r)| {
             r.campaign_id = c.clone();
+            r.coupon_discount = coupon.get(&c).copied();
             r.discount_cost = redemption_discount
                 .get(&c)
+                .or(r.coupon_discount.as_ref())
                 .or_else(|| order_discount.get(&c))
                 .copied()
                 .unwrap_or(0.0);

@@ -246,3 +246,105 @@ async fn clothing_reviews_good_rate_by_division_department_and_class() {
             && got.rows.iter().any(|r| r.key == "General Petite")
     );
 }
+
+/// Complete Journey: per campaign, the redeeming households, their coupon discounts on the
+/// redemption days and their revenue during the campaign vs the equally long window before it
+/// equal a computation over the raw files.
+#[tokio::test]
+async fn completejourney_campaigns_reconcile_with_the_raw_files() {
+    use chrono::NaiveDate;
+    use std::collections::{BTreeMap, HashSet};
+    let dir = common::data("completejourney");
+    let files: Vec<_> = [
+        "transactions_hh10pct.csv",
+        "campaign_descriptions.csv",
+        "campaigns.csv",
+        "coupon_redemptions.csv",
+    ]
+    .iter()
+    .map(|f| dir.join(f))
+    .collect();
+    let (_d, ws, _) = common::ingest_preset("completejourney", &files);
+    let day = |s: &str| NaiveDate::parse_from_str(&s[..10], "%Y-%m-%d").unwrap();
+    // Baskets: household, day of the earliest line, sales, coupon discounts.
+    let mut baskets: BTreeMap<String, (String, String, f64, f64)> = BTreeMap::new();
+    let mut rd = csv::Reader::from_path(&files[0]).unwrap();
+    for r in rd.records() {
+        let r = r.unwrap();
+        let e = baskets
+            .entry(r[2].to_string())
+            .or_insert_with(|| (r[0].to_string(), r[10].to_string(), 0.0, 0.0));
+        if r[10] < *e.1 {
+            e.1 = r[10].to_string();
+        }
+        e.2 += r[5].parse::<f64>().unwrap();
+        e.3 += r[7].parse::<f64>().unwrap() + r[8].parse::<f64>().unwrap();
+    }
+    let households: HashSet<&str> = baskets.values().map(|b| b.0.as_str()).collect();
+    let mut redeemed: BTreeMap<String, HashSet<(String, NaiveDate)>> = BTreeMap::new();
+    for r in csv::Reader::from_path(&files[3]).unwrap().records() {
+        let r = r.unwrap();
+        if households.contains(&r[0]) {
+            redeemed
+                .entry(r[2].to_string())
+                .or_default()
+                .insert((r[0].to_string(), day(&r[3])));
+        }
+    }
+    let mut windows: BTreeMap<String, (NaiveDate, NaiveDate)> = BTreeMap::new();
+    for r in csv::Reader::from_path(&files[1]).unwrap().records() {
+        let r = r.unwrap();
+        windows.insert(r[0].to_string(), (day(&r[2]), day(&r[3])));
+    }
+    let report = shoplens_engine::traffic::campaigns(&ws).await.unwrap();
+    assert!(!report.has_costs);
+    let mut checked = 0;
+    for (c, pairs) in &redeemed {
+        let got = report
+            .campaigns
+            .iter()
+            .find(|x| &x.campaign_id == c)
+            .unwrap();
+        let redeemers: HashSet<&str> = pairs.iter().map(|p| p.0.as_str()).collect();
+        assert_eq!(got.redeemers as usize, redeemers.len(), "campaign {c}");
+        let (start, end) = windows[c];
+        let len = (end - start).num_days() + 1;
+        let before_start = start - chrono::Days::new(len as u64);
+        let (mut coupon, mut during, mut before, mut orders) = (0.0, 0.0, 0.0, 0);
+        for (h, ts, sales, cd) in baskets.values() {
+            let d = day(ts);
+            if pairs.contains(&(h.clone(), d)) {
+                coupon += cd;
+                orders += 1;
+            }
+            if redeemers.contains(h.as_str()) {
+                if (start..=end).contains(&d) {
+                    during += sales;
+                } else if (before_start..start).contains(&d) {
+                    before += sales;
+                }
+            }
+        }
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-6 * b.abs().max(1.0);
+        assert_eq!(got.orders, orders, "campaign {c} orders");
+        assert!(
+            close(got.coupon_discount.unwrap_or(0.0), coupon),
+            "campaign {c} coupon {:?} vs {coupon}",
+            got.coupon_discount
+        );
+        assert!(close(got.discount_cost, coupon), "campaign {c}");
+        assert!(
+            close(got.redeemer_revenue_during, during),
+            "campaign {c} during {} vs {during}",
+            got.redeemer_revenue_during
+        );
+        assert!(
+            close(got.redeemer_revenue_before, before),
+            "campaign {c} before {} vs {before}",
+            got.redeemer_revenue_before
+        );
+        assert!(got.roi.is_none() && got.gross_margin.is_none());
+        checked += 1;
+    }
+    assert!(checked >= 10, "{checked} campaigns with redemptions");
+}

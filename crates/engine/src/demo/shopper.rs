@@ -753,6 +753,8 @@ impl Shopper<'_> {
                     },
                     if returned { text(reason) } else { Val::Null },
                     size.clone(),
+                    // The demo's only discount is the order's coupon.
+                    Val::Money(line_discount),
                 ],
             )?;
             if paid {
