@@ -280,6 +280,24 @@ async fn completejourney_campaigns_reconcile_with_the_raw_files() {
         e.2 += r[5].parse::<f64>().unwrap();
         e.3 += r[7].parse::<f64>().unwrap() + r[8].parse::<f64>().unwrap();
     }
+    // Discounts: the product matrix's line discounts equal the raw lines' retail, coupon and
+    // coupon-match discounts (lines with quantity > 0; no costs, so no margin).
+    let mut raw_discounts = 0.0;
+    for r in csv::Reader::from_path(&files[0]).unwrap().records() {
+        let r = r.unwrap();
+        if r[4].parse::<i64>().unwrap() > 0 {
+            raw_discounts += (6..9).map(|k| r[k].parse::<f64>().unwrap()).sum::<f64>();
+        }
+    }
+    let m = shoplens_engine::goods::product_matrix(&ws, &Default::default())
+        .await
+        .unwrap();
+    assert!(
+        (m.total.discounts - raw_discounts).abs() < 1e-6 * raw_discounts.abs().max(1.0),
+        "{} vs {raw_discounts}",
+        m.total.discounts
+    );
+    assert!(!m.has_costs);
     let households: HashSet<&str> = baskets.values().map(|b| b.0.as_str()).collect();
     let mut redeemed: BTreeMap<String, HashSet<(String, NaiveDate)>> = BTreeMap::new();
     for r in csv::Reader::from_path(&files[3]).unwrap().records() {
