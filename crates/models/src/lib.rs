@@ -15,5 +15,6 @@ pub mod assign;
 pub mod baskets;
 pub mod clv;
 pub mod funnel;
+pub mod recommend;
 pub mod rfm;
 pub mod stats;
