@@ -77,6 +77,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Activity(a) => rt.block_on(crate::people::activity_cmd(&g, a, &mut out)),
         Command::Repurchase(a) => rt.block_on(crate::people::repurchase_cmd(&g, a, &mut out)),
         Command::Clv(a) => rt.block_on(crate::customers::clv_cmd(&g, a, &mut out)),
+        Command::Recommend(a) => rt.block_on(crate::recommend::run(&g, a, &mut out)),
         Command::Basket(a) => rt.block_on(crate::goods::basket_cmd(&g, a, &mut out)),
         Command::Products(a) => rt.block_on(crate::goods::products_cmd(&g, a, &mut out)),
         Command::Returns(a) => rt.block_on(crate::goods::returns_cmd(&g, a, &mut out)),

@@ -8,6 +8,7 @@ mod experiment;
 mod funnel;
 mod goods;
 mod people;
+mod recommend;
 mod render;
 
 use std::path::PathBuf;
@@ -114,6 +115,9 @@ pub(crate) enum Command {
     /// Campaigns and promotions: orders, revenue, discount cost, margin, incremental revenue
     /// against the redeemers' baseline period, ROI, and AOV against margin rate.
     Campaigns,
+    /// Recommendations: offline evaluation against popularity, lists per user and per item
+    /// (item-to-item, implicit ALS, MMR diversity).
+    Recommend(recommend::RecommendArgs),
     /// Activity: events, orders and revenue by hour × weekday and category; DAU/WAU/MAU.
     Activity(people::ActivityArgs),
     /// Cohorts by first purchase or registration: retention and LTV curves.

@@ -32,6 +32,7 @@ pub mod lifecycle;
 pub mod paths;
 pub mod quarantine;
 pub mod query;
+pub mod recommend;
 pub mod repurchase;
 pub mod rfm;
 pub mod schema;

@@ -278,10 +278,6 @@ fn gram(y: &[f32], f: usize, reg: f32) -> Vec<f32> {
 }
 
 /// One half-sweep: every row of `x` from its interactions with the rows of `y`.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the CSR arrays of one side of the matrix"
-)]
 fn half_sweep(
     x: &mut [f32],
     y: &[f32],

@@ -1,0 +1,794 @@
+//! Recommendations from the workspace: interactions weighted by event type, popularity,
+//! item-to-item and ALS models, MMR diversity, per-user and per-item lists, and the offline
+//! evaluation on a temporal split. Definitions: docs/metrics.md, "Recommendations".
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use futures::StreamExt;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use shoplens_models::recommend::{
+    Als, AlsParams, Interactions, ItemItem, list_metrics, mmr, popularity, top_items,
+};
+
+use crate::error::{Error, Result};
+use crate::query;
+use crate::sql::{PAID, ints, strings};
+use crate::workspace::Workspace;
+
+/// Weight of each kind of interaction (view < cart < order).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct EventWeights {
+    /// A product view.
+    pub view: f32,
+    /// A favourite.
+    pub favorite: f32,
+    /// An add to cart.
+    pub cart: f32,
+    /// A purchase (a paid order line, or an `order` event where the source has no order lines).
+    pub purchase: f32,
+}
+
+impl Default for EventWeights {
+    fn default() -> EventWeights {
+        EventWeights {
+            view: 1.0,
+            favorite: 2.0,
+            cart: 3.0,
+            purchase: 5.0,
+        }
+    }
+}
+
+/// Models and their parameters.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecommendSpec {
+    /// Interaction weights.
+    pub weights: EventWeights,
+    /// ALS factors.
+    pub factors: usize,
+    /// ALS sweeps.
+    pub iterations: usize,
+    /// ALS regularisation.
+    pub regularization: f32,
+    /// ALS confidence c = 1 + alpha · weight.
+    pub alpha: f32,
+    /// Item-item neighbours kept per item.
+    pub neighbours: usize,
+    /// Item-item popularity damping (0.5 = cosine).
+    pub damping: f32,
+    /// MMR λ of the diversified list (1 = no diversification).
+    pub mmr_lambda: f32,
+    /// At most this many items of one category in a diversified list (0 = no cap).
+    pub category_cap: usize,
+    /// Seed of ALS's initial factors.
+    pub seed: u64,
+}
+
+impl Default for RecommendSpec {
+    fn default() -> RecommendSpec {
+        RecommendSpec {
+            weights: EventWeights::default(),
+            factors: 64,
+            iterations: 15,
+            regularization: 0.01,
+            alpha: 1.0,
+            neighbours: 50,
+            damping: 0.5,
+            mmr_lambda: 0.7,
+            category_cap: 0,
+            seed: 42,
+        }
+    }
+}
+
+impl RecommendSpec {
+    fn als(&self) -> AlsParams {
+        AlsParams {
+            factors: self.factors,
+            iterations: self.iterations,
+            regularization: self.regularization,
+            alpha: self.alpha,
+            cg_steps: 3,
+            seed: self.seed,
+        }
+    }
+}
+
+/// One interaction read from the workspace.
+struct Row {
+    user: u32,
+    item: u32,
+    ts: i64,
+    weight: f32,
+    purchase: bool,
+}
+
+/// Interactions of the workspace with dense ids.
+struct Loaded {
+    users: Vec<String>,
+    items: Vec<String>,
+    rows: Vec<Row>,
+    category: Vec<u32>,
+    categories: Vec<String>,
+}
+
+async fn load(ws: &Workspace, w: &EventWeights) -> Result<Loaded> {
+    let (ctx, _) = query::context(ws).await?;
+    let lines = query::count(&ctx, "SELECT count(*) FROM order_items").await? > 0;
+    let purchases = if lines {
+        format!(
+            "SELECT o.user_id AS u, i.item_id AS it, CAST(o.ts AS BIGINT) AS t, 'p' AS k \
+             FROM order_items i JOIN orders o ON o.order_id = i.order_id \
+             WHERE o.{PAID} AND o.user_id IS NOT NULL AND o.ts IS NOT NULL AND i.quantity > 0"
+        )
+    } else {
+        "SELECT user_id AS u, item_id AS it, CAST(ts AS BIGINT) AS t, 'p' AS k FROM events \
+         WHERE event = 'order' AND user_id IS NOT NULL AND item_id IS NOT NULL"
+            .into()
+    };
+    let q = format!(
+        "{purchases} UNION ALL SELECT coalesce(user_id, anonymous_id) AS u, item_id AS it, CAST(ts AS BIGINT) AS t, \
+           CASE event WHEN 'product_view' THEN 'v' WHEN 'favorite' THEN 'f' ELSE 'c' END AS k FROM events \
+         WHERE item_id IS NOT NULL AND coalesce(user_id, anonymous_id) IS NOT NULL \
+           AND event IN ('product_view', 'favorite', 'add_to_cart')"
+    );
+    let mut uid: FxHashMap<Box<str>, u32> = FxHashMap::default();
+    let mut iid: FxHashMap<Box<str>, u32> = FxHashMap::default();
+    let (mut users, mut items, mut rows) = (Vec::new(), Vec::new(), Vec::new());
+    let mut stream = ctx.sql(&q).await?.execute_stream().await?;
+    let intern = |map: &mut FxHashMap<Box<str>, u32>, names: &mut Vec<String>, s: &str| -> u32 {
+        if let Some(&k) = map.get(s) {
+            return k;
+        }
+        let k = names.len() as u32;
+        map.insert(s.into(), k);
+        names.push(s.to_string());
+        k
+    };
+    while let Some(b) = stream.next().await {
+        let b = b?;
+        let (u, it, t, k) = (
+            strings(b.column(0))?,
+            strings(b.column(1))?,
+            ints(b.column(2))?,
+            strings(b.column(3))?,
+        );
+        for (i, &ts) in t.iter().enumerate() {
+            let (weight, purchase) = match k.value(i) {
+                "p" => (w.purchase, true),
+                "v" => (w.view, false),
+                "f" => (w.favorite, false),
+                _ => (w.cart, false),
+            };
+            rows.push(Row {
+                user: intern(&mut uid, &mut users, u.value(i)),
+                item: intern(&mut iid, &mut items, it.value(i)),
+                ts,
+                weight,
+                purchase,
+            });
+        }
+    }
+    // Dense ids in label order, so that results never depend on the order rows arrive in.
+    let order = |names: &mut Vec<String>| -> Vec<u32> {
+        let mut idx: Vec<u32> = (0..names.len() as u32).collect();
+        idx.sort_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
+        let mut rank = vec![0u32; names.len()];
+        for (r, &i) in idx.iter().enumerate() {
+            rank[i as usize] = r as u32;
+        }
+        names.sort();
+        rank
+    };
+    let (ur, ir) = (order(&mut users), order(&mut items));
+    for r in &mut rows {
+        r.user = ur[r.user as usize];
+        r.item = ir[r.item as usize];
+    }
+    for v in iid.values_mut() {
+        *v = ir[*v as usize];
+    }
+    // Categories of the items (products.category, else the events' category).
+    let (_, batches) = query::sql(
+        ws,
+        "SELECT item_id, max(category) FROM (SELECT item_id, category FROM products WHERE category IS NOT NULL \
+         UNION ALL SELECT item_id, category FROM events WHERE item_id IS NOT NULL AND category IS NOT NULL) GROUP BY 1",
+    )
+    .await?;
+    let mut category = vec![u32::MAX; items.len()];
+    let mut cid: FxHashMap<Box<str>, u32> = FxHashMap::default();
+    let mut categories = Vec::new();
+    for b in &batches {
+        let (it, c) = (strings(b.column(0))?, strings(b.column(1))?);
+        for i in 0..b.num_rows() {
+            if let Some(&k) = iid.get(it.value(i)) {
+                category[k as usize] = intern(&mut cid, &mut categories, c.value(i));
+            }
+        }
+    }
+    Ok(Loaded {
+        users,
+        items,
+        rows,
+        category,
+        categories,
+    })
+}
+
+fn matrix(l: &Loaded, keep: impl Fn(&Row) -> bool) -> Interactions {
+    Interactions::new(
+        l.users.len(),
+        l.items.len(),
+        l.rows
+            .iter()
+            .filter(|r| keep(r))
+            .map(|r| (r.user, r.item, r.weight))
+            .collect(),
+    )
+}
+
+/// Cosine similarity of two items over their users (binary), from sorted user lists.
+fn cosine(m: &Interactions, a: u32, b: u32) -> f64 {
+    let (ua, _) = m.item(a as usize);
+    let (ub, _) = m.item(b as usize);
+    if ua.is_empty() || ub.is_empty() {
+        return 0.0;
+    }
+    let (mut i, mut j, mut co) = (0, 0, 0usize);
+    while i < ua.len() && j < ub.len() {
+        match ua[i].cmp(&ub[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                co += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    co as f64 / ((ua.len() * ub.len()) as f64).sqrt()
+}
+
+/// One model's offline scores.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelReport {
+    /// popularity, item_item, als or als_mmr.
+    pub model: String,
+    /// Mean recall@k over test users.
+    pub recall_at_k: f64,
+    /// Mean precision@k.
+    pub precision_at_k: f64,
+    /// Mean NDCG@k.
+    pub ndcg_at_k: f64,
+    /// Mean average precision@k.
+    pub map_at_k: f64,
+    /// Share of test users with a hit.
+    pub hit_rate: f64,
+    /// Distinct items recommended / items in the training data.
+    pub coverage: f64,
+    /// Mean pairwise co-occurrence cosine within a list (lower = more varied).
+    pub intra_list_similarity: f64,
+    /// 1 − intra-list similarity.
+    pub intra_list_diversity: f64,
+    /// Mean −log2(share of training users who interacted with a recommended item).
+    pub novelty: f64,
+    /// Seconds to fit the model.
+    pub fit_seconds: f64,
+}
+
+/// The offline evaluation.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvaluationReport {
+    /// Every model, the popularity baseline first.
+    pub models: Vec<ModelReport>,
+    /// Users evaluated: a purchase before the split and a new item bought after it.
+    pub test_users: u64,
+    /// List length.
+    pub k: usize,
+    /// The split instant (µs) as text in UTC.
+    pub split_at: String,
+    /// Users and items with training interactions, and stored pairs.
+    pub train_users: u64,
+    /// Items with training interactions.
+    pub train_items: u64,
+    /// Training (user, item) pairs.
+    pub train_interactions: u64,
+    /// Parameters used.
+    pub params: RecommendSpec,
+}
+
+/// Trains on interactions before `split` (µs) and scores top-k lists against the new items each
+/// user bought from the split on, beside the popularity baseline.
+pub async fn evaluate(
+    ws: &Workspace,
+    spec: &RecommendSpec,
+    split: i64,
+    k: usize,
+) -> Result<EvaluationReport> {
+    if k == 0 {
+        return Err(Error::Invalid("--k must be at least 1".into()));
+    }
+    let l = load(ws, &spec.weights).await?;
+    let train = matrix(&l, |r| r.ts < split);
+    let bought = matrix(&l, |r| r.ts < split && r.purchase);
+    let mut after: FxHashMap<u32, BTreeSet<u32>> = FxHashMap::default();
+    for r in l.rows.iter().filter(|r| r.ts >= split && r.purchase) {
+        after.entry(r.user).or_default().insert(r.item);
+    }
+    let mut test: Vec<(u32, Vec<u32>)> = after
+        .into_iter()
+        .filter_map(|(u, items)| {
+            let before = bought.user(u as usize).0;
+            if before.is_empty() {
+                return None;
+            }
+            let rel: Vec<u32> = items
+                .into_iter()
+                .filter(|i| before.binary_search(i).is_err())
+                .collect();
+            (!rel.is_empty()).then_some((u, rel))
+        })
+        .collect();
+    test.sort_by_key(|t| t.0);
+    if test.is_empty() {
+        return Err(Error::Invalid(
+            "no test users: nobody bought something new after the split who had bought before it; move --split-at".into(),
+        ));
+    }
+    let n_items = l.items.len();
+    let train_items = train.item_users();
+    let active_items = train_items.iter().filter(|&&n| n > 0).count();
+    let train_users = (0..train.n_users())
+        .filter(|&u| !train.user(u).0.is_empty())
+        .count();
+    let mut models = Vec::new();
+    // Popularity.
+    let t = Instant::now();
+    let pop = popularity(&train);
+    let pop_s = t.elapsed().as_secs_f64();
+    let lists: Vec<Vec<u32>> = test
+        .par_iter()
+        .map(|(u, _)| {
+            let ex = bought.user(*u as usize).0;
+            pop.iter()
+                .copied()
+                .filter(|i| ex.binary_search(i).is_err())
+                .take(k)
+                .collect()
+        })
+        .collect();
+    models.push(score(
+        "popularity",
+        &lists,
+        &test,
+        &train,
+        active_items,
+        k,
+        pop_s,
+    ));
+    // Item-item.
+    let t = Instant::now();
+    let ii = ItemItem::fit(&train, spec.neighbours, spec.damping);
+    let ii_s = t.elapsed().as_secs_f64();
+    let lists: Vec<Vec<u32>> = test
+        .par_iter()
+        .map_init(
+            || vec![0f32; n_items],
+            |buf, (u, _)| {
+                ii.scores(train.user(*u as usize).0, buf);
+                let ex = bought.user(*u as usize).0;
+                let mut list: Vec<u32> = top_items(buf, ex, k)
+                    .into_iter()
+                    .filter(|x| x.1 > 0.0)
+                    .map(|x| x.0)
+                    .collect();
+                fill_with_popular(&mut list, &pop, ex, k);
+                list
+            },
+        )
+        .collect();
+    models.push(score(
+        "item_item",
+        &lists,
+        &test,
+        &train,
+        active_items,
+        k,
+        ii_s,
+    ));
+    // ALS, and ALS re-ranked by MMR.
+    let t = Instant::now();
+    let als = Als::fit(&train, &spec.als());
+    let als_s = t.elapsed().as_secs_f64();
+    let candidates: Vec<Vec<(u32, f32)>> = test
+        .par_iter()
+        .map_init(
+            || vec![0f32; n_items],
+            |buf, (u, _)| {
+                als.scores(*u as usize, buf);
+                top_items(buf, bought.user(*u as usize).0, (5 * k).max(50))
+            },
+        )
+        .collect();
+    let lists: Vec<Vec<u32>> = candidates
+        .iter()
+        .map(|c| c.iter().take(k).map(|x| x.0).collect())
+        .collect();
+    models.push(score("als", &lists, &test, &train, active_items, k, als_s));
+    let lists: Vec<Vec<u32>> = candidates
+        .par_iter()
+        .map(|c| {
+            mmr(
+                c,
+                k,
+                spec.mmr_lambda,
+                spec.category_cap,
+                &l.category,
+                |a, b| als.item_similarity(a, b).max(0.0),
+            )
+        })
+        .collect();
+    models.push(score(
+        "als_mmr",
+        &lists,
+        &test,
+        &train,
+        active_items,
+        k,
+        als_s,
+    ));
+    Ok(EvaluationReport {
+        models,
+        test_users: test.len() as u64,
+        k,
+        split_at: chrono::DateTime::from_timestamp_micros(split)
+            .map(|d| d.to_rfc3339())
+            .unwrap_or_default(),
+        train_users: train_users as u64,
+        train_items: active_items as u64,
+        train_interactions: train.nnz() as u64,
+        params: spec.clone(),
+    })
+}
+
+/// Tops a short list up with popular items the user has not bought.
+fn fill_with_popular(list: &mut Vec<u32>, pop: &[u32], exclude: &[u32], k: usize) {
+    for &i in pop {
+        if list.len() >= k {
+            break;
+        }
+        if exclude.binary_search(&i).is_err() && !list.contains(&i) {
+            list.push(i);
+        }
+    }
+}
+
+fn score(
+    model: &str,
+    lists: &[Vec<u32>],
+    test: &[(u32, Vec<u32>)],
+    train: &Interactions,
+    active_items: usize,
+    k: usize,
+    fit_seconds: f64,
+) -> ModelReport {
+    let n = test.len() as f64;
+    let users = train.item_users();
+    let n_users = (0..train.n_users())
+        .filter(|&u| !train.user(u).0.is_empty())
+        .count()
+        .max(1) as f64;
+    let per: Vec<[f64; 7]> = lists
+        .par_iter()
+        .zip(test)
+        .map(|(list, (_, rel))| {
+            let m = list_metrics(list, rel, k);
+            let mut sim = 0.0;
+            let mut pairs = 0usize;
+            for a in 0..list.len() {
+                for b in a + 1..list.len() {
+                    sim += cosine(train, list[a], list[b]);
+                    pairs += 1;
+                }
+            }
+            let ils = if pairs > 0 { sim / pairs as f64 } else { 0.0 };
+            let novelty = if list.is_empty() {
+                0.0
+            } else {
+                list.iter()
+                    .map(|&i| -((f64::from(users[i as usize]).max(1.0)) / n_users).log2())
+                    .sum::<f64>()
+                    / list.len() as f64
+            };
+            [
+                m.precision,
+                m.recall,
+                m.ndcg,
+                m.ap,
+                f64::from(u8::from(m.hit)),
+                ils,
+                novelty,
+            ]
+        })
+        .collect();
+    let mean = |k: usize| per.iter().map(|x| x[k]).sum::<f64>() / n;
+    let distinct: BTreeSet<u32> = lists.iter().flatten().copied().collect();
+    let ils = mean(5);
+    ModelReport {
+        model: model.into(),
+        recall_at_k: mean(1),
+        precision_at_k: mean(0),
+        ndcg_at_k: mean(2),
+        map_at_k: mean(3),
+        hit_rate: mean(4),
+        coverage: distinct.len() as f64 / active_items.max(1) as f64,
+        intra_list_similarity: ils,
+        intra_list_diversity: 1.0 - ils,
+        novelty: mean(6),
+        fit_seconds,
+    }
+}
+
+/// Which model makes a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// Implicit ALS.
+    Als,
+    /// Item-to-item co-occurrence.
+    ItemItem,
+    /// Most users.
+    Popularity,
+}
+
+/// One recommended item.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recommended {
+    /// The item.
+    pub item_id: String,
+    /// Its category, when known.
+    pub category: Option<String>,
+    /// The model's score (ALS preference, summed similarity, or users).
+    pub score: f64,
+    /// Why: "matches the user's history", "with ITEM", "popular", "popular lately" …
+    pub reason: String,
+}
+
+/// A user's list.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserList {
+    /// The user.
+    pub user_id: String,
+    /// The model used.
+    pub model: ModelKind,
+    /// True when the user has no interactions and gets the cold-start list.
+    pub cold_start: bool,
+    /// The list, best first.
+    pub items: Vec<Recommended>,
+}
+
+/// Why an item is in a list.
+type Reason<'a> = Box<dyn Fn(u32) -> String + 'a>;
+
+/// Models fitted on every interaction, for serving lists.
+pub struct Served {
+    l: Loaded,
+    m: Interactions,
+    bought: Interactions,
+    pop: Vec<u32>,
+    trending: Vec<u32>,
+    trend_counts: Vec<u32>,
+    ii: Option<ItemItem>,
+    als: Option<Als>,
+    spec: RecommendSpec,
+    user_index: FxHashMap<String, u32>,
+    item_index: FxHashMap<String, u32>,
+}
+
+impl Served {
+    /// Fits the models a kind of list needs on all data.
+    pub async fn fit(ws: &Workspace, spec: &RecommendSpec, model: ModelKind) -> Result<Served> {
+        let l = load(ws, &spec.weights).await?;
+        let m = matrix(&l, |_| true);
+        let bought = matrix(&l, |r| r.purchase);
+        let pop = popularity(&m);
+        // Trending: most users over the last 30 days of data.
+        let newest = l.rows.iter().map(|r| r.ts).max().unwrap_or(0);
+        let recent = matrix(&l, |r| r.ts > newest - 30 * 86_400_000_000);
+        let trending = popularity(&recent);
+        let trend_counts = recent.item_users();
+        let ii = Some(ItemItem::fit(&m, spec.neighbours, spec.damping));
+        let als = (model == ModelKind::Als).then(|| Als::fit(&m, &spec.als()));
+        let user_index = l
+            .users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.clone(), i as u32))
+            .collect();
+        let item_index = l
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.clone(), i as u32))
+            .collect();
+        Ok(Served {
+            l,
+            m,
+            bought,
+            pop,
+            trending,
+            trend_counts,
+            ii,
+            als,
+            spec: spec.clone(),
+            user_index,
+            item_index,
+        })
+    }
+
+    fn category(&self, i: u32) -> Option<String> {
+        let c = self.l.category[i as usize];
+        (c != u32::MAX).then(|| self.l.categories[c as usize].clone())
+    }
+
+    fn item(&self, i: u32, score: f64, reason: String) -> Recommended {
+        Recommended {
+            item_id: self.l.items[i as usize].clone(),
+            category: self.category(i),
+            score,
+            reason,
+        }
+    }
+
+    /// A user's top-k list: items they have not bought, diversified by MMR when asked; users
+    /// without interactions get what is popular lately (cold start).
+    pub fn for_user(&self, user: &str, k: usize, model: ModelKind, diversify: bool) -> UserList {
+        let n_items = self.l.items.len();
+        let known = self
+            .user_index
+            .get(user)
+            .copied()
+            .filter(|&u| !self.m.user(u as usize).0.is_empty());
+        let Some(u) = known else {
+            let items = self
+                .trending
+                .iter()
+                .chain(&self.pop)
+                .copied()
+                .collect::<Vec<_>>();
+            let mut seen = BTreeSet::new();
+            let items = items
+                .into_iter()
+                .filter(|i| seen.insert(*i))
+                .take(k)
+                .map(|i| {
+                    self.item(
+                        i,
+                        f64::from(self.trend_counts[i as usize]),
+                        "popular lately (cold start): users in the last 30 days".into(),
+                    )
+                })
+                .collect();
+            return UserList {
+                user_id: user.to_string(),
+                model: ModelKind::Popularity,
+                cold_start: true,
+                items,
+            };
+        };
+        let ex = self.bought.user(u as usize).0;
+        let mut buf = vec![0f32; n_items];
+        let (cands, reason_of): (Vec<(u32, f32)>, Reason<'_>) = match (model, &self.als, &self.ii) {
+            (ModelKind::Als, Some(als), _) => {
+                als.scores(u as usize, &mut buf);
+                (
+                    top_items(&buf, ex, (5 * k).max(50)),
+                    Box::new(|_| "matches the user's history".to_string()),
+                )
+            }
+            (ModelKind::ItemItem, _, Some(ii)) => {
+                let held = self.m.user(u as usize).0;
+                ii.scores(held, &mut buf);
+                let c: Vec<(u32, f32)> = top_items(&buf, ex, (5 * k).max(50))
+                    .into_iter()
+                    .filter(|x| x.1 > 0.0)
+                    .collect();
+                (
+                    c,
+                    Box::new(move |j| {
+                        let best = held
+                            .iter()
+                            .max_by(|&&a, &&b| ii.similarity(a, j).total_cmp(&ii.similarity(b, j)));
+                        best.map_or("similar items".into(), |&a| {
+                            format!("with {}", self.l.items[a as usize])
+                        })
+                    }),
+                )
+            }
+            _ => {
+                let counts = self.m.item_users();
+                let c = self
+                    .pop
+                    .iter()
+                    .filter(|i| ex.binary_search(i).is_err())
+                    .take((5 * k).max(50))
+                    .map(|&i| (i, counts[i as usize] as f32))
+                    .collect();
+                (c, Box::new(|_| "popular".to_string()))
+            }
+        };
+        let order: Vec<u32> = if diversify {
+            let sim = |a: u32, b: u32| match (&self.als, &self.ii) {
+                (Some(als), _) => als.item_similarity(a, b).max(0.0),
+                (_, Some(ii)) => ii.similarity(a, b).max(ii.similarity(b, a)),
+                _ => 0.0,
+            };
+            mmr(
+                &cands,
+                k,
+                self.spec.mmr_lambda,
+                self.spec.category_cap,
+                &self.l.category,
+                sim,
+            )
+        } else {
+            cands.iter().take(k).map(|c| c.0).collect()
+        };
+        let score: FxHashMap<u32, f32> = cands.iter().copied().collect();
+        let items = order
+            .into_iter()
+            .map(|i| {
+                self.item(
+                    i,
+                    f64::from(score.get(&i).copied().unwrap_or(0.0)),
+                    reason_of(i),
+                )
+            })
+            .collect();
+        UserList {
+            user_id: user.to_string(),
+            model,
+            cold_start: false,
+            items,
+        }
+    }
+
+    /// Items like `item` (item-to-item neighbours); an item without neighbours gets the popular
+    /// items of its category (cold start). None for an item the workspace does not know.
+    pub fn similar(&self, item: &str, k: usize) -> Option<(bool, Vec<Recommended>)> {
+        let i = *self.item_index.get(item)?;
+        let ii = self.ii.as_ref()?;
+        let nb = &ii.neighbours[i as usize];
+        if !nb.is_empty() {
+            return Some((
+                false,
+                nb.iter()
+                    .take(k)
+                    .map(|&(j, s)| {
+                        self.item(j, f64::from(s), format!("bought or viewed with {item}"))
+                    })
+                    .collect(),
+            ));
+        }
+        let cat = self.l.category[i as usize];
+        let counts = self.m.item_users();
+        let list = self
+            .pop
+            .iter()
+            .copied()
+            .filter(|&j| j != i && (cat == u32::MAX || self.l.category[j as usize] == cat))
+            .take(k)
+            .map(|j| {
+                self.item(
+                    j,
+                    f64::from(counts[j as usize]),
+                    "popular in the category (cold start)".into(),
+                )
+            })
+            .collect();
+        Some((true, list))
+    }
+}
