@@ -300,18 +300,22 @@ pub struct EvaluationReport {
     pub params: RecommendSpec,
 }
 
-/// Trains on interactions before `split` (µs) and scores top-k lists against the new items each
-/// user bought from the split on, beside the popularity baseline.
-pub async fn evaluate(
-    ws: &Workspace,
-    spec: &RecommendSpec,
-    split: i64,
-    k: usize,
-) -> Result<EvaluationReport> {
-    if k == 0 {
-        return Err(Error::Invalid("--k must be at least 1".into()));
-    }
-    let l = load(ws, &spec.weights).await?;
+/// A temporal split: training interactions before the split, the purchases among them, and per
+/// test user (ascending) the new items bought from the split on.
+pub struct SplitData {
+    /// Every weighted interaction before the split.
+    pub train: Interactions,
+    /// Purchases before the split (what lists exclude).
+    pub bought: Interactions,
+    /// Test users and their relevant items (ascending).
+    pub test: Vec<(u32, Vec<u32>)>,
+    /// Category index per item (u32::MAX = none).
+    pub category: Vec<u32>,
+}
+
+/// Splits the workspace's interactions at `split` (µs).
+pub async fn split_data(ws: &Workspace, weights: &EventWeights, split: i64) -> Result<SplitData> {
+    let l = load(ws, weights).await?;
     let train = matrix(&l, |r| r.ts < split);
     let bought = matrix(&l, |r| r.ts < split && r.purchase);
     let mut after: FxHashMap<u32, BTreeSet<u32>> = FxHashMap::default();
@@ -338,7 +342,32 @@ pub async fn evaluate(
             "no test users: nobody bought something new after the split who had bought before it; move --split-at".into(),
         ));
     }
-    let n_items = l.items.len();
+    Ok(SplitData {
+        train,
+        bought,
+        test,
+        category: l.category,
+    })
+}
+
+/// Trains on interactions before `split` (µs) and scores top-k lists against the new items each
+/// user bought from the split on, beside the popularity baseline.
+pub async fn evaluate(
+    ws: &Workspace,
+    spec: &RecommendSpec,
+    split: i64,
+    k: usize,
+) -> Result<EvaluationReport> {
+    if k == 0 {
+        return Err(Error::Invalid("--k must be at least 1".into()));
+    }
+    let SplitData {
+        train,
+        bought,
+        test,
+        category,
+    } = split_data(ws, &spec.weights, split).await?;
+    let n_items = train.n_items();
     let train_items = train.item_users();
     let active_items = train_items.iter().filter(|&&n| n > 0).count();
     let train_users = (0..train.n_users())
@@ -426,7 +455,7 @@ pub async fn evaluate(
                 k,
                 spec.mmr_lambda,
                 spec.category_cap,
-                &l.category,
+                &category,
                 |a, b| als.item_similarity(a, b).max(0.0),
             )
         })
