@@ -97,6 +97,21 @@ enum What {
         #[command(flatten)]
         model: ModelArgs,
     },
+    /// Interest tags: category and brand affinity with recency decay, derived tags (new_parent …),
+    /// the customers table's tags, and tag-based candidate items.
+    Tags {
+        /// Users (default: every user with interactions).
+        users: Vec<String>,
+        /// Interaction weights halve every this many days before the newest interaction.
+        #[arg(long, default_value_t = 30.0)]
+        half_life: f64,
+        /// interest:<category> from this share of a user's affinity.
+        #[arg(long, default_value_t = 0.3)]
+        min_share: f64,
+        /// Table and CSV: at most this many users (0 = all; JSON lists all).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
     /// Lists for every member of a saved audience (`shoplens audience create …`), as
     /// `user_id,rank,item_id,category,score,reason` rows for the channel that sends them.
     Export {
@@ -243,6 +258,55 @@ pub(crate) async fn run(g: &Global, a: RecommendArgs, out: &mut dyn Write) -> Re
                     Value::from(it.category.clone().unwrap_or_default()),
                     fixed(Some(it.score), 4, csv),
                     Value::from(it.reason.clone()),
+                ]);
+            }
+            f.write(out, g.format)
+        }
+        What::Tags {
+            users,
+            half_life,
+            min_share,
+            limit,
+        } => {
+            let spec = recommend::TagSpec {
+                half_life_days: half_life,
+                min_share,
+                ..recommend::TagSpec::default()
+            };
+            let r = recommend::tags(&ws, &users, &spec).await?;
+            if g.format == Format::Json {
+                return write_json(out, &serde_json::json!({ "users": r }));
+            }
+            let csv = g.format == Format::Csv;
+            let n = crate::render::shown(limit, r.len());
+            let mut f = Frame::new(&[
+                "user_id",
+                "tags",
+                "top_categories",
+                "top_brands",
+                "candidates",
+            ]);
+            let pairs = |v: &[(String, f64)]| {
+                v.iter()
+                    .take(3)
+                    .map(|(k, s)| format!("{k} {:.0}%", s * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            for t in &r[..n] {
+                f.push(vec![
+                    Value::from(t.user_id.clone()),
+                    Value::from(t.tags.join(if csv { "|" } else { ", " })),
+                    Value::from(pairs(&t.categories)),
+                    Value::from(pairs(&t.brands)),
+                    Value::from(
+                        t.candidates
+                            .iter()
+                            .take(5)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(if csv { "|" } else { ", " }),
+                    ),
                 ]);
             }
             f.write(out, g.format)

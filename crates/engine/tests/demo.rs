@@ -567,6 +567,29 @@ async fn goods_planted_truths(ws: &Workspace) {
         assert!((c.discount_cost - f64_of(ws, &q).await).abs() < 1e-6);
         assert!(c.gross_margin.is_some() && c.roi.is_some() && c.verdict.is_some());
     }
+    // Interest tags: customers whose favourites include baby (customers.tags new_parent) mostly
+    // earn the behaviour-derived new_parent tag; the others rarely do.
+    let tags = shoplens_engine::recommend::tags(ws, &[], &Default::default())
+        .await
+        .unwrap();
+    let share = |stored: bool| {
+        let g: Vec<_> = tags
+            .iter()
+            .filter(|t| {
+                t.user_id.starts_with('U') && t.stored.iter().any(|x| x == "new_parent") == stored
+            })
+            .collect();
+        g.iter()
+            .filter(|t| t.derived.iter().any(|x| x == "new_parent"))
+            .count() as f64
+            / g.len() as f64
+    };
+    let (parents, others) = (share(true), share(false));
+    assert!(
+        parents >= 0.5 && others <= 0.1,
+        "new_parent derived for {parents} of tagged, {others} of others"
+    );
+
     // The win-back campaign brings back customers who were silent before it.
     let wb = cp
         .campaigns

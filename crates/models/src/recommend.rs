@@ -280,7 +280,6 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
-
 /// YᵀY + λI of row-major factors (f × f).
 fn gram(y: &[f32], f: usize, reg: f32) -> Vec<f32> {
     let rows = y.len() / f.max(1);
