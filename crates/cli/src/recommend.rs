@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use serde_json::Value;
 use shoplens_engine::audiences;
 use shoplens_engine::ingest;
-use shoplens_engine::recommend::{self, ModelKind, RecommendSpec, Served, UserList};
+use shoplens_engine::recommend::{self, ColdStart, ModelKind, RecommendSpec, Served, UserList};
 
 use crate::Global;
 use crate::render::{Format, Frame, fixed, write_json};
@@ -141,11 +141,24 @@ struct ListArgs {
     /// Re-rank by MMR (see --diversity-lambda, --category-cap).
     #[arg(long)]
     diversify: bool,
+    /// Users without history: what is popular in this channel (cold start).
+    #[arg(long)]
+    channel: Option<String>,
+    /// Users without history: what is popular in this category (cold start).
+    #[arg(long)]
+    category: Option<String>,
     #[command(flatten)]
     model_args: ModelArgs,
 }
 
 impl ListArgs {
+    fn cold(&self) -> ColdStart {
+        ColdStart {
+            channel: self.channel.clone(),
+            category: self.category.clone(),
+        }
+    }
+
     fn kind(&self) -> ModelKind {
         match self.model {
             ModelArg::Als => ModelKind::Als,
@@ -229,7 +242,7 @@ pub(crate) async fn run(g: &Global, a: RecommendArgs, out: &mut dyn Write) -> Re
             let served = Served::fit(&ws, &list.model_args.spec(), list.kind()).await?;
             let lists: Vec<UserList> = users
                 .iter()
-                .map(|u| served.for_user(u, list.k, list.kind(), list.diversify))
+                .map(|u| served.for_user(u, list.k, list.kind(), list.diversify, &list.cold()))
                 .collect();
             if g.format == Format::Json {
                 return write_json(out, &serde_json::json!({ "users": lists }));
@@ -325,7 +338,7 @@ pub(crate) async fn run(g: &Global, a: RecommendArgs, out: &mut dyn Write) -> Re
             let served = Served::fit(&ws, &list.model_args.spec(), list.kind()).await?;
             let lists: Vec<UserList> = users
                 .iter()
-                .map(|u| served.for_user(u, list.k, list.kind(), list.diversify))
+                .map(|u| served.for_user(u, list.k, list.kind(), list.diversify, &list.cold()))
                 .collect();
             if g.format == Format::Json {
                 return write_json(

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
+use datafusion::arrow::array::Array;
 use futures::StreamExt;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -104,6 +105,8 @@ struct Row {
     ts: i64,
     weight: f32,
     purchase: bool,
+    /// Channel index (u32::MAX = none).
+    channel: u32,
 }
 
 /// Interactions of the workspace with dense ids.
@@ -113,6 +116,7 @@ struct Loaded {
     rows: Vec<Row>,
     category: Vec<u32>,
     categories: Vec<String>,
+    channels: Vec<String>,
 }
 
 async fn load(ws: &Workspace, w: &EventWeights) -> Result<Loaded> {
@@ -120,24 +124,26 @@ async fn load(ws: &Workspace, w: &EventWeights) -> Result<Loaded> {
     let lines = query::count(&ctx, "SELECT count(*) FROM order_items").await? > 0;
     let purchases = if lines {
         format!(
-            "SELECT o.user_id AS u, i.item_id AS it, CAST(o.ts AS BIGINT) AS t, 'p' AS k \
+            "SELECT o.user_id AS u, i.item_id AS it, CAST(o.ts AS BIGINT) AS t, 'p' AS k, o.channel AS ch \
              FROM order_items i JOIN orders o ON o.order_id = i.order_id \
              WHERE o.{PAID} AND o.user_id IS NOT NULL AND o.ts IS NOT NULL AND i.quantity > 0"
         )
     } else {
-        "SELECT user_id AS u, item_id AS it, CAST(ts AS BIGINT) AS t, 'p' AS k FROM events \
+        "SELECT user_id AS u, item_id AS it, CAST(ts AS BIGINT) AS t, 'p' AS k, channel AS ch FROM events \
          WHERE event = 'order' AND user_id IS NOT NULL AND item_id IS NOT NULL"
             .into()
     };
     let q = format!(
         "{purchases} UNION ALL SELECT coalesce(user_id, anonymous_id) AS u, item_id AS it, CAST(ts AS BIGINT) AS t, \
-           CASE event WHEN 'product_view' THEN 'v' WHEN 'favorite' THEN 'f' ELSE 'c' END AS k FROM events \
+           CASE event WHEN 'product_view' THEN 'v' WHEN 'favorite' THEN 'f' ELSE 'c' END AS k, channel AS ch FROM events \
          WHERE item_id IS NOT NULL AND coalesce(user_id, anonymous_id) IS NOT NULL \
            AND event IN ('product_view', 'favorite', 'add_to_cart')"
     );
     let mut uid: FxHashMap<Box<str>, u32> = FxHashMap::default();
     let mut iid: FxHashMap<Box<str>, u32> = FxHashMap::default();
     let (mut users, mut items, mut rows) = (Vec::new(), Vec::new(), Vec::new());
+    let mut cid_ch: FxHashMap<Box<str>, u32> = FxHashMap::default();
+    let mut channels: Vec<String> = Vec::new();
     let mut stream = ctx.sql(&q).await?.execute_stream().await?;
     let intern = |map: &mut FxHashMap<Box<str>, u32>, names: &mut Vec<String>, s: &str| -> u32 {
         if let Some(&k) = map.get(s) {
@@ -150,11 +156,12 @@ async fn load(ws: &Workspace, w: &EventWeights) -> Result<Loaded> {
     };
     while let Some(b) = stream.next().await {
         let b = b?;
-        let (u, it, t, k) = (
+        let (u, it, t, k, ch) = (
             strings(b.column(0))?,
             strings(b.column(1))?,
             ints(b.column(2))?,
             strings(b.column(3))?,
+            strings(b.column(4))?,
         );
         for (i, &ts) in t.iter().enumerate() {
             let (weight, purchase) = match k.value(i) {
@@ -169,6 +176,11 @@ async fn load(ws: &Workspace, w: &EventWeights) -> Result<Loaded> {
                 ts,
                 weight,
                 purchase,
+                channel: if ch.is_null(i) {
+                    u32::MAX
+                } else {
+                    intern(&mut cid_ch, &mut channels, ch.value(i))
+                },
             });
         }
     }
@@ -215,6 +227,7 @@ async fn load(ws: &Workspace, w: &EventWeights) -> Result<Loaded> {
         rows,
         category,
         categories,
+        channels,
     })
 }
 
@@ -599,6 +612,15 @@ pub struct UserList {
     pub items: Vec<Recommended>,
 }
 
+/// What a cold-start list is restricted to.
+#[derive(Debug, Clone, Default)]
+pub struct ColdStart {
+    /// Only interactions in this channel (events.channel, orders.channel).
+    pub channel: Option<String>,
+    /// Only items of this category.
+    pub category: Option<String>,
+}
+
 /// Why an item is in a list.
 type Reason<'a> = Box<dyn Fn(u32) -> String + 'a>;
 
@@ -608,8 +630,6 @@ pub struct Served {
     m: Interactions,
     bought: Interactions,
     pop: Vec<u32>,
-    trending: Vec<u32>,
-    trend_counts: Vec<u32>,
     ii: Option<ItemItem>,
     als: Option<Als>,
     spec: RecommendSpec,
@@ -624,11 +644,6 @@ impl Served {
         let m = matrix(&l, |_| true);
         let bought = matrix(&l, |r| r.purchase);
         let pop = popularity(&m);
-        // Trending: most users over the last 30 days of data.
-        let newest = l.rows.iter().map(|r| r.ts).max().unwrap_or(0);
-        let recent = matrix(&l, |r| r.ts > newest - 30 * 86_400_000_000);
-        let trending = popularity(&recent);
-        let trend_counts = recent.item_users();
         let ii = Some(ItemItem::fit(&m, spec.neighbours, spec.damping));
         let als = (model == ModelKind::Als).then(|| Als::fit(&m, &spec.als()));
         let user_index = l
@@ -648,8 +663,6 @@ impl Served {
             m,
             bought,
             pop,
-            trending,
-            trend_counts,
             ii,
             als,
             spec: spec.clone(),
@@ -673,8 +686,16 @@ impl Served {
     }
 
     /// A user's top-k list: items they have not bought, diversified by MMR when asked; users
-    /// without interactions get what is popular lately (cold start).
-    pub fn for_user(&self, user: &str, k: usize, model: ModelKind, diversify: bool) -> UserList {
+    /// without interactions get what is popular lately, within `cold`'s channel and category
+    /// (cold start).
+    pub fn for_user(
+        &self,
+        user: &str,
+        k: usize,
+        model: ModelKind,
+        diversify: bool,
+        cold: &ColdStart,
+    ) -> UserList {
         let n_items = self.l.items.len();
         let known = self
             .user_index
@@ -682,30 +703,11 @@ impl Served {
             .copied()
             .filter(|&u| !self.m.user(u as usize).0.is_empty());
         let Some(u) = known else {
-            let items = self
-                .trending
-                .iter()
-                .chain(&self.pop)
-                .copied()
-                .collect::<Vec<_>>();
-            let mut seen = BTreeSet::new();
-            let items = items
-                .into_iter()
-                .filter(|i| seen.insert(*i))
-                .take(k)
-                .map(|i| {
-                    self.item(
-                        i,
-                        f64::from(self.trend_counts[i as usize]),
-                        "popular lately (cold start): users in the last 30 days".into(),
-                    )
-                })
-                .collect();
             return UserList {
                 user_id: user.to_string(),
                 model: ModelKind::Popularity,
                 cold_start: true,
-                items,
+                items: self.cold_start(cold, k),
             };
         };
         let ex = self.bought.user(u as usize).0;
@@ -783,6 +785,92 @@ impl Served {
             cold_start: false,
             items,
         }
+    }
+
+    /// The cold-start list: items with the most users over the last 30 days of data among
+    /// interactions in the channel and items of the category asked for, topped up from all time,
+    /// then from everything.
+    pub fn cold_start(&self, filter: &ColdStart, k: usize) -> Vec<Recommended> {
+        let chan = filter.channel.as_deref().map(|c| {
+            self.l
+                .channels
+                .iter()
+                .position(|x| x == c)
+                .map_or(u32::MAX - 1, |p| p as u32)
+        });
+        let cat = filter.category.as_deref().map(|c| {
+            self.l
+                .categories
+                .iter()
+                .position(|x| x == c)
+                .map_or(u32::MAX - 1, |p| p as u32)
+        });
+        let newest = self.l.rows.iter().map(|r| r.ts).max().unwrap_or(0);
+        let rank = |since: i64| -> Vec<(u32, usize)> {
+            let mut pairs: Vec<(u32, u32)> = self
+                .l
+                .rows
+                .iter()
+                .filter(|r| {
+                    r.ts > since
+                        && chan.is_none_or(|c| r.channel == c)
+                        && cat.is_none_or(|c| self.l.category[r.item as usize] == c)
+                })
+                .map(|r| (r.item, r.user))
+                .collect();
+            pairs.sort_unstable();
+            pairs.dedup();
+            let mut counts: Vec<(u32, usize)> = Vec::new();
+            for (i, _) in pairs {
+                match counts.last_mut() {
+                    Some(c) if c.0 == i => c.1 += 1,
+                    _ => counts.push((i, 1)),
+                }
+            }
+            counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            counts
+        };
+        let what = match (&filter.channel, &filter.category) {
+            (Some(c), Some(g)) => format!(" in {c}, {g}"),
+            (Some(c), None) => format!(" in {c}"),
+            (None, Some(g)) => format!(" in {g}"),
+            (None, None) => String::new(),
+        };
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for (list, why) in [
+            (
+                rank(newest - 30 * 86_400_000_000),
+                format!("popular lately{what} (cold start): users in the last 30 days"),
+            ),
+            (
+                rank(i64::MIN),
+                format!("popular{what} (cold start): users of all time"),
+            ),
+        ] {
+            for (i, n) in list {
+                if out.len() >= k {
+                    break;
+                }
+                if seen.insert(i) {
+                    out.push(self.item(i, n as f64, why.clone()));
+                }
+            }
+        }
+        let counts = self.m.item_users();
+        for &i in &self.pop {
+            if out.len() >= k {
+                break;
+            }
+            if seen.insert(i) {
+                out.push(self.item(
+                    i,
+                    f64::from(counts[i as usize]),
+                    "popular (cold start)".into(),
+                ));
+            }
+        }
+        out
     }
 
     /// Items like `item` (item-to-item neighbours); an item without neighbours gets the popular

@@ -100,4 +100,24 @@ async fn online_retail_models_beat_popularity_and_the_baseline_reconciles() {
         recall / users as f64
     );
     assert!((pop.precision_at_k - precision / users as f64).abs() < 1e-12);
+
+    // Serving: a known buyer gets items they have not bought; an unknown id gets the cold-start
+    // list; similar items come best first.
+    use shoplens_engine::recommend::{ColdStart, ModelKind, Served};
+    let served = Served::fit(&ws, &spec, ModelKind::ItemItem).await.unwrap();
+    let (buyer, items) = before.iter().next().unwrap();
+    let list = served.for_user(buyer, 10, ModelKind::ItemItem, true, &ColdStart::default());
+    assert!(!list.cold_start && list.items.len() == 10);
+    assert!(list.items.iter().all(|i| !items.contains(&i.item_id)));
+    let cold = served.for_user(
+        "no-such-user",
+        5,
+        ModelKind::ItemItem,
+        false,
+        &ColdStart::default(),
+    );
+    assert!(cold.cold_start && cold.items.len() == 5);
+    let (fresh, similar) = served.similar("85123A", 5).unwrap();
+    assert!(!fresh && similar.len() == 5);
+    assert!(similar.windows(2).all(|w| w[0].score >= w[1].score));
 }
