@@ -7,7 +7,9 @@ use clap::{Args, Subcommand};
 use serde_json::Value;
 use shoplens_engine::audiences;
 use shoplens_engine::ingest;
-use shoplens_engine::recommend::{self, ColdStart, ModelKind, RecommendSpec, Served, UserList};
+use shoplens_engine::recommend::{
+    self, Basis, ColdStart, ModelKind, RecommendSpec, Served, UserList,
+};
 
 use crate::Global;
 use crate::render::{Format, Frame, fixed, write_json};
@@ -94,6 +96,9 @@ enum What {
         /// List length.
         #[arg(long, default_value_t = 10)]
         k: usize,
+        /// Which interactions make items similar: all, bought (also bought) or viewed (also viewed).
+        #[arg(long, value_enum, default_value = "all")]
+        basis: BasisArg,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -121,6 +126,13 @@ enum What {
         #[command(flatten)]
         list: ListArgs,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum BasisArg {
+    All,
+    Bought,
+    Viewed,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -249,9 +261,22 @@ pub(crate) async fn run(g: &Global, a: RecommendArgs, out: &mut dyn Write) -> Re
             }
             lists_frame(&lists, g.format == Format::Csv).write(out, g.format)
         }
-        What::Item { item, k, model } => {
+        What::Item {
+            item,
+            k,
+            basis,
+            model,
+        } => {
             let served = Served::fit(&ws, &model.spec(), ModelKind::ItemItem).await?;
-            let Some((cold_start, items)) = served.similar(&item, k) else {
+            let Some((cold_start, items)) = served.similar(
+                &item,
+                k,
+                match basis {
+                    BasisArg::All => Basis::All,
+                    BasisArg::Bought => Basis::Bought,
+                    BasisArg::Viewed => Basis::Viewed,
+                },
+            ) else {
                 bail!(
                     "item `{item}` has no interactions or product row in the workspace (ids are case-sensitive)"
                 );

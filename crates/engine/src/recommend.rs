@@ -105,6 +105,8 @@ struct Row {
     ts: i64,
     weight: f32,
     purchase: bool,
+    /// A product view.
+    view: bool,
     /// Channel index (u32::MAX = none).
     channel: u32,
 }
@@ -170,7 +172,9 @@ async fn load(ws: &Workspace, w: &EventWeights) -> Result<Loaded> {
                 "f" => (w.favorite, false),
                 _ => (w.cart, false),
             };
+            let view = k.value(i) == "v";
             rows.push(Row {
+                view,
                 user: intern(&mut uid, &mut users, u.value(i)),
                 item: intern(&mut iid, &mut items, it.value(i)),
                 ts,
@@ -612,6 +616,18 @@ pub struct UserList {
     pub items: Vec<Recommended>,
 }
 
+/// Which interactions make items similar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// Every interaction ("bought or viewed together").
+    All,
+    /// Purchases only ("bought this, also bought").
+    Bought,
+    /// Product views only ("viewed this, also viewed").
+    Viewed,
+}
+
 /// What a cold-start list is restricted to.
 #[derive(Debug, Clone, Default)]
 pub struct ColdStart {
@@ -875,18 +891,37 @@ impl Served {
 
     /// Items like `item` (item-to-item neighbours); an item without neighbours gets the popular
     /// items of its category (cold start). None for an item the workspace does not know.
-    pub fn similar(&self, item: &str, k: usize) -> Option<(bool, Vec<Recommended>)> {
+    pub fn similar(&self, item: &str, k: usize, basis: Basis) -> Option<(bool, Vec<Recommended>)> {
         let i = *self.item_index.get(item)?;
-        let ii = self.ii.as_ref()?;
+        let own;
+        let (ii, verb) = match basis {
+            Basis::All => (self.ii.as_ref()?, "bought or viewed"),
+            Basis::Bought | Basis::Viewed => {
+                let m = matrix(&self.l, |r| {
+                    if basis == Basis::Bought {
+                        r.purchase
+                    } else {
+                        r.view
+                    }
+                });
+                own = ItemItem::fit(&m, self.spec.neighbours, self.spec.damping);
+                (
+                    &own,
+                    if basis == Basis::Bought {
+                        "bought"
+                    } else {
+                        "viewed"
+                    },
+                )
+            }
+        };
         let nb = &ii.neighbours[i as usize];
         if !nb.is_empty() {
             return Some((
                 false,
                 nb.iter()
                     .take(k)
-                    .map(|&(j, s)| {
-                        self.item(j, f64::from(s), format!("bought or viewed with {item}"))
-                    })
+                    .map(|&(j, s)| self.item(j, f64::from(s), format!("{verb} with {item}")))
                     .collect(),
             ));
         }

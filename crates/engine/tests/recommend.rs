@@ -103,7 +103,7 @@ async fn online_retail_models_beat_popularity_and_the_baseline_reconciles() {
 
     // Serving: a known buyer gets items they have not bought; an unknown id gets the cold-start
     // list; similar items come best first.
-    use shoplens_engine::recommend::{ColdStart, ModelKind, Served};
+    use shoplens_engine::recommend::{Basis, ColdStart, ModelKind, Served};
     let served = Served::fit(&ws, &spec, ModelKind::ItemItem).await.unwrap();
     let (buyer, items) = before.iter().next().unwrap();
     let list = served.for_user(buyer, 10, ModelKind::ItemItem, true, &ColdStart::default());
@@ -117,7 +117,9 @@ async fn online_retail_models_beat_popularity_and_the_baseline_reconciles() {
         &ColdStart::default(),
     );
     assert!(cold.cold_start && cold.items.len() == 5);
-    let (fresh, similar) = served.similar("85123A", 5).unwrap();
+    let (fresh, similar) = served.similar("85123A", 5, Basis::All).unwrap();
+    let (_, bought_with) = served.similar("85123A", 5, Basis::Bought).unwrap();
+    assert_eq!(bought_with.len(), 5, "online retail holds purchases only");
     assert!(!fresh && similar.len() == 5);
     assert!(similar.windows(2).all(|w| w[0].score >= w[1].score));
 }
