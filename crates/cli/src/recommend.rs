@@ -164,6 +164,19 @@ struct ListArgs {
 }
 
 impl ListArgs {
+    /// Fits the model once and makes every user's list.
+    async fn lists(
+        &self,
+        ws: &shoplens_engine::Workspace,
+        users: &[String],
+    ) -> Result<Vec<UserList>> {
+        let served = Served::fit(ws, &self.model_args.spec(), self.kind()).await?;
+        Ok(users
+            .iter()
+            .map(|u| served.for_user(u, self.k, self.kind(), self.diversify, &self.cold()))
+            .collect())
+    }
+
     fn cold(&self) -> ColdStart {
         ColdStart {
             channel: self.channel.clone(),
@@ -251,11 +264,7 @@ pub(crate) async fn run(g: &Global, a: RecommendArgs, out: &mut dyn Write) -> Re
             f.write(out, g.format)
         }
         What::User { users, list } => {
-            let served = Served::fit(&ws, &list.model_args.spec(), list.kind()).await?;
-            let lists: Vec<UserList> = users
-                .iter()
-                .map(|u| served.for_user(u, list.k, list.kind(), list.diversify, &list.cold()))
-                .collect();
+            let lists = list.lists(&ws, &users).await?;
             if g.format == Format::Json {
                 return write_json(out, &serde_json::json!({ "users": lists }));
             }
@@ -360,11 +369,7 @@ pub(crate) async fn run(g: &Global, a: RecommendArgs, out: &mut dyn Write) -> Re
                 };
                 users.extend(shoplens_engine::sql::texts(col)?.into_iter().flatten());
             }
-            let served = Served::fit(&ws, &list.model_args.spec(), list.kind()).await?;
-            let lists: Vec<UserList> = users
-                .iter()
-                .map(|u| served.for_user(u, list.k, list.kind(), list.diversify, &list.cold()))
-                .collect();
+            let lists = list.lists(&ws, &users).await?;
             if g.format == Format::Json {
                 return write_json(
                     out,
