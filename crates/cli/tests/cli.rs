@@ -876,3 +876,61 @@ fn assign_respects_growthbook_namespaces() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("ID:START-END"));
 }
+
+/// The basket contract on groceries: the command line and JSON field names, and the
+/// textbook 5,668 rules; `--level category` and thresholds given as decimals are accepted.
+#[test]
+fn basket_on_groceries_json_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = w(dir.path());
+    let file = data("groceries/groceries.csv");
+    ok(&[
+        "--workspace",
+        &ws,
+        "-q",
+        "ingest",
+        "--preset",
+        "groceries",
+        file.to_str().unwrap(),
+    ]);
+    let out = ok(&[
+        "--workspace",
+        &ws,
+        "basket",
+        "--min-support",
+        "0.001",
+        "--min-confidence",
+        "0.5",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["baskets"], 9835);
+    let rules = v["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 5668);
+    for key in [
+        "antecedent",
+        "consequent",
+        "support",
+        "confidence",
+        "lift",
+        "leverage",
+        "conviction",
+    ] {
+        assert!(rules[0].get(key).is_some(), "rule field {key}");
+    }
+    assert!(
+        rules
+            .iter()
+            .all(|r| r["consequent"].as_array().unwrap().len() == 1)
+    );
+    // Conviction is null exactly where confidence is 1.
+    assert!(
+        rules
+            .iter()
+            .all(|r| r["conviction"].is_null() == (r["confidence"].as_f64().unwrap() == 1.0))
+    );
+    let bad = run(&["--workspace", &ws, "basket", "--min-support", "1e-3"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--min-support"));
+}
