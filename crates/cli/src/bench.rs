@@ -1180,7 +1180,7 @@ fn recommend_bench(
     use shoplens_engine::models::recommend::{
         self as mr, Als, AlsParams, Interactions, ItemItem, list_metrics, top_items,
     };
-    use shoplens_engine::recommend::{EventWeights, split_data};
+    use shoplens_engine::recommend::{RecommendSpec, split_data};
     std::fs::create_dir_all(&b.peers.dir)
         .with_context(|| format!("creating {}", b.peers.dir.display()))?;
     let ws = online_retail_ws(&b.peers.dir, &b.online_retail)?;
@@ -1188,7 +1188,7 @@ fn recommend_bench(
     let Some(split) = ingest::parse_instant(&b.split_at, &tz) else {
         bail!("--split-at `{}` is not a date", b.split_at);
     };
-    let sd = rt.block_on(split_data(&ws, &EventWeights::default(), split))?;
+    let sd = rt.block_on(split_data(&ws, &RecommendSpec::default(), split))?;
     note(
         g,
         &format!("generating {} users × {} items …", b.users, b.items),

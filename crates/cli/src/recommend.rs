@@ -38,6 +38,9 @@ struct ModelArgs {
     /// Item-item neighbours kept per item.
     #[arg(long, default_value_t = 50)]
     neighbours: usize,
+    /// Item-item recency decay: interactions count half every this many days (default: no decay).
+    #[arg(long)]
+    half_life: Option<f64>,
     /// MMR λ of diversified lists (1 = relevance only, lower = more varied).
     #[arg(long, default_value_t = 0.7)]
     diversity_lambda: f32,
@@ -57,6 +60,7 @@ impl ModelArgs {
             regularization: self.regularization,
             alpha: self.alpha,
             neighbours: self.neighbours,
+            half_life_days: self.half_life,
             mmr_lambda: self.diversity_lambda,
             category_cap: self.category_cap,
             seed: self.seed,

@@ -60,6 +60,9 @@ pub struct RecommendSpec {
     pub neighbours: usize,
     /// Item-item popularity damping (0.5 = cosine).
     pub damping: f32,
+    /// Item-item recency decay: an interaction's weight halves every this many days before the
+    /// newest training interaction (None = every interaction counts 1).
+    pub half_life_days: Option<f64>,
     /// MMR λ of the diversified list (1 = no diversification).
     pub mmr_lambda: f32,
     /// At most this many items of one category in a diversified list (0 = no cap).
@@ -78,6 +81,7 @@ impl Default for RecommendSpec {
             alpha: 1.0,
             neighbours: 50,
             damping: 0.5,
+            half_life_days: None,
             mmr_lambda: 0.7,
             category_cap: 0,
             seed: 42,
@@ -235,6 +239,35 @@ async fn load(ws: &Workspace, w: &EventWeights) -> Result<Loaded> {
     })
 }
 
+/// Item-to-item neighbours from the rows kept, binary or with recency decay.
+fn item_item(l: &Loaded, spec: &RecommendSpec, keep: impl Fn(&Row) -> bool) -> ItemItem {
+    match spec.half_life_days {
+        None => ItemItem::fit(&matrix(l, keep), spec.neighbours, spec.damping),
+        Some(h) => {
+            let newest = l
+                .rows
+                .iter()
+                .filter(|r| keep(r))
+                .map(|r| r.ts)
+                .max()
+                .unwrap_or(0);
+            let m = Interactions::new(
+                l.users.len(),
+                l.items.len(),
+                l.rows
+                    .iter()
+                    .filter(|r| keep(r))
+                    .map(|r| {
+                        let age = (newest - r.ts) as f64 / 86_400_000_000.0;
+                        (r.user, r.item, 0.5f64.powf(age / h.max(1e-9)) as f32)
+                    })
+                    .collect(),
+            );
+            ItemItem::fit_weighted(&m, spec.neighbours, spec.damping)
+        }
+    }
+}
+
 fn matrix(l: &Loaded, keep: impl Fn(&Row) -> bool) -> Interactions {
     Interactions::new(
         l.users.len(),
@@ -328,11 +361,18 @@ pub struct SplitData {
     pub test: Vec<(u32, Vec<u32>)>,
     /// Category index per item (u32::MAX = none).
     pub category: Vec<u32>,
+    /// Item-to-item neighbours of the training interactions (binary or decayed, as the spec says).
+    pub item_item: ItemItem,
+    /// Seconds the item-to-item fit took.
+    pub item_item_seconds: f64,
 }
 
 /// Splits the workspace's interactions at `split` (µs).
-pub async fn split_data(ws: &Workspace, weights: &EventWeights, split: i64) -> Result<SplitData> {
-    let l = load(ws, weights).await?;
+pub async fn split_data(ws: &Workspace, spec: &RecommendSpec, split: i64) -> Result<SplitData> {
+    let l = load(ws, &spec.weights).await?;
+    let t = Instant::now();
+    let ii = item_item(&l, spec, |r| r.ts < split);
+    let item_item_seconds = t.elapsed().as_secs_f64();
     let train = matrix(&l, |r| r.ts < split);
     let bought = matrix(&l, |r| r.ts < split && r.purchase);
     let mut after: FxHashMap<u32, BTreeSet<u32>> = FxHashMap::default();
@@ -364,6 +404,8 @@ pub async fn split_data(ws: &Workspace, weights: &EventWeights, split: i64) -> R
         bought,
         test,
         category: l.category,
+        item_item: ii,
+        item_item_seconds,
     })
 }
 
@@ -383,7 +425,9 @@ pub async fn evaluate(
         bought,
         test,
         category,
-    } = split_data(ws, &spec.weights, split).await?;
+        item_item: ii,
+        item_item_seconds: ii_s,
+    } = split_data(ws, spec, split).await?;
     let n_items = train.n_items();
     let train_items = train.item_users();
     let active_items = train_items.iter().filter(|&&n| n > 0).count();
@@ -416,9 +460,6 @@ pub async fn evaluate(
         pop_s,
     ));
     // Item-item.
-    let t = Instant::now();
-    let ii = ItemItem::fit(&train, spec.neighbours, spec.damping);
-    let ii_s = t.elapsed().as_secs_f64();
     let lists: Vec<Vec<u32>> = test
         .par_iter()
         .map_init(
@@ -660,7 +701,7 @@ impl Served {
         let m = matrix(&l, |_| true);
         let bought = matrix(&l, |r| r.purchase);
         let pop = popularity(&m);
-        let ii = Some(ItemItem::fit(&m, spec.neighbours, spec.damping));
+        let ii = Some(item_item(&l, spec, |_| true));
         let als = (model == ModelKind::Als).then(|| Als::fit(&m, &spec.als()));
         let user_index = l
             .users
@@ -897,14 +938,13 @@ impl Served {
         let (ii, verb) = match basis {
             Basis::All => (self.ii.as_ref()?, "bought or viewed"),
             Basis::Bought | Basis::Viewed => {
-                let m = matrix(&self.l, |r| {
+                own = item_item(&self.l, &self.spec, |r| {
                     if basis == Basis::Bought {
                         r.purchase
                     } else {
                         r.view
                     }
                 });
-                own = ItemItem::fit(&m, self.spec.neighbours, self.spec.damping);
                 (
                     &own,
                     if basis == Basis::Bought {

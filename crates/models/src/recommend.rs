@@ -188,6 +188,50 @@ impl ItemItem {
         ItemItem { neighbours }
     }
 
+    /// Neighbours from weighted co-occurrence: sim(i, j) = Σᵤ wᵤᵢ·wᵤⱼ / (Σᵤ wᵤᵢ² · Σᵤ wᵤⱼ²)^damping,
+    /// with the matrix's weights (e.g. recency decay). Binary weights give [`ItemItem::fit`].
+    pub fn fit_weighted(m: &Interactions, k: usize, damping: f32) -> ItemItem {
+        let norms: Vec<f32> = (0..m.n_items())
+            .map(|i| m.item(i).1.iter().map(|w| w * w).sum())
+            .collect();
+        let neighbours = (0..m.n_items())
+            .into_par_iter()
+            .map_init(
+                || (vec![0f32; m.n_items()], Vec::<u32>::new()),
+                |(acc, touched), i| {
+                    let (users, wi) = m.item(i);
+                    for (&u, &a) in users.iter().zip(wi) {
+                        let (items, wu) = m.user(u as usize);
+                        for (&j, &b) in items.iter().zip(wu) {
+                            if j as usize != i {
+                                if acc[j as usize] == 0.0 {
+                                    touched.push(j);
+                                }
+                                acc[j as usize] += a * b;
+                            }
+                        }
+                    }
+                    let mut sims: Vec<(u32, f32)> = touched
+                        .iter()
+                        .map(|&j| {
+                            (
+                                j,
+                                acc[j as usize] / (norms[i] * norms[j as usize]).powf(damping),
+                            )
+                        })
+                        .collect();
+                    for &j in touched.iter() {
+                        acc[j as usize] = 0.0;
+                    }
+                    touched.clear();
+                    top_k(&mut sims, k);
+                    sims
+                },
+            )
+            .collect();
+        ItemItem { neighbours }
+    }
+
     /// Scores of every item for a user holding `items`: Σ over held items of the neighbour
     /// similarity.
     pub fn scores(&self, items: &[u32], out: &mut [f32]) {
@@ -619,6 +663,39 @@ mod tests {
         assert!((m.ndcg - dcg / idcg).abs() < 1e-12);
         assert!((m.ap - (0.5 + 0.5) / 3.0).abs() < 1e-12);
         assert!(m.hit);
+    }
+
+    #[test]
+    fn weighted_item_item_reduces_to_cosine_and_follows_weights() {
+        let pairs = vec![
+            (0, 0, 1.0),
+            (0, 1, 1.0),
+            (1, 0, 1.0),
+            (1, 1, 1.0),
+            (2, 0, 1.0),
+            (2, 2, 1.0),
+        ];
+        let m = Interactions::new(3, 3, pairs);
+        let (a, b) = (
+            ItemItem::fit(&m, 10, 0.5),
+            ItemItem::fit_weighted(&m, 10, 0.5),
+        );
+        assert!((a.similarity(0, 1) - b.similarity(0, 1)).abs() < 1e-6);
+        // Halve user 2's weights: sim(0, 2) = 0.25 / √((1 + 1 + 0.25) · 0.25) = 1/3.
+        let m = Interactions::new(
+            3,
+            3,
+            vec![
+                (0, 0, 1.0),
+                (0, 1, 1.0),
+                (1, 0, 1.0),
+                (1, 1, 1.0),
+                (2, 0, 0.5),
+                (2, 2, 0.5),
+            ],
+        );
+        let w = ItemItem::fit_weighted(&m, 10, 0.5);
+        assert!((w.similarity(0, 2) - 1.0 / 3.0).abs() < 1e-6);
     }
 
     #[test]
