@@ -1027,6 +1027,8 @@ pub struct UserTags {
     pub categories: Vec<(String, f64)>,
     /// Brands by decayed affinity share (top 5).
     pub brands: Vec<(String, f64)>,
+    /// Product attributes (`key=value` from products.attributes) by decayed affinity share (top 5).
+    pub attributes: Vec<(String, f64)>,
     /// Derived and stored tags, sorted.
     pub tags: Vec<String>,
     /// Tags derived from behaviour (interest:<category> and DERIVED_TAGS), sorted.
@@ -1063,6 +1065,32 @@ pub async fn tags(ws: &Workspace, users: &[String], spec: &TagSpec) -> Result<Ve
             }
         }
     }
+    // Product attributes as key=value (text and number values).
+    let mut attrs: Vec<Vec<String>> = vec![Vec::new(); l.items.len()];
+    let (_, batches) = query::sql(
+        ws,
+        "SELECT item_id, attributes FROM products WHERE attributes IS NOT NULL",
+    )
+    .await?;
+    for b in &batches {
+        let (it, a) = (strings(b.column(0))?, strings(b.column(1))?);
+        for i in 0..b.num_rows() {
+            let (Some(&k), Ok(serde_json::Value::Object(o))) = (
+                item_index.get(it.value(i)),
+                serde_json::from_str::<serde_json::Value>(a.value(i)),
+            ) else {
+                continue;
+            };
+            attrs[k as usize] = o
+                .iter()
+                .filter_map(|(key, v)| match v {
+                    serde_json::Value::String(x) => Some(format!("{key}={x}")),
+                    serde_json::Value::Number(x) => Some(format!("{key}={x}")),
+                    _ => None,
+                })
+                .collect();
+        }
+    }
     // Stored tags.
     let (_, batches) = query::sql(
         ws,
@@ -1095,6 +1123,7 @@ pub async fn tags(ws: &Workspace, users: &[String], spec: &TagSpec) -> Result<Ve
     });
     let mut cat_aff: FxHashMap<u32, FxHashMap<u32, f64>> = FxHashMap::default();
     let mut brand_aff: FxHashMap<u32, FxHashMap<String, f64>> = FxHashMap::default();
+    let mut attr_aff: FxHashMap<u32, FxHashMap<String, f64>> = FxHashMap::default();
     let day = 86_400_000_000f64;
     for r in &l.rows {
         if wanted.as_ref().is_some_and(|w| !w.contains(&r.user)) {
@@ -1111,6 +1140,13 @@ pub async fn tags(ws: &Workspace, users: &[String], spec: &TagSpec) -> Result<Ve
                 .entry(r.user)
                 .or_default()
                 .entry(b.clone())
+                .or_default() += w;
+        }
+        for a in &attrs[r.item as usize] {
+            *attr_aff
+                .entry(r.user)
+                .or_default()
+                .entry(a.clone())
                 .or_default() += w;
         }
     }
@@ -1143,6 +1179,12 @@ pub async fn tags(ws: &Workspace, users: &[String], spec: &TagSpec) -> Result<Ve
             );
             let brands = shares(
                 brand_aff
+                    .get(&u)
+                    .map(|m| m.iter().map(|(b, &x)| (b.clone(), x)).collect())
+                    .unwrap_or_default(),
+            );
+            let attributes = shares(
+                attr_aff
                     .get(&u)
                     .map(|m| m.iter().map(|(b, &x)| (b.clone(), x)).collect())
                     .unwrap_or_default(),
@@ -1191,6 +1233,7 @@ pub async fn tags(ws: &Workspace, users: &[String], spec: &TagSpec) -> Result<Ve
                 user_id: l.users[u as usize].clone(),
                 categories: cats.into_iter().take(5).collect(),
                 brands: brands.into_iter().take(5).collect(),
+                attributes: attributes.into_iter().take(5).collect(),
                 tags: tags.into_iter().collect(),
                 derived,
                 stored: kept,
