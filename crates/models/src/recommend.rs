@@ -149,50 +149,25 @@ pub struct ItemItem {
 }
 
 impl ItemItem {
-    /// Fits the neighbour lists (parallel over items).
+    /// Fits the neighbour lists on binary interactions (parallel over items).
     pub fn fit(m: &Interactions, k: usize, damping: f32) -> ItemItem {
-        let n = m.item_users();
-        let neighbours = (0..m.n_items())
-            .into_par_iter()
-            .map_init(
-                || (vec![0u32; m.n_items()], Vec::<u32>::new()),
-                |(acc, touched), i| {
-                    let (users, _) = m.item(i);
-                    for &u in users {
-                        for &j in m.user(u as usize).0 {
-                            if j as usize != i {
-                                if acc[j as usize] == 0 {
-                                    touched.push(j);
-                                }
-                                acc[j as usize] += 1;
-                            }
-                        }
-                    }
-                    let ni = n[i] as f32;
-                    let mut sims: Vec<(u32, f32)> = touched
-                        .iter()
-                        .map(|&j| {
-                            let co = acc[j as usize] as f32;
-                            (j, co / (ni * n[j as usize] as f32).powf(damping))
-                        })
-                        .collect();
-                    for &j in touched.iter() {
-                        acc[j as usize] = 0;
-                    }
-                    touched.clear();
-                    top_k(&mut sims, k);
-                    sims
-                },
-            )
-            .collect();
-        ItemItem { neighbours }
+        Self::fit_with(m, k, damping, |_| 1.0)
     }
 
     /// Neighbours from weighted co-occurrence: sim(i, j) = Σᵤ wᵤᵢ·wᵤⱼ / (Σᵤ wᵤᵢ² · Σᵤ wᵤⱼ²)^damping,
     /// with the matrix's weights (e.g. recency decay). Binary weights give [`ItemItem::fit`].
     pub fn fit_weighted(m: &Interactions, k: usize, damping: f32) -> ItemItem {
+        Self::fit_with(m, k, damping, |w| w)
+    }
+
+    fn fit_with(
+        m: &Interactions,
+        k: usize,
+        damping: f32,
+        weight: impl Fn(f32) -> f32 + Sync,
+    ) -> ItemItem {
         let norms: Vec<f32> = (0..m.n_items())
-            .map(|i| m.item(i).1.iter().map(|w| w * w).sum())
+            .map(|i| m.item(i).1.iter().map(|&w| weight(w) * weight(w)).sum())
             .collect();
         let neighbours = (0..m.n_items())
             .into_par_iter()
@@ -207,7 +182,7 @@ impl ItemItem {
                                 if acc[j as usize] == 0.0 {
                                     touched.push(j);
                                 }
-                                acc[j as usize] += a * b;
+                                acc[j as usize] += weight(a) * weight(b);
                             }
                         }
                     }
