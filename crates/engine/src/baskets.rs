@@ -12,7 +12,7 @@ use shoplens_models::baskets::{
 use crate::error::{Error, Result};
 use crate::query;
 use crate::sessions::sessionised;
-use crate::sql::{floats, quote, strings, ts_literal};
+use crate::sql::{floats, in_range, label_order, quote, strings};
 use crate::workspace::Workspace;
 
 /// What a basket's elements are.
@@ -166,18 +166,7 @@ pub struct LoadedBaskets {
 /// Reads the baskets a spec describes, streaming (memory: the distinct ids and one pair per line).
 pub async fn load(ws: &Workspace, spec: &BasketSpec) -> Result<LoadedBaskets> {
     let (ctx, _) = query::context(ws).await?;
-    let mut range = Vec::new();
-    if let Some(f) = spec.from {
-        range.push(format!("ts >= {}", ts_literal(f)));
-    }
-    if let Some(t) = spec.to {
-        range.push(format!("ts < {}", ts_literal(t)));
-    }
-    let range = if range.is_empty() {
-        "TRUE".to_string()
-    } else {
-        range.join(" AND ")
-    };
+    let range = in_range("ts", spec.from, spec.to);
     let label = match spec.level {
         Level::Item => "x.item_id",
         Level::Category => "p.category",
@@ -255,17 +244,10 @@ pub async fn load(ws: &Workspace, spec: &BasketSpec) -> Result<LoadedBaskets> {
             pairs.push((basket, item));
         }
     }
-    // Item indices in label order, so results never depend on the order rows arrive in.
-    let mut order: Vec<u32> = (0..labels.len() as u32).collect();
-    order.sort_by(|&a, &b| labels[a as usize].cmp(&labels[b as usize]));
-    let mut rank = vec![0u32; labels.len()];
-    for (r, &i) in order.iter().enumerate() {
-        rank[i as usize] = r as u32;
-    }
+    let rank = label_order(&mut labels);
     for p in &mut pairs {
         p.1 = rank[p.1 as usize];
     }
-    labels.sort();
     let baskets = Baskets::from_pairs(pairs, basket_ids.len() as u32, item_ids.len() as u32);
     Ok(LoadedBaskets {
         baskets,

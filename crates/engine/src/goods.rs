@@ -13,24 +13,8 @@ use shoplens_models::stats::quantile;
 use crate::calendar;
 use crate::error::{Error, Result};
 use crate::query;
-use crate::sql::{PAID, floats, ints, local_day, strings, texts, ts_literal};
+use crate::sql::{PAID, floats, in_range, ints, local_day, strings, texts};
 use crate::workspace::Workspace;
-
-/// `col` within [from, to) as SQL (TRUE without bounds).
-pub(crate) fn in_range(col: &str, from: Option<i64>, to: Option<i64>) -> String {
-    let mut c = Vec::new();
-    if let Some(f) = from {
-        c.push(format!("{col} >= {}", ts_literal(f)));
-    }
-    if let Some(t) = to {
-        c.push(format!("{col} < {}", ts_literal(t)));
-    }
-    if c.is_empty() {
-        "TRUE".into()
-    } else {
-        c.join(" AND ")
-    }
-}
 
 /// Median of values (None for none).
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -786,9 +770,14 @@ pub async fn returns(ws: &Workspace, spec: &ReturnsSpec) -> Result<ReturnsReport
             t.row(key, c, name)
         })
         .collect();
+    // Exact distinct order counts per group, and the shop's, from one scan (per item the line
+    // groups are already exact, so the scan groups by category and serves the total only).
+    let scan_by = match &spec.by {
+        ReturnsBy::Item => &ReturnsBy::Category,
+        by => by,
+    };
+    let counts = group_orders(ws, scan_by, &range, &cat).await?;
     if !matches!(spec.by, ReturnsBy::Item) {
-        // Exact distinct order counts per group.
-        let counts = group_orders(ws, &spec.by, &range, &cat).await?;
         for r in &mut rows {
             if let Some(&(o, or)) = counts.get(&(r.category.clone(), r.key.clone())) {
                 r.orders = o;
@@ -799,8 +788,7 @@ pub async fn returns(ws: &Workspace, spec: &ReturnsSpec) -> Result<ReturnsReport
     }
     rows.sort_by(|a, b| b.units.cmp(&a.units).then_with(|| a.key.cmp(&b.key)));
     let mut total_row = total.row("total".into(), None, None);
-    let shop_orders = group_orders(ws, &ReturnsBy::Category, &range, &cat).await?;
-    if let Some(&(o, or)) = shop_orders.get(&(None, "\u{0}total".into())) {
+    if let Some(&(o, or)) = counts.get(&(None, "\u{0}total".into())) {
         total_row.orders = o;
         total_row.orders_with_return = or;
         total_row.return_rate_orders = (o > 0).then(|| or as f64 / o as f64);

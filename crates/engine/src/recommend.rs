@@ -16,7 +16,7 @@ use shoplens_models::recommend::{
 
 use crate::error::{Error, Result};
 use crate::query;
-use crate::sql::{PAID, ints, strings};
+use crate::sql::{PAID, ints, label_order, strings};
 use crate::workspace::Workspace;
 
 /// Weight of each kind of interaction (view < cart < order).
@@ -192,18 +192,7 @@ async fn load(ws: &Workspace, w: &EventWeights) -> Result<Loaded> {
             });
         }
     }
-    // Dense ids in label order, so that results never depend on the order rows arrive in.
-    let order = |names: &mut Vec<String>| -> Vec<u32> {
-        let mut idx: Vec<u32> = (0..names.len() as u32).collect();
-        idx.sort_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
-        let mut rank = vec![0u32; names.len()];
-        for (r, &i) in idx.iter().enumerate() {
-            rank[i as usize] = r as u32;
-        }
-        names.sort();
-        rank
-    };
-    let (ur, ir) = (order(&mut users), order(&mut items));
+    let (ur, ir) = (label_order(&mut users), label_order(&mut items));
     for r in &mut rows {
         r.user = ur[r.user as usize];
         r.item = ir[r.item as usize];
@@ -701,7 +690,8 @@ impl Served {
         let m = matrix(&l, |_| true);
         let bought = matrix(&l, |r| r.purchase);
         let pop = popularity(&m);
-        let ii = Some(item_item(&l, spec, |_| true));
+        // Item-item serves item-item lists and similar items; ALS lists do not need it.
+        let ii = (model != ModelKind::Als).then(|| item_item(&l, spec, |_| true));
         let als = (model == ModelKind::Als).then(|| Als::fit(&m, &spec.als()));
         let user_index = l
             .users

@@ -45,6 +45,35 @@ pub fn local_weekday(col: &str, tz: &str) -> String {
     )
 }
 
+/// `col` within [from, to) as SQL (TRUE without bounds).
+pub fn in_range(col: &str, from: Option<i64>, to: Option<i64>) -> String {
+    let mut c = Vec::new();
+    if let Some(f) = from {
+        c.push(format!("{col} >= {}", ts_literal(f)));
+    }
+    if let Some(t) = to {
+        c.push(format!("{col} < {}", ts_literal(t)));
+    }
+    if c.is_empty() {
+        "TRUE".into()
+    } else {
+        c.join(" AND ")
+    }
+}
+
+/// Sorts names and returns, for each old index, its rank in the sorted order: dense ids in label
+/// order, so that results never depend on the order rows arrive in.
+pub fn label_order(names: &mut [String]) -> Vec<u32> {
+    let mut idx: Vec<u32> = (0..names.len() as u32).collect();
+    idx.sort_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
+    let mut rank = vec![0u32; names.len()];
+    for (r, &i) in idx.iter().enumerate() {
+        rank[i as usize] = r as u32;
+    }
+    names.sort();
+    rank
+}
+
 /// A paid order: status completed or paid (docs/metrics.md, conventions).
 pub const PAID: &str = "status IN ('completed', 'paid')";
 

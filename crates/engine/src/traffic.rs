@@ -14,11 +14,10 @@ use serde::Serialize;
 
 use crate::calendar;
 use crate::error::Result;
-use crate::goods::in_range;
 use crate::query;
 use crate::repurchase::{self, RepurchaseSpec};
 use crate::sessions::sessionised;
-use crate::sql::{PAID, floats, ints, local_day, quote, strings, texts};
+use crate::sql::{PAID, floats, in_range, ints, local_day, quote, strings, texts};
 use crate::workspace::Workspace;
 
 /// A period [from, to) in instants (µs); None = open.

@@ -640,35 +640,29 @@ mod tests {
         assert!(m.hit);
     }
 
-    #[test]
-    fn weighted_item_item_reduces_to_cosine_and_follows_weights() {
+    /// Users 0 and 1 hold items {0, 1} with weight 1; user 2 holds {0, 2} with weight `w2`.
+    fn three_users(w2: f32) -> Interactions {
         let pairs = vec![
             (0, 0, 1.0),
             (0, 1, 1.0),
             (1, 0, 1.0),
             (1, 1, 1.0),
-            (2, 0, 1.0),
-            (2, 2, 1.0),
+            (2, 0, w2),
+            (2, 2, w2),
         ];
-        let m = Interactions::new(3, 3, pairs);
+        Interactions::new(3, 3, pairs)
+    }
+
+    #[test]
+    fn weighted_item_item_reduces_to_cosine_and_follows_weights() {
+        let m = three_users(1.0);
         let (a, b) = (
             ItemItem::fit(&m, 10, 0.5),
             ItemItem::fit_weighted(&m, 10, 0.5),
         );
         assert!((a.similarity(0, 1) - b.similarity(0, 1)).abs() < 1e-6);
         // Halve user 2's weights: sim(0, 2) = 0.25 / √((1 + 1 + 0.25) · 0.25) = 1/3.
-        let m = Interactions::new(
-            3,
-            3,
-            vec![
-                (0, 0, 1.0),
-                (0, 1, 1.0),
-                (1, 0, 1.0),
-                (1, 1, 1.0),
-                (2, 0, 0.5),
-                (2, 2, 0.5),
-            ],
-        );
+        let m = three_users(0.5);
         let w = ItemItem::fit_weighted(&m, 10, 0.5);
         assert!((w.similarity(0, 2) - 1.0 / 3.0).abs() < 1e-6);
     }
@@ -676,18 +670,7 @@ mod tests {
     #[test]
     fn item_item_cosine_by_hand() {
         // Users: 0 {0,1}, 1 {0,1}, 2 {0,2}. co(0,1) = 2, n0 = 3, n1 = 2 → 2/√6.
-        let m = Interactions::new(
-            3,
-            3,
-            vec![
-                (0, 0, 1.0),
-                (0, 1, 1.0),
-                (1, 0, 1.0),
-                (1, 1, 1.0),
-                (2, 0, 1.0),
-                (2, 2, 1.0),
-            ],
-        );
+        let m = three_users(1.0);
         let ii = ItemItem::fit(&m, 10, 0.5);
         assert!((ii.similarity(0, 1) - 2.0 / 6f32.sqrt()).abs() < 1e-6);
         assert!((ii.similarity(1, 0) - 2.0 / 6f32.sqrt()).abs() < 1e-6);
