@@ -81,6 +81,28 @@ struct StatArgs {
     /// Multiple-comparison correction of the p-values.
     #[arg(long, value_enum, default_value_t = CorrectionArg::None)]
     correction: CorrectionArg,
+    /// Always-valid p-values and intervals (a confidence sequence), safe to look at every day
+    /// while the experiment runs; wider than fixed-horizon ones.
+    #[arg(long)]
+    sequential: bool,
+    /// Users in total at which the sequence is tightest (GrowthBook's default 5,000).
+    #[arg(long, default_value_t = abtest::SEQUENTIAL_TUNING, requires = "sequential")]
+    sequential_tuning: f64,
+}
+
+impl StatArgs {
+    fn config(&self) -> Result<Config> {
+        if !(0.5..1.0).contains(&self.confidence) {
+            bail!("--confidence must be in [0.5, 1), e.g. 0.95");
+        }
+        if !(self.sequential_tuning.is_finite() && self.sequential_tuning >= 1.0) {
+            bail!("--sequential-tuning must be a number of users ≥ 1, e.g. 5000");
+        }
+        Ok(Config {
+            confidence: self.confidence,
+            sequential: self.sequential.then_some(self.sequential_tuning),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -185,7 +207,7 @@ pub(crate) fn run(
                     control: x.control.clone(),
                     metrics: x.metrics.clone(),
                     weights: x.weights.clone(),
-                    confidence: x.stats.confidence,
+                    config: x.stats.config()?,
                 },
             ))?;
             let mut r = r;
@@ -272,9 +294,7 @@ fn assign(g: &Global, a: &AssignArgs, out: &mut dyn Write) -> Result<()> {
 }
 
 fn analyze_file(g: &Global, a: &AnalyzeFileArgs, out: &mut dyn Write) -> Result<()> {
-    if !(0.5..1.0).contains(&a.stats.confidence) {
-        bail!("--confidence must be in [0.5, 1), e.g. 0.95");
-    }
+    let cfg = a.stats.config()?;
     let name = a.file.display().to_string();
     let mut rdr = csv::Reader::from_path(&a.file).with_context(|| format!("reading {name}"))?;
     let header: Vec<String> = rdr
@@ -363,9 +383,6 @@ fn analyze_file(g: &Global, a: &AnalyzeFileArgs, out: &mut dyn Write) -> Result<
             (label, v)
         })
         .collect();
-    let cfg = Config {
-        confidence: a.stats.confidence,
-    };
     let mut r = analyze(&variants, &a.control, &metrics, &a.weights, &cfg)
         .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     abtest::correct(&mut r, a.stats.correction.get());

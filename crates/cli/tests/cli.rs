@@ -468,6 +468,67 @@ fn funnel_on_taobao_json_contract_and_sql_agree() {
     }
 }
 
+/// `--sequential` on the Hillstrom file equals GrowthBook's gbstats `SequentialTwoSidedTTest`
+/// (scripts/sequential_gbstats.py): absolute and relative intervals and the always-valid p-value,
+/// to 1e-9; and every always-valid interval contains the fixed-horizon one.
+#[test]
+fn sequential_on_hillstrom_equals_gbstats() {
+    let file = data(
+        "hillstrom/Kevin_Hillstrom_MineThatData_E-MailAnalytics_DataMiningChallenge_2008.03.20.csv",
+    )
+    .display()
+    .to_string();
+    let run = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "experiment",
+            "analyze-file",
+            &file,
+            "--variant-col",
+            "segment",
+            "--control",
+            "No E-Mail",
+            "--metrics",
+            "visit,conversion,spend,spend/visit",
+            "--format",
+            "json",
+        ];
+        args.extend(extra);
+        serde_json::from_str(&ok(&args)).unwrap()
+    };
+    let seq = run(&["--sequential"]);
+    let fixed = run(&[]);
+    assert_eq!(seq["sequential"], true);
+    let want: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/hillstrom_gbstats_sequential.json")).unwrap();
+    let find = |v: &serde_json::Value, w: &serde_json::Value| -> serde_json::Value {
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["variant"] == w["variant"] && r["metric"] == w["metric"])
+            .unwrap()
+            .clone()
+    };
+    for w in want["results"].as_array().unwrap() {
+        let (g, f) = (find(&seq, w), find(&fixed, w));
+        assert_eq!(g["always_valid"], true);
+        for k in [
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "relative_ci_low",
+            "relative_ci_high",
+        ] {
+            let (a, b) = (g[k].as_f64().unwrap(), w[k].as_f64().unwrap());
+            let rel = (a - b).abs() / b.abs().max(1e-300);
+            assert!(rel < 1e-9, "{} {} {k}: {a} vs {b}", w["variant"], w["metric"]);
+        }
+        assert!(g["ci_low"].as_f64() < f["ci_low"].as_f64());
+        assert!(g["ci_high"].as_f64() > f["ci_high"].as_f64());
+        assert!(g["p_value"].as_f64() >= f["p_value"].as_f64());
+    }
+}
+
 #[test]
 fn analyze_file_on_hillstrom_equals_scipy_and_statsmodels() {
     let file = data(

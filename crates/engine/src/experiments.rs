@@ -27,8 +27,8 @@ pub struct ExperimentSpec {
     pub metrics: Vec<String>,
     /// Planned split in sorted-variant order; empty = the experiments table's weights, else equal.
     pub weights: Vec<f64>,
-    /// Interval confidence.
-    pub confidence: f64,
+    /// Confidence, and sequential testing.
+    pub config: Config,
 }
 
 /// The analysis with what it counted.
@@ -195,9 +195,7 @@ pub async fn analyze(ws: &Workspace, spec: &ExperimentSpec) -> Result<Experiment
         &spec.control,
         &metrics,
         &weights,
-        &Config {
-            confidence: spec.confidence,
-        },
+        &spec.config,
     )
     .map_err(Error::Invalid)?;
     Ok(ExperimentReport {

@@ -236,7 +236,7 @@ async fn planted_truths_are_recoverable() {
         control: "control".into(),
         metrics: vec!["conversion".into(), "orders".into(), "aov".into()],
         weights: Vec::new(),
-        confidence: 0.95,
+        config: shoplens_engine::models::abtest::Config::default(),
     };
     let a = analyze(&ws, &spec("checkout-button")).await.unwrap();
     assert!(!a.analysis.srm.flagged);

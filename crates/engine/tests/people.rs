@@ -455,7 +455,7 @@ properties = { json = ["experiment_id", "variant"] }
             control: "a".into(),
             metrics: vec!["conversion".into(), "orders".into()],
             weights: Vec::new(),
-            confidence: 0.95,
+            config: shoplens_engine::models::abtest::Config::default(),
         },
     )
     .await

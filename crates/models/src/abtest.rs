@@ -15,11 +15,21 @@ use statrs::distribution::{ChiSquared, ContinuousCDF, Normal, StudentsT};
 pub struct Config {
     /// Two-sided confidence level of the intervals (default 0.95).
     pub confidence: f64,
+    /// Always-valid inference for those who look at results while the experiment runs: `Some(τ)`
+    /// replaces p-values and intervals by an asymptotic confidence sequence (Waudby-Smith et al.,
+    /// the normal-mixture mSPRT) tuned to be tightest near τ users in total; see [`always_valid`].
+    pub sequential: Option<f64>,
 }
+
+/// GrowthBook's default tuning of the confidence sequence (users in total).
+pub const SEQUENTIAL_TUNING: f64 = 5000.0;
 
 impl Default for Config {
     fn default() -> Config {
-        Config { confidence: 0.95 }
+        Config {
+            confidence: 0.95,
+            sequential: None,
+        }
     }
 }
 
@@ -92,6 +102,40 @@ pub struct Comparison {
     pub chance_to_beat_control: f64,
     /// Expected loss of choosing the variant: E[max(0, control − variant)].
     pub expected_loss: f64,
+    /// Standard error of variant − control (unpooled).
+    pub std_error: f64,
+    /// Standard error of the relative lift (delta method).
+    pub relative_std_error: f64,
+    /// Whether p-value and intervals are always valid (sequential testing).
+    pub always_valid: bool,
+}
+
+/// Turns a fixed-horizon comparison of `n` users in total into an always-valid one, so it may be
+/// looked at any number of times while the experiment runs: the asymptotic confidence sequence
+/// of Waudby-Smith et al. (2023, eq. 9) and its e-value (eq. 155), with ρ from eq. 161 for a
+/// sequence tightest near `tuning` users. With V = n·SE² and ρ² = (−2 ln α + ln(1 − 2 ln α))/τ:
+/// half-width = √V·√(2(nρ² + 1)/(n²ρ²)·ln(√(nρ² + 1)/α)), and p = min(1, 1/E) with
+/// E = exp(ρ²·n·d²/SE² / (2(nρ² + 1))) / √(nρ² + 1), d the difference. The relative interval uses
+/// the relative standard error the same way. The statistic and the Bayesian numbers are kept.
+pub fn always_valid(c: &mut Comparison, n: u64, confidence: f64, tuning: f64) {
+    let alpha = 1.0 - confidence;
+    let nf = n as f64;
+    let rho2 = (-2.0 * alpha.ln() + (1.0 - 2.0 * alpha.ln()).ln()) / tuning;
+    let a = nf * rho2 + 1.0;
+    let half = |se: f64| -> f64 {
+        let v = se * se * nf;
+        v.sqrt() * (2.0 * a / (nf * nf * rho2) * (a.sqrt() / alpha).ln()).sqrt()
+    };
+    let diff = c.variant_mean - c.control_mean;
+    let (h, hr) = (half(c.std_error), half(c.relative_std_error));
+    c.ci_low = diff - h;
+    c.ci_high = diff + h;
+    c.relative_ci_low = c.relative_lift - hr;
+    c.relative_ci_high = c.relative_lift + hr;
+    let st2 = nf * diff * diff / (c.std_error * c.std_error);
+    let log_e = rho2 * st2 / (2.0 * a) - 0.5 * a.ln();
+    c.p_value = (-log_e).exp().min(1.0);
+    c.always_valid = true;
 }
 
 fn std_normal() -> Normal {
@@ -150,6 +194,9 @@ fn finish(
         relative_ci_high: rel + zc * rel_se,
         chance_to_beat_control: chance,
         expected_loss: loss,
+        std_error: se,
+        relative_std_error: rel_se,
+        always_valid: false,
     }
 }
 
@@ -525,9 +572,17 @@ pub fn verdicts(a: &Analysis) -> Vec<Verdict> {
                     a.results.len()
                 ));
             }
+            // The lift in the good direction: positive is better.
+            let gain = |r: &MetricResult| -> f64 {
+                if a.lower_is_better.contains(&r.metric) {
+                    -r.stats.relative_lift
+                } else {
+                    r.stats.relative_lift
+                }
+            };
             let worse: Vec<String> = rs
                 .iter()
-                .filter(|r| r.metric != primary && p(r) < alpha && r.stats.relative_lift < 0.0)
+                .filter(|r| r.metric != primary && p(r) < alpha && gain(r) < 0.0)
                 .map(|r| r.metric.clone())
                 .collect();
             let (decision, reason) = if a.srm.flagged {
@@ -540,9 +595,9 @@ pub fn verdicts(a: &Analysis) -> Vec<Verdict> {
                 )
             } else if let Some(r) = rs.iter().find(|r| r.metric == primary) {
                 let lift = format!("{:+.2}%", r.stats.relative_lift * 100.0);
-                if p(r) < alpha && r.stats.relative_lift > 0.0 && worse.is_empty() {
+                if p(r) < alpha && gain(r) > 0.0 && worse.is_empty() {
                     ("ship", format!("{primary} {lift}, significant (p = {:.2e})", p(r)))
-                } else if p(r) < alpha && r.stats.relative_lift < 0.0 {
+                } else if p(r) < alpha && gain(r) < 0.0 {
                     ("don't ship", format!("{primary} {lift}, significantly worse (p = {:.2e})", p(r)))
                 } else if !worse.is_empty() {
                     (
@@ -616,6 +671,11 @@ pub struct Analysis {
     pub correction: Correction,
     /// One decision per variant.
     pub verdicts: Vec<Verdict>,
+    /// Metrics where a decrease is the good direction (refunds, returns), for the verdicts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lower_is_better: Vec<String>,
+    /// Whether p-values and intervals are always valid (sequential testing).
+    pub sequential: bool,
 }
 
 /// Analyses per-user rows: `variants[i]` is row i's variant; each metric holds one value per row.
@@ -714,6 +774,15 @@ pub fn analyze(
                     )
                 }
             };
+            let mut c = c;
+            if let Some(tuning) = cfg.sequential {
+                always_valid(
+                    &mut c,
+                    (control_rows.len() + rows.len()) as u64,
+                    cfg.confidence,
+                    tuning,
+                );
+            }
             results.push(MetricResult {
                 variant: (*v).to_string(),
                 metric: metric.clone(),
@@ -738,6 +807,8 @@ pub fn analyze(
         confidence: cfg.confidence,
         correction: Correction::None,
         verdicts: Vec::new(),
+        lower_is_better: Vec::new(),
+        sequential: cfg.sequential.is_some(),
     };
     a.verdicts = verdicts(&a);
     Ok(a)
