@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
-use shoplens_engine::experiments::{self, ExperimentSpec};
+use shoplens_engine::experiments::{self, Definition, ExperimentSpec, Namespace};
 use shoplens_engine::models::abtest::{
     self, Analysis, Config, Correction, Kind, MetricValues, analyze, infer_kind,
 };
@@ -31,6 +31,52 @@ enum ExperimentWhat {
     Analyze(AnalyzeArgs),
     /// Users needed per arm to detect an effect (two-sided, equal arms).
     Power(PowerArgs),
+    /// Define (or with --replace, change) an experiment in the workspace.
+    Define(DefineArgs),
+    /// The workspace's experiments, their status and any overlap on one surface.
+    List,
+}
+
+#[derive(Debug, Args)]
+struct DefineArgs {
+    /// The experiment key (exposures.experiment_id; GrowthBook's experiment key).
+    key: String,
+    /// Variant names in assignment order (variant 0 is usually control).
+    #[arg(long, value_delimiter = ',', required = true)]
+    variants: Vec<String>,
+    /// Weights in the same order, summing to 1 (default equal).
+    #[arg(long, value_delimiter = ',')]
+    weights: Vec<f64>,
+    /// Share of traffic included, 0–1.
+    #[arg(long, default_value_t = 1.0)]
+    coverage: f64,
+    /// Hash seed (default: the key).
+    #[arg(long)]
+    seed: Option<String>,
+    /// A readable name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Start: a date (its start in the shop's zone) or an instant.
+    #[arg(long)]
+    start: Option<String>,
+    /// End: a date (the end of that day in the shop's zone) or an instant.
+    #[arg(long)]
+    end: Option<String>,
+    /// Where it runs (a page, flow or e-mail), for the overlap warning.
+    #[arg(long)]
+    surface: Option<String>,
+    /// Namespace range `ID:START-END` that keeps it apart from other experiments of the namespace.
+    #[arg(long)]
+    namespace: Option<String>,
+    /// The decision metric first, then other success metrics.
+    #[arg(long, value_delimiter = ',')]
+    primary: Vec<String>,
+    /// Metrics that must not get worse; `name:lower` when a decrease is good (refund:lower).
+    #[arg(long, value_delimiter = ',')]
+    guardrails: Vec<String>,
+    /// Replace an existing definition of the key.
+    #[arg(long)]
+    replace: bool,
 }
 
 #[derive(Debug, Args)]
@@ -62,12 +108,20 @@ struct AnalyzeArgs {
     /// The control variant.
     #[arg(long, default_value = "control")]
     control: String,
-    /// Metrics: conversion, orders, revenue, aov (revenue / orders, delta method).
-    #[arg(long, value_delimiter = ',', default_values_t = ["conversion".to_string(), "orders".to_string(), "revenue".to_string(), "aov".to_string()])]
+    /// Metrics: conversion, orders, revenue, aov (revenue / orders, delta method) or an event
+    /// name; `name:lower` when a decrease is good. Default: the definition's primary and
+    /// guardrail metrics, else conversion,orders,revenue,aov.
+    #[arg(long, value_delimiter = ',')]
     metrics: Vec<String>,
     /// Planned split for the SRM test, sorted-variant order (default: the experiment's weights).
     #[arg(long, value_delimiter = ',')]
     weights: Vec<f64>,
+    /// CUPED: adjust each metric by the same metric before the user's first exposure.
+    #[arg(long)]
+    cuped: bool,
+    /// Days before exposure that CUPED's covariate covers.
+    #[arg(long, default_value_t = 14, requires = "cuped")]
+    cuped_days: u32,
     #[command(flatten)]
     stats: StatArgs,
 }
@@ -149,8 +203,11 @@ struct AnalyzeFileArgs {
 #[derive(Debug, Args)]
 struct AssignArgs {
     /// Hash seed (GrowthBook: the experiment key unless a seed is set).
-    #[arg(long)]
-    seed: String,
+    #[arg(long, required_unless_present = "experiment")]
+    seed: Option<String>,
+    /// Assign by a workspace experiment's definition (seed, weights, coverage, namespace).
+    #[arg(long, conflicts_with_all = ["seed", "weights", "coverage", "namespace"])]
+    experiment: Option<String>,
     /// Variant weights, comma-separated (e.g. 0.2,0.3,0.5).
     #[arg(long, value_delimiter = ',', default_values_t = [0.5, 0.5])]
     weights: Vec<f64>,
@@ -166,28 +223,6 @@ struct AssignArgs {
     ids: PathBuf,
 }
 
-/// `ID:START-END` as (id, start, end) with 0 ≤ START < END ≤ 1.
-fn namespace_range(text: &str) -> Result<(String, f64, f64)> {
-    let parsed = text.rsplit_once(':').and_then(|(id, r)| {
-        let (a, b) = r.split_once('-')?;
-        Some((
-            id.to_string(),
-            a.trim().parse::<f64>().ok()?,
-            b.trim().parse::<f64>().ok()?,
-        ))
-    });
-    match parsed {
-        Some((id, a, b))
-            if !id.is_empty() && (0.0..=1.0).contains(&a) && (0.0..=1.0).contains(&b) && a < b =>
-        {
-            Ok((id, a, b))
-        }
-        _ => bail!(
-            "--namespace `{text}` is not ID:START-END with 0 ≤ START < END ≤ 1 (e.g. checkout:0-0.5)"
-        ),
-    }
-}
-
 pub(crate) fn run(
     g: &Global,
     a: ExperimentArgs,
@@ -195,7 +230,9 @@ pub(crate) fn run(
     out: &mut dyn Write,
 ) -> Result<()> {
     match a.what {
-        ExperimentWhat::Assign(x) => assign(g, &x, out),
+        ExperimentWhat::Assign(x) => assign(g, &x, rt, out),
+        ExperimentWhat::Define(x) => define(g, x, rt, out),
+        ExperimentWhat::List => list(g, rt, out),
         ExperimentWhat::AnalyzeFile(x) => analyze_file(g, &x, out),
         ExperimentWhat::Power(x) => power(g, &x, out),
         ExperimentWhat::Analyze(x) => {
@@ -208,6 +245,7 @@ pub(crate) fn run(
                     metrics: x.metrics.clone(),
                     weights: x.weights.clone(),
                     config: x.stats.config()?,
+                    cuped_days: x.cuped.then_some(x.cuped_days),
                 },
             ))?;
             let mut r = r;
@@ -224,17 +262,40 @@ pub(crate) fn run(
                     r.ends_at.as_deref().unwrap_or("last data"),
                     r.users_in_several_variants
                 )?;
+                for w in &r.warnings {
+                    writeln!(out, "warning: {w}")?;
+                }
             }
             write_analysis(g, &r.analysis, out)
         }
     }
 }
 
-fn assign(g: &Global, a: &AssignArgs, out: &mut dyn Write) -> Result<()> {
-    if a.weights.is_empty() || a.weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
+fn assign(
+    g: &Global,
+    a: &AssignArgs,
+    rt: &tokio::runtime::Runtime,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let (seed, weights, coverage, namespace) = match &a.experiment {
+        Some(key) => {
+            let ws = crate::commands::existing(g)?;
+            let Some(d) = rt.block_on(experiments::definition(&ws, key))? else {
+                bail!("no experiment `{key}` is defined in the workspace (see `experiment list`)");
+            };
+            (d.seed, d.weights, d.coverage, d.namespace)
+        }
+        None => (
+            a.seed.clone().unwrap_or_default(),
+            a.weights.clone(),
+            a.coverage,
+            a.namespace.as_deref().map(Namespace::parse).transpose()?,
+        ),
+    };
+    if weights.is_empty() || weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
         bail!("--weights must be non-negative numbers, e.g. 0.5,0.5");
     }
-    if !(0.0..=1.0).contains(&a.coverage) {
+    if !(0.0..=1.0).contains(&coverage) {
         bail!("--coverage must be between 0 and 1");
     }
     let bytes = std::fs::read(&a.ids).with_context(|| format!("reading {}", a.ids.display()))?;
@@ -249,8 +310,7 @@ fn assign(g: &Global, a: &AssignArgs, out: &mut dyn Write) -> Result<()> {
             bail!("{}:{line}: the id is not valid UTF-8", a.ids.display());
         }
     };
-    let assigner = Assigner::new(&a.seed, &a.weights, a.coverage);
-    let namespace = a.namespace.as_deref().map(namespace_range).transpose()?;
+    let assigner = Assigner::new(&seed, &weights, coverage);
     let mut w = std::io::BufWriter::with_capacity(1 << 16, out);
     let json = g.format == Format::Json;
     if json {
@@ -266,7 +326,7 @@ fn assign(g: &Global, a: &AssignArgs, out: &mut dyn Write) -> Result<()> {
         }
         let included = namespace
             .as_ref()
-            .is_none_or(|(n, lo, hi)| in_namespace(n, *lo, *hi, id));
+            .is_none_or(|n| in_namespace(&n.id, n.start, n.end, id));
         let v = if included {
             assigner.variant(id).map_or(-1, |v| v as i64)
         } else {
@@ -527,4 +587,145 @@ fn power(g: &Global, a: &PowerArgs, out: &mut dyn Write) -> Result<()> {
         Value::from(per_arm * 2),
     ]);
     f.write(out, g.format)
+}
+
+fn define(
+    g: &Global,
+    a: DefineArgs,
+    rt: &tokio::runtime::Runtime,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let ws = crate::commands::existing(g)?;
+    let tz = shoplens_engine::calendar::zone(&ws.manifest()?.settings);
+    let instant = |text: &Option<String>, end: bool| -> Result<Option<i64>> {
+        let Some(t) = text else { return Ok(None) };
+        let parsed = if end {
+            shoplens_engine::calendar::parse_as_of(t, &tz)
+        } else {
+            shoplens_engine::ingest::parse_instant(t, &tz)
+        };
+        match parsed {
+            Some(x) => Ok(Some(x)),
+            None => bail!("`{t}` is not a date (2024-06-01) or an instant (2024-06-01T10:00:00)"),
+        }
+    };
+    let mut d = Definition::new(&a.key, a.variants);
+    if !a.weights.is_empty() {
+        d.weights = a.weights;
+    }
+    d.coverage = a.coverage;
+    if let Some(s) = a.seed {
+        d.seed = s;
+    }
+    d.name = a.name;
+    d.starts_at = instant(&a.start, false)?;
+    d.ends_at = instant(&a.end, true)?;
+    d.surface = a.surface;
+    d.namespace = a.namespace.as_deref().map(Namespace::parse).transpose()?;
+    d.primary_metrics = a.primary;
+    d.guardrail_metrics = a.guardrails;
+    let overlaps = rt.block_on(experiments::define(&ws, &d, a.replace))?;
+    if !g.quiet {
+        let mut err = std::io::stderr().lock();
+        for o in &overlaps {
+            writeln!(err, "warning: {}", o.warning)?;
+        }
+    }
+    if g.format == Format::Json {
+        return write_json(
+            out,
+            &serde_json::json!({"defined": d, "warnings": overlaps.iter().map(|o| &o.warning).collect::<Vec<_>>()}),
+        );
+    }
+    if !g.quiet {
+        writeln!(
+            out,
+            "defined experiment {} ({}; weights {:?}, coverage {})",
+            d.key,
+            d.variants.join(", "),
+            d.weights,
+            d.coverage
+        )?;
+    }
+    Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct Listed {
+    #[serde(flatten)]
+    def: Definition,
+    starts_at: Option<String>,
+    ends_at: Option<String>,
+    status: &'static str,
+}
+
+fn list(g: &Global, rt: &tokio::runtime::Runtime, out: &mut dyn Write) -> Result<()> {
+    let ws = crate::commands::existing(g)?;
+    let tz = shoplens_engine::calendar::zone(&ws.manifest()?.settings);
+    let defs = rt.block_on(experiments::definitions(&ws))?;
+    let at = match crate::people::as_of(g, &tz) {
+        Some(t) => t,
+        None => rt
+            .block_on(shoplens_engine::query::newest_instant(&ws))?
+            .unwrap_or(i64::MAX),
+    };
+    let overlaps = experiments::overlaps(&defs);
+    let fmt = |t: Option<i64>| t.map(|x| shoplens_engine::calendar::format_instant(x, &tz));
+    let listed: Vec<Listed> = defs
+        .into_iter()
+        .map(|d| Listed {
+            starts_at: fmt(d.starts_at),
+            ends_at: fmt(d.ends_at),
+            status: d.status(at),
+            def: d,
+        })
+        .collect();
+    if g.format == Format::Json {
+        return write_json(
+            out,
+            &serde_json::json!({"experiments": listed, "overlaps": overlaps}),
+        );
+    }
+    let mut f = Frame::new(&[
+        "key",
+        "status",
+        "variants",
+        "weights",
+        "coverage",
+        "starts_at",
+        "ends_at",
+        "surface",
+        "namespace",
+        "primary",
+        "guardrails",
+    ]);
+    for l in &listed {
+        let d = &l.def;
+        f.push(vec![
+            Value::from(d.key.clone()),
+            Value::from(l.status),
+            Value::from(d.variants.join(",")),
+            Value::from(
+                d.weights
+                    .iter()
+                    .map(f64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            Value::from(d.coverage),
+            Value::from(l.starts_at.clone()),
+            Value::from(l.ends_at.clone()),
+            Value::from(d.surface.clone()),
+            Value::from(d.namespace.as_ref().map(ToString::to_string)),
+            Value::from(d.primary_metrics.join(",")),
+            Value::from(d.guardrail_metrics.join(",")),
+        ]);
+    }
+    f.write(out, g.format)?;
+    if g.format == Format::Table {
+        for o in &overlaps {
+            writeln!(out, "warning: {}", o.warning)?;
+        }
+    }
+    Ok(())
 }

@@ -521,7 +521,12 @@ fn sequential_on_hillstrom_equals_gbstats() {
         ] {
             let (a, b) = (g[k].as_f64().unwrap(), w[k].as_f64().unwrap());
             let rel = (a - b).abs() / b.abs().max(1e-300);
-            assert!(rel < 1e-9, "{} {} {k}: {a} vs {b}", w["variant"], w["metric"]);
+            assert!(
+                rel < 1e-9,
+                "{} {} {k}: {a} vs {b}",
+                w["variant"],
+                w["metric"]
+            );
         }
         assert!(g["ci_low"].as_f64() < f["ci_low"].as_f64());
         assert!(g["ci_high"].as_f64() > f["ci_high"].as_f64());
@@ -994,4 +999,162 @@ fn basket_on_groceries_json_contract() {
     let bad = run(&["--workspace", &ws, "basket", "--min-support", "1e-3"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--min-support"));
+}
+
+/// Experiment definitions in the workspace: define, refuse a silent redefinition, validate,
+/// warn about an overlap on one surface, assign by the stored definition (the same buckets as
+/// the explicit flags), and analyse with the defined metrics by default; the other tables are
+/// untouched by a definition.
+#[test]
+fn experiment_definitions_live_in_the_workspace() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = w(dir.path());
+    ok(&["--workspace", &ws, "-q", "demo", "--scale", "0.01"]);
+    let count = |t: &str| {
+        ok(&[
+            "--workspace",
+            &ws,
+            "sql",
+            &format!("SELECT count(*) AS n FROM {t}"),
+            "--format",
+            "csv",
+        ])
+    };
+    let events = count("events");
+    let list = |ws: &str| -> serde_json::Value {
+        serde_json::from_str(&ok(&[
+            "--workspace",
+            ws,
+            "experiment",
+            "list",
+            "--format",
+            "json",
+        ]))
+        .unwrap()
+    };
+    let l = list(&ws);
+    assert_eq!(l["experiments"].as_array().unwrap().len(), 2);
+    assert_eq!(l["experiments"][0]["key"], "checkout-button");
+    assert_eq!(l["experiments"][0]["status"], "finished");
+    assert_eq!(l["experiments"][0]["primary_metrics"][0], "orders");
+    assert!(l["overlaps"].as_array().unwrap().is_empty());
+
+    // A new test on the checkout inside checkout-button's window overlaps it.
+    let define = |extra: &[&str]| {
+        let mut args = vec![
+            "--workspace",
+            &ws,
+            "experiment",
+            "define",
+            "search-ranking",
+            "--variants",
+            "control,ranked",
+            "--surface",
+            "checkout",
+            "--start",
+            "2025-06-01",
+            "--end",
+            "2025-06-30",
+            "--primary",
+            "conversion",
+            "--guardrails",
+            "aov,refund:lower",
+            "--format",
+            "json",
+        ];
+        args.extend(extra);
+        run(&args)
+    };
+    let o = define(&[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["defined"]["weights"], serde_json::json!([0.5, 0.5]));
+    let warning = v["warnings"][0].as_str().unwrap();
+    assert!(
+        warning.contains("checkout-button") && warning.contains("`checkout`"),
+        "{warning}"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("warning:"));
+    // Defining the key again needs --replace; bad weights are refused with the reason.
+    let again = define(&[]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--replace"));
+    let bad = define(&["--replace", "--weights", "0.5,0.6"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("sum to 1"));
+    assert!(
+        define(&[
+            "--replace",
+            "--weights",
+            "0.3,0.7",
+            "--namespace",
+            "co:0-0.5"
+        ])
+        .status
+        .success()
+    );
+    let l = list(&ws);
+    let sr = &l["experiments"][2];
+    assert_eq!(
+        (sr["key"].as_str(), sr["status"].as_str()),
+        (Some("search-ranking"), Some("finished"))
+    );
+    assert_eq!(sr["namespace"]["end"], 0.5);
+    assert_eq!(sr["guardrail_metrics"][1], "refund:lower");
+    assert_eq!(l["overlaps"].as_array().unwrap().len(), 1);
+    assert_eq!(count("events"), events);
+
+    // Assignment by the stored definition equals the explicit flags.
+    let ids = dir.path().join("ids.txt");
+    std::fs::write(
+        &ids,
+        (0..500).map(|i| format!("u{i}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let ids = ids.display().to_string();
+    let stored = ok(&[
+        "--workspace",
+        &ws,
+        "experiment",
+        "assign",
+        "--experiment",
+        "search-ranking",
+        &ids,
+        "--format",
+        "csv",
+    ]);
+    let explicit = ok(&[
+        "experiment",
+        "assign",
+        "--seed",
+        "search-ranking",
+        "--weights",
+        "0.3,0.7",
+        "--namespace",
+        "co:0-0.5",
+        &ids,
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(stored, explicit);
+    assert!(stored.contains(",-1") && stored.contains(",1\n"));
+
+    // Without --metrics, analyze uses the definition's primary and guardrail metrics.
+    let a: serde_json::Value = serde_json::from_str(&ok(&[
+        "--workspace",
+        &ws,
+        "experiment",
+        "analyze",
+        "checkout-button",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let metrics: Vec<&str> = a["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["metric"].as_str().unwrap())
+        .collect();
+    assert_eq!(metrics, ["orders", "aov"]);
+    assert_eq!(a["status"], "finished");
 }

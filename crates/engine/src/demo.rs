@@ -379,11 +379,12 @@ fn experiments(w: &World) -> Result<TableBuilder> {
             text(x.key),
             Val::Ts(instant(w, x.days.0)),
             Val::Ts(instant(w, x.days.1 + 1) - 1),
-            text(if x.key == "checkout-button" {
-                "checkout"
-            } else {
-                "product_page"
-            }),
+            Val::Null,
+            text(x.surface),
+            Val::Null,
+            Val::Null,
+            text(format!("[\"{}\"]", x.primary)),
+            text("[\"aov\"]"),
         ])?;
     }
     Ok(b)

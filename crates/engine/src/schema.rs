@@ -750,7 +750,42 @@ static EXPERIMENTS: &[Column] = &[
     ),
     opt("starts_at", Timestamp, "Start.", "2024-06-01 00:00:00+00"),
     opt("ends_at", Timestamp, "End.", "2024-06-21 00:00:00+00"),
-    opt("namespace", Text, "Mutual-exclusion namespace.", "checkout"),
+    opt(
+        "namespace",
+        Text,
+        "Mutual-exclusion namespace: experiments of one namespace whose ranges do not intersect never share a user.",
+        "checkout-ns",
+    ),
+    opt(
+        "surface",
+        Text,
+        "Where the experiment runs (page, flow, e-mail); two running experiments on one surface that no namespace separates are flagged.",
+        "checkout",
+    ),
+    opt(
+        "namespace_start",
+        Float,
+        "Start of the experiment's namespace range, 0–1 (inclusive).",
+        "0.0",
+    ),
+    opt(
+        "namespace_end",
+        Float,
+        "End of the namespace range, 0–1 (exclusive).",
+        "0.5",
+    ),
+    opt(
+        "primary_metrics",
+        Json,
+        "The metric the decision rests on (first) and any other success metrics, as a JSON array.",
+        "[\"conversion\"]",
+    ),
+    opt(
+        "guardrail_metrics",
+        Json,
+        "Metrics that must not get worse, as a JSON array; `name:lower` when a decrease is the good direction.",
+        "[\"aov\",\"refund:lower\"]",
+    ),
 ];
 
 static EXPOSURES: &[Column] = &[

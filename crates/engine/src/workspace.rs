@@ -331,6 +331,14 @@ impl Commit<'_> {
         Ok(())
     }
 
+    /// Replaces a table's contents (a small table such as `experiments`): its files leave the new
+    /// manifest and `batches` are staged in their place. The old files stay on disk until the next
+    /// writer removes them, so a reader of the previous manifest is never cut off mid-query.
+    pub fn replace(&mut self, table: Table, batches: &[RecordBatch]) -> Result<()> {
+        self.manifest.tables.remove(table.name());
+        self.stage(Some(table), batches)
+    }
+
     /// Moves staged files into place and atomically publishes the new manifest.
     pub fn publish(mut self) -> Result<Manifest> {
         let root = self.writer.ws.root.clone();

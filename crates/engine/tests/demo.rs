@@ -237,6 +237,7 @@ async fn planted_truths_are_recoverable() {
         metrics: vec!["conversion".into(), "orders".into(), "aov".into()],
         weights: Vec::new(),
         config: shoplens_engine::models::abtest::Config::default(),
+        cuped_days: None,
     };
     let a = analyze(&ws, &spec("checkout-button")).await.unwrap();
     assert!(!a.analysis.srm.flagged);
@@ -252,6 +253,52 @@ async fn planted_truths_are_recoverable() {
         orders.stats.relative_ci_low,
         orders.stats.relative_ci_high
     );
+    // CUPED by the 14 days before each user's first exposure: θ equals Cov(y, x) / Var(x) over
+    // per-user order counts taken independently (the exposures table, and order events of paid
+    // orders by the person who placed them, signed in or not), and
+    // the adjustment narrows the interval.
+    let mut cs = spec("checkout-button");
+    cs.metrics = vec!["orders".into()];
+    cs.cuped_days = Some(14);
+    let c = analyze(&ws, &cs).await.unwrap();
+    let def = shoplens_engine::experiments::definition(&ws, "checkout-button")
+        .await
+        .unwrap()
+        .unwrap();
+    let per_user = rows(
+        &ws,
+        &format!(
+            "WITH ex AS (SELECT user_id, min(ts) t0 FROM exposures WHERE experiment_id = 'checkout-button' GROUP BY user_id)
+             SELECT concat(CAST(sum(CASE WHEN o.ts >= ex.t0 AND o.ts <= to_timestamp_micros({}) THEN 1 ELSE 0 END) AS varchar), ' ',
+                           CAST(sum(CASE WHEN o.ts < ex.t0 AND o.ts >= ex.t0 - INTERVAL '14 days' THEN 1 ELSE 0 END) AS varchar))
+             FROM ex LEFT JOIN (SELECT COALESCE(e.user_id, e.anonymous_id) p, e.ts FROM events e JOIN orders d ON d.order_id = e.order_id
+                                WHERE e.event = 'order' AND d.status IN ('completed', 'paid')) o ON o.p = ex.user_id GROUP BY ex.user_id",
+            def.ends_at.unwrap()
+        ),
+    )
+    .await;
+    let (y, x): (Vec<f64>, Vec<f64>) = per_user
+        .iter()
+        .map(|r| {
+            let (a, b) = r.split_once(' ').unwrap();
+            (a.parse::<f64>().unwrap(), b.parse::<f64>().unwrap())
+        })
+        .unzip();
+    let n = y.len() as f64;
+    let (my, mx) = (y.iter().sum::<f64>() / n, x.iter().sum::<f64>() / n);
+    let cov: f64 = y.iter().zip(&x).map(|(a, b)| (a - my) * (b - mx)).sum();
+    let var: f64 = x.iter().map(|b| (b - mx) * (b - mx)).sum();
+    let theta = c.analysis.results[0].cuped_theta.unwrap();
+    assert!(
+        ((theta - cov / var) / theta).abs() < 1e-9,
+        "θ {theta} vs {}",
+        cov / var
+    );
+    assert!(theta > 0.0);
+    let width =
+        |r: &shoplens_engine::models::abtest::MetricResult| r.stats.ci_high - r.stats.ci_low;
+    assert!(width(&c.analysis.results[0]) < width(orders));
+
     let b = analyze(&ws, &spec("free-shipping-banner")).await.unwrap();
     assert!(
         b.analysis.srm.flagged && b.analysis.srm.p_value < 0.001,

@@ -456,6 +456,7 @@ properties = { json = ["experiment_id", "variant"] }
             metrics: vec!["conversion".into(), "orders".into()],
             weights: Vec::new(),
             config: shoplens_engine::models::abtest::Config::default(),
+            cuped_days: None,
         },
     )
     .await

@@ -621,6 +621,7 @@ pub fn verdicts(a: &Analysis) -> Vec<Verdict> {
             if decision == "ship" && rs.iter().any(|r| r.n_variant < 1000 || r.n_control < 1000) {
                 caveats.push("fewer than 1,000 users in an arm: effects this early are often overstated".into());
             }
+            caveats.extend(a.caveats.iter().cloned());
             Verdict {
                 variant: v.to_string(),
                 decision,
@@ -676,6 +677,10 @@ pub struct Analysis {
     pub lower_is_better: Vec<String>,
     /// Whether p-values and intervals are always valid (sequential testing).
     pub sequential: bool,
+    /// Caveats from outside the numbers (overlapping experiments, a test still running) that
+    /// every verdict carries.
+    #[serde(skip)]
+    pub caveats: Vec<String>,
 }
 
 /// Analyses per-user rows: `variants[i]` is row i's variant; each metric holds one value per row.
@@ -809,6 +814,7 @@ pub fn analyze(
         verdicts: Vec::new(),
         lower_is_better: Vec::new(),
         sequential: cfg.sequential.is_some(),
+        caveats: Vec::new(),
     };
     a.verdicts = verdicts(&a);
     Ok(a)
@@ -856,5 +862,67 @@ mod power_tests {
         let n = sample_size_mean(1.0, 0.1, 0.05, 0.8).unwrap();
         assert!((n - 1_569.775_946_869_817).abs() < 1e-6, "{n}");
         assert!(sample_size_mean(1.0, 0.0, 0.05, 0.8).is_none());
+    }
+}
+
+#[cfg(test)]
+mod verdict_tests {
+    use super::*;
+
+    /// 2,000 users per arm: the primary converts 10% → 13% (significant); the guardrail `refund`
+    /// rises 2% → 4% (significant).
+    fn analysis() -> Analysis {
+        let arm = |rate: f64, n: usize| -> Vec<f64> {
+            (0..n)
+                .map(|i| {
+                    if (i as f64) < rate * n as f64 {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        };
+        let mut variants = vec!["control".to_string(); 2000];
+        variants.extend(vec!["treatment".to_string(); 2000]);
+        let cat = |a: Vec<f64>, b: Vec<f64>| -> Vec<f64> { a.into_iter().chain(b).collect() };
+        let metrics = vec![
+            (
+                "conversion".to_string(),
+                MetricValues::Single(Kind::Proportion, cat(arm(0.10, 2000), arm(0.13, 2000))),
+            ),
+            (
+                "refund".to_string(),
+                MetricValues::Single(Kind::Proportion, cat(arm(0.02, 2000), arm(0.04, 2000))),
+            ),
+        ];
+        analyze(&variants, "control", &metrics, &[], &Config::default()).unwrap()
+    }
+
+    #[test]
+    fn a_guardrail_that_is_lower_is_better_blocks_a_rise() {
+        let mut a = analysis();
+        // As a higher-is-better metric, refunds rising looks like a win: ship.
+        assert_eq!(a.verdicts[0].decision, "ship");
+        a.lower_is_better = vec!["refund".into()];
+        a.caveats = vec!["overlaps another experiment".into()];
+        a.verdicts = verdicts(&a);
+        assert_eq!(a.verdicts[0].decision, "don't ship");
+        assert!(
+            a.verdicts[0].reason.contains("refund"),
+            "{}",
+            a.verdicts[0].reason
+        );
+        assert!(a.verdicts[0].caveats.iter().any(|c| c.contains("overlaps")));
+    }
+
+    #[test]
+    fn always_valid_intervals_are_wider_and_p_values_larger() {
+        let a = analysis();
+        let r = &a.results[0];
+        let mut c = r.stats;
+        always_valid(&mut c, 4000, 0.95, SEQUENTIAL_TUNING);
+        assert!(c.ci_low < r.stats.ci_low && c.ci_high > r.stats.ci_high);
+        assert!(c.p_value > r.stats.p_value && c.always_valid);
     }
 }

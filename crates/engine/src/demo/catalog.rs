@@ -297,6 +297,10 @@ pub(crate) struct Experiment {
     pub(crate) days: (i64, i64),
     /// Multiplier of a treatment session's order probability.
     pub(crate) lift: f64,
+    /// Where it runs.
+    pub(crate) surface: &'static str,
+    /// The metric the decision rests on.
+    pub(crate) primary: &'static str,
 }
 
 pub(crate) const EXPERIMENTS: [Experiment; 2] = [
@@ -308,6 +312,8 @@ pub(crate) const EXPERIMENTS: [Experiment; 2] = [
         actual: [0.5, 0.5],
         days: (120, 242),
         lift: 1.05,
+        surface: "checkout",
+        primary: "orders",
     },
     Experiment {
         key: "free-shipping-banner",
@@ -317,5 +323,7 @@ pub(crate) const EXPERIMENTS: [Experiment; 2] = [
         actual: [0.52, 0.48],
         days: (273, 303),
         lift: 1.0,
+        surface: "product_page",
+        primary: "conversion",
     },
 ];
