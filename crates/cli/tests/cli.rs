@@ -468,35 +468,43 @@ fn funnel_on_taobao_json_contract_and_sql_agree() {
     }
 }
 
+fn hillstrom_file() -> String {
+    data(
+        "hillstrom/Kevin_Hillstrom_MineThatData_E-MailAnalytics_DataMiningChallenge_2008.03.20.csv",
+    )
+    .display()
+    .to_string()
+}
+
+/// `experiment analyze-file` on the Hillstrom file (each e-mail arm against "No E-Mail") with
+/// these metrics and options, as JSON.
+fn hillstrom(metrics: &str, extra: &[&str]) -> serde_json::Value {
+    let file = hillstrom_file();
+    let mut args = vec![
+        "experiment",
+        "analyze-file",
+        &file,
+        "--variant-col",
+        "segment",
+        "--control",
+        "No E-Mail",
+        "--metrics",
+        metrics,
+        "--format",
+        "json",
+    ];
+    args.extend(extra);
+    serde_json::from_str(&ok(&args)).unwrap()
+}
+
 /// `--sequential` on the Hillstrom file equals GrowthBook's gbstats `SequentialTwoSidedTTest`
 /// (scripts/sequential_gbstats.py): absolute and relative intervals and the always-valid p-value,
 /// to 1e-9; and every always-valid interval contains the fixed-horizon one.
 #[test]
 fn sequential_on_hillstrom_equals_gbstats() {
-    let file = data(
-        "hillstrom/Kevin_Hillstrom_MineThatData_E-MailAnalytics_DataMiningChallenge_2008.03.20.csv",
-    )
-    .display()
-    .to_string();
-    let run = |extra: &[&str]| -> serde_json::Value {
-        let mut args = vec![
-            "experiment",
-            "analyze-file",
-            &file,
-            "--variant-col",
-            "segment",
-            "--control",
-            "No E-Mail",
-            "--metrics",
-            "visit,conversion,spend,spend/visit",
-            "--format",
-            "json",
-        ];
-        args.extend(extra);
-        serde_json::from_str(&ok(&args)).unwrap()
-    };
-    let seq = run(&["--sequential"]);
-    let fixed = run(&[]);
+    let metrics = "visit,conversion,spend,spend/visit";
+    let seq = hillstrom(metrics, &["--sequential"]);
+    let fixed = hillstrom(metrics, &[]);
     assert_eq!(seq["sequential"], true);
     let want: serde_json::Value =
         serde_json::from_str(include_str!("fixtures/hillstrom_gbstats_sequential.json")).unwrap();
@@ -536,29 +544,8 @@ fn sequential_on_hillstrom_equals_gbstats() {
 
 #[test]
 fn analyze_file_on_hillstrom_equals_scipy_and_statsmodels() {
-    let file = data(
-        "hillstrom/Kevin_Hillstrom_MineThatData_E-MailAnalytics_DataMiningChallenge_2008.03.20.csv",
-    )
-    .display()
-    .to_string();
-    // `experiment analyze-file` on the Hillstrom file with these metrics and options, as JSON.
-    let hill = |metrics: &str, extra: &[&str]| -> serde_json::Value {
-        let mut args = vec![
-            "experiment",
-            "analyze-file",
-            &file,
-            "--variant-col",
-            "segment",
-            "--control",
-            "No E-Mail",
-            "--metrics",
-            metrics,
-            "--format",
-            "json",
-        ];
-        args.extend(extra);
-        serde_json::from_str(&ok(&args)).unwrap()
-    };
+    let file = hillstrom_file();
+    let hill = hillstrom;
     let got = hill("visit,conversion,spend,spend/visit", &[]);
     let want: serde_json::Value =
         serde_json::from_str(include_str!("fixtures/hillstrom_scipy.json")).unwrap();
