@@ -47,6 +47,9 @@ enum BenchWhat {
     /// and on a seeded 1M users × 100k items matrix, beside the Python `implicit` package with the
     /// same factors, iterations, regularisation and confidence.
     Recommend(RecommendBench),
+    /// The collector: sustained events/s of batched tracking with durability on, from a load
+    /// generator on loopback, with latency, fsync batch sizes and the disk's own fsync rate.
+    Collector(crate::bench_collector::CollectorBench),
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +192,7 @@ pub(crate) fn run(g: &Global, a: BenchArgs, rt: &Runtime, out: &mut dyn Write) -
         BenchWhat::Customers(b) => customers_bench(g, &b, rt, out),
         BenchWhat::Baskets(b) => baskets_bench(g, &b, rt, out),
         BenchWhat::Recommend(b) => recommend_bench(g, &b, rt, out),
+        BenchWhat::Collector(b) => crate::bench_collector::collector_bench(g, &b, rt, out),
     }
 }
 

@@ -70,6 +70,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => demo_cmd(&g, a, &rt, &mut out),
         Command::Bench(a) => crate::bench::run(&g, a, &rt, &mut out),
         Command::Experiment(a) => crate::experiment::run(&g, a, &rt, &mut out),
+        Command::Serve(a) => crate::serve::run(&g, a, &rt, &mut out),
         Command::Funnel(a) => rt.block_on(crate::funnel::run(&g, a, &mut out)),
         Command::Cohorts(a) => rt.block_on(crate::people::cohorts_cmd(&g, a, &mut out)),
         Command::Lifecycle(a) => rt.block_on(crate::people::lifecycle_cmd(&g, a, &mut out)),

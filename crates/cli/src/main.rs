@@ -2,6 +2,7 @@
 
 mod audience;
 mod bench;
+mod bench_collector;
 mod commands;
 mod customers;
 mod experiment;
@@ -10,6 +11,7 @@ mod goods;
 mod people;
 mod recommend;
 mod render;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -126,8 +128,11 @@ pub(crate) enum Command {
     Lifecycle(people::LifecycleArgs),
     /// Paths: the commonest sequences after (or before) an event within sessions, and Sankey links.
     Paths(people::PathArgs),
-    /// Experiments: assignment (analysis comes with the experiments issue).
+    /// Experiments: definitions, assignment, analysis (frequentist, Bayesian, CUPED,
+    /// sequential) and sample sizes.
     Experiment(experiment::ExperimentArgs),
+    /// Run the collector: Segment's HTTP tracking API, durable and idempotent, into the workspace.
+    Serve(serve::ServeArgs),
     /// List the built-in presets, or print one as a mapping file to start from.
     Presets {
         /// Print this preset's mapping (TOML).

@@ -22,6 +22,7 @@ pub mod baskets;
 pub mod calendar;
 pub mod clv;
 pub mod cohorts;
+pub mod collect;
 pub mod demo;
 pub mod error;
 pub mod experiments;
@@ -40,6 +41,7 @@ pub mod sessions;
 pub mod sql;
 pub mod stages;
 pub mod traffic;
+pub mod wal;
 pub mod workspace;
 
 pub use datafusion;

@@ -28,7 +28,17 @@ use crate::workspace::{DataFile, Manifest, Workspace};
 
 /// A DataFusion session over a published state of the workspace.
 pub async fn context(ws: &Workspace) -> Result<(SessionContext, Manifest)> {
-    let manifest = ws.manifest()?;
+    let (ctx, manifest, _) = context_with_tail(ws).await?;
+    Ok((ctx, manifest))
+}
+
+/// [`context`], and the collector's uncompacted log rows it includes.
+async fn context_with_tail(
+    ws: &Workspace,
+) -> Result<(SessionContext, Manifest, Option<crate::collect::Tail>)> {
+    let mut manifest = ws.manifest()?;
+    // Events the collector acknowledged but has not compacted yet are read from its log.
+    let tail = crate::collect::tail(ws, &mut manifest)?;
     let config = SessionConfig::new()
         .with_information_schema(true)
         .with_target_partitions(num_partitions());
@@ -36,17 +46,27 @@ pub async fn context(ws: &Workspace) -> Result<(SessionContext, Manifest)> {
     crate::funnel::register(&ctx);
     ctx.register_udf(calendar::local_micros_udf());
     for t in Table::ALL {
-        register(&ctx, ws, t.name(), t.schema(), manifest.files(t)).await?;
+        let extra = tail
+            .as_ref()
+            .and_then(|x| x.tables.get(&t))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        register(&ctx, ws, t.name(), t.schema(), manifest.files(t), extra).await?;
     }
+    let q = match &tail {
+        Some(t) => t.quarantine_batch()?.into_iter().collect(),
+        None => Vec::new(),
+    };
     register(
         &ctx,
         ws,
         "quarantine",
         quarantine_schema(),
         &manifest.quarantine,
+        &q,
     )
     .await?;
-    Ok((ctx, manifest))
+    Ok((ctx, manifest, tail))
 }
 
 fn num_partitions() -> usize {
@@ -59,10 +79,11 @@ async fn register(
     name: &str,
     schema: SchemaRef,
     files: &[DataFile],
+    extra: &[RecordBatch],
 ) -> Result<()> {
     if files.is_empty() {
-        let empty = MemTable::try_new(schema, vec![vec![]])?;
-        ctx.register_table(name, Arc::new(empty))?;
+        let rows = MemTable::try_new(schema, vec![extra.to_vec()])?;
+        ctx.register_table(name, Arc::new(rows))?;
         return Ok(());
     }
     let root = std::fs::canonicalize(ws.root()).map_err(|e| Error::Io {
@@ -75,10 +96,38 @@ async fn register(
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let options =
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let view = view_schema(&schema);
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
-        .with_schema(view_schema(&schema));
-    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+        .with_schema(Arc::clone(&view));
+    let listing = Arc::new(ListingTable::try_new(config)?);
+    if extra.is_empty() {
+        ctx.register_table(name, listing)?;
+        return Ok(());
+    }
+    // Stored files and the log's rows, as one table.
+    let cast_batches = extra
+        .iter()
+        .map(|b| {
+            let cols = b
+                .columns()
+                .iter()
+                .zip(view.fields())
+                .map(|(c, f)| cast(c, f.data_type()))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            Ok(RecordBatch::try_new(Arc::clone(&view), cols)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let rows = Arc::new(MemTable::try_new(Arc::clone(&view), vec![cast_batches])?);
+    use datafusion::datasource::provider_as_source;
+    use datafusion::logical_expr::LogicalPlanBuilder;
+    let plan = LogicalPlanBuilder::scan(name, provider_as_source(listing), None)?
+        .union(LogicalPlanBuilder::scan(name, provider_as_source(rows), None)?.build()?)?
+        .build()?;
+    ctx.register_table(
+        name,
+        Arc::new(datafusion::catalog::view::ViewTable::new(plan, None)),
+    )?;
     Ok(())
 }
 
@@ -138,11 +187,11 @@ pub struct TableStats {
 
 /// Statistics of every canonical table.
 pub async fn table_stats(ws: &Workspace) -> Result<Vec<TableStats>> {
-    let (ctx, manifest) = context(ws).await?;
+    let (ctx, manifest, tail) = context_with_tail(ws).await?;
     let tz = calendar::zone(&manifest.settings);
     let mut out = Vec::new();
     for t in Table::ALL {
-        let rows = manifest.rows(t);
+        let rows = manifest.rows(t) + tail.as_ref().map_or(0, |x| x.rows(t));
         let mut stats = TableStats {
             name: t.name().into(),
             rows,
@@ -212,10 +261,11 @@ pub async fn as_of_or_newest(ws: &Workspace, as_of: Option<i64>, empty: &str) ->
 /// The newest instant in the workspace (events, orders, reviews, exposures): the default
 /// `as_of` of every analysis. None for a workspace without timestamps.
 pub async fn newest_instant(ws: &Workspace) -> Result<Option<i64>> {
-    let manifest = ws.manifest()?;
+    let mut manifest = ws.manifest()?;
+    let tail = crate::collect::tail(ws, &mut manifest)?;
     // A session only for tables whose files lack statistics (registering every table is not free).
     let mut ctx: Option<SessionContext> = None;
-    let mut newest: Option<i64> = None;
+    let mut newest: Option<i64> = tail.as_ref().and_then(crate::collect::Tail::newest);
     for t in [
         Table::Events,
         Table::Orders,

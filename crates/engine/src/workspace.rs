@@ -93,6 +93,10 @@ pub struct Manifest {
     pub quarantine: Vec<DataFile>,
     /// Every ingested source file.
     pub ingests: Vec<IngestRecord>,
+    /// How far the collector's write-ahead log is compacted into the tables (records after it
+    /// are read from the log); None before the first compaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collector: Option<crate::wal::WalPosition>,
 }
 
 impl Manifest {
@@ -285,6 +289,11 @@ impl Commit<'_> {
     /// Mutable settings; saved when the commit is published.
     pub fn settings_mut(&mut self) -> &mut Settings {
         &mut self.manifest.settings
+    }
+
+    /// Records that the collector's log is compacted up to `upto` by this commit.
+    pub fn set_collector(&mut self, upto: crate::wal::WalPosition) {
+        self.manifest.collector = Some(upto);
     }
 
     /// Records an ingested source file.

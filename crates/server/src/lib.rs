@@ -1,1 +1,517 @@
-//! shoplens server.
+//! shoplens server: the Segment-compatible collector (`shoplens serve`).
+//!
+//! Endpoints: Segment's HTTP tracking API (`POST /v1/track`, `/v1/identify`, `/v1/page`,
+//! `/v1/screen`, `/v1/group`, `/v1/alias`, `/v1/batch`), `GET /healthz` and `GET /metrics`
+//! (Prometheus text, behind the read token). A request is answered only once its messages are in
+//! the write-ahead log (see [`intake`]); the log is compacted into the workspace's tables in the
+//! background, and every query reads what is not compacted yet from the log. Docs:
+//! docs/collector.md.
+
+use std::io::Read as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shoplens_engine::collect::{self, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES};
+use shoplens_engine::workspace::{Workspace, Writer};
+
+mod intake;
+mod metrics;
+
+use intake::Intake;
+use metrics::Metrics;
+
+/// Errors of the server.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// From the engine (workspace, log, tables).
+    #[error(transparent)]
+    Engine(#[from] shoplens_engine::Error),
+    /// An I/O failure on a path or resource.
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    /// The server cannot take writes now.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Result with the server's error.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Write keys accepted by the collector (Basic-auth user name or `writeKey` in the body).
+    pub write_keys: Vec<String>,
+    /// The read token (bearer) of /metrics and, later, the API and dashboard.
+    pub read_token: String,
+    /// Requests per second allowed per write key (0: no limit).
+    pub rate_limit: u32,
+    /// Compact the log into the tables at least this often when it holds messages.
+    pub compact_every: Duration,
+    /// …and as soon as it holds this many messages.
+    pub compact_messages: u64,
+    /// Longest a request may take before it is answered 503 (the client retries; messageIds
+    /// keep a retried message from being stored twice).
+    pub request_timeout: Duration,
+}
+
+impl Default for ServeConfig {
+    fn default() -> ServeConfig {
+        ServeConfig {
+            write_keys: Vec::new(),
+            read_token: String::new(),
+            rate_limit: 10_000,
+            compact_every: Duration::from_secs(10),
+            compact_messages: 500_000,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The server's clock, in µs since the epoch: Segment's `receivedAt`.
+fn now_micros() -> i64 {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the collector stamps arrival with the server's clock, by definition"
+    )]
+    let now = std::time::SystemTime::now();
+    now.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+struct App {
+    cfg: ServeConfig,
+    intake: Arc<Intake>,
+    metrics: Arc<Metrics>,
+    limiter: Option<DefaultKeyedRateLimiter<String>>,
+    last_compaction: std::sync::Mutex<Instant>,
+}
+
+/// Runs the collector on `listener` until `shutdown` resolves, holding the workspace's writer
+/// lock throughout; on shutdown it stops taking requests, lets those in flight finish, flushes
+/// the log and compacts it.
+pub async fn serve(
+    ws: Workspace,
+    cfg: ServeConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let writer = Arc::new(ws.writer()?);
+    let metrics = Arc::new(Metrics::default());
+    let (intake, wal_thread) = Intake::start(&ws, Arc::clone(&metrics))?;
+    let limiter =
+        std::num::NonZeroU32::new(cfg.rate_limit).map(|n| RateLimiter::keyed(Quota::per_second(n)));
+    let app = Arc::new(App {
+        cfg,
+        intake: Arc::clone(&intake),
+        metrics,
+        limiter,
+        last_compaction: std::sync::Mutex::new(Instant::now()),
+    });
+    // Compact what a previous run left in the log before taking requests.
+    {
+        let (i, w) = (Arc::clone(&intake), Arc::clone(&writer));
+        let done = tokio::task::spawn_blocking(move || i.compact(&w))
+            .await
+            .map_err(|e| Error::Unavailable(e.to_string()))??;
+        if done.messages > 0 {
+            tracing::info!(
+                messages = done.messages,
+                "compacted the log left by the last run"
+            );
+        }
+    }
+    let compactor = tokio::spawn(compact_loop(Arc::clone(&app), Arc::clone(&writer)));
+    let router = router(Arc::clone(&app));
+    let addr = listener.local_addr().ok();
+    tracing::info!(addr = ?addr, "collector listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| Error::Io("server".into(), e))?;
+    compactor.abort();
+    intake.close();
+    tokio::task::spawn_blocking(move || wal_thread.join())
+        .await
+        .map_err(|e| Error::Unavailable(e.to_string()))?
+        .map_err(|_| Error::Unavailable("the log writer panicked".into()))?;
+    let done = tokio::task::spawn_blocking(move || intake.compact(&writer))
+        .await
+        .map_err(|e| Error::Unavailable(e.to_string()))??;
+    tracing::info!(messages = done.messages, "flushed and compacted; stopped");
+    Ok(())
+}
+
+async fn compact_loop(app: Arc<App>, writer: Arc<Writer>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let pending = app.intake.uncompacted.load(Ordering::Relaxed);
+        let since = app
+            .last_compaction
+            .lock()
+            .map_or(Duration::ZERO, |t| t.elapsed());
+        if pending == 0 || (pending < app.cfg.compact_messages && since < app.cfg.compact_every) {
+            continue;
+        }
+        let (i, w) = (Arc::clone(&app.intake), Arc::clone(&writer));
+        match tokio::task::spawn_blocking(move || i.compact(&w)).await {
+            Ok(Ok(done)) => {
+                tracing::info!(
+                    messages = done.messages,
+                    rejected = done.rejected,
+                    "compacted"
+                );
+                if let Ok(mut t) = app.last_compaction.lock() {
+                    *t = Instant::now();
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "compaction failed; the log keeps the events")
+            }
+            Err(e) => tracing::error!(error = %e, "compaction task failed"),
+        }
+    }
+}
+
+fn router(app: Arc<App>) -> Router {
+    let single = |kind: &'static str| {
+        post(
+            move |State(a): State<Arc<App>>, h: HeaderMap, b: Bytes| async move {
+                ingest(a, h, b, Some(kind)).await
+            },
+        )
+    };
+    Router::new()
+        .route("/v1/track", single("track"))
+        .route("/v1/identify", single("identify"))
+        .route("/v1/page", single("page"))
+        .route("/v1/screen", single("screen"))
+        .route("/v1/group", single("group"))
+        .route("/v1/alias", single("alias"))
+        .route(
+            "/v1/batch",
+            post(
+                |State(a): State<Arc<App>>, h: HeaderMap, b: Bytes| async move {
+                    ingest(a, h, b, None).await
+                },
+            ),
+        )
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_page))
+        // Bodies are measured (after gzip) by the handlers, which answer 400 as Segment does;
+        // this cap only stops a client from streaming without end.
+        .layer(axum::extract::DefaultBodyLimit::max(4 * MAX_BATCH_BYTES))
+        .with_state(app)
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        axum::Json(json!({"success": false, "error": code, "message": message.into()})),
+    )
+        .into_response()
+}
+
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    let pos = app.intake.durable_position();
+    axum::Json(json!({
+        "status": "ok",
+        "wal": {"segment": pos.segment, "offset": pos.offset},
+        "uncompacted_messages": app.intake.uncompacted.load(Ordering::Relaxed),
+    }))
+    .into_response()
+}
+
+fn bearer_ok(h: &HeaderMap, token: &str) -> bool {
+    h.get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| !token.is_empty() && constant_eq(t.trim().as_bytes(), token.as_bytes()))
+}
+
+/// Compares secrets without an early exit.
+fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn metrics_page(State(app): State<Arc<App>>, h: HeaderMap) -> Response {
+    if !bearer_ok(&h, &app.cfg.read_token) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the read token is required",
+        );
+    }
+    let lag = app
+        .last_compaction
+        .lock()
+        .map_or(0.0, |t| t.elapsed().as_secs_f64());
+    let text = app
+        .metrics
+        .render(app.intake.uncompacted.load(Ordering::Relaxed), lag);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// The Basic-auth user name (Segment's write key).
+fn basic_user(h: &HeaderMap) -> Option<String> {
+    let v = h.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let enc = v.strip_prefix("Basic ")?;
+    let dec = base64::engine::general_purpose::STANDARD
+        .decode(enc.trim())
+        .ok()?;
+    let s = String::from_utf8(dec).ok()?;
+    Some(s.split_once(':').map_or(s.clone(), |(u, _)| u.to_string()))
+}
+
+/// A refused request: status, stable error code, message.
+type Refusal = (StatusCode, &'static str, String);
+
+/// The body as text, gunzipped when sent so; refused when it exceeds `limit` bytes.
+fn body_text(h: &HeaderMap, body: &Bytes, limit: usize) -> std::result::Result<String, Refusal> {
+    let gzip = h
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let too_large = || {
+        (
+            StatusCode::BAD_REQUEST,
+            "too_large",
+            format!("the body exceeds Segment's {limit}-byte limit"),
+        )
+    };
+    let bytes = if gzip {
+        let mut out = Vec::new();
+        let mut d = flate2::read::GzDecoder::new(body.as_ref()).take(limit as u64 + 1);
+        if d.read_to_end(&mut out).is_err() {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "invalid_gzip",
+                "the gzip body is corrupt".into(),
+            ));
+        }
+        out
+    } else {
+        body.to_vec()
+    };
+    if bytes.len() > limit {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        (
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "the body is not UTF-8".into(),
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct BatchBody<'a> {
+    #[serde(borrow)]
+    batch: Vec<&'a serde_json::value::RawValue>,
+    #[serde(rename = "sentAt", default)]
+    sent_at: Option<String>,
+    #[serde(rename = "writeKey", default)]
+    write_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct KeyOnly {
+    #[serde(rename = "writeKey", default)]
+    write_key: Option<String>,
+}
+
+async fn ingest(app: Arc<App>, h: HeaderMap, body: Bytes, kind: Option<&'static str>) -> Response {
+    let endpoint = kind.unwrap_or("batch");
+    let started = Instant::now();
+    let r = tokio::time::timeout(app.cfg.request_timeout, handle(&app, &h, &body, kind)).await;
+    let r = r.unwrap_or_else(|_| {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the request was not made durable in time; retry (a retried message is stored once)",
+        )
+    });
+    let status = r.status().as_u16();
+    app.metrics.request(endpoint, status);
+    tracing::info!(
+        endpoint,
+        status,
+        bytes = body.len(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    r
+}
+
+async fn handle(app: &App, h: &HeaderMap, body: &Bytes, kind: Option<&'static str>) -> Response {
+    let limit = if kind.is_some() {
+        MAX_MESSAGE_BYTES
+    } else {
+        MAX_BATCH_BYTES
+    };
+    let text = match body_text(h, body, limit) {
+        Ok(t) => t,
+        Err((status, code, message)) => return error(status, code, message),
+    };
+    let (raws, sent_at, body_key): (Vec<&str>, Option<String>, Option<String>) = match kind {
+        None => match serde_json::from_str::<BatchBody<'_>>(&text) {
+            Ok(b) => (
+                b.batch.iter().map(|r| r.get()).collect(),
+                b.sent_at,
+                b.write_key,
+            ),
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_json",
+                    format!("a batch is {{\"batch\": [messages…]}}: {e}"),
+                );
+            }
+        },
+        Some(_) => match serde_json::from_str::<KeyOnly>(&text) {
+            Ok(k) => (vec![text.as_str()], None, k.write_key),
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_json",
+                    format!("invalid JSON: {e}"),
+                );
+            }
+        },
+    };
+    let key = basic_user(h).filter(|k| !k.is_empty()).or(body_key);
+    let Some(key) = key.filter(|k| {
+        app.cfg
+            .write_keys
+            .iter()
+            .any(|w| constant_eq(w.as_bytes(), k.as_bytes()))
+    }) else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "unknown write key (Basic auth user name, or writeKey in the body)",
+        );
+    };
+    if let Some(l) = &app.limiter
+        && l.check_key(&key).is_err()
+    {
+        app.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests for this write key; retry later",
+        );
+    }
+    if raws.len() > MAX_BATCH_MESSAGES {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "too_many",
+            format!(
+                "{} messages; Segment's limit is {MAX_BATCH_MESSAGES} a batch",
+                raws.len()
+            ),
+        );
+    }
+    let received = now_micros();
+    let mut accepted = Vec::with_capacity(raws.len());
+    let mut rejected = Vec::new();
+    for (i, raw) in raws.iter().enumerate() {
+        match collect::check(raw, kind, sent_at.as_deref(), received, i) {
+            Ok(a) => accepted.push(a),
+            Err(r) => rejected.push(r),
+        }
+    }
+    let n_accepted = accepted.len();
+    let outcome = match app.intake.submit(received, accepted, &rejected).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %e, "write refused");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            );
+        }
+    };
+    app.metrics
+        .accepted
+        .fetch_add(outcome.stored as u64, Ordering::Relaxed);
+    app.metrics
+        .duplicates
+        .fetch_add(outcome.duplicates as u64, Ordering::Relaxed);
+    app.metrics
+        .rejected
+        .fetch_add(rejected.len() as u64, Ordering::Relaxed);
+    if rejected.is_empty() {
+        return axum::Json(json!({"success": true})).into_response();
+    }
+    let list: Vec<Value> = rejected
+        .iter()
+        .map(|r| json!({"index": r.index, "messageId": r.message_id, "reason": r.reason}))
+        .collect();
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({
+            "success": false,
+            "error": "invalid_events",
+            "message": format!("{} of {} messages refused (set aside in the quarantine); the others are stored", rejected.len(), raws.len()),
+            "accepted": n_accepted,
+            "rejected": list,
+        })),
+    )
+        .into_response()
+}
+
+/// Binds `addr` (port 0 picks a free one).
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Io(addr.to_string(), e))
+}
+
+/// The read token: `given` when set; else the one stored in the workspace
+/// (`server/read_token`); else a new random one, stored there (mode 0600). The flag says
+/// whether it was generated now (then the caller prints it, once).
+pub fn read_token(root: &std::path::Path, given: Option<String>) -> Result<(String, bool)> {
+    use rand::TryRngCore as _;
+    if let Some(t) = given.filter(|t| !t.trim().is_empty()) {
+        return Ok((t.trim().to_string(), false));
+    }
+    let path = root.join("server").join("read_token");
+    let io = |e| Error::Io(path.display().to_string(), e);
+    if let Ok(t) = std::fs::read_to_string(&path)
+        && !t.trim().is_empty()
+    {
+        return Ok((t.trim().to_string(), false));
+    }
+    let mut bytes = [0u8; 24];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| Error::Unavailable(format!("no OS randomness for a token: {e}")))?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(&path).map_err(io)?;
+    std::io::Write::write_all(&mut f, token.as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    Ok((token, true))
+}

@@ -1,0 +1,155 @@
+//! `shoplens serve`: the collector.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde::Deserialize;
+use shoplens_engine::Workspace;
+use shoplens_server::ServeConfig;
+
+use crate::Global;
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port, printed on start).
+    #[arg(long, env = "SHOPLENS_ADDR")]
+    addr: Option<SocketAddr>,
+    /// A TOML file with any of: addr, write_keys, read_token, rate_limit, compact_every_secs,
+    /// compact_messages, request_timeout_secs. Flags and environment variables win over it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// A write key the collector accepts (repeatable; also SHOPLENS_WRITE_KEYS, comma-separated).
+    #[arg(long = "write-key", env = "SHOPLENS_WRITE_KEYS", value_delimiter = ',')]
+    write_keys: Vec<String>,
+    /// The read token (bearer) of /metrics; default: the one stored in the workspace, else a new
+    /// one, stored and printed once.
+    #[arg(long, env = "SHOPLENS_READ_TOKEN", hide_env_values = true)]
+    read_token: Option<String>,
+    /// Requests per second allowed per write key (0: no limit; default 10000).
+    #[arg(long)]
+    rate_limit: Option<u32>,
+    /// Compact the log into the tables at least every this many seconds (default 10).
+    #[arg(long)]
+    compact_every: Option<u64>,
+    /// …and as soon as this many messages wait (default 500000).
+    #[arg(long)]
+    compact_messages: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    addr: Option<SocketAddr>,
+    #[serde(default)]
+    write_keys: Vec<String>,
+    read_token: Option<String>,
+    rate_limit: Option<u32>,
+    compact_every_secs: Option<u64>,
+    compact_messages: Option<u64>,
+    request_timeout_secs: Option<u64>,
+}
+
+pub(crate) fn run(
+    g: &Global,
+    a: ServeArgs,
+    rt: &tokio::runtime::Runtime,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let file: FileConfig = match &a.config {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            toml::from_str(&text).with_context(|| format!("{}", p.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let defaults = ServeConfig::default();
+    let mut write_keys: Vec<String> = a
+        .write_keys
+        .iter()
+        .chain(&file.write_keys)
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+        .collect();
+    write_keys.dedup();
+    if write_keys.is_empty() {
+        bail!(
+            "no write key: give --write-key KEY (repeatable), SHOPLENS_WRITE_KEYS or write_keys in --config"
+        );
+    }
+    let ws = Workspace::open(&g.workspace)?;
+    let (read_token, generated) =
+        shoplens_server::read_token(ws.root(), a.read_token.or(file.read_token))?;
+    let cfg = ServeConfig {
+        write_keys,
+        read_token: read_token.clone(),
+        rate_limit: a
+            .rate_limit
+            .or(file.rate_limit)
+            .unwrap_or(defaults.rate_limit),
+        compact_every: a
+            .compact_every
+            .or(file.compact_every_secs)
+            .map_or(defaults.compact_every, Duration::from_secs),
+        compact_messages: a
+            .compact_messages
+            .or(file.compact_messages)
+            .unwrap_or(defaults.compact_messages),
+        request_timeout: file
+            .request_timeout_secs
+            .map_or(defaults.request_timeout, Duration::from_secs),
+    };
+    let addr = a
+        .addr
+        .or(file.addr)
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_writer(std::io::stderr)
+        .with_max_level(if g.quiet {
+            tracing_subscriber::filter::LevelFilter::WARN
+        } else {
+            tracing_subscriber::filter::LevelFilter::INFO
+        })
+        .try_init();
+    rt.block_on(async {
+        let listener = shoplens_server::bind(addr).await?;
+        let local = listener.local_addr().context("local address")?;
+        writeln!(out, "listening on http://{local}")?;
+        if generated {
+            writeln!(
+                out,
+                "read token (stored in the workspace; shown once): {read_token}"
+            )?;
+        }
+        out.flush()?;
+        shoplens_server::serve(ws, cfg, listener, shutdown_signal()).await?;
+        anyhow::Ok(())
+    })
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

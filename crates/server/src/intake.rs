@@ -1,0 +1,322 @@
+//! The durable intake: deduplication by messageId, the write-ahead log with group commit, and
+//! background compaction into the tables.
+//!
+//! A request's messages are checked, those not seen before are framed as one log record and
+//! queued; one writer thread appends everything queued, calls fdatasync once for the lot (group
+//! commit) and then releases every request it covered. A request is answered only after that.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+
+use shoplens_engine::collect::{self, Accepted, Rejected};
+use shoplens_engine::wal::{self, WalPosition, WalWriter};
+use shoplens_engine::workspace::{Workspace, Writer};
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+use crate::{Error, Result};
+
+/// File of the 128-bit keys of compacted messageIds (the log holds the others).
+const IDS_FILE: &str = "collector/message_ids.bin";
+
+#[derive(Debug, Default)]
+struct Queue {
+    /// messageId keys seen (compacted, in the log, or queued).
+    seen: HashSet<u128>,
+    /// Framed records waiting for the writer.
+    pending: Vec<u8>,
+    /// Messages in `pending`.
+    pending_messages: u64,
+    /// Sequence number of the last queued record.
+    queued: u64,
+    closing: bool,
+}
+
+/// State shared by the request handlers, the log writer and the compactor.
+#[derive(Debug)]
+pub(crate) struct Intake {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    /// (last durable sequence number, the log failed).
+    durable: watch::Sender<(u64, bool)>,
+    /// Where the durable log ends.
+    durable_at: Mutex<WalPosition>,
+    /// Messages durable in the log and not yet compacted.
+    pub(crate) uncompacted: AtomicU64,
+    pub(crate) metrics: Arc<Metrics>,
+    root: PathBuf,
+    /// One compaction at a time (the background one and the one at shutdown).
+    compacting: Mutex<()>,
+}
+
+/// What became of a request's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    /// Messages stored now.
+    pub(crate) stored: usize,
+    /// Messages already stored earlier (same messageId).
+    pub(crate) duplicates: usize,
+}
+
+fn ids_path(root: &Path) -> PathBuf {
+    root.join(IDS_FILE)
+}
+
+fn load_ids(root: &Path, seen: &mut HashSet<u128>) -> Result<()> {
+    let path = ids_path(root);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::Io(path.display().to_string(), e)),
+    };
+    // A torn last key (a crash while appending) is ignored: its message is still in the log.
+    for k in bytes.chunks_exact(16) {
+        let mut b = [0u8; 16];
+        b.copy_from_slice(k);
+        seen.insert(u128::from_le_bytes(b));
+    }
+    Ok(())
+}
+
+impl Intake {
+    /// Opens the log under the workspace (replaying it into the deduplication set) and starts
+    /// the writer thread.
+    pub(crate) fn start(
+        ws: &Workspace,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Arc<Intake>, std::thread::JoinHandle<()>)> {
+        let root = ws.root().to_path_buf();
+        let manifest = ws.manifest()?;
+        let from = manifest.collector.unwrap_or_default();
+        let mut seen = HashSet::new();
+        load_ids(&root, &mut seen)?;
+        let mut replayed = 0u64;
+        let mut bad: Option<shoplens_engine::Error> = None;
+        let writer = WalWriter::open(&root, from, |_, payload| {
+            match collect::message_ids(payload) {
+                Ok(ids) => {
+                    replayed += ids.len() as u64;
+                    seen.extend(ids.iter().map(|i| collect::id_key(i)));
+                }
+                Err(e) => bad = Some(e),
+            }
+            Ok(())
+        })?;
+        if let Some(e) = bad {
+            return Err(e.into());
+        }
+        let (durable, _) = watch::channel((0, false));
+        let intake = Arc::new(Intake {
+            queue: Mutex::new(Queue {
+                seen,
+                ..Queue::default()
+            }),
+            wake: Condvar::new(),
+            durable,
+            durable_at: Mutex::new(writer.position()),
+            uncompacted: AtomicU64::new(replayed),
+            metrics,
+            root,
+            compacting: Mutex::new(()),
+        });
+        intake
+            .metrics
+            .wal_bytes
+            .store(wal_size(&wal::dir(&intake.root)), Ordering::Relaxed);
+        let me = Arc::clone(&intake);
+        let handle = std::thread::Builder::new()
+            .name("shoplens-wal".into())
+            .spawn(move || me.write_loop(writer))
+            .map_err(|e| Error::Io("wal thread".into(), e))?;
+        Ok((intake, handle))
+    }
+
+    fn write_loop(&self, mut writer: WalWriter) {
+        loop {
+            let (buf, seq, messages) = {
+                let Ok(mut q) = self.queue.lock() else { return };
+                while q.pending.is_empty() && !q.closing {
+                    q = match self.wake.wait(q) {
+                        Ok(q) => q,
+                        Err(_) => return,
+                    };
+                }
+                if q.pending.is_empty() {
+                    return;
+                }
+                let m = q.pending_messages;
+                q.pending_messages = 0;
+                (std::mem::take(&mut q.pending), q.queued, m)
+            };
+            let t = Instant::now();
+            let ok = writer.append(&buf).and_then(|()| writer.sync());
+            let secs = t.elapsed().as_secs_f64();
+            match ok {
+                Ok(()) => {
+                    self.metrics.fsync(secs, messages, buf.len() as u64);
+                    if let Ok(mut at) = self.durable_at.lock() {
+                        *at = writer.position();
+                    }
+                    self.uncompacted.fetch_add(messages, Ordering::Relaxed);
+                    self.durable.send_replace((seq, false));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "write-ahead log append failed; refusing writes");
+                    self.durable.send_replace((seq.saturating_sub(1), true));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Stores a request's accepted messages (skipping messageIds already stored) and rejected
+    /// ones (for the quarantine) durably, then returns.
+    pub(crate) async fn submit(
+        &self,
+        received: i64,
+        accepted: Vec<Accepted>,
+        rejected: &[Rejected],
+    ) -> Result<Outcome> {
+        let keys: Vec<u128> = accepted
+            .iter()
+            .map(|a| collect::id_key(&a.message_id))
+            .collect();
+        let seq = {
+            let mut q = self
+                .queue
+                .lock()
+                .map_err(|_| Error::Unavailable("intake lock poisoned".into()))?;
+            if self.durable.borrow().1 {
+                return Err(Error::Unavailable("the write-ahead log failed".into()));
+            }
+            let total = accepted.len();
+            let mut fresh = Vec::with_capacity(total);
+            let mut batch_keys = HashSet::new();
+            for (a, k) in accepted.into_iter().zip(keys) {
+                // A messageId repeated inside one request is stored once too.
+                if !q.seen.contains(&k) && batch_keys.insert(k) {
+                    fresh.push(a);
+                }
+            }
+            let stored = fresh.len();
+            if stored > 0 || !rejected.is_empty() {
+                q.seen.extend(batch_keys.iter().copied());
+                let payload = collect::encode(received, &fresh, rejected);
+                wal::frame(&payload, &mut q.pending);
+                q.pending_messages += stored as u64;
+                q.queued += 1;
+                self.wake.notify_one();
+            }
+            (
+                q.queued,
+                Outcome {
+                    stored,
+                    duplicates: total - stored,
+                },
+            )
+        };
+        let (seq, outcome) = seq;
+        // Wait until the record (or, for duplicates only, everything queued before, which holds
+        // the first copy) is durable.
+        let mut rx = self.durable.subscribe();
+        let state = rx
+            .wait_for(|(d, failed)| *d >= seq || *failed)
+            .await
+            .map_err(|_| Error::Unavailable("the write-ahead log stopped".into()))?;
+        if state.1 && state.0 < seq {
+            return Err(Error::Unavailable("the write-ahead log failed".into()));
+        }
+        Ok(outcome)
+    }
+
+    /// The durable end of the log.
+    pub(crate) fn durable_position(&self) -> WalPosition {
+        self.durable_at
+            .lock()
+            .map_or(WalPosition::default(), |p| *p)
+    }
+
+    /// Compacts the durable log into the tables (with the writer lock held by the server).
+    pub(crate) fn compact(&self, writer: &Writer) -> Result<collect::Compacted> {
+        let _one = self
+            .compacting
+            .lock()
+            .map_err(|_| Error::Unavailable("compaction lock poisoned".into()))?;
+        let upto = self.durable_position();
+        let t = Instant::now();
+        // Keys of the messages about to leave the log go to the id file first, so a crash
+        // between the two never forgets a stored message.
+        let base = writer.workspace().manifest()?.collector.unwrap_or_default();
+        if upto <= base {
+            return Ok(collect::Compacted {
+                upto: base,
+                ..collect::Compacted::default()
+            });
+        }
+        let mut keys = Vec::new();
+        wal::read_from(&wal::dir(&self.root), base, |pos, payload| {
+            if pos <= upto {
+                for id in collect::message_ids(payload)? {
+                    keys.extend_from_slice(&collect::id_key(&id).to_le_bytes());
+                }
+            }
+            Ok(())
+        })?;
+        append_ids(&self.root, &keys)?;
+        let done = collect::compact(writer, upto)?;
+        self.uncompacted.fetch_sub(
+            done.messages.min(self.uncompacted.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
+        self.metrics
+            .compacted(done.messages, t.elapsed().as_secs_f64());
+        self.metrics
+            .wal_bytes
+            .store(wal_size(&wal::dir(&self.root)), Ordering::Relaxed);
+        Ok(done)
+    }
+
+    /// Stops the writer thread after it has written everything queued.
+    pub(crate) fn close(&self) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.closing = true;
+        }
+        self.wake.notify_all();
+    }
+}
+
+fn append_ids(root: &Path, keys: &[u8]) -> Result<()> {
+    use std::io::Write;
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let path = ids_path(root);
+    let io = |e| Error::Io(path.display().to_string(), e);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io)?;
+    // Drop a torn key a crash may have left, so keys stay aligned.
+    let len = f.metadata().map_err(io)?.len();
+    if len % 16 != 0 {
+        f.set_len(len - len % 16).map_err(io)?;
+    }
+    f.write_all(keys).map_err(io)?;
+    f.sync_data().map_err(io)
+}
+
+fn wal_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |d| {
+        d.flatten()
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    })
+}
