@@ -415,6 +415,41 @@ fn segment_http_api_contract_mapping_and_visibility() {
     drop(s);
 }
 
+/// A write key over its rate limit gets 429 with the reset instant Segment's clients wait for;
+/// another key is not affected.
+#[test]
+fn rate_limit_is_per_write_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let s = Server::start(&ws, &["--rate-limit", "2", "--write-key", "other-key"]);
+    let a = agent();
+    let body = br#"{"userId":"u","event":"x"}"#;
+    let mut limited = 0;
+    for _ in 0..6 {
+        let resp = a
+            .post(format!("{}/v1/track", s.url))
+            .header("Authorization", &basic(KEY))
+            .send(&body[..])
+            .unwrap();
+        if resp.status().as_u16() == 429 {
+            limited += 1;
+            assert!(resp.headers().get("x-ratelimit-reset").is_some());
+        }
+    }
+    assert!(limited >= 3, "{limited} of 6 limited");
+    assert_eq!(post(&a, &s.url, "/v1/track", body, Some(&basic("other-key"))).0, 200);
+    let text = a
+        .get(format!("{}/metrics", s.url))
+        .header("Authorization", &format!("Bearer {TOKEN}"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(text.contains("shoplens_requests_rate_limited_total"), "{text}");
+    assert!(s.stop().success());
+}
+
 /// kill -9 while two clients send 100k events in batches of 500 with retries; after a restart
 /// every acknowledged event is stored exactly once, and after the clients' retries every event.
 #[test]

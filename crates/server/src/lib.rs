@@ -410,11 +410,19 @@ async fn handle(app: &App, h: &HeaderMap, body: &Bytes, kind: Option<&'static st
         && l.check_key(&key).is_err()
     {
         app.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
-        return error(
+        let mut r = error(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             "too many requests for this write key; retry later",
         );
+        // Segment's clients wait until X-RateLimit-Reset (ms since the epoch) before retrying.
+        let reset = (now_micros() / 1000 + 1000).to_string();
+        if let Ok(v) = axum::http::HeaderValue::from_str(&reset) {
+            r.headers_mut().insert("x-ratelimit-reset", v);
+        }
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        return r;
     }
     if raws.len() > MAX_BATCH_MESSAGES {
         return error(
