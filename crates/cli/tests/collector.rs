@@ -437,7 +437,10 @@ fn rate_limit_is_per_write_key() {
         }
     }
     assert!(limited >= 3, "{limited} of 6 limited");
-    assert_eq!(post(&a, &s.url, "/v1/track", body, Some(&basic("other-key"))).0, 200);
+    assert_eq!(
+        post(&a, &s.url, "/v1/track", body, Some(&basic("other-key"))).0,
+        200
+    );
     let text = a
         .get(format!("{}/metrics", s.url))
         .header("Authorization", &format!("Bearer {TOKEN}"))
@@ -446,7 +449,10 @@ fn rate_limit_is_per_write_key() {
         .body_mut()
         .read_to_string()
         .unwrap();
-    assert!(text.contains("shoplens_requests_rate_limited_total"), "{text}");
+    assert!(
+        text.contains("shoplens_requests_rate_limited_total"),
+        "{text}"
+    );
     assert!(s.stop().success());
 }
 

@@ -420,8 +420,10 @@ async fn handle(app: &App, h: &HeaderMap, body: &Bytes, kind: Option<&'static st
         if let Ok(v) = axum::http::HeaderValue::from_str(&reset) {
             r.headers_mut().insert("x-ratelimit-reset", v);
         }
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
         return r;
     }
     if raws.len() > MAX_BATCH_MESSAGES {
