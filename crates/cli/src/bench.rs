@@ -1264,7 +1264,10 @@ print(json.dumps(out))
                 als.scores(*u as usize, &mut buf);
                 let l: Vec<u32> = top_items(&buf, ex, 10).into_iter().map(|x| x.0).collect();
                 ra += list_metrics(&l, rel, 10).recall;
-                ii.scores(m.user(*u as usize).0, &mut buf);
+                // Scored as implicit scores: each held item weighted by its confidence.
+                let (held, w) = m.user(*u as usize);
+                let conf: Vec<f32> = w.iter().map(|&w| 1.0 + params.alpha * w).collect();
+                ii.scores_weighted(held, &conf, &mut buf);
                 let l: Vec<u32> = top_items(&buf, ex, 10).into_iter().map(|x| x.0).collect();
                 ri += list_metrics(&l, rel, 10).recall;
             }

@@ -210,10 +210,20 @@ impl ItemItem {
     /// Scores of every item for a user holding `items`: Σ over held items of the neighbour
     /// similarity.
     pub fn scores(&self, items: &[u32], out: &mut [f32]) {
+        self.accumulate(items.iter().map(|&i| (i, 1.0)), out);
+    }
+
+    /// Scores with a multiplier per held item: Σ over held items i of c(i)·sim(i, j) (e.g. the
+    /// confidence 1 + α·w, which is how the Python `implicit` package scores its neighbours).
+    pub fn scores_weighted(&self, items: &[u32], weights: &[f32], out: &mut [f32]) {
+        self.accumulate(items.iter().copied().zip(weights.iter().copied()), out);
+    }
+
+    fn accumulate(&self, held: impl Iterator<Item = (u32, f32)>, out: &mut [f32]) {
         out.iter_mut().for_each(|x| *x = 0.0);
-        for &i in items {
+        for (i, c) in held {
             for &(j, s) in &self.neighbours[i as usize] {
-                out[j as usize] += s;
+                out[j as usize] += c * s;
             }
         }
     }
