@@ -50,14 +50,20 @@ pub(crate) struct QuarantineArgs {
 }
 
 pub(crate) fn run(cli: Cli) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    run_to(cli, &mut out)
+}
+
+/// Runs a parsed command line, writing what it prints to `out` (stdout, or an API response).
+pub(crate) fn run_to(cli: Cli, out: &mut dyn Write) -> Result<()> {
     let g = cli.global;
     if let Some(a) = &g.as_of
         && calendar::parse_as_of(a, &chrono_tz::UTC).is_none()
     {
         bail!("--as-of `{a}` is not a date (2024-05-31) or an instant (2024-05-31T23:00:00+08:00)");
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = out;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -1,5 +1,6 @@
 //! The `shoplens` binary: parses flags, calls the engine, renders results. Computes nothing.
 
+mod api;
 mod audience;
 mod bench;
 mod bench_collector;

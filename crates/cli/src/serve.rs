@@ -102,6 +102,9 @@ pub(crate) fn run(
         request_timeout: file
             .request_timeout_secs
             .map_or(defaults.request_timeout, Duration::from_secs),
+        api: Some(std::sync::Arc::new(crate::api::CliApi {
+            workspace: g.workspace.clone(),
+        })),
     };
     let addr = a
         .addr

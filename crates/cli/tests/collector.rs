@@ -761,3 +761,137 @@ fn segment_node_client_events_are_queryable() {
     assert!(s.stop().success());
     assert_eq!(count(&ws, "SELECT count(*) AS n FROM events"), 10);
 }
+
+/// The JSON API: every read-only analysis under /api with the command line's parameters and the
+/// same JSON as `--format json`; the read token is required (a write key cannot read); unknown
+/// endpoints, parameters and commands that write or read files are refused with stable codes.
+#[test]
+fn api_answers_what_the_command_line_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let w = ws.display().to_string();
+    let cli = |args: &[&str]| -> Value {
+        let mut all = vec!["--workspace", &w, "--format", "json"];
+        all.extend(args);
+        let o = bin().args(&all).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let o = bin()
+        .args(["--workspace", &w, "-q", "demo", "--scale", "0.02"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let s = Server::start(&ws, &[]);
+    let a = agent();
+    let get = |path: &str, token: Option<&str>| -> (u16, Value) {
+        let mut req = a.get(format!("{}{path}", s.url));
+        if let Some(t) = token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        let mut r = req.call().unwrap();
+        let st = r.status().as_u16();
+        (
+            st,
+            serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap_or(Value::Null),
+        )
+    };
+    let api = |path: &str| -> Value {
+        let (st, v) = get(path, Some(TOKEN));
+        assert_eq!(st, 200, "{path}: {v}");
+        v
+    };
+    // The same JSON as the command line, for a spread of analyses and parameters.
+    assert_eq!(
+        api("/api/funnel?steps=product_view,add_to_cart,order&window=24h"),
+        cli(&[
+            "funnel",
+            "--steps",
+            "product_view,add_to_cart,order",
+            "--window",
+            "24h"
+        ])
+    );
+    assert_eq!(api("/api/rfm"), cli(&["rfm"]));
+    assert_eq!(
+        api("/api/products?lang=zh-CN"),
+        cli(&["--lang", "zh-CN", "products"])
+    );
+    assert_eq!(
+        api("/api/experiment/analyze?experiment=checkout-button&cuped=true"),
+        cli(&["experiment", "analyze", "checkout-button", "--cuped"])
+    );
+    let user = cli(&[
+        "sql",
+        "SELECT user_id FROM orders WHERE user_id IS NOT NULL ORDER BY user_id LIMIT 1",
+    ])["rows"][0]["user_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        api(&format!("/api/recommend/user?users={user}&k=5")),
+        cli(&["recommend", "user", &user, "--k", "5"])
+    );
+    assert_eq!(
+        api("/api/repurchase?days=30&as_of=2025-09-30"),
+        cli(&["--as-of", "2025-09-30", "repurchase", "--days", "30"])
+    );
+    // The OpenAPI document lists every endpoint with its parameters.
+    let doc = api("/api/openapi.json");
+    assert_eq!(doc["openapi"], "3.0.3");
+    let params = doc["paths"]["/api/funnel"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    assert!(params.iter().any(|p| p["name"] == "steps"));
+    assert!(
+        doc["paths"]["/api/recommend/user"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "users")
+    );
+    // Without the token, or with a write key: 401; every path under /api.
+    for path in ["/api/rfm", "/api/openapi.json", "/api/nope"] {
+        assert_eq!(get(path, None).0, 401, "{path}");
+        assert_eq!(get(path, Some(KEY)).0, 401, "{path}");
+    }
+    let r = a
+        .get(format!("{}/api/rfm", s.url))
+        .header("Authorization", &basic(KEY))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    // Stable error codes; commands that write or read outside the workspace are not endpoints.
+    assert_eq!(
+        get("/api/funnel?stepz=a", Some(TOKEN)).1["error"],
+        "invalid_parameter"
+    );
+    assert_eq!(
+        get("/api/funnel?steps=a,b&unit=planet", Some(TOKEN)).1["error"],
+        "invalid_parameter"
+    );
+    // A value the command itself refuses: 422 with the command's own message.
+    let (st, v) = get("/api/funnel?window=eternity&steps=a,b", Some(TOKEN));
+    assert_eq!((st, v["error"].as_str()), (422, Some("analysis_failed")));
+    assert!(v["message"].as_str().unwrap().contains("eternity"), "{v}");
+    for path in [
+        "/api/sql?query=SELECT%201",
+        "/api/ingest",
+        "/api/experiment/analyze-file",
+        "/api/audience/export",
+        "/api/demo",
+        "/api/../manifest.json",
+    ] {
+        let (st, v) = get(path, Some(TOKEN));
+        assert!(st == 404 && v["error"] == "not_found", "{path}: {st} {v}");
+    }
+    assert_eq!(
+        get("/api/experiment/analyze?experiment=no-such", Some(TOKEN)).1["error"],
+        "analysis_failed"
+    );
+    // Security headers on every answer.
+    let r = a.get(format!("{}/api/rfm", s.url)).call().unwrap();
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert!(r.headers().contains_key("content-security-policy"));
+    assert!(s.stop().success());
+}

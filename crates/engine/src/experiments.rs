@@ -165,13 +165,14 @@ pub async fn analyze(ws: &Workspace, spec: &ExperimentSpec) -> Result<Experiment
                SELECT ord.user_id AS p, ord.ts, ord.net_amount FROM orders ord LEFT JOIN eo ON eo.order_id = ord.order_id \
                WHERE eo.order_id IS NULL AND ord.{PAID} AND ord.user_id IS NOT NULL AND ord.ts IS NOT NULL){pre_cte} \
          SELECT ex.v, ex.nv, count(o.ts) AS orders, COALESCE(sum(o.net_amount), 0) AS revenue{event_cols}{pre_cols} \
-         FROM ex LEFT JOIN o ON o.p = ex.user_id AND o.ts >= ex.t0{window}{event_joins}{pre_join} GROUP BY ex.user_id, ex.v, ex.nv",
+         FROM ex LEFT JOIN o ON o.p = ex.user_id AND o.ts >= ex.t0{window}{event_joins}{pre_join} GROUP BY ex.user_id, ex.v, ex.nv ORDER BY ex.user_id",
         start.map_or(String::new(), |s| format!(
             " AND ts >= {} AND ts <= {}",
             ts_literal(s),
             ts_literal(end.unwrap_or(i64::MAX))
         ))
     );
+    // Rows come ordered by user, so sums (and so every figure) are the same run after run.
     let per_event = if pre.is_some() { 2 } else { 1 };
     let mut variants = Vec::new();
     // Per user: [orders, revenue, then per event metric did (and did before)], and before

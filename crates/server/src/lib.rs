@@ -49,6 +49,31 @@ pub enum Error {
 /// Result with the server's error.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// What the JSON API runs: the command line's read-only analyses, so every endpoint takes the
+/// same parameters and answers the same fields as `--format json`.
+pub trait Api: std::fmt::Debug + Send + Sync {
+    /// Runs the command named by `words` (e.g. `["recommend", "user"]`) with the query
+    /// parameters; the JSON it prints.
+    fn run(
+        &self,
+        words: &[String],
+        params: &[(String, String)],
+    ) -> std::result::Result<Vec<u8>, ApiError>;
+    /// The OpenAPI 3 document of every endpoint.
+    fn openapi(&self) -> Value;
+}
+
+/// A refused or failed API call: HTTP status, stable error code, message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: u16,
+    /// Stable code: `not_found`, `invalid_parameter`, `analysis_failed`.
+    pub code: &'static str,
+    /// What went wrong, in words.
+    pub message: String,
+}
+
 /// How the server runs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -65,6 +90,8 @@ pub struct ServeConfig {
     /// Longest a request may take before it is answered 503 (the client retries; messageIds
     /// keep a retried message from being stored twice).
     pub request_timeout: Duration,
+    /// The JSON API under /api (None: collector only).
+    pub api: Option<Arc<dyn Api>>,
 }
 
 impl Default for ServeConfig {
@@ -76,6 +103,7 @@ impl Default for ServeConfig {
             compact_every: Duration::from_secs(10),
             compact_messages: 500_000,
             request_timeout: Duration::from_secs(30),
+            api: None,
         }
     }
 }
@@ -211,10 +239,84 @@ fn router(app: Arc<App>) -> Router {
         )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_page))
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/{*path}", get(api_get))
         // Bodies are measured (after gzip) by the handlers, which answer 400 as Segment does;
         // this cap only stops a client from streaming without end.
         .layer(axum::extract::DefaultBodyLimit::max(4 * MAX_BATCH_BYTES))
+        .layer(axum::middleware::map_response(security_headers))
         .with_state(app)
+}
+
+/// Headers on every answer: no sniffing, no framing, no referrer, nothing loaded from elsewhere.
+async fn security_headers(mut r: Response) -> Response {
+    use axum::http::HeaderValue;
+    let h = r.headers_mut();
+    for (k, v) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        (
+            "content-security-policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+        ("cache-control", "no-store"),
+    ] {
+        h.insert(k, HeaderValue::from_static(v));
+    }
+    r
+}
+
+async fn openapi(State(app): State<Arc<App>>, h: HeaderMap) -> Response {
+    if !bearer_ok(&h, &app.cfg.read_token) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the read token is required",
+        );
+    }
+    match &app.cfg.api {
+        Some(api) => axum::Json(api.openapi()).into_response(),
+        None => error(StatusCode::NOT_FOUND, "not_found", "this server has no API"),
+    }
+}
+
+async fn api_get(
+    State(app): State<Arc<App>>,
+    h: HeaderMap,
+    axum::extract::Path(path): axum::extract::Path<String>,
+    axum::extract::Query(params): axum::extract::Query<Vec<(String, String)>>,
+) -> Response {
+    if !bearer_ok(&h, &app.cfg.read_token) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the read token is required",
+        );
+    }
+    let Some(api) = app.cfg.api.clone() else {
+        return error(StatusCode::NOT_FOUND, "not_found", "this server has no API");
+    };
+    let words: Vec<String> = path
+        .split('/')
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect();
+    let started = Instant::now();
+    let r = tokio::task::spawn_blocking(move || api.run(&words, &params)).await;
+    let resp = match r {
+        Ok(Ok(body)) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Ok(Err(e)) => error(
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+            e.code,
+            e.message,
+        ),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+    };
+    let status = resp.status().as_u16();
+    app.metrics.request("api", status);
+    tracing::info!(endpoint = %path, status, ms = started.elapsed().as_secs_f64() * 1000.0, "api");
+    resp
 }
 
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
