@@ -35,6 +35,7 @@ const ALLOWED: &[&[&str]] = &[
     &["recommend", "user"],
     &["recommend", "item"],
     &["recommend", "tags"],
+    &["recommend", "export"],
     &["experiment", "list"],
     &["experiment", "analyze"],
     &["experiment", "power"],
