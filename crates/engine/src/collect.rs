@@ -15,7 +15,7 @@ use crate::ingest::value::{Val, parse_money};
 use crate::quarantine::QRow;
 use crate::schema::Table;
 use crate::wal::{self, WalPosition};
-use crate::workspace::{Manifest, Workspace, Writer};
+use crate::workspace::{DataFile, Manifest, Workspace, Writer};
 
 /// Segment's limit on one message, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
@@ -802,6 +802,41 @@ pub fn tail(ws: &Workspace, manifest: &mut Manifest) -> Result<Option<Tail>> {
     ))
 }
 
+/// A table's small files are merged once it has this many…
+pub const MERGE_AT_FILES: usize = 16;
+/// …of fewer rows than this each.
+pub const MERGE_BELOW_ROWS: u64 = 250_000;
+
+/// The rows of some of a table's files, each batch brought to the table's current schema (files
+/// written before a column existed get it as nulls).
+fn read_conformed(ws: &Workspace, files: &[DataFile], table: Table) -> Result<Vec<RecordBatch>> {
+    use datafusion::arrow::array::new_null_array;
+    use datafusion::arrow::compute::cast;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let schema = table.schema();
+    let mut out = Vec::new();
+    for f in files {
+        let path = ws.path_of(f);
+        let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.build())
+            .map_err(|e| Error::parquet(&path, e))?;
+        for batch in reader {
+            let batch = batch?;
+            let cols = schema
+                .fields()
+                .iter()
+                .map(|field| match batch.column_by_name(field.name()) {
+                    Some(c) => cast(c, field.data_type()),
+                    None => Ok(new_null_array(field.data_type(), batch.num_rows())),
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            out.push(RecordBatch::try_new(schema.clone(), cols)?);
+        }
+    }
+    Ok(out)
+}
+
 /// What one compaction did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Compacted {
@@ -829,7 +864,23 @@ pub fn compact(writer: &Writer, upto: WalPosition) -> Result<Compacted> {
     let t = read_tail(writer.workspace().root(), from, Some(upto))?;
     let rejected = t.quarantine.len() as u64;
     for table in Table::ALL {
-        if let Some(b) = t.tables.get(&table) {
+        let Some(b) = t.tables.get(&table) else {
+            continue;
+        };
+        // Each compaction writes a file per table; once a table holds many small ones, they are
+        // merged with the new rows into one, so a collector running for weeks keeps few files.
+        let small: Vec<DataFile> = commit
+            .base()
+            .files(table)
+            .iter()
+            .filter(|f| f.rows < MERGE_BELOW_ROWS)
+            .cloned()
+            .collect();
+        if small.len() + 1 >= MERGE_AT_FILES {
+            let mut all = read_conformed(writer.workspace(), &small, table)?;
+            all.extend(b.iter().cloned());
+            commit.replace_files(table, &small, &all)?;
+        } else {
             commit.stage(Some(table), b)?;
         }
     }
@@ -960,6 +1011,53 @@ mod tests {
             "{items}"
         );
         assert_eq!(by[&Table::OrderItems][0].num_rows(), 2);
+    }
+
+    #[test]
+    fn compaction_moves_the_log_into_tables_and_merges_small_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
+        let writer = ws.writer().unwrap();
+        let mut w = wal::WalWriter::open(ws.root(), WalPosition::default(), |_, _| Ok(())).unwrap();
+        let mut n = 0;
+        for round in 0..MERGE_AT_FILES + 3 {
+            let accepted: Vec<Accepted> = (0..5)
+                .map(|i| {
+                    n += 1;
+                    let raw = format!(
+                        r#"{{"userId":"u{i}","event":"Product Viewed","messageId":"r{round}-{i}"}}"#
+                    );
+                    check(&raw, Some("track"), None, T0, i).unwrap()
+                })
+                .collect();
+            let mut framed = Vec::new();
+            wal::frame(&encode(T0, &accepted, &[]), &mut framed);
+            w.append(&framed).unwrap();
+            w.sync().unwrap();
+            // Before compaction the rows are in the tail; after it, in the tables, never both.
+            let mut m = ws.manifest().unwrap();
+            assert_eq!(
+                tail(&ws, &mut m)
+                    .unwrap()
+                    .map_or(0, |t| t.rows(Table::Events)),
+                5
+            );
+            let done = compact(&writer, w.position()).unwrap();
+            assert_eq!(done.messages, 5);
+            writer.sweep().unwrap();
+            let mut m = ws.manifest().unwrap();
+            assert!(tail(&ws, &mut m).unwrap().is_none());
+            assert_eq!(m.rows(Table::Events), n as u64);
+            assert!(
+                m.files(Table::Events).len() < MERGE_AT_FILES,
+                "round {round}"
+            );
+        }
+        // Swept: only the published files are on disk.
+        let on_disk = std::fs::read_dir(ws.root().join("tables/events"))
+            .unwrap()
+            .count();
+        assert_eq!(on_disk, ws.manifest().unwrap().files(Table::Events).len());
     }
 
     #[test]

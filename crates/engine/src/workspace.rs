@@ -238,6 +238,13 @@ impl Writer {
         })
     }
 
+    /// Removes files no published manifest names any more (those a commit replaced, or a killed
+    /// writer left). A long-lived writer (the collector) calls it between commits; a reader
+    /// still running on a manifest from before the last replacement may then miss a file.
+    pub fn sweep(&self) -> Result<()> {
+        self.remove_leftovers()
+    }
+
     /// Removes files a killed writer left: the staging area and any table file the manifest does
     /// not publish.
     fn remove_leftovers(&self) -> Result<()> {
@@ -345,6 +352,20 @@ impl Commit<'_> {
     /// writer removes them, so a reader of the previous manifest is never cut off mid-query.
     pub fn replace(&mut self, table: Table, batches: &[RecordBatch]) -> Result<()> {
         self.manifest.tables.remove(table.name());
+        self.stage(Some(table), batches)
+    }
+
+    /// Replaces some of a table's files by `batches` (their rows, merged, plus any new ones): the
+    /// files leave the new manifest and stay on disk until [`Writer::sweep`].
+    pub fn replace_files(
+        &mut self,
+        table: Table,
+        old: &[DataFile],
+        batches: &[RecordBatch],
+    ) -> Result<()> {
+        if let Some(files) = self.manifest.tables.get_mut(table.name()) {
+            files.retain(|f| !old.contains(f));
+        }
         self.stage(Some(table), batches)
     }
 

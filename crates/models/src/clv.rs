@@ -473,10 +473,13 @@ impl Likelihood for BgData {
         let acc = if self.rows.len() < 50_000 {
             self.rows.iter().fold([0.0; 5], sum)
         } else {
+            // Chunk sums added in chunk order: the same figures whatever the scheduling.
             self.rows
                 .par_chunks(16_384)
                 .map(|c| c.iter().fold([0.0; 5], sum))
-                .reduce(|| [0.0; 5], add)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .fold([0.0; 5], add)
         };
         (acc[0], acc[1..].to_vec())
     }

@@ -289,30 +289,37 @@ fn lloyd(points: &[[f64; 3]], k: usize, seed: u64) -> KMeans {
     let zero = || (vec![[0.0; 3]; k], vec![0usize; k], 0usize);
     for _ in 0..300 {
         // One pass: assign each point to its nearest centre and accumulate the new centres.
-        let (sums, counts, changed) = labels
-            .par_iter_mut()
-            .zip(points.par_iter())
-            .fold(zero, |(mut s, mut c, mut ch), (l, p)| {
-                let (j, _) = nearest(p, &centroids);
-                if *l != j {
-                    ch += 1;
-                    *l = j;
+        // Partial sums over fixed chunks, added in chunk order: the same centres (to the last
+        // bit) whatever the thread count or scheduling.
+        let partials: Vec<(Vec<[f64; 3]>, Vec<usize>, usize)> = labels
+            .par_chunks_mut(4096)
+            .zip(points.par_chunks(4096))
+            .map(|(ls, ps)| {
+                let (mut s, mut c, mut ch) = zero();
+                for (l, p) in ls.iter_mut().zip(ps) {
+                    let (j, _) = nearest(p, &centroids);
+                    if *l != j {
+                        ch += 1;
+                        *l = j;
+                    }
+                    for d in 0..3 {
+                        s[j][d] += p[d];
+                    }
+                    c[j] += 1;
                 }
-                for d in 0..3 {
-                    s[j][d] += p[d];
-                }
-                c[j] += 1;
                 (s, c, ch)
             })
-            .reduce(zero, |(mut s, mut c, ch), (s2, c2, ch2)| {
-                for j in 0..k {
-                    for d in 0..3 {
-                        s[j][d] += s2[j][d];
-                    }
-                    c[j] += c2[j];
+            .collect();
+        let (mut sums, mut counts, mut changed) = zero();
+        for (s2, c2, ch2) in partials {
+            for j in 0..k {
+                for d in 0..3 {
+                    sums[j][d] += s2[j][d];
                 }
-                (s, c, ch + ch2)
-            });
+                counts[j] += c2[j];
+            }
+            changed += ch2;
+        }
         let mut shift = 0.0;
         for j in 0..k {
             if counts[j] > 0 {
@@ -335,8 +342,8 @@ fn lloyd(points: &[[f64; 3]], k: usize, seed: u64) -> KMeans {
         .zip(points.par_iter())
         .for_each(|(l, p)| *l = nearest(p, &centroids).0);
     let inertia = points
-        .par_iter()
-        .zip(labels.par_iter())
+        .iter()
+        .zip(&labels)
         .map(|(p, &l)| dist2(p, &centroids[l]))
         .sum();
     KMeans {
@@ -441,6 +448,10 @@ pub fn silhouette(
             }
             (b - a) / a.max(b)
         })
+        // Collected, then summed in order: a parallel sum's order (and so its last bits) would
+        // depend on scheduling.
+        .collect::<Vec<f64>>()
+        .iter()
         .sum();
     s / idx.len() as f64
 }

@@ -266,6 +266,9 @@ impl Intake {
             Ok(())
         })?;
         append_ids(&self.root, &keys)?;
+        // Files the previous compaction merged away have had a compaction interval for their
+        // readers to finish.
+        writer.sweep()?;
         let done = collect::compact(writer, upto)?;
         self.uncompacted.fetch_sub(
             done.messages.min(self.uncompacted.load(Ordering::Relaxed)),
