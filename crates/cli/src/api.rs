@@ -14,6 +14,7 @@ use crate::Cli;
 /// The commands the API serves.
 const ALLOWED: &[&[&str]] = &[
     &["tables"],
+    &["kpis"],
     &["quarantine"],
     &["funnel"],
     &["paths"],

@@ -78,6 +78,7 @@ pub(crate) fn run_to(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Experiment(a) => crate::experiment::run(&g, a, &rt, &mut out),
         Command::Serve(a) => crate::serve::run(&g, a, &rt, &mut out),
         Command::Funnel(a) => rt.block_on(crate::funnel::run(&g, a, &mut out)),
+        Command::Kpis(a) => rt.block_on(crate::people::kpis_cmd(&g, a, &mut out)),
         Command::Cohorts(a) => rt.block_on(crate::people::cohorts_cmd(&g, a, &mut out)),
         Command::Lifecycle(a) => rt.block_on(crate::people::lifecycle_cmd(&g, a, &mut out)),
         Command::Paths(a) => rt.block_on(crate::people::paths_cmd(&g, a, &mut out)),

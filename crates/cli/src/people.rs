@@ -577,3 +577,58 @@ pub(crate) async fn paths_cmd(g: &Global, a: PathArgs, out: &mut dyn Write) -> R
     }
     Ok(())
 }
+
+#[derive(Debug, Args)]
+pub(crate) struct KpisArgs {
+    /// Whole shop-local days in the period, ending with the as-of day; the previous period is
+    /// as long.
+    #[arg(long, default_value_t = 30)]
+    days: u32,
+}
+
+pub(crate) async fn kpis_cmd(g: &Global, a: KpisArgs, out: &mut dyn Write) -> Result<()> {
+    let (ws, tz) = crate::commands::existing_in_zone(g)?;
+    let r = shoplens_engine::kpis::kpis(
+        &ws,
+        &shoplens_engine::kpis::KpiSpec {
+            as_of: as_of(g, &tz),
+            days: a.days,
+        },
+    )
+    .await?;
+    if g.format == Format::Json {
+        return write_json(out, &r);
+    }
+    let zh = g.lang_zh();
+    let csv = g.format == Format::Csv;
+    let show = |v: Option<f64>, unit: &str| -> Value {
+        match v {
+            None => Value::Null,
+            Some(x) if csv => Value::from(x),
+            Some(x) if unit == "ratio" => Value::from(format!("{:.2}%", x * 100.0)),
+            Some(x) if unit == "money" => Value::from(format!("{x:.2}")),
+            Some(x) => Value::from(format!("{x:.1}")),
+        }
+    };
+    let mut f = Frame::new(&["kpi", "value", "previous", "change"]);
+    for k in &r.kpis {
+        f.push(vec![
+            Value::from(if zh { k.name_zh } else { k.name }),
+            show(k.value, k.unit),
+            show(k.previous, k.unit),
+            match k.change {
+                None => Value::Null,
+                Some(c) if csv => Value::from(c),
+                Some(c) => Value::from(format!("{:+.1}%", c * 100.0)),
+            },
+        ]);
+    }
+    if g.format == Format::Table {
+        writeln!(
+            out,
+            "{} – {} against {} – {} ({} days each)",
+            r.from, r.to, r.previous_from, r.previous_to, r.days
+        )?;
+    }
+    f.write(out, g.format)
+}

@@ -29,6 +29,7 @@ pub mod experiments;
 pub mod funnel;
 pub mod goods;
 pub mod ingest;
+pub mod kpis;
 pub mod lifecycle;
 pub mod paths;
 pub mod quarantine;

@@ -765,3 +765,90 @@ async fn customers_planted_truths(ws: &Workspace) {
         "churned: lapsed {lapsed} heavy {heavy}"
     );
 }
+
+/// The command centre's KPIs equal a count by hand over the raw rows: each row bucketed into a
+/// shop-local date in Rust (chrono-tz), then counted, summed and divided without SQL.
+#[tokio::test]
+async fn kpis_equal_a_count_by_hand() {
+    use chrono::TimeZone as _;
+    use std::collections::{BTreeMap, HashMap, HashSet};
+    let (_d, ws) = demo(0.02, 42);
+    let spec = shoplens_engine::kpis::KpiSpec {
+        as_of: None,
+        days: 30,
+    };
+    let r = shoplens_engine::kpis::kpis(&ws, &spec).await.unwrap();
+    let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+    let date = |us: i64| {
+        tz.timestamp_micros(us)
+            .unwrap()
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let inside = |d: &str| r.from.as_str() <= d && d <= r.to.as_str();
+    // Events: persons per day, persons, persons with an order event.
+    let mut per_day: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+    let (mut active, mut ordering) = (HashSet::new(), HashSet::new());
+    for row in rows(
+        &ws,
+        "SELECT CAST(ts AS BIGINT), COALESCE(user_id, anonymous_id), event FROM events",
+    )
+    .await
+    {
+        let c: Vec<&str> = row.split('|').collect();
+        let d = date(c[0].parse().unwrap());
+        if inside(&d) {
+            per_day.entry(d).or_default().insert(c[1].to_string());
+            active.insert(c[1].to_string());
+            if c[2] == "order" {
+                ordering.insert(c[1].to_string());
+            }
+        }
+    }
+    // Orders: paid ones in the period.
+    let (mut n, mut gmv) = (0.0, 0.0);
+    let mut by_buyer: HashMap<String, u32> = HashMap::new();
+    for row in rows(
+        &ws,
+        "SELECT CAST(ts AS BIGINT), status, CAST(net_amount AS DOUBLE), user_id FROM orders",
+    )
+    .await
+    {
+        let c: Vec<&str> = row.split('|').collect();
+        if !["completed", "paid"].contains(&c[1]) || !inside(&date(c[0].parse().unwrap())) {
+            continue;
+        }
+        n += 1.0;
+        gmv += c[2].parse::<f64>().unwrap();
+        if !c[3].is_empty() {
+            *by_buyer.entry(c[3].to_string()).or_default() += 1;
+        }
+    }
+    let person_days: usize = per_day.values().map(HashSet::len).sum();
+    let repeat = by_buyer.values().filter(|&&k| k >= 2).count() as f64;
+    let want = [
+        ("dau", person_days as f64 / 30.0),
+        ("orders", n),
+        ("gmv", gmv),
+        ("aov", gmv / n),
+        ("conversion", ordering.len() as f64 / active.len() as f64),
+        ("repurchase_rate", repeat / by_buyer.len() as f64),
+    ];
+    assert!(
+        n > 10.0 && person_days > 100,
+        "too little data to test: {n} orders"
+    );
+    for (key, v) in want {
+        let k = r.kpis.iter().find(|k| k.key == key).unwrap();
+        let got = k.value.unwrap();
+        assert!(
+            (got - v).abs() <= 1e-9 * v.abs().max(1.0),
+            "{key}: {got} vs {v}"
+        );
+        assert!(k.previous.is_some());
+    }
+    // The periods are 30 whole days each, back to back.
+    let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    assert_eq!((day(&r.to) - day(&r.from)).num_days(), 29);
+    assert_eq!((day(&r.from) - day(&r.previous_to)).num_days(), 1);
+}

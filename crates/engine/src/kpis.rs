@@ -1,0 +1,247 @@
+//! The command centre's headline figures for a period of whole shop-local days and for the
+//! equally long period before it, with the change. Definitions: docs/metrics.md, "KPIs".
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::query;
+use crate::sql::{PAID, floats, in_range, local_day};
+use crate::workspace::Workspace;
+
+/// Which period.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KpiSpec {
+    /// The period ends with this instant's shop-local day (default: the newest data).
+    pub as_of: Option<i64>,
+    /// Whole days in the period (the previous period is as long).
+    pub days: u32,
+}
+
+impl Default for KpiSpec {
+    fn default() -> KpiSpec {
+        KpiSpec {
+            as_of: None,
+            days: 30,
+        }
+    }
+}
+
+/// One figure in both periods.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Kpi {
+    /// Stable key.
+    pub key: &'static str,
+    /// English name.
+    pub name: &'static str,
+    /// 简体中文 name.
+    pub name_zh: &'static str,
+    /// `count`, `money` or `ratio`.
+    pub unit: &'static str,
+    /// The period's value (None when the data cannot give it, e.g. no events).
+    pub value: Option<f64>,
+    /// The previous period's value.
+    pub previous: Option<f64>,
+    /// (value − previous) / previous; None when either is missing or previous is 0.
+    pub change: Option<f64>,
+    /// The command (and page) that explains it.
+    pub explained_by: &'static str,
+}
+
+/// The figures and their periods.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KpiReport {
+    /// First day of the period (shop zone, inclusive).
+    pub from: String,
+    /// Last day of the period (inclusive).
+    pub to: String,
+    /// First day of the previous period.
+    pub previous_from: String,
+    /// Last day of the previous period.
+    pub previous_to: String,
+    /// Days in each period.
+    pub days: u32,
+    /// The figures.
+    pub kpis: Vec<Kpi>,
+}
+
+/// The six raw figures of one period: active persons per day (sum over days), active persons,
+/// persons who ordered (events), paid orders, revenue, buyers, buyers with two or more orders.
+#[derive(Debug, Default, Clone, Copy)]
+struct Period {
+    person_days: f64,
+    active: f64,
+    ordering: f64,
+    orders: f64,
+    gmv: f64,
+    buyers: f64,
+    repeat_buyers: f64,
+    has_events: bool,
+}
+
+async fn period(
+    ctx: &datafusion::prelude::SessionContext,
+    tz: &str,
+    from: i64,
+    to: i64,
+) -> Result<Period> {
+    let one = |q: String| async move {
+        let b = ctx.sql(&q).await?.collect().await?;
+        let mut out = Vec::new();
+        if let Some(b) = b.iter().find(|b| b.num_rows() > 0) {
+            for c in b.columns() {
+                let v = floats(c)?;
+                out.push(v.first().copied().filter(|x| !x.is_nan()).unwrap_or(0.0));
+            }
+        }
+        Ok::<Vec<f64>, Error>(out)
+    };
+    let person = "COALESCE(user_id, anonymous_id)";
+    let e = one(format!(
+        "SELECT count(*), count(DISTINCT {person}), count(DISTINCT CASE WHEN event = 'order' THEN {person} END) FROM events WHERE {}",
+        in_range("ts", Some(from), Some(to))
+    ))
+    .await?;
+    let pd = one(format!(
+        "SELECT sum(n) FROM (SELECT {day}, count(DISTINCT {person}) AS n FROM events WHERE {r} GROUP BY 1)",
+        day = local_day("ts", tz),
+        r = in_range("ts", Some(from), Some(to))
+    ))
+    .await?;
+    let o = one(format!(
+        "SELECT count(*) AS n, sum(net_amount) AS gmv, count(DISTINCT user_id) AS buyers, \
+         (SELECT count(*) FROM (SELECT user_id FROM orders WHERE {PAID} AND user_id IS NOT NULL AND {r} GROUP BY user_id HAVING count(*) >= 2)) AS repeat \
+         FROM orders WHERE {PAID} AND {r}",
+        r = in_range("ts", Some(from), Some(to))
+    ))
+    .await?;
+    let at = |v: &Vec<f64>, i: usize| v.get(i).copied().unwrap_or(0.0);
+    Ok(Period {
+        has_events: at(&e, 0) > 0.0,
+        active: at(&e, 1),
+        ordering: at(&e, 2),
+        person_days: at(&pd, 0),
+        orders: at(&o, 0),
+        gmv: at(&o, 1),
+        buyers: at(&o, 2),
+        repeat_buyers: at(&o, 3),
+    })
+}
+
+fn ratio(a: f64, b: f64) -> Option<f64> {
+    (b > 0.0).then(|| a / b)
+}
+
+/// The KPIs of the period ending with the as-of day and of the period before it.
+pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
+    if spec.days == 0 {
+        return Err(Error::Invalid("the period needs at least one day".into()));
+    }
+    let as_of = query::as_of_or_newest(ws, spec.as_of, "the workspace holds no data").await?;
+    let (ctx, manifest) = query::context(ws).await?;
+    let tz = crate::calendar::zone(&manifest.settings);
+    let zone = tz.name().to_string();
+    // Local day of the as-of instant, and the UTC instants where local days start.
+    let day_of = |t: i64| -> i64 {
+        let local = crate::calendar::format_instant(t, &tz);
+        chrono::NaiveDate::parse_from_str(&local[..10], "%Y-%m-%d")
+            .map_or(0, |d| i64::from(crate::ingest::value::days_since_epoch(d)))
+    };
+    let start_of = |day: i64| -> i64 {
+        let d =
+            chrono::NaiveDate::from_num_days_from_ce_opt(719_163 + day as i32).unwrap_or_default();
+        crate::ingest::value::local_to_utc_micros(&tz, d.and_time(chrono::NaiveTime::MIN))
+    };
+    let last = day_of(as_of);
+    let n = i64::from(spec.days);
+    let (from, to) = (start_of(last - n + 1), start_of(last + 1));
+    let (pfrom, pto) = (start_of(last - 2 * n + 1), from);
+    let cur = period(&ctx, &zone, from, to).await?;
+    let prev = period(&ctx, &zone, pfrom, pto).await?;
+    let days = n as f64;
+    type Figure = fn(&Period, f64) -> Option<f64>;
+    let figures: [(&str, &str, &str, &str, &str, Figure); 6] = [
+        (
+            "dau",
+            "Daily active users",
+            "日活 (DAU)",
+            "count",
+            "activity",
+            |p, d| p.has_events.then(|| p.person_days / d),
+        ),
+        (
+            "orders",
+            "Paid orders",
+            "支付订单数",
+            "count",
+            "channels",
+            |p, _| Some(p.orders),
+        ),
+        (
+            "gmv",
+            "GMV (paid, net)",
+            "成交额 (GMV)",
+            "money",
+            "channels",
+            |p, _| Some(p.gmv),
+        ),
+        (
+            "aov",
+            "Average order value",
+            "客单价 (AOV)",
+            "money",
+            "channels",
+            |p, _| ratio(p.gmv, p.orders),
+        ),
+        (
+            "conversion",
+            "Visitor-to-order conversion",
+            "访客下单转化率",
+            "ratio",
+            "funnel",
+            |p, _| {
+                if p.has_events {
+                    ratio(p.ordering, p.active)
+                } else {
+                    None
+                }
+            },
+        ),
+        (
+            "repurchase_rate",
+            "Repurchase rate (buyers with 2+ orders)",
+            "复购率",
+            "ratio",
+            "repurchase",
+            |p, _| ratio(p.repeat_buyers, p.buyers),
+        ),
+    ];
+    let kpis = figures
+        .into_iter()
+        .map(|(key, name, name_zh, unit, explained_by, f)| {
+            let (value, previous) = (f(&cur, days), f(&prev, days));
+            let change = match (value, previous) {
+                (Some(v), Some(p)) if p != 0.0 => Some((v - p) / p),
+                _ => None,
+            };
+            Kpi {
+                key,
+                name,
+                name_zh,
+                unit,
+                value,
+                previous,
+                change,
+                explained_by,
+            }
+        })
+        .collect();
+    let date = |t: i64| crate::calendar::format_instant(t, &tz)[..10].to_string();
+    Ok(KpiReport {
+        from: date(from),
+        to: date(to - 1),
+        previous_from: date(pfrom),
+        previous_to: date(pto - 1),
+        days: spec.days,
+        kpis,
+    })
+}
