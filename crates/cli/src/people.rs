@@ -606,7 +606,8 @@ pub(crate) async fn kpis_cmd(g: &Global, a: KpisArgs, out: &mut dyn Write) -> Re
             None => Value::Null,
             Some(x) if csv => Value::from(x),
             Some(x) if unit == "ratio" => Value::from(format!("{:.2}%", x * 100.0)),
-            Some(x) if unit == "money" => Value::from(format!("{x:.2}")),
+            Some(x) if unit == "money" || unit == "number" => Value::from(format!("{x:.2}")),
+            Some(x) if x.fract() == 0.0 => Value::from(format!("{x:.0}")),
             Some(x) => Value::from(format!("{x:.1}")),
         }
     };

@@ -35,7 +35,7 @@ pub struct Kpi {
     pub name: &'static str,
     /// 简体中文 name.
     pub name_zh: &'static str,
-    /// `count`, `money` or `ratio`.
+    /// `count`, `money`, `ratio` or `number`.
     pub unit: &'static str,
     /// The period's value (None when the data cannot give it, e.g. no events).
     pub value: Option<f64>,
@@ -64,7 +64,7 @@ pub struct KpiReport {
     pub kpis: Vec<Kpi>,
 }
 
-/// The six raw figures of one period: active persons per day (sum over days), active persons,
+/// The raw figures of one period: active persons per day (sum over days), active persons,
 /// persons who ordered (events), paid orders, revenue, buyers, buyers with two or more orders.
 #[derive(Debug, Default, Clone, Copy)]
 struct Period {
@@ -157,6 +157,45 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
     let (pfrom, pto) = (start_of(last - 2 * n + 1), from);
     let cur = period(&ctx, &zone, from, to).await?;
     let prev = period(&ctx, &zone, pfrom, pto).await?;
+    // Goods figures, as `shoplens returns` and `shoplens inventory` give them for each period
+    // (None when the workspace has no returns data or no inventory snapshots).
+    let naive = |day: i64| {
+        chrono::NaiveDate::from_num_days_from_ce_opt(719_163 + day as i32).unwrap_or_default()
+    };
+    let mut goods = Vec::new();
+    for (f, t, first, last) in [
+        (from, to, last - n + 1, last),
+        (pfrom, pto, last - 2 * n + 1, last - n),
+    ] {
+        let r = crate::goods::returns(
+            ws,
+            &crate::goods::ReturnsSpec {
+                from: Some(f),
+                to: Some(t),
+                ..crate::goods::ReturnsSpec::default()
+            },
+        )
+        .await?;
+        let inv = match crate::goods::inventory(
+            ws,
+            &crate::goods::InventorySpec {
+                from: Some(naive(first)),
+                to: Some(naive(last)),
+                slow_days: 90.0,
+            },
+        )
+        .await
+        {
+            Ok(i) => Some(i),
+            Err(Error::Invalid(_)) => None,
+            Err(e) => return Err(e),
+        };
+        goods.push((
+            r.total.return_rate_units,
+            inv.as_ref().and_then(|i| i.sell_through),
+            inv.as_ref().and_then(|i| i.turnover),
+        ));
+    }
     let days = n as f64;
     type Figure = fn(&Period, f64) -> Option<f64>;
     let figures: [(&str, &str, &str, &str, &str, Figure); 6] = [
@@ -215,25 +254,84 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
             |p, _| ratio(p.repeat_buyers, p.buyers),
         ),
     ];
-    let kpis = figures
+    let goods_figures: [(&str, &str, &str, &str, &str, usize); 3] = [
+        (
+            "return_rate",
+            "Return rate (units)",
+            "退货率",
+            "ratio",
+            "returns",
+            0,
+        ),
+        (
+            "sell_through",
+            "Sell-through",
+            "售罄率",
+            "ratio",
+            "inventory",
+            1,
+        ),
+        (
+            "inventory_turnover",
+            "Inventory turnover",
+            "库存周转次数",
+            "number",
+            "inventory",
+            2,
+        ),
+    ];
+    let pick = |g: &(Option<f64>, Option<f64>, Option<f64>), i: usize| match i {
+        0 => g.0,
+        1 => g.1,
+        _ => g.2,
+    };
+    let rows = figures
         .into_iter()
         .map(|(key, name, name_zh, unit, explained_by, f)| {
-            let (value, previous) = (f(&cur, days), f(&prev, days));
-            let change = match (value, previous) {
-                (Some(v), Some(p)) if p != 0.0 => Some((v - p) / p),
-                _ => None,
-            };
-            Kpi {
+            (
                 key,
                 name,
                 name_zh,
                 unit,
-                value,
-                previous,
-                change,
                 explained_by,
-            }
+                f(&cur, days),
+                f(&prev, days),
+            )
         })
+        .chain(
+            goods_figures
+                .into_iter()
+                .map(|(key, name, name_zh, unit, explained_by, i)| {
+                    (
+                        key,
+                        name,
+                        name_zh,
+                        unit,
+                        explained_by,
+                        pick(&goods[0], i),
+                        pick(&goods[1], i),
+                    )
+                }),
+        );
+    let kpis = rows
+        .map(
+            |(key, name, name_zh, unit, explained_by, value, previous)| {
+                let change = match (value, previous) {
+                    (Some(v), Some(p)) if p != 0.0 => Some((v - p) / p),
+                    _ => None,
+                };
+                Kpi {
+                    key,
+                    name,
+                    name_zh,
+                    unit,
+                    value,
+                    previous,
+                    change,
+                    explained_by,
+                }
+            },
+        )
         .collect();
     let date = |t: i64| crate::calendar::format_instant(t, &tz)[..10].to_string();
     Ok(KpiReport {

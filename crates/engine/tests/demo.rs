@@ -847,8 +847,40 @@ async fn kpis_equal_a_count_by_hand() {
         );
         assert!(k.previous.is_some());
     }
-    // The periods are 30 whole days each, back to back.
+    // Goods figures are those of `returns` and `inventory` over the same days.
     let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    let start = |d: chrono::NaiveDate| {
+        tz.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
+            .single()
+            .unwrap()
+            .timestamp_micros()
+    };
+    let returns = shoplens_engine::goods::returns(
+        &ws,
+        &shoplens_engine::goods::ReturnsSpec {
+            from: Some(start(day(&r.from))),
+            to: Some(start(day(&r.to).succ_opt().unwrap())),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let inv = shoplens_engine::goods::inventory(
+        &ws,
+        &shoplens_engine::goods::InventorySpec {
+            from: Some(day(&r.from)),
+            to: Some(day(&r.to)),
+            slow_days: 90.0,
+        },
+    )
+    .await
+    .unwrap();
+    let value = |key: &str| r.kpis.iter().find(|k| k.key == key).unwrap().value;
+    assert_eq!(value("return_rate"), returns.total.return_rate_units);
+    assert_eq!(value("sell_through"), inv.sell_through);
+    assert_eq!(value("inventory_turnover"), inv.turnover);
+    assert!(value("sell_through").is_some() && value("return_rate").is_some());
+    // The periods are 30 whole days each, back to back.
     assert_eq!((day(&r.to) - day(&r.from)).num_days(), 29);
     assert_eq!((day(&r.from) - day(&r.previous_to)).num_days(), 1);
 }
