@@ -190,11 +190,47 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
             Err(Error::Invalid(_)) => None,
             Err(e) => return Err(e),
         };
-        goods.push((
+        // Churn at the period's last instant, with the stage rules `shoplens churn` uses.
+        let churn = match crate::stages::churn(
+            ws,
+            &crate::stages::ChurnSpec {
+                rules: crate::stages::StageRules::default(),
+                horizon_weeks: 1,
+                as_of: Some(t - 1),
+            },
+        )
+        .await
+        {
+            Ok(c) => Some(c.churn_rate),
+            Err(Error::Invalid(_)) => None,
+            Err(e) => return Err(e),
+        };
+        // Members (customers with a tier, registered before the period ended) active in it.
+        let m = ctx
+            .sql(&format!(
+                "SELECT count(*) AS members, count(a.p) AS active FROM customers c \
+                 LEFT JOIN (SELECT DISTINCT user_id AS p FROM events WHERE user_id IS NOT NULL AND {}) a ON a.p = c.user_id \
+                 WHERE c.member_tier IS NOT NULL AND (c.registered_at IS NULL OR c.registered_at < {})",
+                in_range("ts", Some(f), Some(t)),
+                crate::sql::ts_literal(t)
+            ))
+            .await?
+            .collect()
+            .await?;
+        let member_activity = match m.iter().find(|b| b.num_rows() > 0) {
+            Some(b) => {
+                let (members, active) = (floats(b.column(0))?[0], floats(b.column(1))?[0]);
+                ratio(active, members)
+            }
+            None => None,
+        };
+        goods.push([
             r.total.return_rate_units,
             inv.as_ref().and_then(|i| i.sell_through),
             inv.as_ref().and_then(|i| i.turnover),
-        ));
+            churn,
+            member_activity,
+        ]);
     }
     let days = n as f64;
     type Figure = fn(&Period, f64) -> Option<f64>;
@@ -254,7 +290,7 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
             |p, _| ratio(p.repeat_buyers, p.buyers),
         ),
     ];
-    let goods_figures: [(&str, &str, &str, &str, &str, usize); 3] = [
+    let goods_figures: [(&str, &str, &str, &str, &str, usize); 5] = [
         (
             "return_rate",
             "Return rate (units)",
@@ -279,12 +315,24 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
             "inventory",
             2,
         ),
+        (
+            "churn_rate",
+            "Churn rate (buyers)",
+            "流失率",
+            "ratio",
+            "churn",
+            3,
+        ),
+        (
+            "member_activity",
+            "Member activity",
+            "会员活跃度",
+            "ratio",
+            "stages",
+            4,
+        ),
     ];
-    let pick = |g: &(Option<f64>, Option<f64>, Option<f64>), i: usize| match i {
-        0 => g.0,
-        1 => g.1,
-        _ => g.2,
-    };
+    let pick = |g: &[Option<f64>; 5], i: usize| g[i];
     let rows = figures
         .into_iter()
         .map(|(key, name, name_zh, unit, explained_by, f)| {

@@ -880,6 +880,48 @@ async fn kpis_equal_a_count_by_hand() {
     assert_eq!(value("sell_through"), inv.sell_through);
     assert_eq!(value("inventory_turnover"), inv.turnover);
     assert!(value("sell_through").is_some() && value("return_rate").is_some());
+    let end = start(day(&r.to).succ_opt().unwrap());
+    let churn = shoplens_engine::stages::churn(
+        &ws,
+        &shoplens_engine::stages::ChurnSpec {
+            rules: Default::default(),
+            horizon_weeks: 1,
+            as_of: Some(end - 1),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(value("churn_rate"), Some(churn.churn_rate));
+    // Member activity by hand: members with a tier registered before the end, and those of them
+    // with an event (as user_id) in the period.
+    let members: Vec<String> = rows(&ws, "SELECT user_id, CAST(registered_at AS BIGINT) FROM customers WHERE member_tier IS NOT NULL")
+        .await
+        .into_iter()
+        .filter(|row| {
+            let c: Vec<&str> = row.split('|').collect();
+            c[1].is_empty() || c[1].parse::<i64>().unwrap() < end
+        })
+        .map(|row| row.split('|').next().unwrap().to_string())
+        .collect();
+    let signed_in: HashSet<String> = rows(
+        &ws,
+        "SELECT CAST(ts AS BIGINT), user_id FROM events WHERE user_id IS NOT NULL",
+    )
+    .await
+    .into_iter()
+    .filter_map(|row| {
+        let (t, u) = row.split_once('|').unwrap();
+        inside(&date(t.parse().unwrap())).then(|| u.to_string())
+    })
+    .collect();
+    let active = members.iter().filter(|m| signed_in.contains(*m)).count();
+    assert!(!members.is_empty());
+    let want = active as f64 / members.len() as f64;
+    let got = value("member_activity").unwrap();
+    assert!(
+        (got - want).abs() < 1e-12,
+        "member activity {got} vs {want}"
+    );
     // The periods are 30 whole days each, back to back.
     assert_eq!((day(&r.to) - day(&r.from)).num_days(), 29);
     assert_eq!((day(&r.from) - day(&r.previous_to)).num_days(), 1);
