@@ -131,24 +131,26 @@ fn post(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-fn sql(ws: &Path, q: &str) -> Vec<Value> {
-    let out = bin()
-        .args([
-            "--workspace",
-            &ws.display().to_string(),
-            "sql",
-            q,
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
+/// Runs a command that must succeed and print JSON; the JSON.
+fn json_of(cmd: &mut Command) -> Value {
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(out.stdout.trim_ascii()).unwrap()
+}
+
+fn sql(ws: &Path, q: &str) -> Vec<Value> {
+    let v = json_of(bin().args([
+        "--workspace",
+        &ws.display().to_string(),
+        "sql",
+        q,
+        "--format",
+        "json",
+    ]));
     v["rows"].as_array().cloned().unwrap_or_default()
 }
 
@@ -701,19 +703,13 @@ fn segment_node_client_events_are_queryable() {
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path().join("ws");
     let s = Server::start(&ws, &[]);
-    let out = Command::new("node")
-        .arg("send.mjs")
-        .current_dir(&e2e)
-        .env("SHOPLENS_URL", &s.url)
-        .env("SHOPLENS_WRITE_KEY", KEY)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = json_of(
+        Command::new("node")
+            .arg("send.mjs")
+            .current_dir(&e2e)
+            .env("SHOPLENS_URL", &s.url)
+            .env("SHOPLENS_WRITE_KEY", KEY),
     );
-    let v: Value = serde_json::from_slice(out.stdout.trim_ascii()).unwrap();
     assert_eq!(v, json!({"sent": 10, "failed": 0}));
     let events = sql(&ws, "SELECT event FROM events ORDER BY event");
     let names: Vec<&str> = events
@@ -769,11 +765,11 @@ fn api_answers_what_the_command_line_prints() {
     let ws = dir.path().join("ws");
     let w = ws.display().to_string();
     let cli = |args: &[&str]| -> Value {
-        let mut all = vec!["--workspace", &w, "--format", "json"];
-        all.extend(args);
-        let o = bin().args(&all).output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        serde_json::from_slice(&o.stdout).unwrap()
+        json_of(
+            bin()
+                .args(["--workspace", &w, "--format", "json"])
+                .args(args),
+        )
     };
     let o = bin()
         .args(["--workspace", &w, "-q", "demo", "--scale", "0.02"])
