@@ -807,6 +807,7 @@ fn api_answers_what_the_command_line_prints() {
         ])
     );
     assert_eq!(api("/api/rfm"), cli(&["rfm"]));
+    assert_eq!(api("/api/kpis?days=7"), cli(&["kpis", "--days", "7"]));
     assert_eq!(
         api("/api/products?lang=zh-CN"),
         cli(&["--lang", "zh-CN", "products"])
