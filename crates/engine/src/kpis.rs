@@ -127,6 +127,25 @@ async fn period(
     })
 }
 
+/// ROI of the campaigns that ended in [first, last] (shop dates): (Σ incremental margin − Σ cost)
+/// / Σ cost over those with margins; None without any.
+pub fn campaign_roi(rows: &[crate::traffic::CampaignRow], first: &str, last: &str) -> Option<f64> {
+    let (mut margin, mut cost) = (0.0, 0.0);
+    for c in rows {
+        let Some(end) = c.ends_at.as_deref().map(|e| &e[..e.len().min(10)]) else {
+            continue;
+        };
+        if let Some(m) = c.incremental_margin
+            && first <= end
+            && end <= last
+        {
+            margin += m;
+            cost += c.cost;
+        }
+    }
+    ratio(margin - cost, cost)
+}
+
 fn ratio(a: f64, b: f64) -> Option<f64> {
     (b > 0.0).then(|| a / b)
 }
@@ -162,6 +181,7 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
     let naive = |day: i64| {
         chrono::NaiveDate::from_num_days_from_ce_opt(719_163 + day as i32).unwrap_or_default()
     };
+    let campaigns = crate::traffic::campaigns(ws).await?;
     let mut goods = Vec::new();
     for (f, t, first, last) in [
         (from, to, last - n + 1, last),
@@ -224,7 +244,13 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
             }
             None => None,
         };
+        let roi = campaign_roi(
+            &campaigns.campaigns,
+            &naive(first).to_string(),
+            &naive(last).to_string(),
+        );
         goods.push([
+            roi,
             r.total.return_rate_units,
             inv.as_ref().and_then(|i| i.sell_through),
             inv.as_ref().and_then(|i| i.turnover),
@@ -290,14 +316,22 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
             |p, _| ratio(p.repeat_buyers, p.buyers),
         ),
     ];
-    let goods_figures: [(&str, &str, &str, &str, &str, usize); 5] = [
+    let goods_figures: [(&str, &str, &str, &str, &str, usize); 6] = [
+        (
+            "campaign_roi",
+            "Campaign ROI (margin)",
+            "活动 ROI",
+            "ratio",
+            "campaigns",
+            0,
+        ),
         (
             "return_rate",
             "Return rate (units)",
             "退货率",
             "ratio",
             "returns",
-            0,
+            1,
         ),
         (
             "sell_through",
@@ -305,7 +339,7 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
             "售罄率",
             "ratio",
             "inventory",
-            1,
+            2,
         ),
         (
             "inventory_turnover",
@@ -313,7 +347,7 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
             "库存周转次数",
             "number",
             "inventory",
-            2,
+            3,
         ),
         (
             "churn_rate",
@@ -321,7 +355,7 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
             "流失率",
             "ratio",
             "churn",
-            3,
+            4,
         ),
         (
             "member_activity",
@@ -329,10 +363,10 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
             "会员活跃度",
             "ratio",
             "stages",
-            4,
+            5,
         ),
     ];
-    let pick = |g: &[Option<f64>; 5], i: usize| g[i];
+    let pick = |g: &[Option<f64>; 6], i: usize| g[i];
     let rows = figures
         .into_iter()
         .map(|(key, name, name_zh, unit, explained_by, f)| {

@@ -892,6 +892,39 @@ async fn kpis_equal_a_count_by_hand() {
     .await
     .unwrap();
     assert_eq!(value("churn_rate"), Some(churn.churn_rate));
+    // Campaign ROI by hand over the campaigns that ended in each period.
+    let camps = shoplens_engine::traffic::campaigns(&ws).await.unwrap();
+    let roi = |from: &str, to: &str| {
+        let ended: Vec<_> = camps
+            .campaigns
+            .iter()
+            .filter(|c| {
+                c.incremental_margin.is_some()
+                    && c.ends_at
+                        .as_deref()
+                        .is_some_and(|e| from <= &e[..10] && &e[..10] <= to)
+            })
+            .collect();
+        let cost: f64 = ended.iter().map(|c| c.cost).sum();
+        let margin: f64 = ended.iter().filter_map(|c| c.incremental_margin).sum();
+        (cost > 0.0).then(|| (margin - cost) / cost)
+    };
+    let k = r.kpis.iter().find(|k| k.key == "campaign_roi").unwrap();
+    assert_eq!(k.value, roi(&r.from, &r.to));
+    assert_eq!(k.previous, roi(&r.previous_from, &r.previous_to));
+    // On the whole year every demo campaign has ended: the figure exists.
+    let year = shoplens_engine::kpis::kpis(
+        &ws,
+        &shoplens_engine::kpis::KpiSpec {
+            as_of: None,
+            days: 365,
+        },
+    )
+    .await
+    .unwrap();
+    let y = year.kpis.iter().find(|k| k.key == "campaign_roi").unwrap();
+    assert!(y.value.is_some());
+    assert_eq!(y.value, roi(&year.from, &year.to));
     // Member activity by hand: members with a tier registered before the end, and those of them
     // with an event (as user_id) in the period.
     let members: Vec<String> = rows(&ws, "SELECT user_id, CAST(registered_at AS BIGINT) FROM customers WHERE member_tier IS NOT NULL")
