@@ -85,8 +85,9 @@ pub(crate) enum Command {
     Demo(commands::DemoArgs),
     /// Measure speed beside peers on the same data (figures in docs/benchmarks.md).
     Bench(bench::BenchArgs),
-    /// KPIs of the command centre (DAU, orders, GMV, AOV, conversion, repurchase, campaign ROI,
-    /// returns, sell-through, turnover, churn, member activity): last N days against the N before.
+    /// KPIs of the command centre (DAU, orders, GMV, AOV, conversion, repurchase, channel
+    /// conversion, campaign ROI, returns, sell-through, turnover, churn, member activity): the
+    /// last N days against the N before.
     Kpis(people::KpisArgs),
     /// Funnel: users per step, conversion, drop-off and time to convert (ClickHouse windowFunnel semantics).
     Funnel(funnel::FunnelArgs),

@@ -617,10 +617,11 @@ pub(crate) async fn kpis_cmd(g: &Global, a: KpisArgs, out: &mut dyn Write) -> Re
             Value::from(if zh { k.name_zh } else { k.name }),
             show(k.value, k.unit),
             show(k.previous, k.unit),
-            match k.change {
-                None => Value::Null,
-                Some(c) if csv => Value::from(c),
-                Some(c) => Value::from(format!("{:+.1}%", c * 100.0)),
+            match (k.change, k.change_points) {
+                (Some(c), _) if csv => Value::from(c),
+                (_, Some(p)) if !csv => Value::from(format!("{p:+.2} pts")),
+                (Some(c), _) => Value::from(format!("{:+.1}%", c * 100.0)),
+                _ => Value::Null,
             },
         ]);
     }

@@ -41,8 +41,10 @@ pub struct Kpi {
     pub value: Option<f64>,
     /// The previous period's value.
     pub previous: Option<f64>,
-    /// (value − previous) / previous; None when either is missing or previous is 0.
+    /// (value − previous) / previous; None when either is missing or previous is not positive.
     pub change: Option<f64>,
+    /// For rates: (value − previous) in percentage points.
+    pub change_points: Option<f64>,
     /// The command (and page) that explains it.
     pub explained_by: &'static str,
 }
@@ -125,6 +127,14 @@ async fn period(
         buyers: at(&o, 2),
         repeat_buyers: at(&o, 3),
     })
+}
+
+/// Visitors who ordered / unique visitors, over the channels with marketing spend in the
+/// period (paid traffic); None without spend.
+pub fn paid_channel_conversion(rows: &[crate::traffic::ChannelRow]) -> Option<f64> {
+    let paid = rows.iter().filter(|c| c.spend > 0.0);
+    let (ordered, uv) = paid.fold((0u64, 0u64), |(o, u), c| (o + c.order_visitors, u + c.uv));
+    ratio(ordered as f64, uv as f64)
 }
 
 /// ROI of the campaigns that ended in [first, last] (shop dates): (Σ incremental margin − Σ cost)
@@ -244,12 +254,23 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
             }
             None => None,
         };
+        let ch = crate::traffic::channels(
+            ws,
+            &crate::traffic::Period {
+                from: Some(f),
+                to: Some(t),
+                as_of: Some(t - 1),
+            },
+        )
+        .await?;
+        let channel_conversion = paid_channel_conversion(&ch.channels);
         let roi = campaign_roi(
             &campaigns.campaigns,
             &naive(first).to_string(),
             &naive(last).to_string(),
         );
         goods.push([
+            channel_conversion,
             roi,
             r.total.return_rate_units,
             inv.as_ref().and_then(|i| i.sell_through),
@@ -316,14 +337,22 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
             |p, _| ratio(p.repeat_buyers, p.buyers),
         ),
     ];
-    let goods_figures: [(&str, &str, &str, &str, &str, usize); 6] = [
+    let goods_figures: [(&str, &str, &str, &str, &str, usize); 7] = [
+        (
+            "channel_conversion",
+            "Paid-channel conversion",
+            "付费渠道转化率",
+            "ratio",
+            "channels",
+            0,
+        ),
         (
             "campaign_roi",
             "Campaign ROI (margin)",
             "活动 ROI",
             "ratio",
             "campaigns",
-            0,
+            1,
         ),
         (
             "return_rate",
@@ -331,7 +360,7 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
             "退货率",
             "ratio",
             "returns",
-            1,
+            2,
         ),
         (
             "sell_through",
@@ -339,7 +368,7 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
             "售罄率",
             "ratio",
             "inventory",
-            2,
+            3,
         ),
         (
             "inventory_turnover",
@@ -347,7 +376,7 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
             "库存周转次数",
             "number",
             "inventory",
-            3,
+            4,
         ),
         (
             "churn_rate",
@@ -355,7 +384,7 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
             "流失率",
             "ratio",
             "churn",
-            4,
+            5,
         ),
         (
             "member_activity",
@@ -363,10 +392,10 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
             "会员活跃度",
             "ratio",
             "stages",
-            5,
+            6,
         ),
     ];
-    let pick = |g: &[Option<f64>; 6], i: usize| g[i];
+    let pick = |g: &[Option<f64>; 7], i: usize| g[i];
     let rows = figures
         .into_iter()
         .map(|(key, name, name_zh, unit, explained_by, f)| {
@@ -398,8 +427,14 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
     let kpis = rows
         .map(
             |(key, name, name_zh, unit, explained_by, value, previous)| {
+                // Relative change only from a positive base (from a negative ROI it means
+                // nothing); rates also get their change in percentage points.
                 let change = match (value, previous) {
-                    (Some(v), Some(p)) if p != 0.0 => Some((v - p) / p),
+                    (Some(v), Some(p)) if p > 0.0 => Some((v - p) / p),
+                    _ => None,
+                };
+                let change_points = match (value, previous) {
+                    (Some(v), Some(p)) if unit == "ratio" => Some((v - p) * 100.0),
                     _ => None,
                 };
                 Kpi {
@@ -410,6 +445,7 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
                     value,
                     previous,
                     change,
+                    change_points,
                     explained_by,
                 }
             },

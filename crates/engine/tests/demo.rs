@@ -892,6 +892,27 @@ async fn kpis_equal_a_count_by_hand() {
     .await
     .unwrap();
     assert_eq!(value("churn_rate"), Some(churn.churn_rate));
+    // Paid-channel conversion by hand over `channels` rows of the period with spend.
+    let ch = shoplens_engine::traffic::channels(
+        &ws,
+        &shoplens_engine::traffic::Period {
+            from: Some(start(day(&r.from))),
+            to: Some(end),
+            as_of: Some(end - 1),
+        },
+    )
+    .await
+    .unwrap();
+    let (mut ordered, mut uv) = (0u64, 0u64);
+    for c in ch.channels.iter().filter(|c| c.spend > 0.0) {
+        ordered += c.order_visitors;
+        uv += c.uv;
+    }
+    assert!(uv > 0);
+    assert_eq!(
+        value("channel_conversion"),
+        Some(ordered as f64 / uv as f64)
+    );
     // Campaign ROI by hand over the campaigns that ended in each period.
     let camps = shoplens_engine::traffic::campaigns(&ws).await.unwrap();
     let roi = |from: &str, to: &str| {
