@@ -168,9 +168,14 @@ pub fn check(
     if let Err(reason) = check_spec(&t, &v) {
         return Err(reject(message_id, reason));
     }
-    let message_id = message_id.unwrap_or_else(|| format!("h-{}", blake3::hash(raw.as_bytes())));
-    let json = if kind.is_some() && v.get("type").and_then(Value::as_str) != Some(&t) {
+    let message_id = message_id_in(&v, raw.as_bytes());
+    // The stored message carries its type and messageId, so replay and compaction read the same
+    // id that deduplicated it here.
+    let add_type = kind.is_some() && v.get("type").and_then(Value::as_str) != Some(&t);
+    let add_id = v.get("messageId").and_then(id_text).is_none();
+    let json = if add_type || add_id {
         v.insert("type".into(), Value::String(t));
+        v.insert("messageId".into(), Value::String(message_id.clone()));
         serde_json::to_vec(&v).map_err(|e| reject(None, e.to_string()))?
     } else {
         raw.as_bytes().to_vec()
@@ -374,11 +379,16 @@ pub fn message_ids(payload: &[u8]) -> Result<Vec<String>> {
 }
 
 fn message_id_of(json: &[u8]) -> Result<String> {
-    let v: Value = serde_json::from_slice(json)
+    let v: Map<String, Value> = serde_json::from_slice(json)
         .map_err(|e| Error::Internal(format!("collector record: {e}")))?;
-    Ok(v.get("messageId")
+    Ok(message_id_in(&v, json))
+}
+
+/// A message's messageId, or for a client that sent none, a hash of its text.
+fn message_id_in(v: &Map<String, Value>, text: &[u8]) -> String {
+    v.get("messageId")
         .and_then(id_text)
-        .unwrap_or_else(|| format!("h-{}", blake3::hash(json))))
+        .unwrap_or_else(|| format!("h-{}", blake3::hash(text)))
 }
 
 /// Batches and the table each belongs to.
@@ -394,6 +404,8 @@ pub struct Collected {
     reviews: TableBuilder,
     exposures: TableBuilder,
     quarantine: QuarantineRows,
+    /// The messageIds added, when kept (compaction records them before publishing).
+    ids: Option<Vec<String>>,
     /// Messages accepted.
     pub accepted: u64,
 }
@@ -416,6 +428,7 @@ impl Default for Collected {
             reviews: TableBuilder::new(Table::Reviews, 16),
             exposures: TableBuilder::new(Table::Exposures, 16),
             quarantine: Vec::new(),
+            ids: None,
             accepted: 0,
         }
     }
@@ -487,10 +500,10 @@ impl Collected {
     fn add_message(&mut self, ts: i64, json: &[u8]) -> Result<()> {
         let v: Map<String, Value> = serde_json::from_slice(json)
             .map_err(|e| Error::Internal(format!("collector record: {e}")))?;
-        let id = v
-            .get("messageId")
-            .and_then(id_text)
-            .unwrap_or_else(|| format!("h-{}", blake3::hash(json)));
+        let id = message_id_in(&v, json);
+        if let Some(ids) = &mut self.ids {
+            ids.push(id.clone());
+        }
         let s = |k: &str| v.get(k).and_then(id_text);
         let user = s("userId");
         let anon = s("anonymousId");
@@ -759,9 +772,18 @@ impl Tail {
     }
 }
 
-/// Reads the log after `from` (up to `upto`, or its valid end) into table rows.
-fn read_tail(root: &std::path::Path, from: WalPosition, upto: Option<WalPosition>) -> Result<Tail> {
-    let mut c = Collected::default();
+/// Reads the log after `from` (up to `upto`, or its valid end) into table rows, and with
+/// `keep_ids` the messageIds read.
+fn read_tail(
+    root: &std::path::Path,
+    from: WalPosition,
+    upto: Option<WalPosition>,
+    keep_ids: bool,
+) -> Result<(Tail, Vec<String>)> {
+    let mut c = Collected {
+        ids: keep_ids.then(Vec::new),
+        ..Collected::default()
+    };
     let mut last = from;
     wal::read_from(&wal::dir(root), from, |pos, payload| {
         if upto.is_some_and(|u| pos > u) {
@@ -771,13 +793,15 @@ fn read_tail(root: &std::path::Path, from: WalPosition, upto: Option<WalPosition
         c.add_record(payload)
     })?;
     let messages = c.accepted;
+    let ids = c.ids.take().unwrap_or_default();
     let (tables, quarantine) = c.finish()?;
-    Ok(Tail {
+    let tail = Tail {
         tables: group(tables),
         quarantine,
         end: last,
         messages,
-    })
+    };
+    Ok((tail, ids))
 }
 
 /// The uncompacted tail of the collector's log for a manifest (None when there is no log or
@@ -790,10 +814,10 @@ pub fn tail(ws: &Workspace, manifest: &mut Manifest) -> Result<Option<Tail>> {
     }
     for _ in 0..5 {
         let from = manifest.collector.unwrap_or_default();
-        match read_tail(ws.root(), from, None) {
-            Ok(t) if t.messages == 0 && t.quarantine.is_empty() => return Ok(None),
-            Ok(t) => return Ok(Some(t)),
-            Err(Error::Invalid(m)) if m.contains("retry") => *manifest = ws.manifest()?,
+        match read_tail(ws.root(), from, None, false) {
+            Ok((t, _)) if t.messages == 0 && t.quarantine.is_empty() => return Ok(None),
+            Ok((t, _)) => return Ok(Some(t)),
+            Err(Error::LogMoved { .. }) => *manifest = ws.manifest()?,
             Err(e) => return Err(e),
         }
     }
@@ -851,8 +875,13 @@ pub struct Compacted {
 /// Moves the log's records up to `upto` (a position the log has made durable) into the tables
 /// in one commit, records the new position in the manifest, then removes fully compacted
 /// segments. Readers see each record exactly once throughout: from the log before the commit,
-/// from the tables after it.
-pub fn compact(writer: &Writer, upto: WalPosition) -> Result<Compacted> {
+/// from the tables after it. `before_publish` gets the compacted messageIds first (the collector
+/// records them, so a crash between the two never forgets a stored message).
+pub fn compact(
+    writer: &Writer,
+    upto: WalPosition,
+    before_publish: impl FnOnce(&[String]) -> Result<()>,
+) -> Result<Compacted> {
     let mut commit = writer.begin()?;
     let from = commit.base().collector.unwrap_or_default();
     if upto <= from {
@@ -861,7 +890,7 @@ pub fn compact(writer: &Writer, upto: WalPosition) -> Result<Compacted> {
             ..Compacted::default()
         });
     }
-    let t = read_tail(writer.workspace().root(), from, Some(upto))?;
+    let (t, ids) = read_tail(writer.workspace().root(), from, Some(upto), true)?;
     let rejected = t.quarantine.len() as u64;
     for table in Table::ALL {
         let Some(b) = t.tables.get(&table) else {
@@ -889,6 +918,7 @@ pub fn compact(writer: &Writer, upto: WalPosition) -> Result<Compacted> {
         commit.stage(None, &[q])?;
     }
     commit.set_collector(upto);
+    before_publish(&ids)?;
     commit.publish()?;
     wal::remove_before(&wal::dir(writer.workspace().root()), upto)?;
     Ok(Compacted {
@@ -1038,7 +1068,13 @@ mod tests {
                     .map_or(0, |t| t.rows(Table::Events)),
                 5
             );
-            let done = compact(&writer, w.position()).unwrap();
+            let mut ids = Vec::new();
+            let done = compact(&writer, w.position(), |i| {
+                ids.extend_from_slice(i);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(ids.len(), 5);
             assert_eq!(done.messages, 5);
             writer.sweep().unwrap();
             let mut m = ws.manifest().unwrap();
@@ -1054,6 +1090,14 @@ mod tests {
             .unwrap()
             .count();
         assert_eq!(on_disk, ws.manifest().unwrap().files(Table::Events).len());
+    }
+
+    #[test]
+    fn a_message_without_an_id_is_logged_with_the_id_it_was_deduplicated_by() {
+        let a = check(r#"{"userId":"u","event":"x"}"#, Some("track"), None, T0, 0).unwrap();
+        assert!(a.message_id.starts_with("h-"));
+        let ids = message_ids(&encode(T0, std::slice::from_ref(&a), &[])).unwrap();
+        assert_eq!(ids, vec![a.message_id]);
     }
 
     #[test]

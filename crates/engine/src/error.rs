@@ -38,6 +38,13 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A collector log segment was compacted away while being read (the reader's manifest is
+    /// stale; read again).
+    #[error("{}: the collector's log was compacted while being read; run the query again", path.display())]
+    LogMoved {
+        /// The segment.
+        path: PathBuf,
+    },
     /// A mapping file or preset is invalid.
     #[error("{origin}: invalid mapping: {reason}")]
     Mapping {

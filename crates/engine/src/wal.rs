@@ -119,10 +119,7 @@ pub fn read_from(
             // Compaction removed it after we listed it: its records are in the tables now, and
             // the caller's manifest is stale; the caller retries with a fresh one.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::Invalid(format!(
-                    "log segment {} was compacted while being read; retry",
-                    path.display()
-                )));
+                return Err(Error::LogMoved { path });
             }
             Err(e) => return Err(Error::io(&path, e)),
         };

@@ -247,29 +247,19 @@ impl Intake {
             .map_err(|_| Error::Unavailable("compaction lock poisoned".into()))?;
         let upto = self.durable_position();
         let t = Instant::now();
-        // Keys of the messages about to leave the log go to the id file first, so a crash
-        // between the two never forgets a stored message.
-        let base = writer.workspace().manifest()?.collector.unwrap_or_default();
-        if upto <= base {
-            return Ok(collect::Compacted {
-                upto: base,
-                ..collect::Compacted::default()
-            });
-        }
-        let mut keys = Vec::new();
-        wal::read_from(&wal::dir(&self.root), base, |pos, payload| {
-            if pos <= upto {
-                for id in collect::message_ids(payload)? {
-                    keys.extend_from_slice(&collect::id_key(&id).to_le_bytes());
-                }
-            }
-            Ok(())
-        })?;
-        append_ids(&self.root, &keys)?;
         // Files the previous compaction merged away have had a compaction interval for their
         // readers to finish.
         writer.sweep()?;
-        let done = collect::compact(writer, upto)?;
+        // Keys of the messages about to leave the log go to the id file before the tables are
+        // published, so a crash between the two never forgets a stored message.
+        let done = collect::compact(writer, upto, |ids| {
+            let mut keys = Vec::with_capacity(ids.len() * 16);
+            for id in ids {
+                keys.extend_from_slice(&collect::id_key(id).to_le_bytes());
+            }
+            append_ids(&self.root, &keys)
+                .map_err(|e| shoplens_engine::Error::Internal(e.to_string()))
+        })?;
         self.uncompacted.fetch_sub(
             done.messages.min(self.uncompacted.load(Ordering::Relaxed)),
             Ordering::Relaxed,
