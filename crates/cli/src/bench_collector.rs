@@ -34,10 +34,7 @@ pub(crate) struct CollectorBench {
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+    shoplens_engine::models::stats::quantile(sorted, q).unwrap_or(f64::NAN)
 }
 
 /// fdatasync calls per second on small appends in `dir` for about two seconds: the disk's limit

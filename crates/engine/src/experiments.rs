@@ -70,7 +70,7 @@ pub async fn analyze(ws: &Workspace, spec: &ExperimentSpec) -> Result<Experiment
     let (ctx, manifest) = query::context(ws).await?;
     let tz = crate::calendar::zone(&manifest.settings);
     let x = quote(&spec.experiment);
-    let defs = definitions(ws).await?;
+    let defs = definitions::definitions_in(&ctx).await?;
     let def = defs.iter().find(|d| d.key == spec.experiment);
     let (start, end) = (def.and_then(|d| d.starts_at), def.and_then(|d| d.ends_at));
     let planned: Vec<f64> = def.map_or(Vec::new(), |d| {

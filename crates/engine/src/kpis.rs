@@ -169,16 +169,20 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
     let (ctx, manifest) = query::context(ws).await?;
     let tz = crate::calendar::zone(&manifest.settings);
     let zone = tz.name().to_string();
-    // Local day of the as-of instant, and the UTC instants where local days start.
+    // Shop-local days as numbers (days since 1970-01-01), their dates, and the UTC instants
+    // where they start.
+    let naive = |day: i64| {
+        chrono::NaiveDate::from_num_days_from_ce_opt(719_163 + day as i32).unwrap_or_default()
+    };
     let day_of = |t: i64| -> i64 {
-        let local = crate::calendar::format_instant(t, &tz);
-        chrono::NaiveDate::parse_from_str(&local[..10], "%Y-%m-%d")
-            .map_or(0, |d| i64::from(crate::ingest::value::days_since_epoch(d)))
+        chrono::DateTime::from_timestamp_micros(t).map_or(0, |d| {
+            i64::from(crate::ingest::value::days_since_epoch(
+                d.with_timezone(&tz).date_naive(),
+            ))
+        })
     };
     let start_of = |day: i64| -> i64 {
-        let d =
-            chrono::NaiveDate::from_num_days_from_ce_opt(719_163 + day as i32).unwrap_or_default();
-        crate::ingest::value::local_to_utc_micros(&tz, d.and_time(chrono::NaiveTime::MIN))
+        crate::ingest::value::local_to_utc_micros(&tz, naive(day).and_time(chrono::NaiveTime::MIN))
     };
     let last = day_of(as_of);
     let n = i64::from(spec.days);
@@ -188,9 +192,6 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
     let prev = period(&ctx, &zone, pfrom, pto).await?;
     // Goods figures, as `shoplens returns` and `shoplens inventory` give them for each period
     // (None when the workspace has no returns data or no inventory snapshots).
-    let naive = |day: i64| {
-        chrono::NaiveDate::from_num_days_from_ce_opt(719_163 + day as i32).unwrap_or_default()
-    };
     let campaigns = crate::traffic::campaigns(ws).await?;
     let mut goods = Vec::new();
     for (f, t, first, last) in [

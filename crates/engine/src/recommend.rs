@@ -838,20 +838,21 @@ impl Served {
     /// interactions in the channel and items of the category asked for, topped up from all time,
     /// then from everything.
     pub fn cold_start(&self, filter: &ColdStart, k: usize) -> Vec<Recommended> {
-        let chan = filter.channel.as_deref().map(|c| {
-            self.l
-                .channels
+        // A name's index in its list; an unknown name matches nothing.
+        let index = |names: &[String], name: &str| {
+            names
                 .iter()
-                .position(|x| x == c)
+                .position(|x| x == name)
                 .map_or(u32::MAX - 1, |p| p as u32)
-        });
-        let cat = filter.category.as_deref().map(|c| {
-            self.l
-                .categories
-                .iter()
-                .position(|x| x == c)
-                .map_or(u32::MAX - 1, |p| p as u32)
-        });
+        };
+        let chan = filter
+            .channel
+            .as_deref()
+            .map(|c| index(&self.l.channels, c));
+        let cat = filter
+            .category
+            .as_deref()
+            .map(|c| index(&self.l.categories, c));
         let newest = self.l.rows.iter().map(|r| r.ts).max().unwrap_or(0);
         let rank = |since: i64| -> Vec<(u32, usize)> {
             let mut pairs: Vec<(u32, u32)> = self

@@ -249,6 +249,13 @@ fn json_strings(text: Option<&String>) -> Vec<String> {
 /// Every definition in the workspace, by key.
 pub async fn definitions(ws: &Workspace) -> Result<Vec<Definition>> {
     let (ctx, _) = query::context(ws).await?;
+    definitions_in(&ctx).await
+}
+
+/// Every definition, read through a session the caller already has.
+pub(crate) async fn definitions_in(
+    ctx: &datafusion::prelude::SessionContext,
+) -> Result<Vec<Definition>> {
     let batches = ctx
         .sql(
             "SELECT experiment_id, name, variants, weights, coverage, seed, \
