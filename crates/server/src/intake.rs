@@ -184,7 +184,7 @@ impl Intake {
             .iter()
             .map(|a| collect::id_key(&a.message_id))
             .collect();
-        let seq = {
+        let (seq, outcome) = {
             let mut q = self
                 .queue
                 .lock()
@@ -218,7 +218,6 @@ impl Intake {
                 },
             )
         };
-        let (seq, outcome) = seq;
         // Wait until the record (or, for duplicates only, everything queued before, which holds
         // the first copy) is durable.
         let mut rx = self.durable.subscribe();
