@@ -77,6 +77,7 @@ pub(crate) fn run_to(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Bench(a) => crate::bench::run(&g, a, &rt, &mut out),
         Command::Experiment(a) => crate::experiment::run(&g, a, &rt, &mut out),
         Command::Serve(a) => crate::serve::run(&g, a, &rt, &mut out),
+        Command::Report(a) => crate::dashboard::report_cmd(&g, a, &mut out),
         Command::Funnel(a) => rt.block_on(crate::funnel::run(&g, a, &mut out)),
         Command::Kpis(a) => rt.block_on(crate::people::kpis_cmd(&g, a, &mut out)),
         Command::Cohorts(a) => rt.block_on(crate::people::cohorts_cmd(&g, a, &mut out)),
@@ -345,6 +346,20 @@ fn presets_cmd(g: &Global, show: Option<String>, out: &mut dyn Write) -> Result<
     write_frame(&f, g.format, out)
 }
 
+/// Audiences the demo shop starts with: (name, rule, description).
+const DEMO_AUDIENCES: &[(&str, &str, &str)] = &[
+    (
+        "win-back",
+        "stage IN ('at_risk', 'churned') AND clv >= 100",
+        "Buyers gone quiet who are still worth something: a personal offer to win them back.",
+    ),
+    (
+        "vip",
+        "segment IN ('champions', 'loyal')",
+        "The best customers: early access, VIP service, invitations to review.",
+    ),
+];
+
 fn demo_cmd(
     g: &Global,
     a: DemoArgs,
@@ -376,6 +391,19 @@ fn demo_cmd(
     )?;
     if let Some(pb) = pb {
         pb.finish_and_clear();
+    }
+    // Starter audiences, so the dashboard's export has something to act on; never replaces an
+    // audience of the same name the user saved.
+    for (name, rule, description) in DEMO_AUDIENCES {
+        if shoplens_engine::audiences::load(&ws, name).is_err() {
+            rt.block_on(shoplens_engine::audiences::save(
+                &ws,
+                name,
+                rule,
+                description,
+                false,
+            ))?;
+        }
     }
     let tables = rt.block_on(query::table_stats(&ws))?;
     if g.format == Format::Json {

@@ -6,6 +6,7 @@ mod bench;
 mod bench_collector;
 mod commands;
 mod customers;
+mod dashboard;
 mod experiment;
 mod funnel;
 mod goods;
@@ -136,8 +137,11 @@ pub(crate) enum Command {
     /// Experiments: definitions, assignment, analysis (frequentist, Bayesian, CUPED,
     /// sequential) and sample sizes.
     Experiment(experiment::ExperimentArgs),
-    /// Run the collector: Segment's HTTP tracking API, durable and idempotent, into the workspace.
+    /// Run the server: the collector (Segment's HTTP tracking API, durable and idempotent), the
+    /// JSON API and the dashboard, behind the read token.
     Serve(serve::ServeArgs),
+    /// Write the dashboard's pages as one standalone HTML report (opens offline).
+    Report(dashboard::ReportArgs),
     /// List the built-in presets, or print one as a mapping file to start from.
     Presets {
         /// Print this preset's mapping (TOML).

@@ -105,6 +105,9 @@ pub(crate) fn run(
         api: Some(std::sync::Arc::new(crate::api::CliApi {
             workspace: g.workspace.clone(),
         })),
+        dashboard: Some(std::sync::Arc::new(crate::dashboard::CliDashboard::new(
+            g.workspace.clone(),
+        ))),
     };
     let addr = a
         .addr

@@ -8,108 +8,17 @@
     reason = "test helpers fail loudly"
 )]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const KEY: &str = "test-write-key";
-const TOKEN: &str = "test-read-token";
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_shoplens"))
-}
-
-/// A `shoplens serve` process on a free port.
-struct Server {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(ws: &Path, extra: &[&str]) -> Server {
-        let mut child = bin()
-            .args([
-                "--workspace",
-                &ws.display().to_string(),
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-            ])
-            .args(["--write-key", KEY, "--read-token", TOKEN])
-            .args(extra)
-            .env_remove("SHOPLENS_WRITE_KEYS")
-            .stdout(Stdio::piped())
-            // The server's JSON log, beside the workspace, for a failing test to show.
-            .stderr(Stdio::from(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(ws.with_extension("server.log"))
-                    .unwrap(),
-            ))
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Server {
-            child,
-            url,
-            log: ws.with_extension("server.log"),
-        }
-    }
-
-    /// SIGTERM, and the exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let status = self.child.wait().unwrap();
-        if !status.success() {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let mut err = std::io::stderr();
-            let _ = writeln!(err, "server log:\n{log}");
-        }
-        status
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // A no-op after stop(): the process has exited and been waited for.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into()
-}
-
-fn basic(key: &str) -> String {
-    use base64::Engine as _;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{key}:"))
-    )
-}
+mod common;
+use common::{KEY, Server, TOKEN, agent, basic, bin, json_of};
 
 /// POSTs `body` with the write key as Basic auth; (status, JSON answer).
 fn post(
@@ -129,17 +38,6 @@ fn post(
     let status = resp.status().as_u16();
     let text = resp.body_mut().read_to_string().unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-/// Runs a command that must succeed and print JSON; the JSON.
-fn json_of(cmd: &mut Command) -> Value {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(out.stdout.trim_ascii()).unwrap()
 }
 
 fn sql(ws: &Path, q: &str) -> Vec<Value> {

@@ -289,8 +289,17 @@ pub fn exports(ws: &Workspace) -> Result<Vec<ExportRecord>> {
         .collect()
 }
 
+/// Appends to the export log under the log's own lock (not the tables' writer lock: the log is
+/// not a table, and a running `shoplens serve` holds the writer lock while its dashboard exports).
 fn record(ws: &Workspace, rec: &ExportRecord) -> Result<()> {
-    let _lock = ws.writer()?;
+    let lock_path = ws.root().join("exports.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io(&lock_path))?;
+    lock.lock().map_err(io(&lock_path))?;
     let path = exports_log(ws);
     let mut f = std::fs::OpenOptions::new()
         .create(true)

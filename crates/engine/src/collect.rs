@@ -826,6 +826,25 @@ pub fn tail(ws: &Workspace, manifest: &mut Manifest) -> Result<Option<Tail>> {
     ))
 }
 
+/// What the workspace's data is at this moment, for caches of analysis results: the manifest's
+/// version, and the collector log's newest segment and its length. The log only grows at its
+/// newest segment and loses segments only in a compaction, which publishes a new manifest, so
+/// an unchanged stamp means every query reads the same rows.
+pub fn data_stamp(ws: &Workspace) -> Result<(u64, u64, u64)> {
+    let version = ws.manifest()?.version;
+    let dir = wal::dir(ws.root());
+    let Some(&newest) = wal::segments(&dir)?.last() else {
+        return Ok((version, 0, 0));
+    };
+    let path = wal::segment_path(&dir, newest);
+    let len = match std::fs::metadata(&path) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    Ok((version, newest, len))
+}
+
 /// A table's small files are merged once it has this many…
 pub const MERGE_AT_FILES: usize = 16;
 /// …of fewer rows than this each.

@@ -44,7 +44,8 @@ pub fn dir(root: &Path) -> PathBuf {
     root.join("wal")
 }
 
-fn segment_path(dir: &Path, n: u64) -> PathBuf {
+/// The file of segment `n`.
+pub fn segment_path(dir: &Path, n: u64) -> PathBuf {
     dir.join(format!("{n:012}.wal"))
 }
 

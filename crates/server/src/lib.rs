@@ -28,6 +28,9 @@ use shoplens_engine::workspace::{Workspace, Writer};
 
 mod intake;
 mod metrics;
+mod web;
+
+pub use web::{Dashboard, PageRequest, PageResponse};
 
 use intake::Intake;
 use metrics::Metrics;
@@ -92,6 +95,8 @@ pub struct ServeConfig {
     pub request_timeout: Duration,
     /// The JSON API under /api (None: collector only).
     pub api: Option<Arc<dyn Api>>,
+    /// The dashboard at / (None: no dashboard).
+    pub dashboard: Option<Arc<dyn Dashboard>>,
 }
 
 impl Default for ServeConfig {
@@ -104,6 +109,7 @@ impl Default for ServeConfig {
             compact_messages: 500_000,
             request_timeout: Duration::from_secs(30),
             api: None,
+            dashboard: None,
         }
     }
 }
@@ -125,6 +131,7 @@ struct App {
     metrics: Arc<Metrics>,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
     last_compaction: std::sync::Mutex<Instant>,
+    sessions: web::Sessions,
 }
 
 /// Runs the collector on `listener` until `shutdown` resolves, holding the workspace's writer
@@ -147,6 +154,7 @@ pub async fn serve(
         metrics,
         limiter,
         last_compaction: std::sync::Mutex::new(Instant::now()),
+        sessions: web::Sessions::default(),
     });
     // Compact what a previous run left in the log before taking requests.
     {
@@ -241,6 +249,10 @@ fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics_page))
         .route("/api/openapi.json", get(openapi))
         .route("/api/{*path}", get(api_get))
+        .route("/", get(web::page_get))
+        .route("/p/{page}", get(web::page_get).post(web::page_post))
+        .route("/login", get(web::login_get).post(web::login_post))
+        .route("/logout", post(web::logout))
         // Bodies are measured (after gzip) by the handlers, which answer 400 as Segment does;
         // this cap only stops a client from streaming without end.
         .layer(axum::extract::DefaultBodyLimit::max(4 * MAX_BATCH_BYTES))
@@ -258,7 +270,7 @@ async fn security_headers(mut r: Response) -> Response {
         ("referrer-policy", "no-referrer"),
         (
             "content-security-policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         ),
         ("cache-control", "no-store"),
     ] {

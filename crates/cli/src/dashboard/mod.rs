@@ -1,0 +1,457 @@
+//! The dashboard and the standalone report: every landed analysis as a page of charts and
+//! tables, drawn from exactly the JSON its command prints (`--format json`), so a number on a
+//! page is the command line's number. Pages are rendered on the server (no script); the report
+//! is the same pages in one offline file.
+
+mod charts;
+mod html;
+mod i18n;
+mod pages;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use chrono::NaiveDate;
+use clap::Parser;
+use serde_json::Value;
+use shoplens_server::{ApiError, Dashboard, PageRequest, PageResponse};
+
+pub(crate) use i18n::Lang;
+
+use crate::Cli;
+
+/// A refused or failed page.
+pub(crate) fn fail(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError {
+        status,
+        code,
+        message: message.into(),
+    }
+}
+
+/// The filters at the top of every page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Filters {
+    /// First day (YYYY-MM-DD), inclusive.
+    pub(crate) from: Option<String>,
+    /// Last day (YYYY-MM-DD), inclusive.
+    pub(crate) to: Option<String>,
+    /// One acquisition or traffic channel.
+    pub(crate) channel: Option<String>,
+}
+
+impl Filters {
+    /// Reads and checks the filters among a request's parameters.
+    pub(crate) fn parse(params: &[(String, String)]) -> Result<Filters, ApiError> {
+        let get = |k: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let day = |k: &str| -> Result<Option<String>, ApiError> {
+            match get(k) {
+                None => Ok(None),
+                Some(v) => NaiveDate::parse_from_str(&v, "%Y-%m-%d")
+                    .map(|_| Some(v.clone()))
+                    .map_err(|_| {
+                        fail(
+                            400,
+                            "invalid_parameter",
+                            format!("`{k}` must be a date like 2025-12-31, not `{v}`"),
+                        )
+                    }),
+            }
+        };
+        let f = Filters {
+            from: day("from")?,
+            to: day("to")?,
+            channel: get("channel"),
+        };
+        if let (Some(a), Some(b)) = (&f.from, &f.to)
+            && a > b
+        {
+            return Err(fail(
+                400,
+                "invalid_parameter",
+                format!("`from` ({a}) is after `to` ({b})"),
+            ));
+        }
+        if let Some(c) = &f.channel
+            && (c.len() > 64 || c.chars().any(char::is_control))
+        {
+            return Err(fail(
+                400,
+                "invalid_parameter",
+                "`channel` is not a channel name",
+            ));
+        }
+        Ok(f)
+    }
+
+    /// The filters as a query string (`from=…&to=…`), empty when none is set.
+    pub(crate) fn query(&self) -> String {
+        let mut parts = Vec::new();
+        for (k, v) in [
+            ("from", &self.from),
+            ("to", &self.to),
+            ("channel", &self.channel),
+        ] {
+            if let Some(v) = v {
+                parts.push(format!("{k}={}", urlencode(v)));
+            }
+        }
+        parts.join("&")
+    }
+
+    /// The period's length in days, when both ends are set.
+    pub(crate) fn days(&self) -> Option<i64> {
+        let a = NaiveDate::parse_from_str(self.from.as_deref()?, "%Y-%m-%d").ok()?;
+        let b = NaiveDate::parse_from_str(self.to.as_deref()?, "%Y-%m-%d").ok()?;
+        Some((b - a).num_days() + 1)
+    }
+}
+
+/// Percent-encodes a query value.
+pub(crate) fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Runs commands for pages, caching each result until the workspace's data changes.
+#[derive(Debug)]
+pub(crate) struct Source {
+    workspace: PathBuf,
+    cache: Mutex<Cache>,
+}
+
+/// The data's stamp and that of the saved audiences and the export log, which live beside the
+/// tables.
+type Stamp = ((u64, u64, u64), u128);
+
+/// When the audiences or the export log last changed (latest modification, ns, plus sizes).
+fn side_stamp(root: &std::path::Path) -> u128 {
+    let of = |p: &std::path::Path| {
+        std::fs::metadata(p).map_or(0u128, |m| {
+            let t = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            t + u128::from(m.len())
+        })
+    };
+    let mut s = of(&root.join("exports.jsonl")) + of(&root.join("audiences"));
+    if let Ok(dir) = std::fs::read_dir(root.join("audiences")) {
+        for e in dir.flatten() {
+            s = s.wrapping_add(of(&e.path()));
+        }
+    }
+    s
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    stamp: Option<Stamp>,
+    results: HashMap<Vec<String>, Arc<Value>>,
+}
+
+impl Source {
+    pub(crate) fn new(workspace: PathBuf) -> Source {
+        Source {
+            workspace,
+            cache: Mutex::new(Cache::default()),
+        }
+    }
+
+    /// The JSON that `shoplens --format json ARGS…` prints for the workspace.
+    pub(crate) fn run(&self, args: &[String]) -> Result<Arc<Value>, ApiError> {
+        let ws = shoplens_engine::workspace::Workspace::open_existing(&self.workspace)
+            .map_err(|e| fail(422, "analysis_failed", e.to_string()))?;
+        let stamp = (
+            shoplens_engine::collect::data_stamp(&ws)
+                .map_err(|e| fail(422, "analysis_failed", e.to_string()))?,
+            side_stamp(&self.workspace),
+        );
+        let key = args.to_vec();
+        if let Ok(mut c) = self.cache.lock() {
+            if c.stamp != Some(stamp) {
+                c.results.clear();
+                c.stamp = Some(stamp);
+            }
+            if let Some(v) = c.results.get(&key) {
+                return Ok(Arc::clone(v));
+            }
+        }
+        let mut argv: Vec<String> = vec![
+            "shoplens".into(),
+            "--workspace".into(),
+            self.workspace.display().to_string(),
+            "--format".into(),
+            "json".into(),
+            "--quiet".into(),
+        ];
+        argv.extend(args.iter().cloned());
+        let cli = Cli::try_parse_from(&argv).map_err(|e| {
+            fail(
+                400,
+                "invalid_parameter",
+                e.render()
+                    .to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })?;
+        let mut out = Vec::new();
+        crate::commands::run_to(cli, &mut out)
+            .map_err(|e| fail(422, "analysis_failed", format!("{e:#}")))?;
+        let v: Value = serde_json::from_slice(&out)
+            .map_err(|e| fail(500, "internal", format!("the command's JSON: {e}")))?;
+        let v = Arc::new(v);
+        if let Ok(mut c) = self.cache.lock()
+            && c.stamp == Some(stamp)
+        {
+            c.results.insert(key, Arc::clone(&v));
+        }
+        Ok(v)
+    }
+
+    fn currency(&self) -> String {
+        shoplens_engine::workspace::Workspace::open_existing(&self.workspace)
+            .and_then(|w| w.manifest())
+            .ok()
+            .and_then(|m| m.settings.currency)
+            .unwrap_or_default()
+    }
+}
+
+/// What a page is rendered with.
+pub(crate) struct Ctx<'a> {
+    pub(crate) lang: Lang,
+    pub(crate) filters: Filters,
+    pub(crate) csrf: String,
+    pub(crate) params: &'a [(String, String)],
+    /// Rendering the offline report (no forms, links are anchors).
+    pub(crate) report: bool,
+    pub(crate) currency: String,
+    pub(crate) source: &'a Source,
+}
+
+impl Ctx<'_> {
+    /// A label in the page's language.
+    pub(crate) fn t(&self, en: &'static str) -> &'static str {
+        self.lang.t(en)
+    }
+
+    /// A field of a result row; in Chinese, its `_zh` twin when the JSON carries one.
+    pub(crate) fn field(&self, row: &Value, name: &str) -> Value {
+        if self.lang == Lang::Zh
+            && let Some(v) = row.get(format!("{name}_zh")).filter(|v| !v.is_null())
+        {
+            return v.clone();
+        }
+        row.get(name).cloned().unwrap_or(Value::Null)
+    }
+
+    /// A request parameter.
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The link to a page, keeping the filters and language.
+    pub(crate) fn link(&self, slug: &str) -> String {
+        if self.report {
+            return format!("#page-{}", if slug.is_empty() { "home" } else { slug });
+        }
+        let q = self.filters.query();
+        let base = if slug.is_empty() {
+            "/".to_string()
+        } else {
+            format!("/p/{slug}")
+        };
+        if q.is_empty() {
+            base
+        } else {
+            format!("{base}?{q}")
+        }
+    }
+
+    /// A money value.
+    pub(crate) fn money(&self, v: f64) -> String {
+        format!(
+            "{}{}",
+            html::currency_prefix(&self.currency),
+            html::grouped(v, 2)
+        )
+    }
+}
+
+/// An area of the navigation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Area {
+    pub(crate) title: &'static str,
+    pub(crate) pages: &'static [&'static str],
+}
+
+/// The navigation: areas of the seed's 人 · 货 · 场, customer operations and practice.
+pub(crate) const AREAS: &[Area] = &[
+    Area {
+        title: "Overview",
+        pages: &[""],
+    },
+    Area {
+        title: "People",
+        pages: &[
+            "funnel",
+            "activity",
+            "cohorts",
+            "paths",
+            "repurchase",
+            "lifecycle",
+        ],
+    },
+    Area {
+        title: "Goods",
+        pages: &["products", "returns", "basket", "inventory"],
+    },
+    Area {
+        title: "Traffic",
+        pages: &["channels", "campaigns"],
+    },
+    Area {
+        title: "Customer operations",
+        pages: &["rfm", "clv", "churn", "recommend", "audiences"],
+    },
+    Area {
+        title: "Practice",
+        pages: &["experiments"],
+    },
+];
+
+/// The dashboard of a served workspace.
+#[derive(Debug)]
+pub(crate) struct CliDashboard {
+    source: Source,
+}
+
+impl CliDashboard {
+    pub(crate) fn new(workspace: PathBuf) -> CliDashboard {
+        CliDashboard {
+            source: Source::new(workspace),
+        }
+    }
+
+    fn ctx<'a>(&'a self, req: &'a PageRequest, report: bool) -> Result<Ctx<'a>, ApiError> {
+        Ok(Ctx {
+            lang: Lang::parse(&req.lang),
+            filters: Filters::parse(&req.params)?,
+            csrf: req.csrf.clone(),
+            params: &req.params,
+            report,
+            currency: self.source.currency(),
+            source: &self.source,
+        })
+    }
+}
+
+impl Dashboard for CliDashboard {
+    fn page(&self, req: &PageRequest) -> Result<PageResponse, ApiError> {
+        let ctx = self.ctx(req, false)?;
+        let page = pages::find(&req.page)
+            .ok_or_else(|| fail(404, "not_found", format!("no page `{}`", req.page)))?;
+        let body = (page.render)(&ctx)?;
+        Ok(PageResponse::Html(pages::layout(&ctx, page, &body)))
+    }
+
+    fn action(
+        &self,
+        req: &PageRequest,
+        form: &[(String, String)],
+    ) -> Result<PageResponse, ApiError> {
+        let ctx = self.ctx(req, false)?;
+        match req.page.as_str() {
+            "audiences" => pages::export_audience(&ctx, &self.source.workspace, form),
+            other => Err(fail(
+                404,
+                "not_found",
+                format!("page `{other}` takes no form"),
+            )),
+        }
+    }
+
+    fn login(&self, lang: &str, csrf: &str, next: &str, failed: bool) -> String {
+        pages::login(Lang::parse(lang), csrf, next, failed)
+    }
+
+    fn error(&self, lang: &str, status: u16, message: &str) -> String {
+        pages::error_page(Lang::parse(lang), status, message)
+    }
+}
+
+/// Arguments of `shoplens report`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReportArgs {
+    /// The HTML file to write (one file: charts, styles and data inline; opens offline).
+    #[arg(long)]
+    out: PathBuf,
+    /// First day of the period (YYYY-MM-DD; default: all data).
+    #[arg(long)]
+    from: Option<String>,
+    /// Last day of the period (YYYY-MM-DD; default: the newest data).
+    #[arg(long)]
+    to: Option<String>,
+    /// One channel, where an analysis can be narrowed to it.
+    #[arg(long)]
+    channel: Option<String>,
+}
+
+/// `shoplens report --out report.html`: every dashboard page in one standalone file.
+pub(crate) fn report_cmd(
+    g: &crate::Global,
+    a: ReportArgs,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
+    let mut params = Vec::new();
+    for (k, v) in [("from", &a.from), ("to", &a.to), ("channel", &a.channel)] {
+        if let Some(v) = v {
+            params.push((k.to_string(), v.clone()));
+        }
+    }
+    if let Some(t) = &g.as_of
+        && a.to.is_none()
+    {
+        params.push(("to".into(), t.chars().take(10).collect()));
+    }
+    let dash = CliDashboard::new(g.workspace.clone());
+    let req = PageRequest {
+        page: String::new(),
+        params,
+        lang: g.lang.clone(),
+        csrf: String::new(),
+    };
+    let ctx = dash
+        .ctx(&req, true)
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let text = pages::report(&ctx).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    std::fs::write(&a.out, text.as_bytes())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.out.display()))?;
+    if !g.quiet {
+        writeln!(out, "wrote {} ({} KB)", a.out.display(), text.len() / 1024)?;
+    }
+    Ok(())
+}
