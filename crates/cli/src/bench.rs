@@ -50,6 +50,9 @@ enum BenchWhat {
     /// The collector: sustained events/s of batched tracking with durability on, from a load
     /// generator on loopback, with latency, fsync batch sizes and the disk's own fsync rate.
     Collector(crate::bench_collector::CollectorBench),
+    /// Dashboard pages over HTTP on the workspace (run `shoplens demo` first): first load and,
+    /// after warm-up, p50 and p95 per page.
+    Dashboard(crate::bench_dashboard::DashboardBench),
 }
 
 #[derive(Debug, Args)]
@@ -193,6 +196,7 @@ pub(crate) fn run(g: &Global, a: BenchArgs, rt: &Runtime, out: &mut dyn Write) -
         BenchWhat::Baskets(b) => baskets_bench(g, &b, rt, out),
         BenchWhat::Recommend(b) => recommend_bench(g, &b, rt, out),
         BenchWhat::Collector(b) => crate::bench_collector::collector_bench(g, &b, rt, out),
+        BenchWhat::Dashboard(b) => crate::bench_dashboard::dashboard_bench(g, &b, rt, out),
     }
 }
 

@@ -4,6 +4,7 @@ mod api;
 mod audience;
 mod bench;
 mod bench_collector;
+mod bench_dashboard;
 mod commands;
 mod customers;
 mod dashboard;

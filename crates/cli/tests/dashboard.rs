@@ -568,7 +568,16 @@ impl Driver {
 
     /// A PNG of the whole page (beyond the window).
     fn screenshot(&self, path: &Path) {
-        let v = self.call("POST", "/goog/cdp/execute", json!({"cmd": "Page.captureScreenshot", "params": {"format": "png", "captureBeyondViewport": true}}));
+        let size = self.js(
+            "return [document.documentElement.scrollWidth, document.documentElement.scrollHeight]",
+        );
+        let (w, h) = (size[0].as_f64().unwrap(), size[1].as_f64().unwrap());
+        let v = self.call(
+            "POST",
+            "/goog/cdp/execute",
+            json!({"cmd": "Page.captureScreenshot", "params": {"format": "png", "captureBeyondViewport": true,
+                "clip": {"x": 0, "y": 0, "width": w, "height": h, "scale": 1}}}),
+        );
         use base64::Engine as _;
         let png = base64::engine::general_purpose::STANDARD
             .decode(v["data"].as_str().unwrap())

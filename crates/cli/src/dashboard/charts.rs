@@ -542,7 +542,9 @@ pub(crate) fn stacked(
         );
     }
     let bw = f.w / n;
-    let every = (periods.len() / 8).max(1);
+    // Label every k-th column so the labels never overlap.
+    let label_px = periods.iter().map(|p| p.chars().count()).max().unwrap_or(1) as f64 * 6.5 + 10.0;
+    let every = (label_px / bw).ceil().max(1.0) as usize;
     for (i, p) in periods.iter().enumerate() {
         let x = f.left + bw * i as f64;
         let (mut up, mut down) = (0.0, 0.0);

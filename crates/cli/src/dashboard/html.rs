@@ -112,6 +112,8 @@ pub(crate) enum Fmt {
     Num,
     /// Text as it is.
     Text,
+    /// The day of an instant (`2025-05-01T00:00:00+08:00` → `2025-05-01`).
+    Date,
 }
 
 /// A JSON value formatted for a cell.
@@ -124,9 +126,10 @@ pub(crate) fn cell(v: &Value, f: Fmt, cur: &str) -> String {
                 Fmt::Count => count(x),
                 Fmt::Money => format!("{}{}", currency_prefix(cur), grouped(x, 2)),
                 Fmt::Pct => pct(x),
-                Fmt::Num | Fmt::Text => grouped(x, 2),
+                Fmt::Num | Fmt::Text | Fmt::Date => grouped(x, 2),
             }
         }
+        Value::String(s) if f == Fmt::Date => s.chars().take(10).collect(),
         Value::String(s) => s.clone(),
         Value::Array(a) => a
             .iter()
@@ -139,6 +142,7 @@ pub(crate) fn cell(v: &Value, f: Fmt, cur: &str) -> String {
 }
 
 /// A column of a data table: heading (already translated), field, format.
+#[derive(Clone, Copy)]
 pub(crate) struct Col<'a> {
     pub(crate) head: &'a str,
     pub(crate) field: &'a str,
@@ -149,7 +153,7 @@ pub(crate) struct Col<'a> {
 pub(crate) fn table(ctx: &Ctx<'_>, cols: &[Col<'_>], rows: &[Value]) -> String {
     let mut s = String::from(r#"<div class="tablewrap"><table><thead><tr>"#);
     for c in cols {
-        let class = if c.fmt == Fmt::Text {
+        let class = if matches!(c.fmt, Fmt::Text | Fmt::Date) {
             ""
         } else {
             r#" class="n""#
@@ -161,7 +165,7 @@ pub(crate) fn table(ctx: &Ctx<'_>, cols: &[Col<'_>], rows: &[Value]) -> String {
         s.push_str("<tr>");
         for c in cols {
             let v = ctx.field(r, c.field);
-            let class = if c.fmt == Fmt::Text {
+            let class = if matches!(c.fmt, Fmt::Text | Fmt::Date) {
                 ""
             } else {
                 r#" class="n""#

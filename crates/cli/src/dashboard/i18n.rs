@@ -479,6 +479,24 @@ pub(crate) const ZH: &[(&str, &str)] = &[
         "各实验每个指标的提升、区间与结论。",
     ),
     ("Overview", "总览"),
+    (
+        "customers are at risk of churning: export the win-back audience",
+        "位客户有流失风险：导出召回人群",
+    ),
+    (
+        "items are flagged for quality risk (returns far above their category)",
+        "个商品有质量风险预警（退货率远高于类目）",
+    ),
+    ("SKUs ran out of stock in the period", "个 SKU 在周期内缺货"),
+    (
+        "SKUs are slow movers: consider a promotion or a bundle",
+        "个 SKU 滞销：考虑促销或组合销售",
+    ),
+    ("Where to act", "行动清单"),
+    (
+        "What the figures ask for now; each line opens the page where it is done.",
+        "当前数据提示要做的事；点击每一行进入对应页面处理。",
+    ),
     ("People", "人"),
     ("Goods", "货"),
     ("Traffic", "场"),

@@ -343,6 +343,11 @@ pub(crate) const AREAS: &[Area] = &[
     },
 ];
 
+/// Every page's name (`""` is the command centre).
+pub(crate) fn page_slugs() -> impl Iterator<Item = &'static str> {
+    pages::PAGES.iter().map(|p| p.slug)
+}
+
 /// The dashboard of a served workspace.
 #[derive(Debug)]
 pub(crate) struct CliDashboard {

@@ -297,7 +297,7 @@ fn top_bar(ctx: &Ctx<'_>, page: &Page) -> String {
         )
     };
     format!(
-        r#"<header class="top"><a class="brand" href="{home}">shoplens</a><form method="get" action="{here}" class="filters">{keep}<label>{from_l} <input type="date" name="from" value="{from}"></label><label>{to_l} <input type="date" name="to" value="{to}"></label><label>{ch_l} <input type="text" name="channel" value="{ch}" placeholder="{all}" size="12"></label><button type="submit">{apply}</button> <a href="{here}">{reset}</a></form><div class="lang">{en}{zh}<form method="post" action="/logout"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="btn secondary">{logout}</button></form></div></header>"#,
+        r#"<header class="top"><a class="brand" href="{home}">shoplens</a><form method="get" action="{here}" class="filters">{keep}<label>{from_l} <input type="date" name="from" value="{from}"></label><label>{to_l} <input type="date" name="to" value="{to}"></label><label>{ch_l} {channel_input}</label><button type="submit">{apply}</button> <a href="{here}">{reset}</a></form><div class="lang">{en}{zh}<form method="post" action="/logout"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="btn secondary">{logout}</button></form></div></header>"#,
         home = ctx.link(""),
         keep = keep,
         from_l = esc(ctx.t("From")),
@@ -305,8 +305,7 @@ fn top_bar(ctx: &Ctx<'_>, page: &Page) -> String {
         ch_l = esc(ctx.t("Channel")),
         from = esc(f.from.as_deref().unwrap_or("")),
         to = esc(f.to.as_deref().unwrap_or("")),
-        ch = esc(f.channel.as_deref().unwrap_or("")),
-        all = esc(ctx.t("all channels")),
+        channel_input = channel_input(ctx),
         apply = esc(ctx.t("Apply")),
         reset = esc(ctx.t("Reset")),
         en = lang_link(Lang::En, "English"),
@@ -314,6 +313,44 @@ fn top_bar(ctx: &Ctx<'_>, page: &Page) -> String {
         csrf = esc(&ctx.csrf),
         logout = esc(ctx.t("Sign out")),
     )
+}
+
+/// The channel filter: a choice of the shop's channels (free text when they cannot be listed).
+fn channel_input(ctx: &Ctx<'_>) -> String {
+    let current = ctx.filters.channel.as_deref().unwrap_or("");
+    let names: Vec<String> = run(ctx, vec!["channels".into()])
+        .map(|r| {
+            list(&r, "channels")
+                .iter()
+                .map(|c| text(c, "channel"))
+                .collect()
+        })
+        .unwrap_or_default();
+    if names.is_empty() {
+        return format!(
+            r#"<input type="text" name="channel" value="{}" placeholder="{}" size="12">"#,
+            esc(current),
+            esc(ctx.t("all channels"))
+        );
+    }
+    let mut s = format!(
+        r#"<select name="channel"><option value="">{}</option>"#,
+        esc(ctx.t("all channels"))
+    );
+    for n in names.iter().chain(
+        (!current.is_empty() && !names.iter().any(|n| n == current))
+            .then(|| current.to_string())
+            .iter(),
+    ) {
+        let _ = write!(
+            s,
+            r#"<option value="{v}"{sel}>{v}</option>"#,
+            v = esc(n),
+            sel = if n == current { " selected" } else { "" }
+        );
+    }
+    s.push_str("</select>");
+    s
 }
 
 fn nav(ctx: &Ctx<'_>, current: &str) -> String {
@@ -527,7 +564,76 @@ fn home(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         );
     }
     s.push_str("</div>");
+    s.push_str(&to_act(ctx)?);
     Ok(s)
+}
+
+/// The command centre's list of what needs doing, each item linking to where it is done.
+fn to_act(ctx: &Ctx<'_>) -> Result<String, ApiError> {
+    let mut items: Vec<(String, &'static str, &'static str)> = Vec::new();
+    let churn = run(ctx, {
+        let mut a = as_of(ctx, &["churn"]);
+        a.push("--limit=20".into());
+        a
+    })?;
+    let at_risk = churn.get("counts").map_or(f64::NAN, |c| num(c, "at_risk"));
+    if at_risk > 0.0 {
+        items.push((
+            html::count(at_risk),
+            "customers are at risk of churning: export the win-back audience",
+            "audiences",
+        ));
+    }
+    let returns = run(ctx, dated(ctx, &["returns"]))?;
+    let flags = list(&returns, "flags").len();
+    if flags > 0 {
+        items.push((
+            flags.to_string(),
+            "items are flagged for quality risk (returns far above their category)",
+            "returns",
+        ));
+    }
+    let inv = run(ctx, {
+        let mut a = dated(ctx, &["inventory"]);
+        a.push("--limit=0".into());
+        a
+    })?;
+    let stockouts = list(&inv, "stockouts").len();
+    if stockouts > 0 {
+        items.push((
+            stockouts.to_string(),
+            "SKUs ran out of stock in the period",
+            "inventory",
+        ));
+    }
+    let slow = list(&inv, "slow_movers").len();
+    if slow > 0 {
+        items.push((
+            slow.to_string(),
+            "SKUs are slow movers: consider a promotion or a bundle",
+            "inventory",
+        ));
+    }
+    if items.is_empty() {
+        return Ok(String::new());
+    }
+    let mut s = String::from("<ul>");
+    for (n, what, page) in items {
+        let _ = write!(
+            s,
+            r#"<li><a href="{}"><b>{}</b> {}</a></li>"#,
+            ctx.link(page),
+            esc(&n),
+            esc(ctx.t(what))
+        );
+    }
+    s.push_str("</ul>");
+    Ok(section(
+        "act",
+        ctx.t("Where to act"),
+        ctx.t("What the figures ask for now; each line opens the page where it is done."),
+        &s,
+    ))
 }
 
 // ---------- people ----------
@@ -1169,7 +1275,15 @@ fn products(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         "categories",
         ctx.t("Categories"),
         "",
-        &table(ctx, &cols, list(&r, "categories")),
+        &table(
+            ctx,
+            &cols
+                .iter()
+                .copied()
+                .filter(|c| c.field != "name")
+                .collect::<Vec<_>>(),
+            list(&r, "categories"),
+        ),
     ));
     let mut top: Vec<Value> = items.to_vec();
     top.sort_by(|a, b| num(b, "revenue").total_cmp(&num(a, "revenue")));
@@ -1804,7 +1918,7 @@ fn rfm(ctx: &Ctx<'_>) -> Result<String, ApiError> {
                     Col {
                         head: ctx.t("Cluster"),
                         field: "cluster",
-                        fmt: Fmt::Text,
+                        fmt: Fmt::Count,
                     },
                     Col {
                         head: ctx.t("Customers"),
@@ -2350,12 +2464,12 @@ fn experiments(ctx: &Ctx<'_>) -> Result<String, ApiError> {
                 Col {
                     head: ctx.t("Starts"),
                     field: "starts_at",
-                    fmt: Fmt::Text,
+                    fmt: Fmt::Date,
                 },
                 Col {
                     head: ctx.t("Ends"),
                     field: "ends_at",
-                    fmt: Fmt::Text,
+                    fmt: Fmt::Date,
                 },
             ],
             exps,
