@@ -84,6 +84,7 @@ pub(crate) fn run(
     let ws = Workspace::open(&g.workspace)?;
     let (read_token, generated) =
         shoplens_server::read_token(ws.root(), a.read_token.or(file.read_token))?;
+    let dashboard = std::sync::Arc::new(crate::dashboard::CliDashboard::new(g.workspace.clone()));
     let cfg = ServeConfig {
         write_keys,
         read_token: read_token.clone(),
@@ -105,10 +106,10 @@ pub(crate) fn run(
         api: Some(std::sync::Arc::new(crate::api::CliApi {
             workspace: g.workspace.clone(),
         })),
-        dashboard: Some(std::sync::Arc::new(crate::dashboard::CliDashboard::new(
-            g.workspace.clone(),
-        ))),
+        dashboard: Some(dashboard.clone()),
     };
+    // The command centre is computed in the background as the server starts.
+    std::thread::spawn(move || dashboard.warm_up());
     let addr = a
         .addr
         .or(file.addr)

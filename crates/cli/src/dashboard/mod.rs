@@ -159,10 +159,24 @@ fn side_stamp(root: &std::path::Path) -> u128 {
     s
 }
 
+/// Results kept at most (a page runs one to four commands).
+const MAX_CACHED: usize = 256;
+
+/// How long a result may be shown after the tables changed under it. While the collector takes
+/// events the data changes every few seconds; pages then show figures at most this old instead
+/// of recomputing on every view. Saved audiences and exports are always current.
+pub(crate) const MAX_STALENESS: std::time::Duration = std::time::Duration::from_secs(60);
+
+#[derive(Debug)]
+struct Cached {
+    stamp: Stamp,
+    at: std::time::Instant,
+    value: Arc<Value>,
+}
+
 #[derive(Debug, Default)]
 struct Cache {
-    stamp: Option<Stamp>,
-    results: HashMap<Vec<String>, Arc<Value>>,
+    results: HashMap<Vec<String>, Cached>,
 }
 
 impl Source {
@@ -183,14 +197,11 @@ impl Source {
             side_stamp(&self.workspace),
         );
         let key = args.to_vec();
-        if let Ok(mut c) = self.cache.lock() {
-            if c.stamp != Some(stamp) {
-                c.results.clear();
-                c.stamp = Some(stamp);
-            }
-            if let Some(v) = c.results.get(&key) {
-                return Ok(Arc::clone(v));
-            }
+        if let Ok(c) = self.cache.lock()
+            && let Some(hit) = c.results.get(&key)
+            && (hit.stamp == stamp || (hit.stamp.1 == stamp.1 && hit.at.elapsed() < MAX_STALENESS))
+        {
+            return Ok(Arc::clone(&hit.value));
         }
         let mut argv: Vec<String> = vec![
             "shoplens".into(),
@@ -219,10 +230,24 @@ impl Source {
         let v: Value = serde_json::from_slice(&out)
             .map_err(|e| fail(500, "internal", format!("the command's JSON: {e}")))?;
         let v = Arc::new(v);
-        if let Ok(mut c) = self.cache.lock()
-            && c.stamp == Some(stamp)
-        {
-            c.results.insert(key, Arc::clone(&v));
+        if let Ok(mut c) = self.cache.lock() {
+            // Many filter combinations must not grow the cache without bound: first drop what
+            // is out of date, then everything.
+            if c.results.len() >= MAX_CACHED {
+                c.results
+                    .retain(|_, r| r.stamp == stamp && r.at.elapsed() < MAX_STALENESS);
+            }
+            if c.results.len() >= MAX_CACHED {
+                c.results.clear();
+            }
+            c.results.insert(
+                key,
+                Cached {
+                    stamp,
+                    at: std::time::Instant::now(),
+                    value: Arc::clone(&v),
+                },
+            );
         }
         Ok(v)
     }
@@ -374,6 +399,20 @@ impl CliDashboard {
     }
 }
 
+impl CliDashboard {
+    /// Computes the command centre (both languages share its results) so the first visitor
+    /// does not wait for it.
+    pub(crate) fn warm_up(&self) {
+        let req = PageRequest {
+            page: String::new(),
+            params: Vec::new(),
+            lang: "en".into(),
+            csrf: String::new(),
+        };
+        let _ = self.page(&req);
+    }
+}
+
 impl Dashboard for CliDashboard {
     fn page(&self, req: &PageRequest) -> Result<PageResponse, ApiError> {
         let ctx = self.ctx(req, false)?;
@@ -455,6 +494,12 @@ pub(crate) fn report_cmd(
     let text = pages::report(&ctx).map_err(|e| anyhow::anyhow!("{}", e.message))?;
     std::fs::write(&a.out, text.as_bytes())
         .map_err(|e| anyhow::anyhow!("{}: {e}", a.out.display()))?;
+    if g.format == crate::render::Format::Json {
+        return crate::render::write_json(
+            out,
+            &serde_json::json!({"out": a.out.display().to_string(), "bytes": text.len()}),
+        );
+    }
     if !g.quiet {
         writeln!(out, "wrote {} ({} KB)", a.out.display(), text.len() / 1024)?;
     }
