@@ -689,6 +689,32 @@ fn every_page_in_both_languages_in_headless_chromium() {
         }
     }
 
+    // Printed, a page drops the navigation, filters and buttons and keeps its charts.
+    d.go(&format!("{}/p/cohorts?lang=en", s.url));
+    d.call(
+        "POST",
+        "/goog/cdp/execute",
+        json!({"cmd": "Emulation.setEmulatedMedia", "params": {"media": "print"}}),
+    );
+    assert_eq!(
+        d.js("return getComputedStyle(document.querySelector('nav.side')).display"),
+        json!("none")
+    );
+    assert_eq!(
+        d.js("return getComputedStyle(document.querySelector('header form.filters')).display"),
+        json!("none")
+    );
+    assert_ne!(
+        d.js("return getComputedStyle(document.querySelector('svg.chart')).display"),
+        json!("none")
+    );
+    d.screenshot(&shots.join("cohorts-print-en.png"));
+    d.call(
+        "POST",
+        "/goog/cdp/execute",
+        json!({"cmd": "Emulation.setEmulatedMedia", "params": {"media": ""}}),
+    );
+
     // Apply a date filter through the form: the page says so and the cards change period.
     d.go(&format!("{}/?lang=en", s.url));
     d.js("document.querySelector('input[name=from]').value = '2025-06-01'; document.querySelector('input[name=to]').value = '2025-06-30';");

@@ -66,34 +66,38 @@ pub(crate) struct Bar {
 pub(crate) fn hbars(title: &str, bars: &[Bar]) -> String {
     let row = 34.0;
     let note_h = 16.0;
-    let label_w = 190.0;
+    let label_w = 230.0;
     let width = 760.0;
-    let bar_w = 360.0;
+    let bar_w = 340.0;
     let h: f64 = bars
         .iter()
         .map(|b| row + if b.note.is_some() { note_h } else { 0.0 })
         .sum::<f64>()
         + 8.0;
+    // Negative values (a loss-making campaign) extend left of a zero line.
     let max = bars.iter().map(|b| b.value).fold(0.0_f64, f64::max);
+    let min = bars.iter().map(|b| b.value).fold(0.0_f64, f64::min);
+    let scale = if max > min { bar_w / (max - min) } else { 0.0 };
+    let zero = label_w + -min * scale;
     let mut s = open(width, h, title);
     let mut y = 4.0;
     for (i, b) in bars.iter().enumerate() {
-        let w = if max > 0.0 {
-            (b.value / max * bar_w).max(1.0)
+        let w = (b.value.abs() * scale).max(1.0);
+        let (bx, colour_i) = if b.value < 0.0 {
+            (zero - w, 3)
         } else {
-            1.0
+            (zero, if i == 0 { 0 } else { 5 })
         };
         let _ = write!(
             s,
-            r#"<g><title>{t}: {v}</title><text x="{lx}" y="{ty}" text-anchor="end" class="lbl">{l}</text><rect x="{bx}" y="{y}" width="{w:.1}" height="24" rx="2" fill="{c}"/><text x="{vx:.1}" y="{ty}" class="val">{v}</text></g>"#,
+            r#"<g><title>{t}: {v}</title><text x="{lx}" y="{ty}" text-anchor="end" class="lbl">{l}</text><rect x="{bx:.1}" y="{y}" width="{w:.1}" height="24" rx="2" fill="{c}"/><text x="{vx:.1}" y="{ty}" class="val">{v}</text></g>"#,
             t = esc(&b.label),
-            l = esc(&b.label),
+            l = esc(&short(&b.label, 30)),
             v = esc(&b.text),
             lx = label_w - 8.0,
             ty = y + 17.0,
-            bx = label_w,
-            c = colour(if i == 0 { 0 } else { 5 }),
-            vx = label_w + w + 6.0,
+            c = colour(colour_i),
+            vx = zero.max(bx + w) + 6.0,
         );
         y += row;
         if let Some(n) = &b.note {
@@ -107,8 +111,26 @@ pub(crate) fn hbars(title: &str, bars: &[Bar]) -> String {
             y += note_h;
         }
     }
+    if min < 0.0 {
+        let _ = write!(
+            s,
+            r#"<line x1="{zero:.1}" x2="{zero:.1}" y1="2" y2="{b:.1}" class="zero"/>"#,
+            b = h - 4.0
+        );
+    }
     s.push_str("</svg>");
     s
+}
+
+/// A label cut to `n` characters with an ellipsis (the full text is in the mark's title).
+fn short(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
 }
 
 /// A heatmap: rows × columns of values in 0..=max, each cell titled; `show` prints the cell's
@@ -236,6 +258,9 @@ impl Frame {
             );
         }
         for t in ticks(self.x0, self.x1, 6) {
+            if t > self.x1 + (self.x1 - self.x0).abs() * 1e-9 {
+                continue;
+            }
             let x = self.x(t);
             let _ = write!(
                 s,

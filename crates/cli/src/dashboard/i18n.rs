@@ -479,6 +479,13 @@ pub(crate) const ZH: &[(&str, &str)] = &[
         "各实验每个指标的提升、区间与结论。",
     ),
     ("Overview", "总览"),
+    ("Snapshots out of stock", "缺货快照数"),
+    ("Snapshots", "快照数"),
+    ("Stock-outs", "缺货商品"),
+    (
+        "Best sellers that were out of stock at some inventory snapshots: sales lost.",
+        "在部分库存快照中缺货的畅销商品：损失了销售。",
+    ),
     (
         "customers are at risk of churning: export the win-back audience",
         "位客户有流失风险：导出召回人群",

@@ -1115,7 +1115,17 @@ fn lifecycle(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     .map(|(k, l)| {
         (
             ctx.t(l).to_string(),
-            periods.iter().map(|p| num(p, k)).collect(),
+            // Dormant users are drawn below zero: they left the active base.
+            periods
+                .iter()
+                .map(|p| {
+                    if *k == "dormant" {
+                        -num(p, k).abs()
+                    } else {
+                        num(p, k)
+                    }
+                })
+                .collect(),
         )
     })
     .collect();
@@ -1558,15 +1568,61 @@ fn inventory(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         &html::pct(num(&r, "stockout_rate")),
     ));
     s.push_str("</div>");
-    let mut items: Vec<Value> = list(&r, "items").to_vec();
+    let all_items: &[Value] = list(&r, "items");
+    let mut items: Vec<Value> = all_items.to_vec();
+    // Most days of stock first (unsold stock has no end), then the most stock value tied up.
     items.sort_by(|a, b| {
         let k = |x: &Value| {
             let d = num(x, "days_of_inventory");
             if d.is_finite() { d } else { f64::INFINITY }
         };
         k(b).total_cmp(&k(a))
+            .then(num(b, "average_inventory_value").total_cmp(&num(a, "average_inventory_value")))
     });
     items.truncate(25);
+    let mut outs: Vec<Value> = all_items
+        .iter()
+        .filter(|x| num(x, "stockout_snapshots") > 0.0)
+        .cloned()
+        .collect();
+    outs.sort_by(|a, b| num(b, "units_sold").total_cmp(&num(a, "units_sold")));
+    outs.truncate(25);
+    let stockouts = table(
+        ctx,
+        &[
+            Col {
+                head: ctx.t("Item"),
+                field: "item_id",
+                fmt: Fmt::Text,
+            },
+            Col {
+                head: ctx.t("Name"),
+                field: "name",
+                fmt: Fmt::Text,
+            },
+            Col {
+                head: ctx.t("Units sold"),
+                field: "units_sold",
+                fmt: Fmt::Count,
+            },
+            Col {
+                head: ctx.t("Snapshots out of stock"),
+                field: "stockout_snapshots",
+                fmt: Fmt::Count,
+            },
+            Col {
+                head: ctx.t("Snapshots"),
+                field: "snapshots",
+                fmt: Fmt::Count,
+            },
+            Col {
+                head: ctx.t("On hand"),
+                field: "ending_on_hand",
+                fmt: Fmt::Count,
+            },
+        ],
+        &outs,
+    );
     s.push_str(&table(
         ctx,
         &[
@@ -1608,12 +1664,21 @@ fn inventory(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         ],
         &items,
     ));
-    Ok(section(
+    let mut out = section(
         "inventory",
         ctx.t("Slowest-moving items"),
         ctx.t("Items with the most days of inventory at the current rate of sale."),
         &s,
-    ))
+    );
+    if !outs.is_empty() {
+        out.push_str(&section(
+            "stockouts",
+            ctx.t("Stock-outs"),
+            ctx.t("Best sellers that were out of stock at some inventory snapshots: sales lost."),
+            &stockouts,
+        ));
+    }
+    Ok(out)
 }
 
 // ---------- traffic ----------
@@ -1715,7 +1780,7 @@ fn campaigns(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         .filter(|c| num(c, "roi").is_finite())
         .map(|c| Bar {
             label: text(c, "name"),
-            value: num(c, "roi").max(0.0),
+            value: num(c, "roi"),
             text: format!("ROI {}", html::pct(num(c, "roi"))),
             note: None,
         })
