@@ -93,6 +93,40 @@ fn endpoint_args(c: &clap::Command) -> Vec<clap::Arg> {
         .collect()
 }
 
+/// `shoplens --workspace W --format json --quiet`, to which a command's words and flags are added.
+pub(crate) fn json_argv(workspace: &std::path::Path) -> Vec<String> {
+    vec![
+        "shoplens".into(),
+        "--workspace".into(),
+        workspace.display().to_string(),
+        "--format".into(),
+        "json".into(),
+        "--quiet".into(),
+    ]
+}
+
+/// Runs a command line and returns what it prints: arguments clap refuses are 400
+/// `invalid_parameter` (with clap's first line), a command that fails is 422 `analysis_failed`.
+pub(crate) fn run_json(argv: &[String]) -> Result<Vec<u8>, ApiError> {
+    let cli = Cli::try_parse_from(argv).map_err(|e| {
+        let text = e.render().to_string();
+        let first = text
+            .lines()
+            .next()
+            .unwrap_or("invalid parameters")
+            .to_string();
+        bad(
+            "invalid_parameter",
+            400,
+            first.trim_start_matches("error: ").to_string(),
+        )
+    })?;
+    let mut out = Vec::new();
+    crate::commands::run_to(cli, &mut out)
+        .map_err(|e| bad("analysis_failed", 422, format!("{e:#}")))?;
+    Ok(out)
+}
+
 impl Api for CliApi {
     fn run(&self, words: &[String], params: &[(String, String)]) -> Result<Vec<u8>, ApiError> {
         let w: Vec<&str> = words.iter().map(String::as_str).collect();
@@ -105,14 +139,7 @@ impl Api for CliApi {
         }
         let cmd = subcommand(&w).ok_or_else(|| bad("not_found", 404, "no such command"))?;
         let args = endpoint_args(&cmd);
-        let mut argv: Vec<String> = vec![
-            "shoplens".into(),
-            "--workspace".into(),
-            self.workspace.display().to_string(),
-            "--format".into(),
-            "json".into(),
-            "--quiet".into(),
-        ];
+        let mut argv = json_argv(&self.workspace);
         let mut options: Vec<String> = Vec::new();
         let mut positionals: Vec<(usize, String)> = Vec::new();
         for (k, v) in params {
@@ -163,23 +190,7 @@ impl Api for CliApi {
             argv.push("--".into());
             argv.extend(positionals.into_iter().map(|p| p.1));
         }
-        let cli = Cli::try_parse_from(&argv).map_err(|e| {
-            let text = e.render().to_string();
-            let first = text
-                .lines()
-                .next()
-                .unwrap_or("invalid parameters")
-                .to_string();
-            bad(
-                "invalid_parameter",
-                400,
-                first.trim_start_matches("error: ").to_string(),
-            )
-        })?;
-        let mut out = Vec::new();
-        crate::commands::run_to(cli, &mut out)
-            .map_err(|e| bad("analysis_failed", 422, format!("{e:#}")))?;
-        Ok(out)
+        run_json(&argv)
     }
 
     fn openapi(&self) -> Value {

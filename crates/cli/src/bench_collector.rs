@@ -33,7 +33,8 @@ pub(crate) struct CollectorBench {
     dir: PathBuf,
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
+/// A quantile of sorted latencies (the project's one definition, linear interpolation).
+pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
     shoplens_engine::models::stats::quantile(sorted, q).unwrap_or(f64::NAN)
 }
 

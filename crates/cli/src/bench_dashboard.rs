@@ -25,9 +25,7 @@ pub(crate) struct DashboardBench {
     query: String,
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    shoplens_engine::models::stats::quantile(sorted, q).unwrap_or(f64::NAN)
-}
+use crate::bench_collector::percentile;
 
 pub(crate) fn dashboard_bench(
     g: &Global,

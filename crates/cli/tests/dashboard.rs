@@ -44,51 +44,8 @@ fn demo(dir: &Path) -> PathBuf {
     ws
 }
 
-/// (status, headers' Location and Set-Cookie, body) of a GET.
-fn get(a: &ureq::Agent, url: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<String>, String) {
-    let mut req = a.get(url);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let mut r = req.call().unwrap();
-    let loc = r
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let cookies = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .collect();
-    let status = r.status().as_u16();
-    (
-        status,
-        loc,
-        cookies,
-        r.body_mut().read_to_string().unwrap_or_default(),
-    )
-}
-
-fn post_form(
-    a: &ureq::Agent,
-    url: &str,
-    headers: &[(&str, &str)],
-    form: &[(&str, &str)],
-) -> (u16, String, Vec<String>, Vec<u8>) {
-    let body: String = form
-        .iter()
-        .map(|(k, v)| format!("{k}={}", enc(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    let mut req = a
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded");
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let mut r = req.send(body.as_bytes()).unwrap();
+/// Status, Location, Set-Cookie values and body of an answer.
+fn parts(mut r: ureq::http::Response<ureq::Body>) -> (u16, String, Vec<String>, Vec<u8>) {
     let loc = r
         .headers()
         .get("location")
@@ -107,6 +64,37 @@ fn post_form(
         cookies,
         r.body_mut().read_to_vec().unwrap_or_default(),
     )
+}
+
+/// (status, Location, Set-Cookie values, body) of a GET.
+fn get(a: &ureq::Agent, url: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<String>, String) {
+    let mut req = a.get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let (st, loc, cookies, body) = parts(req.call().unwrap());
+    (st, loc, cookies, String::from_utf8(body).unwrap())
+}
+
+/// The same of a form POST.
+fn post_form(
+    a: &ureq::Agent,
+    url: &str,
+    headers: &[(&str, &str)],
+    form: &[(&str, &str)],
+) -> (u16, String, Vec<String>, Vec<u8>) {
+    let body: String = form
+        .iter()
+        .map(|(k, v)| format!("{k}={}", enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut req = a
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    parts(req.send(body.as_bytes()).unwrap())
 }
 
 fn enc(s: &str) -> String {

@@ -30,7 +30,7 @@ mod intake;
 mod metrics;
 mod web;
 
-pub use web::{Dashboard, PageRequest, PageResponse};
+pub use web::{Dashboard, PageRequest, PageResponse, percent};
 
 use intake::Intake;
 use metrics::Metrics;

@@ -228,6 +228,19 @@ fn render(app: &App, lang: &str, r: std::result::Result<PageResponse, ApiError>)
     }
 }
 
+/// Renders off the async threads (pages run analyses); a panic becomes a 500.
+async fn blocking(
+    f: impl FnOnce() -> std::result::Result<PageResponse, ApiError> + Send + 'static,
+) -> std::result::Result<PageResponse, ApiError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(ApiError {
+            status: 500,
+            code: "internal",
+            message: e.to_string(),
+        })
+    })
+}
+
 pub(crate) async fn page_get(
     State(app): State<Arc<App>>,
     h: HeaderMap,
@@ -251,15 +264,7 @@ pub(crate) async fn page_get(
         csrf,
     };
     let name = req.page.clone();
-    let r = tokio::task::spawn_blocking(move || dash.page(&req))
-        .await
-        .unwrap_or_else(|e| {
-            Err(ApiError {
-                status: 500,
-                code: "internal",
-                message: e.to_string(),
-            })
-        });
+    let r = blocking(move || dash.page(&req)).await;
     let resp = render(&app, &lang, r);
     let status = resp.status().as_u16();
     app.metrics.request("dashboard", status);
@@ -308,15 +313,7 @@ pub(crate) async fn page_post(
         lang: lang.clone(),
         csrf,
     };
-    let r = tokio::task::spawn_blocking(move || dash.action(&req, &form))
-        .await
-        .unwrap_or_else(|e| {
-            Err(ApiError {
-                status: 500,
-                code: "internal",
-                message: e.to_string(),
-            })
-        });
+    let r = blocking(move || dash.action(&req, &form)).await;
     let resp = render(&app, &lang, r);
     app.metrics.request("dashboard", resp.status().as_u16());
     resp
@@ -390,7 +387,8 @@ pub(crate) async fn login_post(
     r
 }
 
-fn percent(s: &str) -> String {
+/// Percent-encodes a URL query value (unreserved characters and `/` kept).
+pub fn percent(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {

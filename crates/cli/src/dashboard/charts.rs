@@ -245,18 +245,7 @@ impl Frame {
         x_title: &str,
         y_title: &str,
     ) {
-        for t in ticks(self.y0, self.y1, 5) {
-            let y = self.y(t);
-            let _ = write!(
-                s,
-                r#"<line x1="{l}" x2="{r:.1}" y1="{y:.1}" y2="{y:.1}" class="grid"/><text x="{tx}" y="{ty:.1}" text-anchor="end" class="axis">{v}</text>"#,
-                l = self.left,
-                r = self.left + self.w,
-                tx = self.left - 6.0,
-                ty = y + 4.0,
-                v = esc(&fy(t))
-            );
-        }
+        self.y_grid(s, fy);
         for t in ticks(self.x0, self.x1, 6) {
             if t > self.x1 + (self.x1 - self.x0).abs() * 1e-9 {
                 continue;
@@ -271,7 +260,7 @@ impl Frame {
         }
         let _ = write!(
             s,
-            r#"<line x1="{l}" x2="{l}" y1="{t}" y2="{b:.1}" class="axisline"/><line x1="{l}" x2="{r:.1}" y1="{b:.1}" y2="{b:.1}" class="axisline"/><text x="{cx:.1}" y="{xy:.1}" text-anchor="middle" class="axistitle">{xt}</text><text x="12" y="{cy:.1}" text-anchor="middle" class="axistitle" transform="rotate(-90 12 {cy:.1})">{yt}</text>"#,
+            r#"<line x1="{l}" x2="{l}" y1="{t}" y2="{b:.1}" class="axisline"/><line x1="{l}" x2="{r:.1}" y1="{b:.1}" y2="{b:.1}" class="axisline"/><text x="{cx:.1}" y="{xy:.1}" text-anchor="middle" class="axistitle">{xt}</text>"#,
             l = self.left,
             t = self.top,
             b = self.top + self.h,
@@ -279,8 +268,33 @@ impl Frame {
             cx = self.left + self.w / 2.0,
             xy = self.top + self.h + 34.0,
             xt = esc(x_title),
+        );
+        self.y_title(s, y_title);
+    }
+
+    /// Horizontal grid lines with their labels at the y axis's ticks.
+    fn y_grid(&self, s: &mut String, fy: &dyn Fn(f64) -> String) {
+        for t in ticks(self.y0, self.y1, 5) {
+            let y = self.y(t);
+            let _ = write!(
+                s,
+                r#"<line x1="{l}" x2="{r:.1}" y1="{y:.1}" y2="{y:.1}" class="grid"/><text x="{tx}" y="{ty:.1}" text-anchor="end" class="axis">{v}</text>"#,
+                l = self.left,
+                r = self.left + self.w,
+                tx = self.left - 6.0,
+                ty = y + 4.0,
+                v = esc(&fy(t))
+            );
+        }
+    }
+
+    /// The y axis's title, turned along it.
+    fn y_title(&self, s: &mut String, title: &str) {
+        let _ = write!(
+            s,
+            r#"<text x="12" y="{cy:.1}" text-anchor="middle" class="axistitle" transform="rotate(-90 12 {cy:.1})">{yt}</text>"#,
             cy = self.top + self.h / 2.0,
-            yt = esc(y_title),
+            yt = esc(title)
         );
     }
 }
@@ -480,18 +494,7 @@ pub(crate) fn columns(title: &str, bars: &[(String, f64, String)], y_title: &str
         h: 220.0,
     };
     let mut s = open(720.0, 290.0, title);
-    for t in ticks(0.0, top, 5) {
-        let y = f.y(t);
-        let _ = write!(
-            s,
-            r#"<line x1="{l}" x2="{r:.1}" y1="{y:.1}" y2="{y:.1}" class="grid"/><text x="{tx}" y="{ty:.1}" text-anchor="end" class="axis">{v}</text>"#,
-            l = f.left,
-            r = f.left + f.w,
-            tx = f.left - 6.0,
-            ty = y + 4.0,
-            v = esc(&super::html::compact(t))
-        );
-    }
+    f.y_grid(&mut s, &super::html::compact);
     let bw = f.w / n;
     for (i, (label, v, text)) in bars.iter().enumerate() {
         let x = f.left + bw * i as f64;
@@ -509,12 +512,7 @@ pub(crate) fn columns(title: &str, bars: &[(String, f64, String)], y_title: &str
             ly = f.top + f.h + 16.0,
         );
     }
-    let _ = write!(
-        s,
-        r#"<text x="12" y="{cy:.1}" text-anchor="middle" class="axistitle" transform="rotate(-90 12 {cy:.1})">{yt}</text>"#,
-        cy = f.top + f.h / 2.0,
-        yt = esc(y_title)
-    );
+    f.y_title(&mut s, y_title);
     s.push_str("</svg>");
     s
 }
@@ -554,18 +552,7 @@ pub(crate) fn stacked(
         h: 220.0,
     };
     let mut s = open(720.0, 290.0, title);
-    for t in &yt {
-        let y = f.y(*t);
-        let _ = write!(
-            s,
-            r#"<line x1="{l}" x2="{r:.1}" y1="{y:.1}" y2="{y:.1}" class="grid"/><text x="{tx}" y="{ty:.1}" text-anchor="end" class="axis">{v}</text>"#,
-            l = f.left,
-            r = f.left + f.w,
-            tx = f.left - 6.0,
-            ty = y + 4.0,
-            v = esc(&super::html::compact(*t))
-        );
-    }
+    f.y_grid(&mut s, &super::html::compact);
     let bw = f.w / n;
     // Label every k-th column so the labels never overlap.
     let label_px = periods.iter().map(|p| p.chars().count()).max().unwrap_or(1) as f64 * 6.5 + 10.0;
@@ -609,12 +596,7 @@ pub(crate) fn stacked(
     }
     let names: Vec<String> = series.iter().map(|s| s.0.clone()).collect();
     legend(&mut s, &names, 720.0 - legend_w + 10.0, 20.0);
-    let _ = write!(
-        s,
-        r#"<text x="12" y="{cy:.1}" text-anchor="middle" class="axistitle" transform="rotate(-90 12 {cy:.1})">{yt}</text>"#,
-        cy = f.top + f.h / 2.0,
-        yt = esc(y_title)
-    );
+    f.y_title(&mut s, y_title);
     s.push_str("</svg>");
     s
 }

@@ -149,6 +149,11 @@ pub(crate) struct Col<'a> {
     pub(crate) fmt: Fmt,
 }
 
+/// A column.
+pub(crate) fn col<'a>(head: &'a str, field: &'a str, fmt: Fmt) -> Col<'a> {
+    Col { head, field, fmt }
+}
+
 /// A table of JSON objects, numbers right-aligned.
 pub(crate) fn table(ctx: &Ctx<'_>, cols: &[Col<'_>], rows: &[Value]) -> String {
     let mut s = String::from(r#"<div class="tablewrap"><table><thead><tr>"#);

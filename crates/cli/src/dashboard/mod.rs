@@ -13,13 +13,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
-use clap::Parser;
 use serde_json::Value;
 use shoplens_server::{ApiError, Dashboard, PageRequest, PageResponse};
 
 pub(crate) use i18n::Lang;
-
-use crate::Cli;
 
 /// A refused or failed page.
 pub(crate) fn fail(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
@@ -114,18 +111,7 @@ impl Filters {
     }
 }
 
-/// Percent-encodes a query value.
-pub(crate) fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
+pub(crate) use shoplens_server::percent as urlencode;
 
 /// Runs commands for pages, caching each result until the workspace's data changes.
 #[derive(Debug)]
@@ -203,30 +189,9 @@ impl Source {
         {
             return Ok(Arc::clone(&hit.value));
         }
-        let mut argv: Vec<String> = vec![
-            "shoplens".into(),
-            "--workspace".into(),
-            self.workspace.display().to_string(),
-            "--format".into(),
-            "json".into(),
-            "--quiet".into(),
-        ];
+        let mut argv = crate::api::json_argv(&self.workspace);
         argv.extend(args.iter().cloned());
-        let cli = Cli::try_parse_from(&argv).map_err(|e| {
-            fail(
-                400,
-                "invalid_parameter",
-                e.render()
-                    .to_string()
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .to_string(),
-            )
-        })?;
-        let mut out = Vec::new();
-        crate::commands::run_to(cli, &mut out)
-            .map_err(|e| fail(422, "analysis_failed", format!("{e:#}")))?;
+        let out = crate::api::run_json(&argv)?;
         let v: Value = serde_json::from_slice(&out)
             .map_err(|e| fail(500, "internal", format!("the command's JSON: {e}")))?;
         let v = Arc::new(v);

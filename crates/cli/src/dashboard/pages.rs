@@ -8,7 +8,7 @@ use serde_json::Value;
 use shoplens_server::{ApiError, PageResponse};
 
 use super::charts::{self, Bar, Interval, Link, Point, Series};
-use super::html::{self, Col, Fmt, cell, esc, section, stat, table};
+use super::html::{self, Fmt, cell, col, esc, section, stat, table};
 use super::{AREAS, Ctx, Lang, fail, urlencode};
 
 /// A page of the dashboard.
@@ -723,41 +723,17 @@ fn funnel(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     s.push_str(&table(
         ctx,
         &[
-            Col {
-                head: ctx.t("Step"),
-                field: "step",
-                fmt: Fmt::Text,
-            },
-            Col {
-                head: ctx.t("Users"),
-                field: "users",
-                fmt: Fmt::Count,
-            },
-            Col {
-                head: ctx.t("From previous"),
-                field: "conversion_from_previous",
-                fmt: Fmt::Pct,
-            },
-            Col {
-                head: ctx.t("From first"),
-                field: "conversion_from_first",
-                fmt: Fmt::Pct,
-            },
-            Col {
-                head: ctx.t("Dropped"),
-                field: "drop_off",
-                fmt: Fmt::Count,
-            },
-            Col {
-                head: ctx.t("Drop-off rate"),
-                field: "drop_off_rate",
-                fmt: Fmt::Pct,
-            },
-            Col {
-                head: ctx.t("Median seconds to convert"),
-                field: "median_seconds_to_convert",
-                fmt: Fmt::Num,
-            },
+            col(ctx.t("Step"), "step", Fmt::Text),
+            col(ctx.t("Users"), "users", Fmt::Count),
+            col(ctx.t("From previous"), "conversion_from_previous", Fmt::Pct),
+            col(ctx.t("From first"), "conversion_from_first", Fmt::Pct),
+            col(ctx.t("Dropped"), "drop_off", Fmt::Count),
+            col(ctx.t("Drop-off rate"), "drop_off_rate", Fmt::Pct),
+            col(
+                ctx.t("Median seconds to convert"),
+                "median_seconds_to_convert",
+                Fmt::Num,
+            ),
         ],
         rows,
     ));
@@ -854,31 +830,11 @@ fn activity(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         &table(
             ctx,
             &[
-                Col {
-                    head: ctx.t("Category"),
-                    field: "category",
-                    fmt: Fmt::Text,
-                },
-                Col {
-                    head: ctx.t("Events"),
-                    field: "events",
-                    fmt: Fmt::Count,
-                },
-                Col {
-                    head: ctx.t("Orders"),
-                    field: "orders",
-                    fmt: Fmt::Count,
-                },
-                Col {
-                    head: ctx.t("Revenue"),
-                    field: "revenue",
-                    fmt: Fmt::Money,
-                },
-                Col {
-                    head: ctx.t("Peak hours"),
-                    field: "peak_hours",
-                    fmt: Fmt::Count,
-                },
+                col(ctx.t("Category"), "category", Fmt::Text),
+                col(ctx.t("Events"), "events", Fmt::Count),
+                col(ctx.t("Orders"), "orders", Fmt::Count),
+                col(ctx.t("Revenue"), "revenue", Fmt::Money),
+                col(ctx.t("Peak hours"), "peak_hours", Fmt::Count),
             ],
             &cats,
         ),
@@ -996,21 +952,9 @@ fn paths(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         &table(
             ctx,
             &[
-                Col {
-                    head: ctx.t("Path"),
-                    field: "path",
-                    fmt: Fmt::Text,
-                },
-                Col {
-                    head: ctx.t("Sessions"),
-                    field: "sessions",
-                    fmt: Fmt::Count,
-                },
-                Col {
-                    head: ctx.t("Share"),
-                    field: "share",
-                    fmt: Fmt::Pct,
-                },
+                col(ctx.t("Path"), "path", Fmt::Text),
+                col(ctx.t("Sessions"), "sessions", Fmt::Count),
+                col(ctx.t("Share"), "share", Fmt::Pct),
             ],
             &rows,
         ),
@@ -1060,31 +1004,15 @@ fn repurchase(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     ));
     let mut out = section("repurchase", ctx.t("Repurchase"), ctx.t("New customers in the period who ordered again within 30 days of their first purchase day; bars are the days between consecutive purchase days."), &s);
     let cols = [
-        Col {
-            head: ctx.t("Value"),
-            field: "value",
-            fmt: Fmt::Text,
-        },
-        Col {
-            head: ctx.t("Customers"),
-            field: "customers",
-            fmt: Fmt::Count,
-        },
-        Col {
-            head: ctx.t("Repurchased"),
-            field: "repurchasers",
-            fmt: Fmt::Count,
-        },
-        Col {
-            head: ctx.t("Rate"),
-            field: "rate",
-            fmt: Fmt::Pct,
-        },
-        Col {
-            head: ctx.t("Median days between purchases"),
-            field: "median_interval_days",
-            fmt: Fmt::Num,
-        },
+        col(ctx.t("Value"), "value", Fmt::Text),
+        col(ctx.t("Customers"), "customers", Fmt::Count),
+        col(ctx.t("Repurchased"), "repurchasers", Fmt::Count),
+        col(ctx.t("Rate"), "rate", Fmt::Pct),
+        col(
+            ctx.t("Median days between purchases"),
+            "median_interval_days",
+            Fmt::Num,
+        ),
     ];
     for (key, title) in [
         ("by_acquisition_channel", "By acquisition channel"),
@@ -1143,36 +1071,12 @@ fn lifecycle(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         &table(
             ctx,
             &[
-                Col {
-                    head: ctx.t("Week"),
-                    field: "period",
-                    fmt: Fmt::Text,
-                },
-                Col {
-                    head: ctx.t("New"),
-                    field: "new",
-                    fmt: Fmt::Count,
-                },
-                Col {
-                    head: ctx.t("Returning"),
-                    field: "returning",
-                    fmt: Fmt::Count,
-                },
-                Col {
-                    head: ctx.t("Resurrecting"),
-                    field: "resurrecting",
-                    fmt: Fmt::Count,
-                },
-                Col {
-                    head: ctx.t("Dormant"),
-                    field: "dormant",
-                    fmt: Fmt::Count,
-                },
-                Col {
-                    head: ctx.t("Quick ratio"),
-                    field: "quick_ratio",
-                    fmt: Fmt::Num,
-                },
+                col(ctx.t("Week"), "period", Fmt::Text),
+                col(ctx.t("New"), "new", Fmt::Count),
+                col(ctx.t("Returning"), "returning", Fmt::Count),
+                col(ctx.t("Resurrecting"), "resurrecting", Fmt::Count),
+                col(ctx.t("Dormant"), "dormant", Fmt::Count),
+                col(ctx.t("Quick ratio"), "quick_ratio", Fmt::Num),
             ],
             &recent,
         ),
@@ -1240,46 +1144,14 @@ fn products(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         ),
     ));
     let cols = [
-        Col {
-            head: ctx.t("Key"),
-            field: "key",
-            fmt: Fmt::Text,
-        },
-        Col {
-            head: ctx.t("Name"),
-            field: "name",
-            fmt: Fmt::Text,
-        },
-        Col {
-            head: ctx.t("Units"),
-            field: "units",
-            fmt: Fmt::Count,
-        },
-        Col {
-            head: ctx.t("Revenue"),
-            field: "revenue",
-            fmt: Fmt::Money,
-        },
-        Col {
-            head: ctx.t("Gross margin"),
-            field: "gross_margin",
-            fmt: Fmt::Money,
-        },
-        Col {
-            head: ctx.t("Margin rate"),
-            field: "margin_rate",
-            fmt: Fmt::Pct,
-        },
-        Col {
-            head: ctx.t("Quadrant"),
-            field: "quadrant_name",
-            fmt: Fmt::Text,
-        },
-        Col {
-            head: ctx.t("Action"),
-            field: "action",
-            fmt: Fmt::Text,
-        },
+        col(ctx.t("Key"), "key", Fmt::Text),
+        col(ctx.t("Name"), "name", Fmt::Text),
+        col(ctx.t("Units"), "units", Fmt::Count),
+        col(ctx.t("Revenue"), "revenue", Fmt::Money),
+        col(ctx.t("Gross margin"), "gross_margin", Fmt::Money),
+        col(ctx.t("Margin rate"), "margin_rate", Fmt::Pct),
+        col(ctx.t("Quadrant"), "quadrant_name", Fmt::Text),
+        col(ctx.t("Action"), "action", Fmt::Text),
     ];
     out.push_str(&section(
         "categories",
@@ -1373,36 +1245,16 @@ fn returns(ctx: &Ctx<'_>) -> Result<String, ApiError> {
             table(
                 ctx,
                 &[
-                    Col {
-                        head: ctx.t("Item"),
-                        field: "item_id",
-                        fmt: Fmt::Text,
-                    },
-                    Col {
-                        head: ctx.t("Name"),
-                        field: "name",
-                        fmt: Fmt::Text,
-                    },
-                    Col {
-                        head: ctx.t("Return rate"),
-                        field: "return_rate",
-                        fmt: Fmt::Pct,
-                    },
-                    Col {
-                        head: ctx.t("Category median"),
-                        field: "category_median_return_rate",
-                        fmt: Fmt::Pct,
-                    },
-                    Col {
-                        head: ctx.t("Good-review rate"),
-                        field: "good_review_rate",
-                        fmt: Fmt::Pct,
-                    },
-                    Col {
-                        head: ctx.t("Evidence"),
-                        field: "evidence",
-                        fmt: Fmt::Text,
-                    },
+                    col(ctx.t("Item"), "item_id", Fmt::Text),
+                    col(ctx.t("Name"), "name", Fmt::Text),
+                    col(ctx.t("Return rate"), "return_rate", Fmt::Pct),
+                    col(
+                        ctx.t("Category median"),
+                        "category_median_return_rate",
+                        Fmt::Pct,
+                    ),
+                    col(ctx.t("Good-review rate"), "good_review_rate", Fmt::Pct),
+                    col(ctx.t("Evidence"), "evidence", Fmt::Text),
                 ],
                 flags,
             )
@@ -1449,31 +1301,11 @@ fn basket(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         table(
             ctx,
             &[
-                Col {
-                    head: ctx.t("Rule"),
-                    field: "rule",
-                    fmt: Fmt::Text,
-                },
-                Col {
-                    head: ctx.t("Support"),
-                    field: "support",
-                    fmt: Fmt::Pct,
-                },
-                Col {
-                    head: ctx.t("Confidence"),
-                    field: "confidence",
-                    fmt: Fmt::Pct,
-                },
-                Col {
-                    head: ctx.t("Lift"),
-                    field: "lift",
-                    fmt: Fmt::Num,
-                },
-                Col {
-                    head: ctx.t("Baskets"),
-                    field: "count",
-                    fmt: Fmt::Count,
-                },
+                col(ctx.t("Rule"), "rule", Fmt::Text),
+                col(ctx.t("Support"), "support", Fmt::Pct),
+                col(ctx.t("Confidence"), "confidence", Fmt::Pct),
+                col(ctx.t("Lift"), "lift", Fmt::Num),
+                col(ctx.t("Baskets"), "count", Fmt::Count),
             ],
             &rules,
         )
@@ -1504,36 +1336,12 @@ fn basket(ctx: &Ctx<'_>) -> Result<String, ApiError> {
             table(
                 ctx,
                 &[
-                    Col {
-                        head: ctx.t("Bundle"),
-                        field: "bundle",
-                        fmt: Fmt::Text,
-                    },
-                    Col {
-                        head: ctx.t("Baskets"),
-                        field: "baskets",
-                        fmt: Fmt::Count,
-                    },
-                    Col {
-                        head: ctx.t("Lift"),
-                        field: "lift",
-                        fmt: Fmt::Num,
-                    },
-                    Col {
-                        head: ctx.t("AOV with"),
-                        field: "aov_with",
-                        fmt: Fmt::Money,
-                    },
-                    Col {
-                        head: ctx.t("AOV without"),
-                        field: "aov_without",
-                        fmt: Fmt::Money,
-                    },
-                    Col {
-                        head: ctx.t("AOV change"),
-                        field: "aov_change",
-                        fmt: Fmt::Pct,
-                    },
+                    col(ctx.t("Bundle"), "bundle", Fmt::Text),
+                    col(ctx.t("Baskets"), "baskets", Fmt::Count),
+                    col(ctx.t("Lift"), "lift", Fmt::Num),
+                    col(ctx.t("AOV with"), "aov_with", Fmt::Money),
+                    col(ctx.t("AOV without"), "aov_without", Fmt::Money),
+                    col(ctx.t("AOV change"), "aov_change", Fmt::Pct),
                 ],
                 &bundles,
             )
@@ -1590,77 +1398,29 @@ fn inventory(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     let stockouts = table(
         ctx,
         &[
-            Col {
-                head: ctx.t("Item"),
-                field: "item_id",
-                fmt: Fmt::Text,
-            },
-            Col {
-                head: ctx.t("Name"),
-                field: "name",
-                fmt: Fmt::Text,
-            },
-            Col {
-                head: ctx.t("Units sold"),
-                field: "units_sold",
-                fmt: Fmt::Count,
-            },
-            Col {
-                head: ctx.t("Snapshots out of stock"),
-                field: "stockout_snapshots",
-                fmt: Fmt::Count,
-            },
-            Col {
-                head: ctx.t("Snapshots"),
-                field: "snapshots",
-                fmt: Fmt::Count,
-            },
-            Col {
-                head: ctx.t("On hand"),
-                field: "ending_on_hand",
-                fmt: Fmt::Count,
-            },
+            col(ctx.t("Item"), "item_id", Fmt::Text),
+            col(ctx.t("Name"), "name", Fmt::Text),
+            col(ctx.t("Units sold"), "units_sold", Fmt::Count),
+            col(
+                ctx.t("Snapshots out of stock"),
+                "stockout_snapshots",
+                Fmt::Count,
+            ),
+            col(ctx.t("Snapshots"), "snapshots", Fmt::Count),
+            col(ctx.t("On hand"), "ending_on_hand", Fmt::Count),
         ],
         &outs,
     );
     s.push_str(&table(
         ctx,
         &[
-            Col {
-                head: ctx.t("Item"),
-                field: "item_id",
-                fmt: Fmt::Text,
-            },
-            Col {
-                head: ctx.t("Name"),
-                field: "name",
-                fmt: Fmt::Text,
-            },
-            Col {
-                head: ctx.t("Units sold"),
-                field: "units_sold",
-                fmt: Fmt::Count,
-            },
-            Col {
-                head: ctx.t("On hand"),
-                field: "ending_on_hand",
-                fmt: Fmt::Count,
-            },
-            Col {
-                head: ctx.t("Sell-through"),
-                field: "sell_through",
-                fmt: Fmt::Pct,
-            },
-            Col {
-                head: ctx.t("Turnover"),
-                field: "turnover",
-                fmt: Fmt::Num,
-            },
-            Col {
-                head: ctx.t("Days of inventory"),
-                field: "days_of_inventory",
-                fmt: Fmt::Num,
-            },
+            col(ctx.t("Item"), "item_id", Fmt::Text),
+            col(ctx.t("Name"), "name", Fmt::Text),
+            col(ctx.t("Units sold"), "units_sold", Fmt::Count),
+            col(ctx.t("On hand"), "ending_on_hand", Fmt::Count),
+            col(ctx.t("Sell-through"), "sell_through", Fmt::Pct),
+            col(ctx.t("Turnover"), "turnover", Fmt::Num),
+            col(ctx.t("Days of inventory"), "days_of_inventory", Fmt::Num),
         ],
         &items,
     ));
@@ -1699,20 +1459,20 @@ fn channels(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         ctx.t("Channel quality"),
         ctx.t("UV: unique visitors; conversion: visitors who ordered; CAC: spend per new customer; ROAS: revenue per unit of spend."),
         &table(ctx, &[
-            Col { head: ctx.t("Channel"), field: "channel", fmt: Fmt::Text },
-            Col { head: "UV", field: "uv", fmt: Fmt::Count },
-            Col { head: "PV", field: "pv", fmt: Fmt::Count },
-            Col { head: ctx.t("Visitor → cart"), field: "uv_to_cart", fmt: Fmt::Pct },
-            Col { head: ctx.t("Cart → order"), field: "cart_to_order", fmt: Fmt::Pct },
-            Col { head: ctx.t("Order → paid"), field: "order_to_paid", fmt: Fmt::Pct },
-            Col { head: ctx.t("Conversion"), field: "visitor_conversion", fmt: Fmt::Pct },
-            Col { head: ctx.t("Revenue"), field: "revenue", fmt: Fmt::Money },
-            Col { head: "AOV", field: "aov", fmt: Fmt::Money },
-            Col { head: ctx.t("Spend"), field: "spend", fmt: Fmt::Money },
-            Col { head: "CAC", field: "cac", fmt: Fmt::Money },
-            Col { head: "ROAS", field: "roas", fmt: Fmt::Num },
-            Col { head: ctx.t("90-day repurchase"), field: "repurchase_90d", fmt: Fmt::Pct },
-            Col { head: "LTV/CAC", field: "ltv_to_cac", fmt: Fmt::Num },
+            col(ctx.t("Channel"), "channel", Fmt::Text),
+            col("UV", "uv", Fmt::Count),
+            col("PV", "pv", Fmt::Count),
+            col(ctx.t("Visitor → cart"), "uv_to_cart", Fmt::Pct),
+            col(ctx.t("Cart → order"), "cart_to_order", Fmt::Pct),
+            col(ctx.t("Order → paid"), "order_to_paid", Fmt::Pct),
+            col(ctx.t("Conversion"), "visitor_conversion", Fmt::Pct),
+            col(ctx.t("Revenue"), "revenue", Fmt::Money),
+            col("AOV", "aov", Fmt::Money),
+            col(ctx.t("Spend"), "spend", Fmt::Money),
+            col("CAC", "cac", Fmt::Money),
+            col("ROAS", "roas", Fmt::Num),
+            col(ctx.t("90-day repurchase"), "repurchase_90d", Fmt::Pct),
+            col("LTV/CAC", "ltv_to_cac", Fmt::Num),
         ], &rows),
     );
     // Weekly revenue per channel: daily points are too noisy to read.
@@ -1792,56 +1552,20 @@ fn campaigns(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     s.push_str(&table(
         ctx,
         &[
-            Col {
-                head: ctx.t("Campaign"),
-                field: "name",
-                fmt: Fmt::Text,
-            },
-            Col {
-                head: ctx.t("Kind"),
-                field: "kind",
-                fmt: Fmt::Text,
-            },
-            Col {
-                head: ctx.t("Orders"),
-                field: "orders",
-                fmt: Fmt::Count,
-            },
-            Col {
-                head: ctx.t("Revenue"),
-                field: "revenue",
-                fmt: Fmt::Money,
-            },
-            Col {
-                head: ctx.t("Discount cost"),
-                field: "discount_cost",
-                fmt: Fmt::Money,
-            },
-            Col {
-                head: ctx.t("Incremental revenue"),
-                field: "incremental_revenue",
-                fmt: Fmt::Money,
-            },
-            Col {
-                head: "ROI",
-                field: "roi",
-                fmt: Fmt::Pct,
-            },
-            Col {
-                head: ctx.t("AOV change"),
-                field: "aov_change",
-                fmt: Fmt::Pct,
-            },
-            Col {
-                head: ctx.t("Margin-rate change"),
-                field: "margin_rate_change",
-                fmt: Fmt::Pct,
-            },
-            Col {
-                head: ctx.t("Verdict"),
-                field: "verdict",
-                fmt: Fmt::Text,
-            },
+            col(ctx.t("Campaign"), "name", Fmt::Text),
+            col(ctx.t("Kind"), "kind", Fmt::Text),
+            col(ctx.t("Orders"), "orders", Fmt::Count),
+            col(ctx.t("Revenue"), "revenue", Fmt::Money),
+            col(ctx.t("Discount cost"), "discount_cost", Fmt::Money),
+            col(
+                ctx.t("Incremental revenue"),
+                "incremental_revenue",
+                Fmt::Money,
+            ),
+            col("ROI", "roi", Fmt::Pct),
+            col(ctx.t("AOV change"), "aov_change", Fmt::Pct),
+            col(ctx.t("Margin-rate change"), "margin_rate_change", Fmt::Pct),
+            col(ctx.t("Verdict"), "verdict", Fmt::Text),
         ],
         rows,
     ));
@@ -1881,36 +1605,12 @@ fn rfm(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         &table(
             ctx,
             &[
-                Col {
-                    head: ctx.t("Segment"),
-                    field: "name",
-                    fmt: Fmt::Text,
-                },
-                Col {
-                    head: ctx.t("Customers"),
-                    field: "customers",
-                    fmt: Fmt::Count,
-                },
-                Col {
-                    head: ctx.t("Revenue"),
-                    field: "revenue",
-                    fmt: Fmt::Money,
-                },
-                Col {
-                    head: ctx.t("Mean recency (days)"),
-                    field: "mean_recency_days",
-                    fmt: Fmt::Num,
-                },
-                Col {
-                    head: ctx.t("Mean frequency"),
-                    field: "mean_frequency",
-                    fmt: Fmt::Num,
-                },
-                Col {
-                    head: ctx.t("Action"),
-                    field: "action",
-                    fmt: Fmt::Text,
-                },
+                col(ctx.t("Segment"), "name", Fmt::Text),
+                col(ctx.t("Customers"), "customers", Fmt::Count),
+                col(ctx.t("Revenue"), "revenue", Fmt::Money),
+                col(ctx.t("Mean recency (days)"), "mean_recency_days", Fmt::Num),
+                col(ctx.t("Mean frequency"), "mean_frequency", Fmt::Num),
+                col(ctx.t("Action"), "action", Fmt::Text),
             ],
             segs,
         ),
@@ -1952,21 +1652,9 @@ fn rfm(ctx: &Ctx<'_>) -> Result<String, ApiError> {
             &table(
                 ctx,
                 &[
-                    Col {
-                        head: ctx.t("From"),
-                        field: "from",
-                        fmt: Fmt::Text,
-                    },
-                    Col {
-                        head: ctx.t("To"),
-                        field: "to",
-                        fmt: Fmt::Text,
-                    },
-                    Col {
-                        head: ctx.t("Customers"),
-                        field: "customers",
-                        fmt: Fmt::Count,
-                    },
+                    col(ctx.t("From"), "from", Fmt::Text),
+                    col(ctx.t("To"), "to", Fmt::Text),
+                    col(ctx.t("Customers"), "customers", Fmt::Count),
                 ],
                 &moves,
             ),
@@ -1980,36 +1668,12 @@ fn rfm(ctx: &Ctx<'_>) -> Result<String, ApiError> {
             &table(
                 ctx,
                 &[
-                    Col {
-                        head: ctx.t("Cluster"),
-                        field: "cluster",
-                        fmt: Fmt::Count,
-                    },
-                    Col {
-                        head: ctx.t("Customers"),
-                        field: "customers",
-                        fmt: Fmt::Count,
-                    },
-                    Col {
-                        head: ctx.t("Share of revenue"),
-                        field: "revenue_share",
-                        fmt: Fmt::Pct,
-                    },
-                    Col {
-                        head: ctx.t("Mean recency (days)"),
-                        field: "mean_recency_days",
-                        fmt: Fmt::Num,
-                    },
-                    Col {
-                        head: ctx.t("Mean frequency"),
-                        field: "mean_frequency",
-                        fmt: Fmt::Num,
-                    },
-                    Col {
-                        head: ctx.t("Mean spend"),
-                        field: "mean_monetary",
-                        fmt: Fmt::Money,
-                    },
+                    col(ctx.t("Cluster"), "cluster", Fmt::Count),
+                    col(ctx.t("Customers"), "customers", Fmt::Count),
+                    col(ctx.t("Share of revenue"), "revenue_share", Fmt::Pct),
+                    col(ctx.t("Mean recency (days)"), "mean_recency_days", Fmt::Num),
+                    col(ctx.t("Mean frequency"), "mean_frequency", Fmt::Num),
+                    col(ctx.t("Mean spend"), "mean_monetary", Fmt::Money),
                 ],
                 list(c, "clusters"),
             ),
@@ -2092,36 +1756,16 @@ fn clv(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         &table(
             ctx,
             &[
-                Col {
-                    head: ctx.t("Customer"),
-                    field: "user_id",
-                    fmt: Fmt::Text,
-                },
-                Col {
-                    head: ctx.t("Repeat purchases"),
-                    field: "frequency",
-                    fmt: Fmt::Count,
-                },
-                Col {
-                    head: "P(alive)",
-                    field: "p_alive",
-                    fmt: Fmt::Pct,
-                },
-                Col {
-                    head: ctx.t("Expected purchases"),
-                    field: "expected_purchases",
-                    fmt: Fmt::Num,
-                },
-                Col {
-                    head: ctx.t("Expected order value"),
-                    field: "expected_order_value",
-                    fmt: Fmt::Money,
-                },
-                Col {
-                    head: "CLV",
-                    field: "clv",
-                    fmt: Fmt::Money,
-                },
+                col(ctx.t("Customer"), "user_id", Fmt::Text),
+                col(ctx.t("Repeat purchases"), "frequency", Fmt::Count),
+                col("P(alive)", "p_alive", Fmt::Pct),
+                col(ctx.t("Expected purchases"), "expected_purchases", Fmt::Num),
+                col(
+                    ctx.t("Expected order value"),
+                    "expected_order_value",
+                    Fmt::Money,
+                ),
+                col("CLV", "clv", Fmt::Money),
             ],
             &top,
         ),
@@ -2185,41 +1829,21 @@ fn churn(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         &table(
             ctx,
             &[
-                Col {
-                    head: ctx.t("Customer"),
-                    field: "user_id",
-                    fmt: Fmt::Text,
-                },
-                Col {
-                    head: ctx.t("Stage"),
-                    field: "stage",
-                    fmt: Fmt::Text,
-                },
-                Col {
-                    head: ctx.t("Days since last order"),
-                    field: "days_since_last_order",
-                    fmt: Fmt::Count,
-                },
-                Col {
-                    head: ctx.t("Usual interval (days)"),
-                    field: "expected_interval_days",
-                    fmt: Fmt::Num,
-                },
-                Col {
-                    head: "P(alive)",
-                    field: "p_alive",
-                    fmt: Fmt::Pct,
-                },
-                Col {
-                    head: ctx.t("Spent so far"),
-                    field: "historical_value",
-                    fmt: Fmt::Money,
-                },
-                Col {
-                    head: ctx.t("Expected value"),
-                    field: "expected_value",
-                    fmt: Fmt::Money,
-                },
+                col(ctx.t("Customer"), "user_id", Fmt::Text),
+                col(ctx.t("Stage"), "stage", Fmt::Text),
+                col(
+                    ctx.t("Days since last order"),
+                    "days_since_last_order",
+                    Fmt::Count,
+                ),
+                col(
+                    ctx.t("Usual interval (days)"),
+                    "expected_interval_days",
+                    Fmt::Num,
+                ),
+                col("P(alive)", "p_alive", Fmt::Pct),
+                col(ctx.t("Spent so far"), "historical_value", Fmt::Money),
+                col(ctx.t("Expected value"), "expected_value", Fmt::Money),
             ],
             &wb,
         ),
@@ -2252,26 +1876,10 @@ fn recommend(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         );
     }
     let cols = [
-        Col {
-            head: ctx.t("Item"),
-            field: "item_id",
-            fmt: Fmt::Text,
-        },
-        Col {
-            head: ctx.t("Category"),
-            field: "category",
-            fmt: Fmt::Text,
-        },
-        Col {
-            head: ctx.t("Score"),
-            field: "score",
-            fmt: Fmt::Num,
-        },
-        Col {
-            head: ctx.t("Why"),
-            field: "reason",
-            fmt: Fmt::Text,
-        },
+        col(ctx.t("Item"), "item_id", Fmt::Text),
+        col(ctx.t("Category"), "category", Fmt::Text),
+        col(ctx.t("Score"), "score", Fmt::Num),
+        col(ctx.t("Why"), "reason", Fmt::Text),
     ];
     if !user.is_empty() {
         let r = run(
@@ -2373,31 +1981,11 @@ fn audiences(ctx: &Ctx<'_>) -> Result<String, ApiError> {
             table(
                 ctx,
                 &[
-                    Col {
-                        head: ctx.t("Exported at"),
-                        field: "exported_at",
-                        fmt: Fmt::Text,
-                    },
-                    Col {
-                        head: ctx.t("Audience"),
-                        field: "audience",
-                        fmt: Fmt::Text,
-                    },
-                    Col {
-                        head: ctx.t("Customers"),
-                        field: "customers",
-                        fmt: Fmt::Count,
-                    },
-                    Col {
-                        head: ctx.t("Format"),
-                        field: "format",
-                        fmt: Fmt::Text,
-                    },
-                    Col {
-                        head: ctx.t("Data as of"),
-                        field: "data_as_of",
-                        fmt: Fmt::Text,
-                    },
+                    col(ctx.t("Exported at"), "exported_at", Fmt::Text),
+                    col(ctx.t("Audience"), "audience", Fmt::Text),
+                    col(ctx.t("Customers"), "customers", Fmt::Count),
+                    col(ctx.t("Format"), "format", Fmt::Text),
+                    col(ctx.t("Data as of"), "data_as_of", Fmt::Text),
                 ],
                 &log,
             )
@@ -2469,11 +2057,7 @@ pub(crate) fn export_audience(
         "--".into(),
         name.clone(),
     ]);
-    let cli = <crate::Cli as clap::Parser>::try_parse_from(&argv)
-        .map_err(|e| fail(400, "invalid_parameter", e.to_string()))?;
-    let mut sink = Vec::new();
-    crate::commands::run_to(cli, &mut sink)
-        .map_err(|e| fail(422, "analysis_failed", format!("{e:#}")))?;
+    crate::api::run_json(&argv)?;
     let bytes = std::fs::read(&path)
         .map_err(|e| fail(500, "internal", format!("{}: {e}", path.display())))?;
     Ok(PageResponse::File {
@@ -2501,41 +2085,13 @@ fn experiments(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         &table(
             ctx,
             &[
-                Col {
-                    head: ctx.t("Experiment"),
-                    field: "key",
-                    fmt: Fmt::Text,
-                },
-                Col {
-                    head: ctx.t("Name"),
-                    field: "name",
-                    fmt: Fmt::Text,
-                },
-                Col {
-                    head: ctx.t("Status"),
-                    field: "status",
-                    fmt: Fmt::Text,
-                },
-                Col {
-                    head: ctx.t("Surface"),
-                    field: "surface",
-                    fmt: Fmt::Text,
-                },
-                Col {
-                    head: ctx.t("Variants"),
-                    field: "variants",
-                    fmt: Fmt::Text,
-                },
-                Col {
-                    head: ctx.t("Starts"),
-                    field: "starts_at",
-                    fmt: Fmt::Date,
-                },
-                Col {
-                    head: ctx.t("Ends"),
-                    field: "ends_at",
-                    fmt: Fmt::Date,
-                },
+                col(ctx.t("Experiment"), "key", Fmt::Text),
+                col(ctx.t("Name"), "name", Fmt::Text),
+                col(ctx.t("Status"), "status", Fmt::Text),
+                col(ctx.t("Surface"), "surface", Fmt::Text),
+                col(ctx.t("Variants"), "variants", Fmt::Text),
+                col(ctx.t("Starts"), "starts_at", Fmt::Date),
+                col(ctx.t("Ends"), "ends_at", Fmt::Date),
             ],
             exps,
         ),
@@ -2580,21 +2136,9 @@ fn experiments(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         s.push_str(&table(
             ctx,
             &[
-                Col {
-                    head: ctx.t("Variant"),
-                    field: "variant",
-                    fmt: Fmt::Text,
-                },
-                Col {
-                    head: ctx.t("Decision"),
-                    field: "decision",
-                    fmt: Fmt::Text,
-                },
-                Col {
-                    head: ctx.t("Reason"),
-                    field: "reason",
-                    fmt: Fmt::Text,
-                },
+                col(ctx.t("Variant"), "variant", Fmt::Text),
+                col(ctx.t("Decision"), "decision", Fmt::Text),
+                col(ctx.t("Reason"), "reason", Fmt::Text),
             ],
             list(&a, "verdicts"),
         ));
