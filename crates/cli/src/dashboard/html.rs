@@ -175,11 +175,13 @@ pub(crate) fn table(ctx: &Ctx<'_>, cols: &[Col<'_>], rows: &[Value]) -> String {
             } else {
                 r#" class="n""#
             };
-            let _ = write!(
-                s,
-                "<td{class}>{}</td>",
-                esc(&cell(&v, c.fmt, &ctx.currency))
-            );
+            let text = cell(&v, c.fmt, &ctx.currency);
+            let text = if c.fmt == Fmt::Text {
+                super::i18n::value(ctx.lang, &text)
+            } else {
+                text
+            };
+            let _ = write!(s, "<td{class}>{}</td>", esc(&text));
         }
         s.push_str("</tr>");
     }

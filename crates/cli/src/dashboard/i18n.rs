@@ -35,6 +35,34 @@ impl Lang {
     }
 }
 
+/// Values of the analyses' fixed vocabularies (statuses, decisions, stages) in Chinese.
+pub(crate) const VALUES_ZH: &[(&str, &str)] = &[
+    ("scheduled", "未开始"),
+    ("running", "进行中"),
+    ("finished", "已结束"),
+    ("ship", "上线"),
+    ("don't ship", "不上线"),
+    ("keep running", "继续运行"),
+    ("fix assignment", "修复分流"),
+    ("new", "新客"),
+    ("active", "活跃"),
+    ("at_risk", "流失风险"),
+    ("churned", "已流失"),
+    ("won_back", "已召回"),
+    ("registered_not_purchased", "注册未购买"),
+];
+
+/// A value shown in a table cell, in the page's language when it is a known vocabulary word.
+pub(crate) fn value(lang: Lang, v: &str) -> String {
+    match lang {
+        Lang::Zh => VALUES_ZH
+            .iter()
+            .find(|(e, _)| *e == v)
+            .map_or_else(|| v.to_string(), |(_, z)| (*z).to_string()),
+        Lang::En => v.to_string(),
+    }
+}
+
 /// The Chinese of an English label.
 pub(crate) fn zh(en: &str) -> Option<&'static str> {
     ZH.iter().find(|(e, _)| *e == en).map(|(_, z)| *z)
