@@ -87,22 +87,28 @@ fn endpoint_args(c: &clap::Command) -> Vec<clap::Arg> {
     c.get_arguments()
         .filter(|a| !a.is_global_set() && a.get_id() != "help" && a.get_id() != "version")
         .filter(|a| {
-            !["workspace", "format", "quiet", "as_of", "lang"].contains(&a.get_id().as_str())
+            !["workspace", "format", "quiet", "as_of", "lang", "engine"]
+                .contains(&a.get_id().as_str())
         })
         .cloned()
         .collect()
 }
 
 /// `shoplens --workspace W --format json --quiet`, to which a command's words and flags are added.
+/// The engine is the server's own (`--engine`), never a caller's.
 pub(crate) fn json_argv(workspace: &std::path::Path) -> Vec<String> {
-    vec![
+    let mut argv: Vec<String> = vec![
         "shoplens".into(),
         "--workspace".into(),
         workspace.display().to_string(),
         "--format".into(),
         "json".into(),
         "--quiet".into(),
-    ]
+    ];
+    if let Some(e) = shoplens_engine::cluster::engine() {
+        argv.push(format!("--engine={e}"));
+    }
+    argv
 }
 
 /// Runs a command line and returns what it prints: arguments clap refuses are 400

@@ -63,6 +63,7 @@ pub(crate) fn run_to(cli: Cli, out: &mut dyn Write) -> Result<()> {
     {
         bail!("--as-of `{a}` is not a date (2024-05-31) or an instant (2024-05-31T23:00:00+08:00)");
     }
+    shoplens_engine::cluster::set_engine(g.engine.as_deref())?;
     let mut out = out;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -78,6 +79,10 @@ pub(crate) fn run_to(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Experiment(a) => crate::experiment::run(&g, a, &rt, &mut out),
         Command::Serve(a) => crate::serve::run(&g, a, &rt, &mut out),
         Command::Report(a) => crate::dashboard::report_cmd(&g, a, &mut out),
+        #[cfg(feature = "ballista")]
+        Command::Scheduler(a) => crate::cluster::scheduler_cmd(&a, &rt, &mut out),
+        #[cfg(feature = "ballista")]
+        Command::Executor(a) => crate::cluster::executor_cmd(&a, &rt, &mut out),
         Command::Funnel(a) => rt.block_on(crate::funnel::run(&g, a, &mut out)),
         Command::Kpis(a) => rt.block_on(crate::people::kpis_cmd(&g, a, &mut out)),
         Command::Cohorts(a) => rt.block_on(crate::people::cohorts_cmd(&g, a, &mut out)),

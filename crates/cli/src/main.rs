@@ -5,6 +5,8 @@ mod audience;
 mod bench;
 mod bench_collector;
 mod bench_dashboard;
+#[cfg(feature = "ballista")]
+mod cluster;
 mod commands;
 mod customers;
 mod dashboard;
@@ -61,6 +63,10 @@ pub(crate) struct Global {
     /// Language of names, actions and evidence in tables: en or zh-CN (JSON carries both).
     #[arg(long, global = true, env = "SHOPLENS_LANG", default_value = "en")]
     pub(crate) lang: String,
+    /// Where queries run: `embedded` (this process) or `ballista://HOST:PORT` (a Ballista
+    /// scheduler; needs a build with `--features ballista`).
+    #[arg(long, global = true, env = "SHOPLENS_ENGINE")]
+    pub(crate) engine: Option<String>,
 }
 
 impl Global {
@@ -143,6 +149,12 @@ pub(crate) enum Command {
     Serve(serve::ServeArgs),
     /// Write the dashboard's pages as one standalone HTML report (opens offline).
     Report(dashboard::ReportArgs),
+    /// Run a Ballista scheduler with shoplens's functions (for `--engine ballista://…`).
+    #[cfg(feature = "ballista")]
+    Scheduler(cluster::SchedulerArgs),
+    /// Run a Ballista executor with shoplens's functions, attached to a scheduler.
+    #[cfg(feature = "ballista")]
+    Executor(cluster::ExecutorArgs),
     /// List the built-in presets, or print one as a mapping file to start from.
     Presets {
         /// Print this preset's mapping (TOML).

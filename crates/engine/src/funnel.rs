@@ -28,8 +28,14 @@ pub use udaf::DetailConfig;
 
 /// Registers shoplens's funnel aggregates in a session.
 pub fn register(ctx: &SessionContext) {
-    ctx.register_udaf(udaf::window_funnel());
-    ctx.register_udaf(udaf::funnel_detail());
+    for f in udafs() {
+        ctx.register_udaf(f);
+    }
+}
+
+/// The funnel aggregates: `window_funnel` and `funnel_detail`.
+pub fn udafs() -> Vec<datafusion::logical_expr::AggregateUDF> {
+    vec![udaf::window_funnel(), udaf::funnel_detail()]
 }
 
 /// Event columns a funnel may filter on, break down by, or hold constant.

@@ -20,6 +20,7 @@ pub mod activity;
 pub mod audiences;
 pub mod baskets;
 pub mod calendar;
+pub mod cluster;
 pub mod clv;
 pub mod cohorts;
 pub mod collect;

@@ -42,9 +42,18 @@ async fn context_with_tail(
     let config = SessionConfig::new()
         .with_information_schema(true)
         .with_target_partitions(num_partitions());
-    let ctx = SessionContext::new_with_config(config);
-    crate::funnel::register(&ctx);
-    ctx.register_udf(calendar::local_micros_udf());
+    let ctx = crate::cluster::session(config).await?;
+    if crate::cluster::engine().is_some()
+        && let Some(t) = &tail
+    {
+        // Executors read files only: the log's rows are not in any file yet.
+        return Err(Error::Invalid(format!(
+            "the collector's log holds {} messages not yet compacted into the tables, which a \
+             Ballista cluster cannot read; wait for the next compaction (every few seconds while \
+             `shoplens serve` runs, and at its shutdown) and run again",
+            t.messages
+        )));
+    }
     for t in Table::ALL {
         let extra = tail
             .as_ref()
@@ -69,6 +78,28 @@ async fn context_with_tail(
     Ok((ctx, manifest, tail))
 }
 
+/// An empty Parquet file with a table's schema, under the workspace's `empty/` folder (written
+/// once, atomically; named by the schema so a changed schema gets a new file).
+fn empty_file(ws: &Workspace, name: &str, schema: &SchemaRef) -> Result<DataFile> {
+    let key = blake3::hash(format!("{schema:?}").as_bytes()).to_hex();
+    let rel = format!("empty/{name}-{}.parquet", &key[..16]);
+    let path = ws.root().join(&rel);
+    if !path.exists() {
+        let dir = ws.root().join("empty");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut w =
+            datafusion::parquet::arrow::ArrowWriter::try_new(file, Arc::clone(schema), None)
+                .map_err(|e| Error::parquet(&tmp, e))?;
+        w.write(&RecordBatch::new_empty(Arc::clone(schema)))
+            .map_err(|e| Error::parquet(&tmp, e))?;
+        w.close().map_err(|e| Error::parquet(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(DataFile { path: rel, rows: 0 })
+}
+
 fn num_partitions() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
@@ -81,6 +112,14 @@ async fn register(
     files: &[DataFile],
     extra: &[RecordBatch],
 ) -> Result<()> {
+    let empty;
+    let files = if files.is_empty() && crate::cluster::engine().is_some() {
+        // A cluster plans file scans only: an empty table is one empty Parquet file.
+        empty = [empty_file(ws, name, &schema)?];
+        &empty[..]
+    } else {
+        files
+    };
     if files.is_empty() {
         let rows = MemTable::try_new(schema, vec![extra.to_vec()])?;
         ctx.register_table(name, Arc::new(rows))?;

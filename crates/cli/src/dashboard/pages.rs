@@ -2041,12 +2041,7 @@ pub(crate) fn export_audience(
     let stamp: u64 = std::fs::read_dir(&dir).map_or(0, |d| d.count() as u64) + 1;
     let file_name = format!("{name}-{stamp:04}.{ext}");
     let path = dir.join(&file_name);
-    let mut argv = vec![
-        "shoplens".to_string(),
-        "--workspace".into(),
-        root.display().to_string(),
-        "--quiet".into(),
-    ];
+    let mut argv = crate::api::json_argv(root);
     if let Some(t) = &ctx.filters.to {
         argv.push(format!("--as-of={t}"));
     }
