@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::bin;
+use common::{bin, small_demo};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -183,19 +183,7 @@ fn compare(ws: &Path, url: &str, cases: &[&[&str]]) -> Vec<String> {
 }
 
 fn demo_and_cluster(dir: &Path) -> (std::path::PathBuf, Cluster) {
-    let ws = dir.join("ws");
-    let o = bin()
-        .args([
-            "--workspace",
-            &ws.display().to_string(),
-            "-q",
-            "demo",
-            "--scale",
-            "0.02",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    let ws = small_demo(dir);
     let cluster = start_cluster(dir);
     // The executors register with the scheduler within a few seconds.
     let t = Instant::now();

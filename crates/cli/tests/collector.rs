@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod common;
-use common::{KEY, Server, TOKEN, agent, basic, bin, json_of};
+use common::{KEY, Server, TOKEN, agent, basic, bin, json_of, small_demo};
 
 /// POSTs `body` with the write key as Basic auth; (status, JSON answer).
 fn post(
@@ -660,7 +660,7 @@ fn segment_node_client_events_are_queryable() {
 #[test]
 fn api_answers_what_the_command_line_prints() {
     let dir = tempfile::tempdir().unwrap();
-    let ws = dir.path().join("ws");
+    let ws = small_demo(dir.path());
     let w = ws.display().to_string();
     let cli = |args: &[&str]| -> Value {
         json_of(
@@ -669,11 +669,6 @@ fn api_answers_what_the_command_line_prints() {
                 .args(args),
         )
     };
-    let o = bin()
-        .args(["--workspace", &w, "-q", "demo", "--scale", "0.02"])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
     let s = Server::start(&ws, &[]);
     let a = agent();
     let get = |path: &str, token: Option<&str>| -> (u16, Value) {

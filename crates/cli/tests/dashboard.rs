@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod common;
-use common::{KEY, Server, TOKEN, basic, bin, json_of};
+use common::{KEY, Server, TOKEN, basic, bin, json_of, small_demo};
 
 /// An HTTP agent that does not follow redirects (the tests look at them).
 fn agent() -> ureq::Agent {
@@ -25,23 +25,6 @@ fn agent() -> ureq::Agent {
         .timeout_global(Some(Duration::from_secs(120)))
         .build()
         .into()
-}
-
-fn demo(dir: &Path) -> PathBuf {
-    let ws = dir.join("ws");
-    let o = bin()
-        .args([
-            "--workspace",
-            &ws.display().to_string(),
-            "-q",
-            "demo",
-            "--scale",
-            "0.02",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    ws
 }
 
 /// Status, Location, Set-Cookie values and body of an answer.
@@ -180,7 +163,7 @@ fn parse_shown(s: &str) -> (f64, f64) {
 #[test]
 fn dashboard_is_behind_the_token_and_shows_the_cli_numbers() {
     let dir = tempfile::tempdir().unwrap();
-    let ws = demo(dir.path());
+    let ws = small_demo(dir.path());
     let w = ws.display().to_string();
     let s = Server::start(&ws, &[]);
     let a = agent();
@@ -372,7 +355,7 @@ fn dashboard_is_behind_the_token_and_shows_the_cli_numbers() {
 #[test]
 fn report_is_one_offline_file_with_every_page() {
     let dir = tempfile::tempdir().unwrap();
-    let ws = demo(dir.path());
+    let ws = small_demo(dir.path());
     let out = dir.path().join("report.html");
     let o = bin()
         .args([
@@ -617,7 +600,7 @@ fn every_page_in_both_languages_in_headless_chromium() {
         );
         return;
     };
-    let ws = demo(dir.path());
+    let ws = small_demo(dir.path());
     let s = Server::start(&ws, &[]);
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();

@@ -228,6 +228,16 @@ fn render(app: &App, lang: &str, r: std::result::Result<PageResponse, ApiError>)
     }
 }
 
+/// Whether a form carries the session's CSRF token.
+fn csrf_sent(form: &[(String, String)], csrf: &str) -> bool {
+    let sent = form
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    constant_eq(sent.as_bytes(), csrf.as_bytes())
+}
+
 /// Renders off the async threads (pages run analyses); a panic becomes a 500.
 async fn blocking(
     f: impl FnOnce() -> std::result::Result<PageResponse, ApiError> + Send + 'static,
@@ -290,22 +300,15 @@ pub(crate) async fn page_post(
         );
     };
     // A browser session must echo its CSRF token; a bearer client has no ambient credential.
-    if !csrf.is_empty() {
-        let sent = form
-            .iter()
-            .find(|(k, _)| k == "csrf")
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("");
-        if !constant_eq(sent.as_bytes(), csrf.as_bytes()) {
-            return html(
-                StatusCode::FORBIDDEN,
-                dash.error(
-                    &lang,
-                    403,
-                    "the form's CSRF token is missing or stale; reload the page",
-                ),
-            );
-        }
+    if !csrf.is_empty() && !csrf_sent(&form, &csrf) {
+        return html(
+            StatusCode::FORBIDDEN,
+            dash.error(
+                &lang,
+                403,
+                "the form's CSRF token is missing or stale; reload the page",
+            ),
+        );
     }
     let req = PageRequest {
         page,
@@ -408,12 +411,7 @@ pub(crate) async fn logout(
     if let Some(id) = cookie(&h, SESSION_COOKIE)
         && let Some(csrf) = app.sessions.csrf(&id)
     {
-        let sent = form
-            .iter()
-            .find(|(k, _)| k == "csrf")
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("");
-        if !constant_eq(sent.as_bytes(), csrf.as_bytes()) {
+        if !csrf_sent(&form, &csrf) {
             return StatusCode::FORBIDDEN.into_response();
         }
         app.sessions.remove(&id);

@@ -118,3 +118,21 @@ pub(crate) fn json_of(cmd: &mut Command) -> Value {
     );
     serde_json::from_slice(out.stdout.trim_ascii()).unwrap()
 }
+
+/// The demo shop at scale 0.02 in `dir/ws` (about a thousand customers: seconds to build).
+pub(crate) fn small_demo(dir: &Path) -> PathBuf {
+    let ws = dir.join("ws");
+    let o = bin()
+        .args([
+            "--workspace",
+            &ws.display().to_string(),
+            "-q",
+            "demo",
+            "--scale",
+            "0.02",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    ws
+}
