@@ -190,10 +190,20 @@ fn view_schema(schema: &SchemaRef) -> SchemaRef {
 /// Runs a SQL query over the workspace.
 pub async fn sql(ws: &Workspace, query: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let (ctx, _) = context(ws).await?;
+    trace(query);
     let df = ctx.sql(query).await?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await?;
     Ok((schema, batches))
+}
+
+/// With `SHOPLENS_TRACE_SQL` set, each query goes to stderr before it runs (to see which one
+/// is slow, or which one a cluster does not finish).
+pub fn trace(query: &str) {
+    if std::env::var_os("SHOPLENS_TRACE_SQL").is_some() {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), "sql: {query}");
+    }
 }
 
 /// The single integer a query returns (0 for no row or null).
