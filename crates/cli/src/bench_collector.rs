@@ -57,6 +57,26 @@ fn fsync_rate(dir: &std::path::Path) -> Result<f64> {
     Ok(rate)
 }
 
+/// The server on a free loopback port in this process: its URL, the switch that stops it, and
+/// its task.
+pub(crate) fn serve_in_process(
+    rt: &Runtime,
+    ws: Workspace,
+    cfg: ServeConfig,
+) -> Result<(
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<shoplens_server::Result<()>>,
+)> {
+    let listener = rt.block_on(shoplens_server::bind(([127, 0, 0, 1], 0).into()))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = rt.spawn(shoplens_server::serve(ws, cfg, listener, async move {
+        let _ = stop_rx.await;
+    }));
+    Ok((url, stop_tx, server))
+}
+
 pub(crate) fn collector_bench(
     g: &Global,
     b: &CollectorBench,
@@ -76,12 +96,7 @@ pub(crate) fn collector_bench(
         rate_limit: 0,
         ..ServeConfig::default()
     };
-    let listener = rt.block_on(shoplens_server::bind(([127, 0, 0, 1], 0).into()))?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = rt.spawn(shoplens_server::serve(ws, cfg, listener, async move {
-        let _ = stop_rx.await;
-    }));
+    let (url, stop_tx, server) = serve_in_process(rt, ws, cfg)?;
     // Bodies built before the clock starts: the generator should measure the server.
     let batches = b.events / b.batch;
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new(

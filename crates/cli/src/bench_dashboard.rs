@@ -48,12 +48,7 @@ pub(crate) fn dashboard_bench(
         ))),
         ..ServeConfig::default()
     };
-    let listener = rt.block_on(shoplens_server::bind(([127, 0, 0, 1], 0).into()))?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = rt.spawn(shoplens_server::serve(ws, cfg, listener, async move {
-        let _ = stop_rx.await;
-    }));
+    let (url, stop_tx, server) = crate::bench_collector::serve_in_process(rt, ws, cfg)?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
