@@ -831,7 +831,12 @@ pub fn tail(ws: &Workspace, manifest: &mut Manifest) -> Result<Option<Tail>> {
 /// newest segment and loses segments only in a compaction, which publishes a new manifest, so
 /// an unchanged stamp means every query reads the same rows.
 pub fn data_stamp(ws: &Workspace) -> Result<(u64, u64, u64)> {
-    let version = ws.manifest()?.version;
+    data_stamp_of(ws, &ws.manifest()?)
+}
+
+/// [`data_stamp`] for a manifest already read.
+pub fn data_stamp_of(ws: &Workspace, manifest: &Manifest) -> Result<(u64, u64, u64)> {
+    let version = manifest.version;
     let dir = wal::dir(ws.root());
     let Some(&newest) = wal::segments(&dir)?.last() else {
         return Ok((version, 0, 0));

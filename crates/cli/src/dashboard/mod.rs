@@ -122,7 +122,7 @@ pub(crate) struct Source {
 
 /// The data's stamp and that of the saved audiences and the export log, which live beside the
 /// tables.
-type Stamp = ((u64, u64, u64), u128);
+pub(crate) type Stamp = ((u64, u64, u64), u128);
 
 /// When the audiences or the export log last changed (latest modification, ns, plus sizes).
 fn side_stamp(root: &std::path::Path) -> u128 {
@@ -173,15 +173,22 @@ impl Source {
         }
     }
 
-    /// The JSON that `shoplens --format json ARGS…` prints for the workspace.
-    pub(crate) fn run(&self, args: &[String]) -> Result<Arc<Value>, ApiError> {
+    /// The workspace's state now, read once per page: its stamp and the shop's currency.
+    fn snapshot(&self) -> Result<(Stamp, String), ApiError> {
+        let failed = |e: shoplens_engine::Error| fail(422, "analysis_failed", e.to_string());
         let ws = shoplens_engine::workspace::Workspace::open_existing(&self.workspace)
-            .map_err(|e| fail(422, "analysis_failed", e.to_string()))?;
+            .map_err(failed)?;
+        let manifest = ws.manifest().map_err(failed)?;
         let stamp = (
-            shoplens_engine::collect::data_stamp(&ws)
-                .map_err(|e| fail(422, "analysis_failed", e.to_string()))?,
+            shoplens_engine::collect::data_stamp_of(&ws, &manifest).map_err(failed)?,
             side_stamp(&self.workspace),
         );
+        Ok((stamp, manifest.settings.currency.unwrap_or_default()))
+    }
+
+    /// The JSON that `shoplens --format json ARGS…` prints for the workspace, from the cache
+    /// when it was computed at `stamp` (or recently enough, see [`MAX_STALENESS`]).
+    pub(crate) fn run(&self, args: &[String], stamp: Stamp) -> Result<Arc<Value>, ApiError> {
         let key = args.to_vec();
         if let Ok(c) = self.cache.lock()
             && let Some(hit) = c.results.get(&key)
@@ -216,14 +223,6 @@ impl Source {
         }
         Ok(v)
     }
-
-    fn currency(&self) -> String {
-        shoplens_engine::workspace::Workspace::open_existing(&self.workspace)
-            .and_then(|w| w.manifest())
-            .ok()
-            .and_then(|m| m.settings.currency)
-            .unwrap_or_default()
-    }
 }
 
 /// What a page is rendered with.
@@ -236,6 +235,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) report: bool,
     pub(crate) currency: String,
     pub(crate) source: &'a Source,
+    /// The workspace's state when the page began: every command of the page reads the same.
+    pub(crate) stamp: Stamp,
 }
 
 impl Ctx<'_> {
@@ -352,14 +353,16 @@ impl CliDashboard {
     }
 
     fn ctx<'a>(&'a self, req: &'a PageRequest, report: bool) -> Result<Ctx<'a>, ApiError> {
+        let (stamp, currency) = self.source.snapshot()?;
         Ok(Ctx {
             lang: Lang::parse(&req.lang),
             filters: Filters::parse(&req.params)?,
             csrf: req.csrf.clone(),
             params: &req.params,
             report,
-            currency: self.source.currency(),
+            currency,
             source: &self.source,
+            stamp,
         })
     }
 }
