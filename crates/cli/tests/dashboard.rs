@@ -344,6 +344,43 @@ fn dashboard_is_behind_the_token_and_shows_the_cli_numbers() {
         )));
     }
 
+    // The CLV page's summary, recomputed here from the command's customers.
+    let (st, _, _, html) = get(&a, &u("/p/clv"), &[("authorization", &bearer)]);
+    assert_eq!(st, 200);
+    let stat = |label: &str| -> String {
+        let end = html
+            .find(&format!(r#"<div class="statl">{label}</div>"#))
+            .unwrap();
+        let start = html[..end].rfind(r#"<div class="statv">"#).unwrap() + 19;
+        html[start..end].trim_end_matches("</div>").to_string()
+    };
+    let clv = json_of(bin().args(["--workspace", &w, "--format", "json", "clv", "--limit", "0"]));
+    let mut v: Vec<f64> = clv["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["clv"].as_f64())
+        .collect();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let total: f64 = v.iter().sum();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    let top: f64 = v[n - n.div_ceil(10)..].iter().sum();
+    let (x, tol) = parse_shown(&stat("Median CLV"));
+    assert!((x - median).abs() <= tol * 1.0001, "median {x} vs {median}");
+    let (x, tol) = parse_shown(&stat("Top 10% hold"));
+    assert!(
+        (x - top / total).abs() <= tol * 1.0001,
+        "top 10% {x} vs {}",
+        top / total
+    );
+    let (x, tol) = parse_shown(&stat("Total expected value"));
+    assert!((x - total).abs() <= tol * 1.0001, "total {x} vs {total}");
+
     // Bad filters are named; the page does not fall over.
     let (st, _, _, html) = get(&a, &u("/p/funnel?from=June"), &[("authorization", &bearer)]);
     assert_eq!(st, 400);
