@@ -11,7 +11,7 @@ use shoplens_models::baskets::{
 
 use crate::error::{Error, Result};
 use crate::query;
-use crate::sessions::sessionised;
+use crate::sessions;
 use crate::sql::{floats, in_range, label_order, quote, strings};
 use crate::workspace::Workspace;
 
@@ -198,7 +198,7 @@ pub async fn load(ws: &Workspace, spec: &BasketSpec) -> Result<LoadedBaskets> {
             format!(
                 "SELECT x.unit AS basket, {label} AS label, CAST(NULL AS DOUBLE) AS v \
                  FROM ({}) x {join} WHERE x.item_id IS NOT NULL AND x.event IN ({names})",
-                sessionised(&inner, 30 * 60 * 1_000_000)
+                sessions::with_units(&inner, sessions::need_split(&ctx).await?, sessions::GAP_US)
             )
         }
     };

@@ -103,13 +103,8 @@ pub async fn paths(ws: &Workspace, spec: &PathSpec) -> Result<PathReport> {
         "SELECT *, {PERSON} AS person FROM events WHERE {}",
         range.join(" AND ")
     );
-    let split =
-        query::count(&ctx, "SELECT count(*) FROM events WHERE session_id IS NULL").await? > 0;
-    let with_unit = if split {
-        sessions::sessionised(&ranged, sessions::GAP_US)
-    } else {
-        format!("SELECT *, session_id AS unit FROM ({ranged})")
-    };
+    let split = sessions::need_split(&ctx).await?;
+    let with_unit = sessions::with_units(&ranged, split, sessions::GAP_US);
     let label = match spec.node {
         Node::Event => "event".to_string(),
         Node::Page => "COALESCE(page, event)".to_string(),

@@ -20,3 +20,20 @@ pub fn sessionised(inner: &str, gap_us: i64) -> String {
          FROM (SELECT *, lag(ts) OVER (PARTITION BY person ORDER BY ts) AS s_prev FROM ({inner}))"
     )
 }
+
+/// Whether some event lacks a session id, so that sessions must be cut at gaps of inactivity.
+pub(crate) async fn need_split(ctx: &datafusion::prelude::SessionContext) -> crate::Result<bool> {
+    Ok(crate::query::count(ctx, "SELECT count(*) FROM events WHERE session_id IS NULL").await? > 0)
+}
+
+/// `inner` (a query over events with a `person` column) with a `unit` column naming the session.
+/// With `split` (some event lacks a session id, see [`need_split`]) that is [`sessionised`];
+/// otherwise every event has its session id, which [`sessionised`] would take as it is, so the
+/// unit is the session id without the window over every event.
+pub fn with_units(inner: &str, split: bool, gap_us: i64) -> String {
+    if split {
+        sessionised(inner, gap_us)
+    } else {
+        format!("SELECT *, session_id AS unit FROM ({inner})")
+    }
+}

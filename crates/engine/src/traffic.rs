@@ -16,7 +16,7 @@ use crate::calendar;
 use crate::error::Result;
 use crate::query;
 use crate::repurchase::{self, RepurchaseSpec};
-use crate::sessions::sessionised;
+use crate::sessions;
 use crate::sql::{PAID, floats, in_range, ints, local_day, quote, strings, texts};
 use crate::workspace::Workspace;
 
@@ -172,6 +172,10 @@ pub async fn channels(ws: &Workspace, p: &Period) -> Result<ChannelReport> {
     let inner = format!(
         "SELECT coalesce(user_id, anonymous_id, '') AS person, ts, session_id, event, channel FROM events WHERE {ev_range}"
     );
+    let split = {
+        let (ctx, _) = query::context(ws).await?;
+        sessions::need_split(&ctx).await?
+    };
     let mut rows: BTreeMap<String, ChannelRow> = BTreeMap::new();
     let mut daily: BTreeMap<(i64, String), ChannelDay> = BTreeMap::new();
     let ev = format!(
@@ -181,7 +185,7 @@ pub async fn channels(ws: &Workspace, p: &Period) -> Result<ChannelReport> {
            CAST(count(DISTINCT CASE WHEN event = 'add_to_cart' THEN person END) AS BIGINT), \
            CAST(count(DISTINCT CASE WHEN event = 'order' THEN person END) AS BIGINT) \
          FROM ({}) WHERE channel IS NOT NULL GROUP BY 1",
-        sessionised(&inner, 30 * 60 * 1_000_000)
+        sessions::with_units(&inner, split, sessions::GAP_US)
     );
     for b in &batches(ws, &ev).await? {
         let ch = strings(b.column(0))?;
@@ -234,7 +238,6 @@ pub async fn channels(ws: &Workspace, p: &Period) -> Result<ChannelReport> {
             let r = rows.entry(c.clone()).or_default();
             r.orders += n[i] as u64;
             r.paid_orders += paid[i] as u64;
-            r.revenue += nz(rev[i]);
             let dd = daily.entry((d[i], c)).or_default();
             dd.orders = n[i] as u64;
             dd.revenue = nz(rev[i]);
@@ -274,8 +277,17 @@ pub async fn channels(ws: &Workspace, p: &Period) -> Result<ChannelReport> {
         );
         for i in 0..b.num_rows() {
             let c = ch.value(i).to_string();
-            rows.entry(c.clone()).or_default().spend += nz(s[i]);
+            rows.entry(c.clone()).or_default();
             daily.entry((d[i], c)).or_default().spend = nz(s[i]);
+        }
+    }
+    // Revenue and spend totals from the per-day figures in (day, channel) order: added in the
+    // order partitions return their batches, float sums would change in the last digits from
+    // one run to the next.
+    for ((_, c), dd) in &daily {
+        if let Some(r) = rows.get_mut(c) {
+            r.revenue += dd.revenue;
+            r.spend += dd.spend;
         }
     }
     // New customers and their revenue to the as-of date.

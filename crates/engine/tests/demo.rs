@@ -598,6 +598,15 @@ async fn goods_planted_truths(ws: &Workspace) {
     );
     let spend = f64_of(ws, "SELECT CAST(sum(spend) AS DOUBLE) FROM channel_spend").await;
     assert!((ch.channels.iter().map(|r| r.spend).sum::<f64>() - spend).abs() < 1e-6 * spend);
+    // Sessions per channel: every demo event has a session id, so the report's sessions are the
+    // distinct session ids of the channel's events (the 30-minute split never applies).
+    for r in &ch.channels {
+        let q = format!(
+            "SELECT CAST(count(DISTINCT session_id) AS DOUBLE) FROM events WHERE channel = '{}'",
+            r.channel
+        );
+        assert_eq!(r.sessions as f64, f64_of(ws, &q).await, "{}", r.channel);
+    }
 
     // Campaigns: attributed orders and discounts reconcile with the orders and redemptions.
     let cp = campaigns(ws).await.unwrap();
