@@ -6,13 +6,9 @@
 pub mod udaf;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
-use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
-use datafusion::catalog::MemTable;
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::Int64Type;
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 use shoplens_models::funnel::{MAX_STEPS, Mode};
@@ -296,12 +292,10 @@ pub async fn funnel(ws: &Workspace, spec: &FunnelSpec) -> Result<FunnelReport> {
     spec.validate()?;
     let (ctx, _) = query::context(ws).await?;
     // Sessions need the 30-minute split only when some event lacks a session id.
-    let split = spec.unit == Unit::Session
-        && query::count(&ctx, "SELECT count(*) FROM events WHERE session_id IS NULL").await? > 0;
+    let split = spec.unit == Unit::Session && sessions::need_split(&ctx).await?;
     let base = base_sql(spec, split);
     ctx.register_table("funnel_base", ctx.sql(&base).await?.into_view())?;
-    let need_unit = spec.same.is_some() || spec.next_events > 0;
-    let overall = units(&ctx, spec, false, need_unit).await?;
+    let overall = units(&ctx, spec, false).await?;
     let users_total = overall.len() as u64;
     let mut report = FunnelReport {
         users_total,
@@ -311,7 +305,7 @@ pub async fn funnel(ws: &Workspace, spec: &FunnelSpec) -> Result<FunnelReport> {
         definition: definition(spec),
     };
     if spec.breakdown.is_some() {
-        let per = units(&ctx, spec, true, spec.same.is_some()).await?;
+        let per = units(&ctx, spec, true).await?;
         let mut groups: HashMap<Option<String>, Vec<UnitResult>> = HashMap::new();
         for ((_, b), r) in per {
             groups.entry(b).or_default().push(r);
@@ -332,7 +326,7 @@ pub async fn funnel(ws: &Workspace, spec: &FunnelSpec) -> Result<FunnelReport> {
         report.breakdown = out;
     }
     if spec.next_events > 0 {
-        report.dropped_next = dropped_next(&ctx, spec, &overall).await?;
+        report.dropped_next = dropped_next(&ctx, spec).await?;
     }
     Ok(report)
 }
@@ -357,8 +351,7 @@ fn base_sql(spec: &FunnelSpec, split_sessions: bool) -> String {
     );
     let with_unit = match spec.unit {
         Unit::User => format!("SELECT *, person AS unit FROM ({ranged})"),
-        Unit::Session if split_sessions => sessions::sessionised(&ranged, sessions::GAP_US),
-        Unit::Session => format!("SELECT *, session_id AS unit FROM ({ranged})"),
+        Unit::Session => sessions::with_units(&ranged, split_sessions, sessions::GAP_US),
     };
     let mut joins = String::new();
     let bkey = match &spec.breakdown {
@@ -437,13 +430,12 @@ fn detail_call(spec: &FunnelSpec) -> Result<String> {
 
 type UnitKey = (Option<String>, Option<String>);
 
-/// Per (unit, breakdown value): the best result (over `same` values when set). The unit is
-/// returned only when `need_unit`.
+/// Per (unit, breakdown value): the best result (over `same` values when set). The unit itself
+/// is returned only with `same` (it is needed to pick the best).
 async fn units(
     ctx: &SessionContext,
     spec: &FunnelSpec,
     by_breakdown: bool,
-    need_unit: bool,
 ) -> Result<Vec<(UnitKey, UnitResult)>> {
     let call = detail_call(spec)?;
     let mut group = vec!["unit"];
@@ -458,7 +450,7 @@ async fn units(
     } else {
         "false"
     };
-    let unit_col = if need_unit || spec.same.is_some() {
+    let unit_col = if spec.same.is_some() {
         "unit"
     } else {
         "CAST(NULL AS VARCHAR)"
@@ -583,45 +575,36 @@ fn step_stats<'a>(
 
 /// For units that stopped at step k (0 < k < n): their first event after the event that
 /// reached step k, counted per step.
-async fn dropped_next(
-    ctx: &SessionContext,
-    spec: &FunnelSpec,
-    overall: &[(UnitKey, UnitResult)],
-) -> Result<Vec<DroppedNext>> {
+async fn dropped_next(ctx: &SessionContext, spec: &FunnelSpec) -> Result<Vec<DroppedNext>> {
     let n = spec.steps.len();
-    let dropped: Vec<(&str, i64, i64)> = overall
-        .iter()
-        .filter(|(_, r)| r.level > 0 && r.level < n)
-        .filter_map(|((u, _), r)| Some((u.as_deref()?, r.level as i64, r.last?)))
-        .collect();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("d_unit", DataType::Utf8, false),
-        Field::new("d_level", DataType::Int64, false),
-        Field::new(
-            "d_last",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            false,
-        ),
-    ]));
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(dropped.iter().map(|d| d.0))),
-        Arc::new(Int64Array::from_iter_values(dropped.iter().map(|d| d.1))),
-        Arc::new(
-            TimestampMicrosecondArray::from_iter_values(dropped.iter().map(|d| d.2))
-                .with_timezone("UTC"),
-        ),
-    ];
-    let batch = RecordBatch::try_new(schema.clone(), cols)?;
-    ctx.register_table(
-        "funnel_dropped",
-        Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
-    )?;
-    let q = "SELECT d_level, next, count(*) AS n FROM ( \
-             SELECT d.d_unit, d.d_level, first_value(b.event ORDER BY b.ts, b.event) AS next \
-             FROM funnel_dropped d LEFT JOIN (SELECT DISTINCT unit, ts, event FROM funnel_base) b \
-             ON b.unit = d.d_unit AND b.ts > d.d_last GROUP BY d.d_unit, d.d_level) \
-             GROUP BY d_level, next";
-    let batches = ctx.sql(q).await?.collect().await?;
+    let call = detail_call(spec)?;
+    // Each unit's result as `units` gives it (with `same`, the best over its values: the deepest
+    // level, then the earliest completion), computed where the events are, so that the dropped
+    // units never travel from this process to a cluster.
+    let per_unit = if spec.same.is_some() {
+        format!(
+            "SELECT unit, lvl, last_us FROM (SELECT unit, lvl, last_us, row_number() OVER \
+             (PARTITION BY unit ORDER BY lvl DESC, last_us ASC) AS rn FROM (SELECT unit, \
+             CASE WHEN no_same THEN 0 ELSE get_field(d, 'level') END AS lvl, \
+             CASE WHEN no_same THEN NULL ELSE get_field(d, 'last') END AS last_us \
+             FROM (SELECT unit, min(same) IS NULL AS no_same, {call} AS d FROM funnel_base \
+             GROUP BY unit, same))) WHERE rn = 1"
+        )
+    } else {
+        format!(
+            "SELECT unit, get_field(d, 'level') AS lvl, get_field(d, 'last') AS last_us \
+             FROM (SELECT unit, {call} AS d FROM funnel_base GROUP BY unit)"
+        )
+    };
+    let q = format!(
+        "SELECT d_level, next, count(*) AS n FROM ( \
+         SELECT d.unit AS d_unit, d.lvl AS d_level, first_value(b.event ORDER BY b.ts, b.event) AS next \
+         FROM ({per_unit}) d LEFT JOIN (SELECT DISTINCT unit, ts, event FROM funnel_base) b \
+         ON b.unit = d.unit AND CAST(b.ts AS BIGINT) > d.last_us \
+         WHERE d.lvl > 0 AND d.lvl < {n} AND d.last_us IS NOT NULL GROUP BY d.unit, d.lvl) \
+         GROUP BY d_level, next"
+    );
+    let batches = ctx.sql(&q).await?.collect().await?;
     let mut per: Vec<Vec<(Option<String>, u64)>> = vec![Vec::new(); n];
     for b in &batches {
         let ev = strings(b.column(1))?;

@@ -372,6 +372,24 @@ async fn extensions_worked_examples() {
     assert_eq!(r.dropped_next[0].next[0].event.as_deref(), Some("search"));
     assert_eq!(r.dropped_next[1].users, 0);
 
+    // The same with `same = item_id`: u1's best chain is item A, which stops at its view (its
+    // cart and order are of B), so u1 joins u4. Their next events after the view: u1's
+    // add_to_cart of B (10 s), u4's search (50 s); ties are listed by event name.
+    let next_same = FunnelSpec {
+        next_events: 3,
+        same: Some("item_id".into()),
+        ..base.clone()
+    };
+    let r = fun::funnel(&ws, &next_same).await.unwrap();
+    assert_eq!(r.dropped_next[0].users, 2);
+    let got: Vec<(Option<&str>, u64)> = r.dropped_next[0]
+        .next
+        .iter()
+        .map(|x| (x.event.as_deref(), x.users))
+        .collect();
+    assert_eq!(got, vec![(Some("add_to_cart"), 1), (Some("search"), 1)]);
+    assert_eq!(r.dropped_next[1].users, 0);
+
     // Times to convert: order 20 s after the view for u1..u3, 1901 s for u5.
     let r = fun::funnel(&ws, &base).await.unwrap();
     assert_eq!(r.steps[2].median_seconds_to_convert, Some(20.0));
