@@ -53,6 +53,11 @@ enum BenchWhat {
     /// Dashboard pages over HTTP on the workspace (run `shoplens demo` first): first load and,
     /// after warm-up, p50 and p95 per page.
     Dashboard(crate::bench_dashboard::DashboardBench),
+    /// Engine-backed analyses of the workspace in this process and on a Ballista cluster (a
+    /// scheduler and executors started on loopback, or `--cluster URL`), side by side, with the
+    /// answers compared. Needs a build with `--features ballista`.
+    #[cfg(feature = "ballista")]
+    ScaleOut(crate::bench_cluster::ScaleOutBench),
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +202,8 @@ pub(crate) fn run(g: &Global, a: BenchArgs, rt: &Runtime, out: &mut dyn Write) -
         BenchWhat::Recommend(b) => recommend_bench(g, &b, rt, out),
         BenchWhat::Collector(b) => crate::bench_collector::collector_bench(g, &b, rt, out),
         BenchWhat::Dashboard(b) => crate::bench_dashboard::dashboard_bench(g, &b, rt, out),
+        #[cfg(feature = "ballista")]
+        BenchWhat::ScaleOut(b) => crate::bench_cluster::scale_out_bench(g, &b, out),
     }
 }
 

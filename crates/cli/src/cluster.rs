@@ -11,6 +11,50 @@ use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use tokio::runtime::Runtime;
 
+/// Ballista's log records (the `log` crate) as lines on stderr, at `SHOPLENS_LOG`'s level
+/// (error, warn, info, debug, trace; default info): task failures, executors joining and
+/// leaving, jobs planned.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::max_level()
+    }
+
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            #[expect(clippy::disallowed_methods, reason = "a log line's time stamp")]
+            let now = chrono::Utc::now();
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "{} {:5} {}: {}",
+                now.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                r.level(),
+                r.target(),
+                r.args()
+            );
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+static LOGGER: StderrLog = StderrLog;
+
+/// Routes Ballista's log records to stderr (once per process).
+fn log_to_stderr() -> Result<()> {
+    let level = match std::env::var("SHOPLENS_LOG") {
+        Ok(v) => v
+            .parse::<log::LevelFilter>()
+            .map_err(|_| anyhow!("SHOPLENS_LOG `{v}`: use error, warn, info, debug or trace"))?,
+        Err(_) => log::LevelFilter::Info,
+    };
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(level);
+    }
+    Ok(())
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct SchedulerArgs {
     /// Address to listen on (gRPC, where clients and executors connect).
@@ -58,6 +102,7 @@ fn session_state(
 pub(crate) fn scheduler_cmd(a: &SchedulerArgs, rt: &Runtime, out: &mut dyn Write) -> Result<()> {
     use ballista_scheduler::cluster::BallistaCluster;
     use ballista_scheduler::config::SchedulerConfig;
+    log_to_stderr()?;
     let config = SchedulerConfig {
         bind_host: a.bind.ip().to_string(),
         bind_port: a.bind.port(),
@@ -80,6 +125,7 @@ pub(crate) fn scheduler_cmd(a: &SchedulerArgs, rt: &Runtime, out: &mut dyn Write
 pub(crate) fn executor_cmd(a: &ExecutorArgs, rt: &Runtime, out: &mut dyn Write) -> Result<()> {
     use ballista_core::registry::BallistaFunctionRegistry;
     use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+    log_to_stderr()?;
     let (host, port) = a
         .scheduler
         .rsplit_once(':')

@@ -3,6 +3,8 @@
 mod api;
 mod audience;
 mod bench;
+#[cfg(feature = "ballista")]
+mod bench_cluster;
 mod bench_collector;
 mod bench_dashboard;
 #[cfg(feature = "ballista")]
