@@ -39,6 +39,14 @@ pub(crate) struct ScaleOutBench {
 
 /// The analyses timed: a name and the command line after the global flags.
 fn cases() -> Vec<(&'static str, Vec<&'static str>)> {
+    let funnel = vec![
+        "funnel",
+        "--steps",
+        "product_view,add_to_cart,order",
+        "--window",
+        "24h",
+    ];
+    let strict = [funnel.as_slice(), &["--mode", "strict-order"]].concat();
     vec![
         (
             "events",
@@ -47,28 +55,8 @@ fn cases() -> Vec<(&'static str, Vec<&'static str>)> {
                 "SELECT event, count(*) AS events, count(DISTINCT user_id) AS users FROM events GROUP BY event ORDER BY event",
             ],
         ),
-        (
-            "funnel",
-            vec![
-                "funnel",
-                "--steps",
-                "product_view,add_to_cart,order",
-                "--window",
-                "24h",
-            ],
-        ),
-        (
-            "funnel-strict",
-            vec![
-                "funnel",
-                "--steps",
-                "product_view,add_to_cart,order",
-                "--window",
-                "24h",
-                "--mode",
-                "strict-order",
-            ],
-        ),
+        ("funnel", funnel),
+        ("funnel-strict", strict),
         ("activity", vec!["activity"]),
         ("cohorts", vec!["cohorts"]),
         ("channels", vec!["channels"]),
