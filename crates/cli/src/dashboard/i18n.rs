@@ -63,6 +63,33 @@ pub(crate) fn value(lang: Lang, v: &str) -> String {
     }
 }
 
+/// A campaign's promotion verdict in the page's language, from the two figures the engine's
+/// English sentence states (`campaigns`: AOV change against the window's other orders, and the
+/// margin-rate change in points); the engine's own text in English.
+pub(crate) fn campaign_verdict(
+    lang: Lang,
+    english: Option<&str>,
+    aov_change: Option<f64>,
+    margin_rate_change: Option<f64>,
+) -> Option<String> {
+    match lang {
+        Lang::En => english.map(str::to_string),
+        Lang::Zh => match (aov_change, margin_rate_change) {
+            (Some(a), Some(m)) => Some(format!(
+                "客单价 {:+.0}%，{}毛利率 {:+.1} 个百分点",
+                a * 100.0,
+                if (a > 0.0) == (m > 0.0) { "且" } else { "但" },
+                m * 100.0
+            )),
+            (Some(a), None) => Some(format!(
+                "客单价 {:+.0}%（无成本数据，无法计算毛利）",
+                a * 100.0
+            )),
+            _ => None,
+        },
+    }
+}
+
 /// The Chinese of an English label.
 pub(crate) fn zh(en: &str) -> Option<&'static str> {
     ZH.iter().find(|(e, _)| *e == en).map(|(_, z)| *z)
@@ -580,6 +607,29 @@ pub(crate) const ZH: &[(&str, &str)] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The Chinese verdict states the same figures as the engine's English one.
+    #[test]
+    fn campaign_verdicts_in_both_languages() {
+        let en = "AOV +5% but margin rate -8.0 pts";
+        assert_eq!(
+            campaign_verdict(Lang::En, Some(en), Some(0.05), Some(-0.08)).as_deref(),
+            Some(en)
+        );
+        assert_eq!(
+            campaign_verdict(Lang::Zh, Some(en), Some(0.05), Some(-0.08)).as_deref(),
+            Some("客单价 +5%，但毛利率 -8.0 个百分点")
+        );
+        assert_eq!(
+            campaign_verdict(Lang::Zh, None, Some(-0.1), Some(-0.02)).as_deref(),
+            Some("客单价 -10%，且毛利率 -2.0 个百分点")
+        );
+        assert_eq!(
+            campaign_verdict(Lang::Zh, None, Some(0.12), None).as_deref(),
+            Some("客单价 +12%（无成本数据，无法计算毛利）")
+        );
+        assert_eq!(campaign_verdict(Lang::Zh, None, None, None), None);
+    }
 
     /// Every label the pages pass to `t(…)` or `empty(…)`, every page and area title and
     /// summary, and every (key, label) pair has a Chinese translation.

@@ -9,7 +9,7 @@ use shoplens_server::{ApiError, PageResponse};
 
 use super::charts::{self, Bar, Interval, Link, Point, Series};
 use super::html::{self, Fmt, cell, col, esc, section, stat, table};
-use super::{AREAS, Ctx, Lang, fail, urlencode};
+use super::{AREAS, Ctx, Lang, fail, i18n, urlencode};
 
 /// A page of the dashboard.
 pub(crate) struct Page {
@@ -1540,7 +1540,18 @@ fn channels(ctx: &Ctx<'_>) -> Result<String, ApiError> {
 
 fn campaigns(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     let r = run(ctx, vec!["campaigns".into()])?;
-    let rows = list(&r, "campaigns");
+    let mut rows = list(&r, "campaigns").to_vec();
+    for c in &mut rows {
+        let v = i18n::campaign_verdict(
+            ctx.lang,
+            c.get("verdict").and_then(Value::as_str),
+            c.get("aov_change").and_then(Value::as_f64),
+            c.get("margin_rate_change").and_then(Value::as_f64),
+        );
+        if let Some(o) = c.as_object_mut() {
+            o.insert("verdict".into(), v.map_or(Value::Null, Value::from));
+        }
+    }
     let bars: Vec<Bar> = rows
         .iter()
         .filter(|c| num(c, "roi").is_finite())
@@ -1573,7 +1584,7 @@ fn campaigns(ctx: &Ctx<'_>) -> Result<String, ApiError> {
             col(ctx.t("Margin-rate change"), "margin_rate_change", Fmt::Pct),
             col(ctx.t("Verdict"), "verdict", Fmt::Text),
         ],
-        rows,
+        &rows,
     ));
     Ok(section("campaigns", ctx.t("Campaign results"), ctx.t("ROI = (incremental margin − cost) / cost; incremental revenue compares redeemers with their own period before."), &s))
 }
