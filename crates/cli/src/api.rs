@@ -97,6 +97,11 @@ fn endpoint_args(c: &clap::Command) -> Vec<clap::Arg> {
 /// `shoplens --workspace W --format json --quiet`, to which a command's words and flags are added.
 /// The engine is the server's own (`--engine`), never a caller's.
 pub(crate) fn json_argv(workspace: &std::path::Path) -> Vec<String> {
+    json_argv_on(workspace, shoplens_engine::cluster::engine().as_deref())
+}
+
+/// [`json_argv`] on a given engine (`None`: in this process).
+pub(crate) fn json_argv_on(workspace: &std::path::Path, engine: Option<&str>) -> Vec<String> {
     let mut argv: Vec<String> = vec![
         "shoplens".into(),
         "--workspace".into(),
@@ -105,7 +110,7 @@ pub(crate) fn json_argv(workspace: &std::path::Path) -> Vec<String> {
         "json".into(),
         "--quiet".into(),
     ];
-    if let Some(e) = shoplens_engine::cluster::engine() {
+    if let Some(e) = engine {
         argv.push(format!("--engine={e}"));
     }
     argv

@@ -131,17 +131,7 @@ fn start_cluster(b: &ScaleOutBench, dir: &std::path::Path) -> Result<(String, St
 
 /// One run of a command line on an engine: seconds and the JSON it printed.
 fn run_once(g: &Global, engine: Option<&str>, args: &[&str]) -> Result<(f64, Value)> {
-    let mut argv = vec![
-        "shoplens".to_string(),
-        "--workspace".into(),
-        g.workspace.display().to_string(),
-        "--format".into(),
-        "json".into(),
-        "--quiet".into(),
-    ];
-    if let Some(e) = engine {
-        argv.push(format!("--engine={e}"));
-    }
+    let mut argv = crate::api::json_argv_on(&g.workspace, engine);
     argv.extend(args.iter().map(|s| (*s).to_string()));
     let t = Instant::now();
     let text = crate::api::run_json(&argv).map_err(|e| anyhow::anyhow!("{}", e.message))?;
