@@ -279,12 +279,11 @@ pub struct FunnelReport {
     pub definition: Definition,
 }
 
-/// Per unit: the level and, when asked, times and the deepest step's timestamp.
+/// Per unit: the level and the times to convert to each step reached.
 #[derive(Debug, Clone, Default)]
 struct UnitResult {
     level: usize,
     times: Vec<i64>,
-    last: Option<i64>,
 }
 
 /// Computes a funnel over the workspace's events.
@@ -430,27 +429,13 @@ fn detail_call(spec: &FunnelSpec) -> Result<String> {
 
 type UnitKey = (Option<String>, Option<String>);
 
-/// Per (unit, breakdown value): the best result (over `same` values when set). The unit itself
-/// is returned only with `same` (it is needed to pick the best).
-async fn units(
-    ctx: &SessionContext,
-    spec: &FunnelSpec,
-    by_breakdown: bool,
-) -> Result<Vec<(UnitKey, UnitResult)>> {
+/// One row per (unit, breakdown value) with columns `u` (the unit, or NULL unless `with_unit` or
+/// `same` is set), `b` (the breakdown value, or NULL), `no_same` and `d` (`funnel_detail`'s
+/// struct). With `same`, the unit's best result over the values of `same`: the deepest level,
+/// then the earliest completion (a result without a `same` value counts as level 0).
+fn per_unit_sql(spec: &FunnelSpec, by_breakdown: bool, with_unit: bool) -> Result<String> {
     let call = detail_call(spec)?;
-    let mut group = vec!["unit"];
-    if by_breakdown {
-        group.push("bkey");
-    }
-    if spec.same.is_some() {
-        group.push("same");
-    }
-    let same_null = if spec.same.is_some() {
-        "min(same) IS NULL"
-    } else {
-        "false"
-    };
-    let unit_col = if spec.same.is_some() {
+    let unit_col = if with_unit || spec.same.is_some() {
         "unit"
     } else {
         "CAST(NULL AS VARCHAR)"
@@ -460,14 +445,38 @@ async fn units(
     } else {
         "CAST(NULL AS VARCHAR)"
     };
-    let q = format!(
-        "SELECT {unit_col} AS u, {bkey_col} AS b, {same_null} AS no_same, {call} AS d \
-         FROM funnel_base GROUP BY {}",
+    let mut group = vec!["unit"];
+    if by_breakdown {
+        group.push("bkey");
+    }
+    if spec.same.is_none() {
+        return Ok(format!(
+            "SELECT {unit_col} AS u, {bkey_col} AS b, false AS no_same, {call} AS d \
+             FROM funnel_base GROUP BY {}",
+            group.join(", ")
+        ));
+    }
+    group.push("same");
+    Ok(format!(
+        "SELECT u, b, no_same, d FROM (SELECT u, b, no_same, d, row_number() OVER (PARTITION BY u, b \
+         ORDER BY CASE WHEN no_same THEN 0 ELSE get_field(d, 'level') END DESC, \
+         CASE WHEN no_same THEN NULL ELSE get_field(d, 'last') END ASC NULLS FIRST) AS rn \
+         FROM (SELECT unit AS u, {bkey_col} AS b, min(same) IS NULL AS no_same, {call} AS d \
+         FROM funnel_base GROUP BY {})) WHERE rn = 1",
         group.join(", ")
-    );
+    ))
+}
+
+/// Per (unit, breakdown value): the result of [`per_unit_sql`]. The unit itself is returned only
+/// with `same` (it is needed to pick the best).
+async fn units(
+    ctx: &SessionContext,
+    spec: &FunnelSpec,
+    by_breakdown: bool,
+) -> Result<Vec<(UnitKey, UnitResult)>> {
+    let q = per_unit_sql(spec, by_breakdown, false)?;
     let batches = ctx.sql(&q).await?.collect().await?;
-    let mut best: HashMap<UnitKey, UnitResult> = HashMap::new();
-    let mut plain = Vec::new();
+    let mut out = Vec::new();
     for b in &batches {
         let u = strings(b.column(0))?;
         let bk = strings(b.column(1))?;
@@ -477,10 +486,9 @@ async fn units(
                 "funnel query returned unexpected types".into(),
             ));
         };
-        let (Some(level), Some(times), Some(last)) = (
+        let (Some(level), Some(times)) = (
             d.column(0).as_primitive_opt::<Int64Type>(),
             d.column(1).as_list_opt::<i32>(),
-            d.column(2).as_primitive_opt::<Int64Type>(),
         ) else {
             return Err(Error::Internal(
                 "funnel_detail returned unexpected types".into(),
@@ -501,32 +509,12 @@ async fn units(
                         .as_primitive_opt::<Int64Type>()
                         .map(|t| t.values().to_vec())
                         .unwrap_or_default(),
-                    last: (!last.is_null(i)).then(|| last.value(i)),
                 }
             };
-            if spec.same.is_none() {
-                plain.push((key, r));
-                continue;
-            }
-            // Best over the values of `same`: deepest level, then the earliest completion.
-            match best.get_mut(&key) {
-                Some(cur) => {
-                    if (r.level, std::cmp::Reverse(r.last))
-                        > (cur.level, std::cmp::Reverse(cur.last))
-                    {
-                        *cur = r;
-                    }
-                }
-                None => {
-                    best.insert(key, r);
-                }
-            }
+            out.push((key, r));
         }
     }
-    if spec.same.is_some() {
-        plain.extend(best);
-    }
-    Ok(plain)
+    Ok(out)
 }
 
 /// Step figures from per-unit results.
@@ -577,25 +565,13 @@ fn step_stats<'a>(
 /// reached step k, counted per step.
 async fn dropped_next(ctx: &SessionContext, spec: &FunnelSpec) -> Result<Vec<DroppedNext>> {
     let n = spec.steps.len();
-    let call = detail_call(spec)?;
-    // Each unit's result as `units` gives it (with `same`, the best over its values: the deepest
-    // level, then the earliest completion), computed where the events are, so that the dropped
+    // Each unit's result as `units` gives it, computed where the events are, so that the dropped
     // units never travel from this process to a cluster.
-    let per_unit = if spec.same.is_some() {
-        format!(
-            "SELECT unit, lvl, last_us FROM (SELECT unit, lvl, last_us, row_number() OVER \
-             (PARTITION BY unit ORDER BY lvl DESC, last_us ASC) AS rn FROM (SELECT unit, \
-             CASE WHEN no_same THEN 0 ELSE get_field(d, 'level') END AS lvl, \
-             CASE WHEN no_same THEN NULL ELSE get_field(d, 'last') END AS last_us \
-             FROM (SELECT unit, min(same) IS NULL AS no_same, {call} AS d FROM funnel_base \
-             GROUP BY unit, same))) WHERE rn = 1"
-        )
-    } else {
-        format!(
-            "SELECT unit, get_field(d, 'level') AS lvl, get_field(d, 'last') AS last_us \
-             FROM (SELECT unit, {call} AS d FROM funnel_base GROUP BY unit)"
-        )
-    };
+    let per_unit = format!(
+        "SELECT u AS unit, CASE WHEN no_same THEN 0 ELSE get_field(d, 'level') END AS lvl, \
+         CASE WHEN no_same THEN NULL ELSE get_field(d, 'last') END AS last_us FROM ({})",
+        per_unit_sql(spec, false, true)?
+    );
     let q = format!(
         "SELECT d_level, next, count(*) AS n FROM ( \
          SELECT d.unit AS d_unit, d.lvl AS d_level, first_value(b.event ORDER BY b.ts, b.event) AS next \
