@@ -29,7 +29,7 @@ use crate::ingest::plan::RefPlan;
 use crate::ingest::reader::{FileOutput, TableOut};
 use crate::quarantine::{QRow, quarantine_batch};
 use crate::schema::Table;
-use crate::workspace::{IngestRecord, Workspace};
+use crate::workspace::{EncodedRowGroup, IngestRecord, Workspace};
 
 /// What an ingest was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -90,6 +90,8 @@ pub enum Progress<'a> {
 /// Per-ingest state shared by its files.
 struct IngestState {
     produced: Vec<(Table, RecordBatch)>,
+    /// Row groups encoded while reading, per table, in file order.
+    encoded: BTreeMap<Table, Vec<EncodedRowGroup>>,
     seen_keys: HashMap<Table, HashMap<String, (String, u64)>>,
     /// Keys of `table.column` known so far (stored, plus this ingest's output), and how many of
     /// `produced`'s batches are already folded in.
@@ -146,6 +148,12 @@ pub fn ingest(
         .unwrap_or(chrono_tz::UTC);
 
     let layouts = mapping.layouts();
+    let referenced: HashSet<Table> = layouts
+        .iter()
+        .flat_map(|l| &l.tables)
+        .filter_map(|t| t.references.as_ref())
+        .filter_map(|r| Table::from_name(r.to.split_once('.').map_or(r.to.as_str(), |(t, _)| t)))
+        .collect();
     let mut ordered: Vec<(usize, &PathBuf)> = Vec::new();
     for f in files {
         ordered.push((select_layout(&layouts, f, &name)?, f));
@@ -154,6 +162,7 @@ pub fn ingest(
 
     let mut state = IngestState {
         produced: Vec::new(),
+        encoded: BTreeMap::new(),
         seen_keys: HashMap::new(),
         known_keys: HashMap::new(),
     };
@@ -192,7 +201,16 @@ pub fn ingest(
                 .unwrap_or_default(),
             hash8: loaded.content_hash["blake3:".len()..][..8].to_string(),
         };
-        let out = reader::read_file(&loaded.bytes, layout, tz, &shown, &name, &ctx, progress)?;
+        let out = reader::read_file(
+            &loaded.bytes,
+            layout,
+            tz,
+            &shown,
+            &name,
+            &ctx,
+            &referenced,
+            progress,
+        )?;
         let (summary, qrows) =
             finish_file(ws, &base, &shown, layout, out, &mut state, &loaded.bytes)?;
         commit.record_ingest(IngestRecord {
@@ -217,6 +235,11 @@ pub fn ingest(
     }
     for (t, batches) in &by_table {
         commit.stage(Some(*t), batches)?;
+    }
+    for (t, groups) in state.encoded {
+        *totals.entry(t.name().to_string()).or_default() +=
+            groups.iter().map(EncodedRowGroup::rows).sum::<usize>() as u64;
+        commit.stage_row_groups(t, groups)?;
     }
     if !quarantine.is_empty() {
         let batch = quarantine_batch(commit.id(), &quarantine)?;
@@ -366,6 +389,20 @@ fn finish_file(
                 }
                 kept
             }
+            TableOut::Encoded(groups) => {
+                // Encoded only when no check above can reject a row.
+                if !rejects.is_empty() {
+                    return Err(Error::Internal(
+                        "rows were encoded before a check rejected some".into(),
+                    ));
+                }
+                let n: usize = groups.iter().map(EncodedRowGroup::rows).sum();
+                if n > 0 {
+                    *table_rows.entry(tp.table.name().to_string()).or_default() += n as u64;
+                }
+                state.encoded.entry(tp.table).or_default().extend(groups);
+                continue;
+            }
             TableOut::Rows(rows) => {
                 let mut g = build::Grouper::new(
                     tp.group_by.clone(),
@@ -486,6 +523,11 @@ fn keys_of(t: &TableOut, cols: &[usize]) -> Result<Vec<(u64, String)>> {
                 let key: Vec<String> = cols.iter().map(|c| plan::key_text(&vals[*c])).collect();
                 out.push((*line, key.join("|")));
             }
+        }
+        TableOut::Encoded(_) => {
+            return Err(Error::Internal(
+                "a table with key checks was encoded before them".into(),
+            ));
         }
     }
     Ok(out)

@@ -22,6 +22,9 @@ use std::path::{Path, PathBuf};
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_writer::{
+    ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
+};
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
@@ -328,23 +331,63 @@ impl Commit<'_> {
             in_group += b.num_rows();
             groups[g].push(b.clone());
         }
-        let dir = match table {
-            Some(t) => format!("tables/{}", t.name()),
-            None => "quarantine".to_string(),
-        };
         let mut jobs = Vec::new();
         for group in groups.into_iter().filter(|g| !g.is_empty()) {
-            self.seq += 1;
-            let rel = format!("{dir}/{}-{:04}.parquet", self.id, self.seq);
-            let tmp = self.staging.join(format!("{:04}.parquet", self.seq));
             let n: usize = group.iter().map(RecordBatch::num_rows).sum();
-            self.staged.push((table, rel, n as u64));
-            jobs.push((tmp, group));
+            jobs.push((self.next_file(table, n as u64), group));
         }
         jobs.par_iter()
             .map(|(tmp, group)| write_parquet(tmp, group[0].schema(), group))
             .collect::<Result<Vec<()>>>()?;
         Ok(())
+    }
+
+    /// Stages one file of `table` made of row groups encoded ahead (see [`RowGroupEncoder`]), in
+    /// their order.
+    pub(crate) fn stage_row_groups(
+        &mut self,
+        table: Table,
+        groups: Vec<EncodedRowGroup>,
+    ) -> Result<()> {
+        let rows: usize = groups.iter().map(|g| g.rows).sum();
+        if rows == 0 {
+            return Ok(());
+        }
+        let path = self.next_file(Some(table), rows as u64);
+        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let schema = table.schema();
+        let props = writer_props(&schema);
+        let (mut w, _) = ArrowWriter::try_new(std::io::BufWriter::new(file), schema, Some(props))
+            .and_then(ArrowWriter::into_serialized_writer)
+            .map_err(|e| Error::parquet(&path, e))?;
+        for g in groups.into_iter().filter(|g| g.rows > 0) {
+            let mut rg = w.next_row_group().map_err(|e| Error::parquet(&path, e))?;
+            for c in g.chunks {
+                c.append_to_row_group(&mut rg)
+                    .map_err(|e| Error::parquet(&path, e))?;
+            }
+            rg.close().map_err(|e| Error::parquet(&path, e))?;
+        }
+        let file = w
+            .into_inner()
+            .map_err(|e| Error::parquet(&path, e))?
+            .into_inner()
+            .map_err(|e| Error::io(&path, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(&path, e))?;
+        Ok(())
+    }
+
+    /// Reserves the next staged file of `table` (or of the quarantine) holding `rows` rows: its
+    /// path in the staging folder.
+    fn next_file(&mut self, table: Option<Table>, rows: u64) -> PathBuf {
+        let dir = match table {
+            Some(t) => format!("tables/{}", t.name()),
+            None => "quarantine".to_string(),
+        };
+        self.seq += 1;
+        let rel = format!("{dir}/{}-{:04}.parquet", self.id, self.seq);
+        self.staged.push((table, rel, rows));
+        self.staging.join(format!("{:04}.parquet", self.seq))
     }
 
     /// Replaces a table's contents (a small table such as `experiments`): its files leave the new
@@ -413,12 +456,82 @@ impl Commit<'_> {
     }
 }
 
+/// Row groups of one table encoded ahead of writing (on any thread), to be appended to a file in
+/// order by [`Commit::stage_row_groups`].
+pub(crate) struct EncodedRowGroup {
+    rows: usize,
+    chunks: Vec<ArrowColumnChunk>,
+}
+
+/// Encodes batches of one table into Parquet row groups with the workspace's writer settings.
+pub(crate) struct RowGroupEncoder {
+    factory: ArrowRowGroupWriterFactory,
+}
+
+impl EncodedRowGroup {
+    /// Rows in the group.
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+}
+
+impl RowGroupEncoder {
+    pub(crate) fn new(table: Table) -> Result<RowGroupEncoder> {
+        let schema = table.schema();
+        let props = writer_props(&schema);
+        // The factory is all this writer is for: the file it would write goes nowhere.
+        let (_, factory) = ArrowWriter::try_new(std::io::sink(), schema, Some(props))
+            .and_then(ArrowWriter::into_serialized_writer)
+            .map_err(|e| Error::Internal(format!("parquet encoder: {e}")))?;
+        Ok(RowGroupEncoder { factory })
+    }
+
+    /// One row group holding `batch` (of this encoder's table).
+    pub(crate) fn encode(&self, batch: &RecordBatch) -> Result<EncodedRowGroup> {
+        let err = |e: datafusion::parquet::errors::ParquetError| {
+            Error::Internal(format!("encoding a row group: {e}"))
+        };
+        let mut writers = self.factory.create_column_writers(0).map_err(err)?;
+        let mut next = writers.iter_mut();
+        for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
+            for leaf in compute_leaves(field, col).map_err(err)? {
+                let w = next.next().ok_or_else(|| {
+                    Error::Internal("row group has more columns than its table".into())
+                })?;
+                w.write(&leaf).map_err(err)?;
+            }
+        }
+        let chunks = writers
+            .into_iter()
+            .map(ArrowColumnWriter::close)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(err)?;
+        Ok(EncodedRowGroup {
+            rows: batch.num_rows(),
+            chunks,
+        })
+    }
+}
+
 fn write_parquet(
     path: &Path,
     schema: datafusion::arrow::datatypes::SchemaRef,
     batches: &[RecordBatch],
 ) -> Result<()> {
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
+    let props = writer_props(&schema);
+    let mut w =
+        ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::parquet(path, e))?;
+    for b in batches {
+        w.write(b).map_err(|e| Error::parquet(path, e))?;
+    }
+    let file = w.into_inner().map_err(|e| Error::parquet(path, e))?;
+    file.sync_all().map_err(|e| Error::io(path, e))?;
+    Ok(())
+}
+
+/// How every table file is written: Snappy, row groups of at most 2^20 rows.
+fn writer_props(schema: &datafusion::arrow::datatypes::Schema) -> WriterProperties {
     // Ids that are unique per row (event_id …) gain nothing from a dictionary or min/max
     // statistics and cost a hash insert and comparisons per value, so both are off for them;
     // other columns keep Parquet's defaults.
@@ -432,15 +545,7 @@ fn write_parquet(
                 .set_column_statistics_enabled(ColumnPath::from(unique), EnabledStatistics::None);
         }
     }
-    let props = props.build();
-    let mut w =
-        ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::parquet(path, e))?;
-    for b in batches {
-        w.write(b).map_err(|e| Error::parquet(path, e))?;
-    }
-    let file = w.into_inner().map_err(|e| Error::parquet(path, e))?;
-    file.sync_all().map_err(|e| Error::io(path, e))?;
-    Ok(())
+    props.build()
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {

@@ -16,7 +16,8 @@ use crate::ingest::plan::key_text;
 use crate::ingest::value::Val;
 use crate::schema::{Kind, MONEY_PRECISION, MONEY_SCALE, Table};
 
-enum ColBuilder {
+/// A builder for one column of a canonical table.
+pub(crate) enum ColBuilder {
     Text(StringBuilder),
     Int(Int64Builder),
     Float(Float64Builder),
@@ -27,7 +28,7 @@ enum ColBuilder {
 }
 
 impl ColBuilder {
-    fn new(kind: Kind, capacity: usize) -> ColBuilder {
+    pub(crate) fn new(kind: Kind, capacity: usize) -> ColBuilder {
         match kind {
             Kind::Text | Kind::Json => {
                 ColBuilder::Text(StringBuilder::with_capacity(capacity, capacity * 8))
@@ -47,7 +48,7 @@ impl ColBuilder {
         }
     }
 
-    fn append(&mut self, v: &Val<'_>) -> Result<()> {
+    pub(crate) fn append(&mut self, v: &Val<'_>) -> Result<()> {
         match (self, v) {
             (ColBuilder::Text(b), Val::Text(t)) => b.append_value(t),
             (ColBuilder::Text(b), Val::Null) => b.append_null(),
@@ -72,7 +73,7 @@ impl ColBuilder {
         Ok(())
     }
 
-    fn finish(self) -> ArrayRef {
+    pub(crate) fn finish(self) -> ArrayRef {
         match self {
             ColBuilder::Text(mut b) => Arc::new(b.finish()),
             ColBuilder::Int(mut b) => Arc::new(b.finish()),

@@ -164,7 +164,7 @@ pub enum Synth {
     Line,
     /// Data row number (1-based, header excluded).
     Row,
-    /// `<first 8 hex of the file's SHA-256>-<line>`: unique across files.
+    /// `<first 8 hex of the file's BLAKE3 content hash>-<line>`: unique across files.
     RowId,
     /// Baskets: the item's position in its line (1-based).
     ItemPosition,
@@ -201,6 +201,17 @@ pub enum Epoch {
     Ms,
     /// Microseconds.
     Us,
+}
+
+impl Epoch {
+    /// Microseconds in one unit.
+    pub fn micros(self) -> i64 {
+        match self {
+            Epoch::S => 1_000_000,
+            Epoch::Ms => 1_000,
+            Epoch::Us => 1,
+        }
+    }
 }
 
 /// A timestamp built from a per-user sequence of day gaps (sources without calendar dates).

@@ -13,6 +13,9 @@ use crate::ingest::value::{
 };
 use crate::schema::{Kind, Table};
 
+mod columns;
+pub(crate) use columns::Records;
+
 /// What the evaluation of a row knows about its file.
 #[derive(Debug, Clone)]
 pub(crate) struct FileCtx {
@@ -298,13 +301,13 @@ impl Plan {
     }
 
     /// Evaluates one source row into `(table index, values)` pairs; `items` are a basket's items.
-    pub(crate) fn eval<'a>(
-        &self,
-        row: &RowCtx<'_, 'a>,
-        items: &[Cow<'a, str>],
-        file: &FileCtx,
+    pub(crate) fn eval<'s>(
+        &'s self,
+        row: &RowCtx<'s, '_>,
+        items: &'s [Cow<'_, str>],
+        file: &'s FileCtx,
         seq: &mut SeqState,
-        out: &mut Vec<(usize, u64, Vec<Val<'a>>)>,
+        out: &mut Vec<(usize, u64, Vec<Val<'s>>)>,
     ) -> Result<(), RowError> {
         for (ti, tp) in self.tables.iter().enumerate() {
             if let Some(c) = &tp.when
@@ -468,13 +471,13 @@ fn eval_cond(c: &CondC, f: &[Cow<'_, str>]) -> Result<bool, RowError> {
 }
 
 impl TablePlan {
-    fn eval_values<'a>(
-        &self,
-        row: &RowCtx<'_, 'a>,
-        item: Option<(usize, &Cow<'a, str>)>,
-        file: &FileCtx,
+    fn eval_values<'s>(
+        &'s self,
+        row: &RowCtx<'s, '_>,
+        item: Option<(usize, &'s Cow<'_, str>)>,
+        file: &'s FileCtx,
         seq: &mut SeqState,
-    ) -> Result<Vec<Val<'a>>, RowError> {
+    ) -> Result<Vec<Val<'s>>, RowError> {
         let mut vals = Vec::with_capacity(self.cols.len());
         for (c, def) in self.cols.iter().zip(self.table.columns()) {
             let v = match c {
@@ -482,15 +485,7 @@ impl TablePlan {
                 Some(cp) => cp.eval(row, item, file, seq)?,
             };
             if def.required && v.is_null() {
-                let label = c.as_ref().map_or(def.name, |cp| cp.label.as_str());
-                return Err(row_err(
-                    label,
-                    format!(
-                        "missing value for required `{}.{}`",
-                        self.table.name(),
-                        def.name
-                    ),
-                ));
+                return Err(self.missing(c.as_ref(), def));
             }
             vals.push(v);
         }
@@ -499,6 +494,18 @@ impl TablePlan {
 }
 
 impl TablePlan {
+    /// The error of a row without a value for the required column `def` (fed by `c`).
+    fn missing(&self, c: Option<&ColPlan>, def: &crate::schema::Column) -> RowError {
+        row_err(
+            c.map_or(def.name, |cp| cp.label.as_str()),
+            format!(
+                "missing value for required `{}.{}`",
+                self.table.name(),
+                def.name
+            ),
+        )
+    }
+
     /// The source column (or target name) behind target column `i`, for messages.
     pub(crate) fn label(&self, i: usize) -> String {
         match self.cols.get(i).and_then(Option::as_ref) {
@@ -513,37 +520,39 @@ impl TablePlan {
 }
 
 impl ColPlan {
-    fn eval<'a>(
-        &self,
-        row: &RowCtx<'_, 'a>,
-        item: Option<(usize, &Cow<'a, str>)>,
-        file: &FileCtx,
+    /// The value of this column for one row. Text borrows from the row, the plan or the file
+    /// wherever it can: this runs once per cell.
+    fn eval<'s>(
+        &'s self,
+        row: &RowCtx<'s, '_>,
+        item: Option<(usize, &'s Cow<'_, str>)>,
+        file: &'s FileCtx,
         seq: &mut SeqState,
-    ) -> Result<Val<'a>, RowError> {
-        let raw: Option<Cow<'a, str>> = match &self.src {
-            Src::Slot(s) => Some(field(row.fields, *s)?.clone()),
-            Src::Const(v) => Some(Cow::Owned(v.clone())),
+    ) -> Result<Val<'s>, RowError> {
+        let raw: Option<Cow<'s, str>> = match &self.src {
+            Src::Slot(s) => Some(Cow::Borrowed(field(row.fields, *s)?.as_ref())),
+            Src::Const(v) => Some(Cow::Borrowed(v.as_str())),
             Src::Default => None,
             Src::Synth(sy) => Some(match sy {
                 Synth::Line => Cow::Owned(row.line.to_string()),
                 Synth::Row => Cow::Owned(row.row.to_string()),
                 Synth::RowId => Cow::Owned(row_id(&file.hash8, row.line)),
-                Synth::FileName => Cow::Owned(file.file_name.clone()),
+                Synth::FileName => Cow::Borrowed(file.file_name.as_str()),
                 Synth::ItemPosition => Cow::Owned(item.map_or(0, |(p, _)| p).to_string()),
-                Synth::Item => item.map_or(Cow::Borrowed(""), |(_, it)| it.clone()),
+                Synth::Item => item.map_or(Cow::Borrowed(""), |(_, it)| Cow::Borrowed(it.as_ref())),
             }),
             Src::Json(cols) => return Ok(Val::Text(Cow::Owned(json_object(cols, row.fields)?))),
             Src::Sequence(q) => return self.sequence(q, row.fields, seq).map(Val::Ts),
             Src::Cases(cases, fallback) => {
                 let mut hit = match fallback {
-                    Some(s) => Some(field(row.fields, *s)?.clone()),
+                    Some(s) => Some(Cow::Borrowed(field(row.fields, *s)?.as_ref())),
                     None => None,
                 };
                 for (cond, v) in cases {
                     if eval_cond(cond, row.fields)? {
                         hit = Some(match v {
-                            CaseVal::Const(c) => Cow::Owned(c.clone()),
-                            CaseVal::Slot(s) => field(row.fields, *s)?.clone(),
+                            CaseVal::Const(c) => Cow::Borrowed(c.as_str()),
+                            CaseVal::Slot(s) => Cow::Borrowed(field(row.fields, *s)?.as_ref()),
                         });
                         break;
                     }
@@ -554,7 +563,7 @@ impl ColPlan {
         let mut text = match raw {
             Some(t) if !t.trim().is_empty() => trim_cow(t),
             _ => match &self.default {
-                Some(d) => Cow::Owned(d.clone()),
+                Some(d) => Cow::Borrowed(d.as_str()),
                 None => return Ok(Val::Null),
             },
         };
@@ -570,7 +579,7 @@ impl ColPlan {
         }
         if let Some(map) = &self.map {
             match map.iter().find(|(k, _)| k.as_str() == text.as_ref()) {
-                Some((_, v)) => text = Cow::Owned(v.clone()),
+                Some((_, v)) => text = Cow::Borrowed(v.as_str()),
                 None => match self.unmapped {
                     Unmapped::Keep => {}
                     Unmapped::Null => return Ok(Val::Null),
@@ -676,6 +685,13 @@ impl ColPlan {
 
 /// `<hash8>-<line>` without the formatting machinery (it runs once per row).
 fn row_id(hash8: &str, line: u64) -> String {
+    let mut s = String::with_capacity(hash8.len() + 21);
+    push_row_id(&mut s, hash8, line);
+    s
+}
+
+/// Appends `<hash8>-<line>` to `s`.
+fn push_row_id(s: &mut impl std::fmt::Write, hash8: &str, line: u64) {
     let mut digits = [0u8; 20];
     let mut n = line;
     let mut i = digits.len();
@@ -687,11 +703,11 @@ fn row_id(hash8: &str, line: u64) -> String {
             break;
         }
     }
-    let mut s = String::with_capacity(hash8.len() + 1 + digits.len() - i);
-    s.push_str(hash8);
-    s.push('-');
-    s.extend(digits[i..].iter().map(|d| char::from(*d)));
-    s
+    // Digits are ASCII, and a String or Arrow string builder never fails to take text.
+    let digits = std::str::from_utf8(&digits[i..]).unwrap_or_default();
+    let _ = s.write_str(hash8);
+    let _ = s.write_char('-');
+    let _ = s.write_str(digits);
 }
 
 fn trim_cow(t: Cow<'_, str>) -> Cow<'_, str> {

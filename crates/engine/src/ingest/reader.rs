@@ -1,6 +1,7 @@
 //! Reading one file with a layout: records → evaluated rows → Arrow builders, in parallel chunks.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono_tz::Tz;
@@ -15,16 +16,20 @@ use crate::error::{Error, Result};
 use crate::ingest::Progress;
 use crate::ingest::build::TableBuilder;
 use crate::ingest::mapping::{Encoding, Format, Layout};
-use crate::ingest::plan::{FileCtx, Plan, RowCtx, RowError, SeqState};
+use crate::ingest::plan::{FileCtx, Plan, Records, RowCtx, RowError, SeqState};
 use crate::ingest::source::{self, Chunk, Record, TextSpec};
 use crate::ingest::value::Val;
 use crate::quarantine::QRow;
+use crate::schema::Table;
+use crate::workspace::{EncodedRowGroup, RowGroupEncoder};
 
-/// Rows of one table from one file: built batches with each row's source line, or (for
-/// `group_by` tables) rows still to aggregate.
+/// Rows of one table from one file: built batches with each row's source line, (for `group_by`
+/// tables) rows still to aggregate, or (when no later check can reject a row) row groups already
+/// encoded for the table's file.
 pub(crate) enum TableOut {
     Built(Vec<(RecordBatch, Vec<u64>)>),
     Rows(Vec<(u64, Vec<Val<'static>>)>),
+    Encoded(Vec<EncodedRowGroup>),
 }
 
 /// Everything read from one file.
@@ -129,6 +134,42 @@ impl<'p> ChunkState<'p> {
         }
     }
 
+    /// Evaluates a chunk's records a column at a time (see [`Plan::columnar`]); with
+    /// `encoders` (one per table), its rows leave as encoded row groups.
+    fn finish_columns(
+        mut self,
+        recs: &Records<'_>,
+        ctx: &FileCtx,
+        encoders: Option<&[RowGroupEncoder]>,
+    ) -> Result<ChunkResult> {
+        let ev = self.plan.eval_columns(recs, ctx)?;
+        for (r, e) in ev.rejected {
+            self.reject(recs.line(r), e, recs.raw(r));
+        }
+        // Rows set aside while reading come first; keep the quarantine in file order.
+        self.quarantine.sort_by_key(|q| q.line);
+        let tables = match encoders {
+            Some(enc) => ev
+                .tables
+                .iter()
+                .zip(enc)
+                .map(|((batch, _), e)| {
+                    Ok(TableOut::Encoded(if batch.num_rows() == 0 {
+                        Vec::new()
+                    } else {
+                        vec![e.encode(batch)?]
+                    }))
+                })
+                .collect::<Result<_>>()?,
+            None => ev
+                .tables
+                .into_iter()
+                .map(|t| TableOut::Built(vec![t]))
+                .collect(),
+        };
+        Ok((tables, self.quarantine, self.read))
+    }
+
     fn finish(self) -> Result<ChunkResult> {
         if let Some(e) = self.scratch_err {
             return Err(e);
@@ -147,12 +188,15 @@ impl<'p> ChunkState<'p> {
 /// What one chunk produced: per-table rows, quarantined rows, rows read.
 type ChunkResult = (Vec<TableOut>, Vec<QRow>, u64);
 
-fn merge(parts: Vec<ChunkResult>, plan: Plan) -> FileOutput {
+/// Puts a file's chunk results together, in chunk order; `encoded` when its chunks were encoded.
+fn merge(parts: Vec<ChunkResult>, plan: Plan, encoded: bool) -> FileOutput {
     let mut tables: Vec<TableOut> = plan
         .tables
         .iter()
         .map(|t| {
-            if t.group_by.is_empty() {
+            if encoded {
+                TableOut::Encoded(Vec::new())
+            } else if t.group_by.is_empty() {
                 TableOut::Built(Vec::new())
             } else {
                 TableOut::Rows(Vec::new())
@@ -168,6 +212,7 @@ fn merge(parts: Vec<ChunkResult>, plan: Plan) -> FileOutput {
                     a.extend(b.into_iter().filter(|(b, _)| b.num_rows() > 0))
                 }
                 (TableOut::Rows(a), TableOut::Rows(b)) => a.extend(b),
+                (TableOut::Encoded(a), TableOut::Encoded(b)) => a.extend(b),
                 _ => {}
             }
         }
@@ -183,6 +228,11 @@ fn merge(parts: Vec<ChunkResult>, plan: Plan) -> FileOutput {
 }
 
 /// Reads a whole file with `layout`.
+/// Tables in `referenced` are read by a later reference check, so they stay as batches.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one file's whole reading context"
+)]
 pub(crate) fn read_file(
     bytes: &[u8],
     layout: &Layout,
@@ -190,15 +240,22 @@ pub(crate) fn read_file(
     file: &str,
     mapping: &str,
     ctx: &FileCtx,
+    referenced: &HashSet<Table>,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<FileOutput> {
     match layout.source.format {
-        Format::Csv | Format::Baskets => read_text(bytes, layout, tz, file, mapping, ctx, progress),
+        Format::Csv | Format::Baskets => {
+            read_text(bytes, layout, tz, file, mapping, ctx, referenced, progress)
+        }
         Format::Jsonl => read_jsonl(bytes, layout, tz, file, mapping, ctx),
         Format::Parquet => read_parquet(bytes, layout, tz, file, mapping, ctx),
     }
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one file's whole reading context"
+)]
 fn read_text(
     bytes: &[u8],
     layout: &Layout,
@@ -206,6 +263,7 @@ fn read_text(
     file: &str,
     mapping: &str,
     ctx: &FileCtx,
+    referenced: &HashSet<Table>,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<FileOutput> {
     let src = &layout.source;
@@ -258,11 +316,29 @@ fn read_text(
     };
     let chunks = source::chunks(body, first_line, target, spec.quoting);
     let done = AtomicU64::new(0);
+    let columnar = !baskets && plan.columnar();
+    // Rows no later check can reject (no key or reference checks, no table another layout
+    // refers to) are encoded for their files right where they are read, in parallel.
+    let encoders = if columnar
+        && plan.tables.iter().all(|t| {
+            t.checked_key.is_empty() && t.references.is_none() && !referenced.contains(&t.table)
+        }) {
+        Some(
+            plan.tables
+                .iter()
+                .map(|t| RowGroupEncoder::new(t.table))
+                .collect::<Result<Vec<_>>>()?,
+        )
+    } else {
+        None
+    };
     let parts: Vec<Result<ChunkResult>> =
         chunks
             .par_iter()
             .map(|chunk| {
-                let mut st = ChunkState::new(&plan, chunk.bytes.len() / 64 + 16);
+                let capacity = chunk.bytes.len() / 64 + 16;
+                let mut st = ChunkState::new(&plan, if columnar { 0 } else { capacity });
+                let mut recs = columnar.then(|| Records::with_capacity(capacity, header.len()));
                 let mut items: Vec<Cow<'_, str>> = Vec::new();
                 source::for_each_record(chunk, &spec, |rec| {
                     let (line, raw, fields) = (rec.line, rec.raw, rec.fields);
@@ -291,6 +367,9 @@ fn read_text(
                             },
                         ));
                         st.record(line, &items, &items, raw, ctx);
+                    } else if let Some(recs) = &mut recs {
+                        st.read += 1;
+                        recs.push(line, st.read, fields, raw);
                     } else {
                         st.record(line, fields, &[], raw, ctx);
                     }
@@ -298,11 +377,14 @@ fn read_text(
                 let n = done.fetch_add(chunk.bytes.len() as u64, Ordering::Relaxed)
                     + chunk.bytes.len() as u64;
                 progress(Progress::Bytes(n));
-                st.finish()
+                match &recs {
+                    Some(recs) => st.finish_columns(recs, ctx, encoders.as_deref()),
+                    None => st.finish(),
+                }
             })
             .collect();
     let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
-    Ok(merge(parts, plan))
+    Ok(merge(parts, plan, encoders.is_some()))
 }
 
 fn encoding_name(e: Encoding) -> &'static str {
@@ -367,7 +449,7 @@ fn read_jsonl(
             }
         }
     }
-    Ok(merge(vec![st.finish()?], plan))
+    Ok(merge(vec![st.finish()?], plan, false))
 }
 
 fn read_parquet(
@@ -423,5 +505,5 @@ fn read_parquet(
             st.record(line, &fields, &[], raw.as_bytes(), ctx);
         }
     }
-    Ok(merge(vec![st.finish()?], plan))
+    Ok(merge(vec![st.finish()?], plan, false))
 }

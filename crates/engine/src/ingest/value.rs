@@ -188,13 +188,8 @@ impl TsParser {
         let t = s.trim();
         if let Some(unit) = self.epoch {
             let v = parse_int(t).map_err(|_| format!("`{t}` is not an epoch number"))?;
-            let mul = match unit {
-                Epoch::S => 1_000_000,
-                Epoch::Ms => 1_000,
-                Epoch::Us => 1,
-            };
             return v
-                .checked_mul(mul)
+                .checked_mul(unit.micros())
                 .ok_or_else(|| format!("`{t}` is out of range"));
         }
         if let Some(f) = &self.format {

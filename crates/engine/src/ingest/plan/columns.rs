@@ -1,0 +1,588 @@
+//! Column-at-a-time evaluation of a chunk of records.
+//!
+//! The row path evaluates a record into a vector of values and pushes them through every table's
+//! builders, one cell dispatch after another. When no table depends on earlier rows, groups rows
+//! or repeats a row per basket item, a chunk's records are instead kept as borrowed fields and
+//! each target column is filled in one pass over them, straight into its Arrow builder. The
+//! outcome is the row path's, row for row: a record stored or quarantined with the first error in
+//! table order then column order, and a record no table takes rejected with the same reason.
+
+use std::borrow::Cow;
+
+use datafusion::arrow::array::{ArrayRef, BooleanArray, new_null_array};
+use datafusion::arrow::compute::filter;
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::{ColPlan, FileCtx, Plan, RowCtx, RowError, SeqState, Src, TablePlan, eval_cond};
+use crate::error::Result;
+use crate::ingest::build::ColBuilder;
+use crate::ingest::mapping::{Synth, Unmapped};
+use crate::ingest::value::Val;
+use crate::schema::{Column, Kind};
+
+/// A chunk's records as borrowed fields, in file order.
+pub(crate) struct Records<'a> {
+    fields: Vec<Cow<'a, str>>,
+    /// Record i's fields are `fields[starts[i]..starts[i + 1]]`.
+    starts: Vec<usize>,
+    lines: Vec<u64>,
+    rows: Vec<u64>,
+    raws: Vec<&'a [u8]>,
+}
+
+impl<'a> Records<'a> {
+    pub(crate) fn with_capacity(records: usize, width: usize) -> Records<'a> {
+        let mut starts = Vec::with_capacity(records + 1);
+        starts.push(0);
+        Records {
+            fields: Vec::with_capacity(records * width),
+            starts,
+            lines: Vec::with_capacity(records),
+            rows: Vec::with_capacity(records),
+            raws: Vec::with_capacity(records),
+        }
+    }
+
+    /// Adds a record: its line, its data row number, its fields and its raw bytes.
+    pub(crate) fn push(&mut self, line: u64, row: u64, fields: &[Cow<'a, str>], raw: &'a [u8]) {
+        self.fields.extend(fields.iter().cloned());
+        self.starts.push(self.fields.len());
+        self.lines.push(line);
+        self.rows.push(row);
+        self.raws.push(raw);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Field `slot` of record `i`, if the record has it.
+    fn field(&self, i: usize, slot: usize) -> Option<&str> {
+        let at = self.starts[i] + slot;
+        (at < self.starts[i + 1]).then(|| self.fields[at].as_ref())
+    }
+
+    fn row(&self, i: usize) -> RowCtx<'_, 'a> {
+        RowCtx {
+            fields: &self.fields[self.starts[i]..self.starts[i + 1]],
+            line: self.lines[i],
+            row: self.rows[i],
+        }
+    }
+
+    pub(crate) fn line(&self, i: usize) -> u64 {
+        self.lines[i]
+    }
+
+    pub(crate) fn raw(&self, i: usize) -> &'a [u8] {
+        self.raws[i]
+    }
+}
+
+/// What a chunk evaluated to.
+pub(crate) struct Evaluated {
+    /// Per table of the plan: its rows and each row's source line.
+    pub(crate) tables: Vec<(RecordBatch, Vec<u64>)>,
+    /// Records set aside (index into the records) with their reason, in record order.
+    pub(crate) rejected: Vec<(usize, RowError)>,
+}
+
+/// The first error of each record, if any.
+struct Errors {
+    bad: Vec<bool>,
+    first: Vec<(usize, RowError)>,
+}
+
+impl Errors {
+    fn mark(&mut self, r: usize, e: RowError) {
+        if !self.bad[r] {
+            self.bad[r] = true;
+            self.first.push((r, e));
+        }
+    }
+}
+
+impl Plan {
+    /// Whether a chunk may be evaluated a column at a time: no row depends on earlier rows, and
+    /// each record gives at most one row per table.
+    pub(crate) fn columnar(&self) -> bool {
+        !self.sequential
+            && self
+                .tables
+                .iter()
+                .all(|t| t.group_by.is_empty() && !t.for_each_item)
+    }
+
+    /// Evaluates every record of a chunk, table by table and column by column.
+    pub(crate) fn eval_columns(&self, recs: &Records<'_>, file: &FileCtx) -> Result<Evaluated> {
+        let n = recs.len();
+        let mut errs = Errors {
+            bad: vec![false; n],
+            first: Vec::new(),
+        };
+        let mut fed = vec![false; n];
+        let mut built = Vec::with_capacity(self.tables.len());
+        for tp in &self.tables {
+            let mut sel = Vec::with_capacity(n);
+            for (r, fed) in fed.iter_mut().enumerate() {
+                if errs.bad[r] {
+                    continue;
+                }
+                let take = match &tp.when {
+                    None => true,
+                    Some(c) => match eval_cond(c, recs.row(r).fields) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            errs.mark(r, e);
+                            false
+                        }
+                    },
+                };
+                if take {
+                    sel.push(r);
+                    *fed = true;
+                }
+            }
+            let cols = tp
+                .cols
+                .iter()
+                .zip(tp.table.columns())
+                .map(|(cp, def)| match cp {
+                    None => Ok(new_null_array(&def.kind.data_type(), sel.len())),
+                    Some(cp) => tp.column(cp, def, &sel, recs, file, &mut errs),
+                })
+                .collect::<Result<Vec<ArrayRef>>>()?;
+            built.push((sel, cols));
+        }
+        for (r, f) in fed.iter().enumerate() {
+            if !f {
+                errs.mark(
+                    r,
+                    RowError {
+                        column: "*".into(),
+                        reason: "the row matches no table of the mapping".into(),
+                    },
+                );
+            }
+        }
+        let mut tables = Vec::with_capacity(built.len());
+        for (tp, (sel, cols)) in self.tables.iter().zip(built) {
+            // Placeholders of failed records go before the batch exists: a required column
+            // holds no null.
+            let cols = if sel.iter().any(|&r| errs.bad[r]) {
+                let keep: BooleanArray = sel.iter().map(|&r| Some(!errs.bad[r])).collect();
+                cols.iter()
+                    .map(|c| filter(c, &keep))
+                    .collect::<std::result::Result<Vec<_>, _>>()?
+            } else {
+                cols
+            };
+            let batch = RecordBatch::try_new(tp.table.schema(), cols)?;
+            let lines = sel
+                .iter()
+                .filter(|&&r| !errs.bad[r])
+                .map(|&r| recs.line(r))
+                .collect();
+            tables.push((batch, lines));
+        }
+        let mut rejected = errs.first;
+        rejected.sort_by_key(|(r, _)| *r);
+        Ok(Evaluated { tables, rejected })
+    }
+}
+
+impl TablePlan {
+    /// Column `def` (fed by `cp`) for the selected records; a record that fails gets a null
+    /// placeholder here and is marked bad, to be filtered out of every table.
+    fn column(
+        &self,
+        cp: &ColPlan,
+        def: &Column,
+        sel: &[usize],
+        recs: &Records<'_>,
+        file: &FileCtx,
+        errs: &mut Errors,
+    ) -> Result<ArrayRef> {
+        let mut b = ColBuilder::new(def.kind, sel.len());
+        if let (ColBuilder::Text(sb), true) = (&mut b, cp.plain_row_id()) {
+            // The synthesised id of every row: written straight into the string buffer.
+            for &r in sel {
+                if errs.bad[r] {
+                    sb.append_null();
+                } else {
+                    super::push_row_id(sb, &file.hash8, recs.line(r));
+                    sb.append_value("");
+                }
+            }
+            return Ok(b.finish());
+        }
+        // The common shapes read the field straight into the builder; any value they cannot
+        // settle alone (blank, padded, unmapped, not plain digits) takes the general path.
+        match (&mut b, cp.fast()) {
+            (ColBuilder::Text(sb), Some(Fast::Text { slot, map, keep })) => {
+                for &r in sel {
+                    if errs.bad[r] {
+                        sb.append_null();
+                        continue;
+                    }
+                    let hit = recs.field(r, slot).and_then(bare).and_then(|t| match map {
+                        None => Some(t),
+                        Some(m) => m
+                            .iter()
+                            .find(|(k, _)| k == t)
+                            .map(|(_, v)| v.as_str())
+                            .or(keep.then_some(t)),
+                    });
+                    match hit {
+                        Some(t) => sb.append_value(t),
+                        None => match self.cell(cp, def, r, recs, file, errs) {
+                            Val::Text(t) => sb.append_value(t),
+                            _ => sb.append_null(),
+                        },
+                    }
+                }
+            }
+            (ColBuilder::Ts(tb), Some(Fast::Epoch { slot, micros })) => {
+                for &r in sel {
+                    if errs.bad[r] {
+                        tb.append_null();
+                        continue;
+                    }
+                    let hit = recs
+                        .field(r, slot)
+                        .and_then(digits)
+                        .and_then(|v| v.checked_mul(micros));
+                    match hit {
+                        Some(t) => tb.append_value(t),
+                        None => match self.cell(cp, def, r, recs, file, errs) {
+                            Val::Ts(t) => tb.append_value(t),
+                            _ => tb.append_null(),
+                        },
+                    }
+                }
+            }
+            (b, _) => {
+                for &r in sel {
+                    let v = if errs.bad[r] {
+                        Val::Null
+                    } else {
+                        self.cell(cp, def, r, recs, file, errs)
+                    };
+                    b.append(&v)?;
+                }
+            }
+        }
+        Ok(b.finish())
+    }
+
+    /// One cell by the general path (the row path's evaluation); null when the record fails,
+    /// which is marked with its error.
+    fn cell<'s>(
+        &self,
+        cp: &'s ColPlan,
+        def: &Column,
+        r: usize,
+        recs: &'s Records<'_>,
+        file: &'s FileCtx,
+        errs: &mut Errors,
+    ) -> Val<'s> {
+        // Column plans of a columnar chunk never keep sequence state; this one stays empty.
+        let mut seq = SeqState::default();
+        match cp.eval(&recs.row(r), None, file, &mut seq) {
+            Ok(v) if def.required && v.is_null() => {
+                errs.mark(r, self.missing(Some(cp), def));
+                Val::Null
+            }
+            Ok(v) => v,
+            Err(e) => {
+                errs.mark(r, e);
+                Val::Null
+            }
+        }
+    }
+}
+
+/// Shapes of column plans with a direct kernel.
+enum Fast<'p> {
+    /// A source field as text, optionally through a value map (`keep`: unmapped values stay).
+    Text {
+        slot: usize,
+        map: Option<&'p [(String, String)]>,
+        keep: bool,
+    },
+    /// A source field of epoch numbers.
+    Epoch { slot: usize, micros: i64 },
+}
+
+/// `s` when it is not empty and has nothing trimming could remove (its ends are printable ASCII).
+fn bare(s: &str) -> Option<&str> {
+    let b = s.as_bytes();
+    let plain = |c: &u8| (b'!'..=b'~').contains(c);
+    (b.first().is_some_and(plain) && b.last().is_some_and(plain)).then_some(s)
+}
+
+/// A non-negative integer of at most 18 plain digits (it cannot overflow).
+fn digits(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > 18 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0i64, |v, d| v * 10 + i64::from(d - b'0')))
+}
+
+impl ColPlan {
+    /// The direct kernel for this column, if its shape has one: a source field with no prefix,
+    /// suffix or arithmetic, read as text (value map allowed) or as epoch numbers.
+    fn fast(&self) -> Option<Fast<'_>> {
+        let Src::Slot(slot) = self.src else {
+            return None;
+        };
+        if self.strip_prefix.is_some()
+            || self.strip_suffix.is_some()
+            || !self.plus.is_empty()
+            || self.times.is_some()
+            || self.divide_by.is_some()
+            || self.abs
+        {
+            return None;
+        }
+        match self.kind {
+            Kind::Text => Some(Fast::Text {
+                slot,
+                map: self.map.as_deref(),
+                keep: self.unmapped == Unmapped::Keep,
+            }),
+            Kind::Timestamp => self.ts.epoch.map(|e| Fast::Epoch {
+                slot,
+                micros: e.micros(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// A text column that is exactly the synthesised `<hash8>-<line>` id (no default applies:
+    /// the id is never empty; no prefix, suffix, value map or arithmetic touches it).
+    fn plain_row_id(&self) -> bool {
+        matches!(self.src, Src::Synth(Synth::RowId))
+            && matches!(self.kind, Kind::Text)
+            && self.strip_prefix.is_none()
+            && self.strip_suffix.is_none()
+            && self.map.is_none()
+            && self.plus.is_empty()
+            && self.times.is_none()
+            && self.divide_by.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+    use std::borrow::Cow;
+
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::arrow::util::pretty::pretty_format_batches;
+
+    use super::{Records, SeqState};
+    use crate::ingest::build::TableBuilder;
+    use crate::ingest::mapping::MappingFile;
+    use crate::ingest::plan::{FileCtx, Plan, RowCtx, RowError};
+
+    /// Two tables: events from every row but `skip` ones (direct text, a value map that
+    /// quarantines unknown values, epoch seconds, a default, a kept-unmapped map), and orders
+    /// from `buy` rows (arithmetic, cases, a required id).
+    const MAPPING: &str = r#"
+name = "mixed"
+timezone = "UTC"
+[source]
+header = true
+
+[[table]]
+name = "events"
+when = { not = { column = "b", equals = "skip" } }
+[table.columns]
+event_id = { synth = "row_id" }
+ts = { column = "t", epoch = "s" }
+user_id = "u"
+event = { column = "b", map = { pv = "product_view", buy = "order", zz = "zz" } }
+item_id = { column = "i", default = "none" }
+category = { column = "c", map = { x = "X" }, unmapped = "keep" }
+
+[[table]]
+name = "orders"
+when = { column = "b", equals = "buy" }
+[table.columns]
+order_id = { column = "u", strip_prefix = "u" }
+user_id = "u"
+ts = { column = "t", epoch = "ms" }
+net_amount = { column = "q", times = "p" }
+status = { column = "b", cases = [{ when = { column = "q", equals = "0" }, value = "cancelled" }], default = "completed" }
+"#;
+
+    const HEADER: [&str; 7] = ["u", "t", "b", "i", "c", "q", "p"];
+
+    /// Rows touching every kernel and fallback: padded (also by a Unicode space) and blank fields,
+    /// unmapped and skipped rows, bad epochs and numbers, a row without a user, a short row.
+    const ROWS: &[&str] = &[
+        "u1,1511544070,pv,i1,x,,",
+        "u2, 1511544071 ,buy,,y,2,1.5",
+        " u3 ,1511544072,cart,i3,x,,",
+        "u4,15115440xx,pv,i4,x,,",
+        ",1511544074,pv,i5,x,,",
+        "u6,1511544075,skip,i6,x,,",
+        "u7,1511544076,buy,i7,z,0,9.99",
+        "u8,1511544077,buy,i8,z,two,1",
+        "u9,-5,zz,i9,,,",
+        "u10,1511544079,pv",
+        "u11,123456789012345678901,pv,i11,x,,",
+        "u12,1511544080,\u{3000}pv\u{3000},i12,\u{3000}x,,",
+    ];
+
+    fn plan() -> Plan {
+        let m = MappingFile::parse(MAPPING, "test").unwrap();
+        let header: Vec<String> = HEADER.iter().map(|h| (*h).to_string()).collect();
+        Plan::compile(&m.layouts()[0], &header, chrono_tz::UTC, "f.csv", "mixed").unwrap()
+    }
+
+    fn fields(row: &str) -> Vec<Cow<'_, str>> {
+        row.split(',').map(Cow::Borrowed).collect()
+    }
+
+    #[test]
+    fn columns_match_the_row_path_row_for_row() {
+        let plan = plan();
+        assert!(plan.columnar());
+        let ctx = FileCtx {
+            file_name: "f.csv".into(),
+            hash8: "0123abcd".into(),
+        };
+
+        // The row path, as the reader runs it for a plan that is not columnar.
+        let mut builders: Vec<(TableBuilder, Vec<u64>)> = plan
+            .tables
+            .iter()
+            .map(|t| (TableBuilder::new(t.table, 4), Vec::new()))
+            .collect();
+        let mut rejected: Vec<(u64, RowError)> = Vec::new();
+        for (i, row) in ROWS.iter().enumerate() {
+            let f = fields(row);
+            let line = i as u64 + 2;
+            let rc = RowCtx {
+                fields: &f,
+                line,
+                row: i as u64 + 1,
+            };
+            let mut out = Vec::new();
+            match plan.eval(&rc, &[], &ctx, &mut SeqState::default(), &mut out) {
+                Err(e) => rejected.push((line, e)),
+                Ok(()) if out.is_empty() => rejected.push((
+                    line,
+                    RowError {
+                        column: "*".into(),
+                        reason: "the row matches no table of the mapping".into(),
+                    },
+                )),
+                Ok(()) => {
+                    for (ti, l, vals) in out {
+                        builders[ti].0.push(&vals).unwrap();
+                        builders[ti].1.push(l);
+                    }
+                }
+            }
+        }
+        let by_rows: Vec<_> = builders
+            .into_iter()
+            .map(|(b, lines)| (b.finish().unwrap(), lines))
+            .collect();
+
+        // The column path over the same records.
+        let owned: Vec<Vec<Cow<'_, str>>> = ROWS.iter().map(|r| fields(r)).collect();
+        let mut recs = Records::with_capacity(ROWS.len(), HEADER.len());
+        for (i, f) in owned.iter().enumerate() {
+            recs.push(i as u64 + 2, i as u64 + 1, f, ROWS[i].as_bytes());
+        }
+        let ev = plan.eval_columns(&recs, &ctx).unwrap();
+        let by_columns: Vec<(u64, RowError)> = ev
+            .rejected
+            .iter()
+            .map(|(r, e)| (recs.line(*r), e.clone()))
+            .collect();
+
+        assert_eq!(by_columns, rejected);
+        // Hand-checked: which rows fail and why.
+        let reasons: Vec<String> = rejected
+            .iter()
+            .map(|(l, e)| format!("{l} {} {}", e.column, e.reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "4 b unmapped value `cart` (mapped: buy, pv, zz)",
+                "5 t `15115440xx` is not an epoch number",
+                "7 * the row matches no table of the mapping",
+                "9 q `two` is not a decimal number",
+                "11 #4 row has 3 fields, needs at least 4",
+                "12 t `123456789012345678901` is not an epoch number",
+            ],
+            "{reasons:#?}"
+        );
+        for ((a, la), (b, lb)) in by_rows.iter().zip(&ev.tables) {
+            assert_eq!(la, lb);
+            assert_eq!(
+                pretty_format_batches(std::slice::from_ref(a))
+                    .unwrap()
+                    .to_string(),
+                pretty_format_batches(std::slice::from_ref(b))
+                    .unwrap()
+                    .to_string()
+            );
+        }
+        // Hand-checked values: maps applied after trimming (a Unicode space too), unmapped
+        // categories kept, a blank one null, a padded epoch read.
+        let events = &ev.tables[0].0;
+        let text = |c: &str| -> Vec<Option<String>> {
+            let a = cast(events.column_by_name(c).unwrap(), &DataType::Utf8).unwrap();
+            a.as_string::<i32>()
+                .iter()
+                .map(|v| v.map(str::to_string))
+                .collect()
+        };
+        let some = |v: &[&str]| -> Vec<Option<String>> {
+            v.iter()
+                .map(|s| (!s.is_empty()).then(|| (*s).to_string()))
+                .collect()
+        };
+        assert_eq!(
+            text("event"),
+            some(&[
+                "product_view",
+                "order",
+                "product_view",
+                "order",
+                "zz",
+                "product_view"
+            ])
+        );
+        assert_eq!(text("category"), some(&["X", "y", "X", "z", "", "X"]));
+        assert_eq!(
+            text("item_id"),
+            some(&["i1", "none", "i5", "i7", "i9", "i12"])
+        );
+        assert_eq!(
+            text("event_id"),
+            some(&[
+                "0123abcd-2",
+                "0123abcd-3",
+                "0123abcd-6",
+                "0123abcd-8",
+                "0123abcd-10",
+                "0123abcd-13"
+            ])
+        );
+        assert_eq!(text("ts")[1].as_deref(), Some("2017-11-24T17:21:11Z"));
+        assert_eq!(ev.tables[0].1, vec![2, 3, 6, 8, 10, 13]);
+        assert_eq!(ev.tables[1].1, vec![3, 8]);
+    }
+}
