@@ -28,9 +28,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::render::Format;
 
 // mimalloc keeps freed memory for reuse: large analysis buffers then cost no fresh page faults
-// (glibc maps and unmaps each one). It is built without asking for transparent huge pages: each
-// first touch of one would zero 2 MiB, and an ingest that fills and frees chunk buffers spent a
-// quarter of its CPU time in that zeroing.
+// (glibc maps and unmaps each one).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

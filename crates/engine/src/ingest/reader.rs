@@ -1,4 +1,6 @@
-//! Reading one file with a layout: records → evaluated rows → Arrow builders, in parallel chunks.
+//! Reading one file with a layout, in parallel chunks: records → evaluated rows → Arrow builders
+//! (the row path), or records → columns (see `plan::columns`) → Parquet row groups encoded on
+//! the worker when no later check can reject a row.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -40,7 +42,7 @@ pub(crate) struct FileOutput {
     pub(crate) read: u64,
 }
 
-const CHUNK_BYTES: usize = 4 << 20;
+const CHUNK_BYTES: usize = 8 << 20;
 
 /// Per-chunk accumulation.
 struct ChunkState<'p> {
