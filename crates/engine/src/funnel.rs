@@ -3,6 +3,7 @@
 //! breakdowns, and the extensions (same property, step limits, exclusions, session unit, where
 //! dropped users went). Definitions are in docs/metrics.md ("Funnels").
 
+mod direct;
 pub mod udaf;
 
 use std::collections::HashMap;
@@ -406,25 +407,33 @@ fn base_sql(spec: &FunnelSpec, split_sessions: bool) -> String {
 }
 
 fn detail_call(spec: &FunnelSpec) -> Result<String> {
-    let cfg = DetailConfig {
+    let cfg =
+        serde_json::to_string(&detail_config(spec)).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(format!(
+        "funnel_detail({}, ts, {})",
+        quote(&cfg),
+        conditions(spec).join(", ")
+    ))
+}
+
+/// The funnel's definition as `funnel_detail` reads it.
+fn detail_config(spec: &FunnelSpec) -> DetailConfig {
+    DetailConfig {
         window_us: spec.window_us,
         mode: spec.mode.name().to_string(),
         steps: spec.steps.len(),
         step_limits_us: spec.step_limits_us.clone(),
         exclusions: spec.exclude.len(),
-    };
-    let cfg = serde_json::to_string(&cfg).map_err(|e| Error::Internal(e.to_string()))?;
-    let conds: Vec<String> = spec
-        .steps
+    }
+}
+
+/// The step conditions, then the exclusion conditions, over `funnel_base`.
+fn conditions(spec: &FunnelSpec) -> Vec<String> {
+    spec.steps
         .iter()
         .chain(&spec.exclude)
         .map(|s| format!("event = {}", quote(s)))
-        .collect();
-    Ok(format!(
-        "funnel_detail({}, ts, {})",
-        quote(&cfg),
-        conds.join(", ")
-    ))
+        .collect()
 }
 
 type UnitKey = (Option<String>, Option<String>);
@@ -470,6 +479,20 @@ fn per_unit_sql(spec: &FunnelSpec, by_breakdown: bool, with_unit: bool) -> Resul
 /// Per (unit, breakdown value): the result of [`per_unit_sql`]. The unit itself is returned only
 /// with `same` (it is needed to pick the best).
 async fn units(
+    ctx: &SessionContext,
+    spec: &FunnelSpec,
+    by_breakdown: bool,
+) -> Result<Vec<(UnitKey, UnitResult)>> {
+    // In-process, the partitions are read side by side and merged once (see `direct`); a
+    // cluster runs the aggregate, and `--same` needs the best result over its values.
+    if spec.same.is_none() && crate::cluster::engine().is_none() {
+        return direct::units(ctx, spec, by_breakdown).await;
+    }
+    units_by_sql(ctx, spec, by_breakdown).await
+}
+
+/// [`units`] through the `funnel_detail` aggregate.
+async fn units_by_sql(
     ctx: &SessionContext,
     spec: &FunnelSpec,
     by_breakdown: bool,
@@ -687,7 +710,104 @@ pub fn parse_duration(s: &str) -> Result<i64> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{RecordBatch, StringArray, TimestampMicrosecondArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use datafusion::datasource::MemTable;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
     use super::*;
+
+    /// A seeded log in `partitions` partitions of several batches: users' events mostly
+    /// contiguous but some users spread over batches and partitions, ties, unrelated events,
+    /// null breakdown values.
+    fn funnel_base(seed: u64, partitions: usize) -> MemTable {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("unit", DataType::Utf8, true),
+            Field::new("bkey", DataType::Utf8, true),
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("event", DataType::Utf8, true),
+        ]));
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let events = ["product_view", "add_to_cart", "order", "favorite", "refund"];
+        let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(); partitions];
+        for b in 0..(partitions * 3) {
+            let rows = rng.random_range(1..400);
+            let (mut u, mut k, mut t, mut e) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let mut user = rng.random_range(0..60);
+            for _ in 0..rows {
+                if rng.random_range(0..8) == 0 {
+                    user = rng.random_range(0..60);
+                }
+                u.push(Some(format!("u{user}")));
+                k.push((user % 4 != 0).then(|| format!("c{}", user % 3)));
+                t.push(Some(rng.random_range(0..40i64) * 3_600_000_000));
+                e.push(Some(events[rng.random_range(0..events.len())]));
+            }
+            let batch = RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![
+                    Arc::new(StringArray::from(u)),
+                    Arc::new(StringArray::from(k)),
+                    Arc::new(TimestampMicrosecondArray::from(t).with_timezone("UTC")),
+                    Arc::new(StringArray::from(e)),
+                ],
+            )
+            .unwrap();
+            parts[b % partitions].push(batch);
+        }
+        MemTable::try_new(schema, parts).unwrap()
+    }
+
+    fn sorted(mut v: Vec<(UnitKey, UnitResult)>) -> Vec<(Option<String>, usize, Vec<i64>)> {
+        v.sort_by(|a, b| (&a.0, a.1.level, &a.1.times).cmp(&(&b.0, b.1.level, &b.1.times)));
+        v.into_iter()
+            .map(|((_, b), r)| (b, r.level, r.times))
+            .collect()
+    }
+
+    /// The in-process path gives each unit exactly the aggregate's result, in every mode, with
+    /// step limits and exclusions, by breakdown, however the units are spread over partitions.
+    #[tokio::test]
+    async fn direct_path_matches_the_aggregate() {
+        let steps = ["product_view", "add_to_cart", "order"]
+            .map(String::from)
+            .to_vec();
+        for seed in 0..6u64 {
+            let ctx = SessionContext::new();
+            register(&ctx);
+            ctx.register_table(
+                "funnel_base",
+                Arc::new(funnel_base(seed, 1 + seed as usize % 3)),
+            )
+            .unwrap();
+            for mode in [Mode::Default, Mode::StrictOrder, Mode::StrictIncrease] {
+                let mut spec = FunnelSpec::new(steps.clone(), (4 + seed as i64) * 3_600_000_000);
+                spec.mode = mode;
+                if seed % 2 == 1 {
+                    spec.step_limits_us = vec![Some(2 * 3_600_000_000), None];
+                    spec.exclude = vec!["refund".into()];
+                }
+                for by in [false, true] {
+                    let a = sorted(direct::units(&ctx, &spec, by).await.unwrap());
+                    let b = sorted(units_by_sql(&ctx, &spec, by).await.unwrap());
+                    assert_eq!(a, b, "seed {seed}, {mode:?}, breakdown {by}");
+                    assert!(
+                        a.iter().any(|r| r.1 >= 2),
+                        "seed {seed}: a funnel with depth"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn durations() {

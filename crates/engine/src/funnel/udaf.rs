@@ -275,7 +275,7 @@ impl FunnelUdaf {
                     }
                     _ => return plan_err!("{name}: the first argument must be a JSON literal"),
                 };
-                let Some(mode) = Mode::parse(&cfg.mode) else {
+                let Some(f) = detail_funnel(&cfg) else {
                     return plan_err!("{name}: unknown mode {}", cfg.mode);
                 };
                 if args.exprs.len() != 2 + cfg.steps + cfg.exclusions {
@@ -285,8 +285,6 @@ impl FunnelUdaf {
                         args.exprs.len().saturating_sub(2)
                     );
                 }
-                let mut f = Funnel::new(cfg.steps, cfg.window_us, mode);
-                f.step_limits = cfg.step_limits_us;
                 (f, 1, cfg.exclusions)
             }
         };
@@ -321,8 +319,15 @@ impl FunnelUdaf {
     }
 }
 
+/// The funnel `funnel_detail` computes for `cfg`, if its mode is known.
+pub(super) fn detail_funnel(cfg: &DetailConfig) -> Option<Funnel> {
+    let mut f = Funnel::new(cfg.steps, cfg.window_us, Mode::parse(&cfg.mode)?);
+    f.step_limits.clone_from(&cfg.step_limits_us);
+    Some(f)
+}
+
 /// Timestamps as i64 (microseconds for timestamps, the integer itself otherwise).
-fn ts_values(a: &ArrayRef) -> DfResult<Int64Array> {
+pub(super) fn ts_values(a: &ArrayRef) -> DfResult<Int64Array> {
     let a = match a.data_type() {
         DataType::Timestamp(TimeUnit::Microsecond, _) => a.clone(),
         DataType::Timestamp(_, tz) => {
@@ -337,14 +342,14 @@ fn ts_values(a: &ArrayRef) -> DfResult<Int64Array> {
 
 /// One bit per step condition, `EXCLUDED` for exclusions; null counts as false.
 fn masks(spec: &Spec, values: &[ArrayRef], rows: usize) -> DfResult<Vec<u32>> {
+    step_masks(spec.funnel.steps, &values[spec.ts_arg + 1..], rows)
+}
+
+/// [`masks`] of conditions `conds`: the first `steps` are steps, the rest exclusions.
+pub(super) fn step_masks(steps: usize, conds: &[ArrayRef], rows: usize) -> DfResult<Vec<u32>> {
     let mut mask = vec![0u32; rows];
-    let first = spec.ts_arg + 1;
-    for (k, a) in values[first..].iter().enumerate() {
-        let bit = if k < spec.funnel.steps {
-            1u32 << k
-        } else {
-            EXCLUDED
-        };
+    for (k, a) in conds.iter().enumerate() {
+        let bit = if k < steps { 1u32 << k } else { EXCLUDED };
         if a.data_type() == &DataType::Null {
             continue;
         }
@@ -360,6 +365,12 @@ fn masks(spec: &Spec, values: &[ArrayRef], rows: usize) -> DfResult<Vec<u32>> {
         }
     }
     Ok(mask)
+}
+
+/// Whether a row enters its group's funnel: it has a timestamp, and a step (or an exclusion)
+/// unless unrelated rows are kept (strict-order mode reads them).
+pub(super) fn kept(mask: u32, has_ts: bool, keep_unrelated: bool) -> bool {
+    has_ts && (mask != 0 || keep_unrelated)
 }
 
 /// Group index of a row that is kept out of every funnel (no step in a non-strict mode, null
@@ -628,8 +639,7 @@ impl Groups {
             .iter()
             .enumerate()
             .map(|(i, &m)| {
-                if (m == 0 && !keep_unrelated)
-                    || ts.is_null(i)
+                if !kept(m, ts.is_valid(i), keep_unrelated)
                     || filter.is_some_and(|f| !f.is_valid(i) || !f.value(i))
                 {
                     DROPPED

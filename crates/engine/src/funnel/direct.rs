@@ -1,0 +1,218 @@
+//! Per-unit funnel results computed in-process from the partitions of one scan, without the
+//! aggregate's partial/final exchange.
+//!
+//! `funnel_detail` runs as a partial aggregation per partition whose state is every row of every
+//! group (a funnel cannot be summed), hash-repartitioned by group and merged again: each event is
+//! hashed three times and copied twice on the way. On the embedded engine the funnel instead
+//! reads the partitions of `SELECT unit, bkey, ts, conditions` side by side, gives each run of
+//! equal keys (a user's events are usually contiguous: shops export, and Taobao publishes, logs
+//! grouped by user) one group lookup, and merges the partitions' groups by key once at the end.
+//! Each unit's entries then go through the same sort and scan as the aggregate's, so the results
+//! are the aggregate's (tests compare both on every funnel case).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{partition, take};
+use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::logical_expr::EmitTo;
+use datafusion::physical_plan::aggregates::group_values::new_group_values;
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use rayon::prelude::*;
+use shoplens_models::funnel::{Funnel, Mode, scan, sort_entries};
+
+use super::udaf::{detail_funnel, kept, step_masks, ts_values};
+use super::{FunnelSpec, UnitKey, UnitResult, conditions, detail_config};
+use crate::error::{Error, Result};
+use crate::sql::strings;
+
+/// What one partition read: its groups' keys (unit, breakdown value), the entries (timestamp,
+/// step mask) of its kept rows batch by batch, and its runs: `(group, batch, start, len)`, the
+/// entries `chunks[batch][start..start + len]` of one group, in read order.
+struct Part {
+    keys: Vec<ArrayRef>,
+    chunks: Vec<Vec<(i64, u32)>>,
+    runs: Vec<(u32, u32, u32, u32)>,
+}
+
+/// Per (unit, breakdown value) of `funnel_base`: the funnel's result, as `units` returns it.
+pub(super) async fn units(
+    ctx: &SessionContext,
+    spec: &FunnelSpec,
+    by_breakdown: bool,
+) -> Result<Vec<(UnitKey, UnitResult)>> {
+    let funnel =
+        detail_funnel(&detail_config(spec)).ok_or_else(|| Error::Internal("funnel mode".into()))?;
+    let bkey = if by_breakdown {
+        "bkey"
+    } else {
+        "CAST(NULL AS VARCHAR)"
+    };
+    let q = format!(
+        "SELECT unit, {bkey} AS b, ts, {} FROM funnel_base",
+        conditions(spec).join(", ")
+    );
+    let plan = ctx.sql(&q).await?.create_physical_plan().await?;
+    let funnel = Arc::new(funnel);
+    let mut tasks = Vec::new();
+    for p in 0..plan.output_partitioning().partition_count() {
+        let stream = plan.execute(p, ctx.task_ctx())?;
+        let (plan, funnel) = (Arc::clone(&plan), Arc::clone(&funnel));
+        tasks.push(tokio::spawn(async move {
+            read_partition(stream, &plan, &funnel).await
+        }));
+    }
+    let mut parts = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        parts.push(
+            t.await
+                .map_err(|e| Error::Internal(format!("funnel partition: {e}")))??,
+        );
+    }
+    merge(parts, &funnel)
+}
+
+/// Reads one partition: a group lookup per run of equal keys.
+async fn read_partition(
+    mut stream: datafusion::physical_plan::SendableRecordBatchStream,
+    plan: &Arc<dyn ExecutionPlan>,
+    funnel: &Funnel,
+) -> Result<Part> {
+    let schema = plan.schema();
+    let key_schema = Arc::new(Schema::new(vec![
+        Field::new("u", schema.field(0).data_type().clone(), true),
+        Field::new("b", schema.field(1).data_type().clone(), true),
+    ]));
+    let mut groups = new_group_values(key_schema, &GroupOrdering::None)?;
+    let keep_unrelated = funnel.mode == Mode::StrictOrder;
+    let mut chunks: Vec<Vec<(i64, u32)>> = Vec::new();
+    let mut runs: Vec<(u32, u32, u32, u32)> = Vec::new();
+    let mut run_groups = Vec::new();
+    while let Some(batch) = stream.next().await {
+        let batch: RecordBatch = batch?;
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        let keys = [Arc::clone(batch.column(0)), Arc::clone(batch.column(1))];
+        let key_runs = partition(&keys)?.ranges();
+        let heads = UInt32Array::from_iter_values(key_runs.iter().map(|r| r.start as u32));
+        let head_keys = keys
+            .iter()
+            .map(|k| take(k, &heads, None))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        run_groups.clear();
+        groups.intern(&head_keys, &mut run_groups)?;
+        let ts = ts_values(batch.column(2))?;
+        let masks = step_masks(funnel.steps, &batch.columns()[3..], batch.num_rows())?;
+        let chunk_no = chunks.len() as u32;
+        let mut chunk = Vec::with_capacity(batch.num_rows());
+        for (run, &g) in key_runs.iter().zip(&run_groups) {
+            let start = chunk.len();
+            chunk.extend(
+                run.clone()
+                    .filter(|&i| kept(masks[i], ts.is_valid(i), keep_unrelated))
+                    .map(|i| (ts.value(i), masks[i])),
+            );
+            if chunk.len() > start {
+                runs.push((
+                    g as u32,
+                    chunk_no,
+                    start as u32,
+                    (chunk.len() - start) as u32,
+                ));
+            }
+        }
+        chunks.push(chunk);
+    }
+    let keys = if groups.is_empty() {
+        Vec::new()
+    } else {
+        groups.emit(EmitTo::All)?
+    };
+    Ok(Part { keys, chunks, runs })
+}
+
+/// Merges the partitions' groups by key, then scans each unit's entries (in parallel).
+fn merge(parts: Vec<Part>, funnel: &Funnel) -> Result<Vec<(UnitKey, UnitResult)>> {
+    let Some(first) = parts.iter().find(|p| !p.keys.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let key_schema = Arc::new(Schema::new(
+        first
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Field::new(format!("k{i}"), k.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    ));
+    let mut all = new_group_values(key_schema, &GroupOrdering::None)?;
+    // Each partition's local group → the merged group.
+    let mut to_global: Vec<Vec<usize>> = Vec::with_capacity(parts.len());
+    for p in &parts {
+        let mut g = Vec::new();
+        if !p.keys.is_empty() {
+            all.intern(&p.keys, &mut g)?;
+        }
+        to_global.push(g);
+    }
+    let n = all.len();
+    // The runs of each merged group (partition, run), in partition then read order.
+    let mut starts = vec![0usize; n + 1];
+    for (p, map) in parts.iter().zip(&to_global) {
+        for r in &p.runs {
+            starts[map[r.0 as usize] + 1] += 1;
+        }
+    }
+    for i in 0..n {
+        starts[i + 1] += starts[i];
+    }
+    let mut pos = starts[..n].to_vec();
+    let mut pieces = vec![(0u32, 0u32); starts[n]];
+    for (pi, (p, map)) in parts.iter().zip(&to_global).enumerate() {
+        for (ri, r) in p.runs.iter().enumerate() {
+            let g = map[r.0 as usize];
+            pieces[pos[g]] = (pi as u32, ri as u32);
+            pos[g] += 1;
+        }
+    }
+    let results: Vec<UnitResult> = (0..n)
+        .into_par_iter()
+        .with_min_len(1024)
+        .map_init(Vec::new, |scratch: &mut Vec<(i64, u32)>, g| {
+            let slice = |&(p, r): &(u32, u32)| {
+                let part = &parts[p as usize];
+                let (_, c, start, len) = part.runs[r as usize];
+                &part.chunks[c as usize][start as usize..(start + len) as usize]
+            };
+            let mine = &pieces[starts[g]..starts[g + 1]];
+            let r = match mine {
+                [one] if slice(one).is_sorted_by_key(|e| e.0) => scan(funnel, slice(one)),
+                _ => {
+                    scratch.clear();
+                    for piece in mine {
+                        scratch.extend_from_slice(slice(piece));
+                    }
+                    sort_entries(scratch);
+                    scan(funnel, scratch)
+                }
+            };
+            UnitResult {
+                level: r.level,
+                times: (1..=r.level).filter_map(|k| r.time_to(k)).collect(),
+            }
+        })
+        .collect();
+    let keys = all.emit(EmitTo::All)?;
+    let bkeys = strings(&keys[1])?;
+    Ok(results
+        .into_iter()
+        .enumerate()
+        .map(|(g, r)| {
+            let b = (!bkeys.is_null(g)).then(|| bkeys.value(g).to_string());
+            ((None, b), r)
+        })
+        .collect())
+}
