@@ -44,7 +44,10 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 const PURGE_DELAY_MS: i32 = 10_000;
 
 /// Sets the purge delay, unless the user chose one (`MIMALLOC_PURGE_DELAY`).
-#[allow(unsafe_code, reason = "the one foreign call shoplens makes: an allocator option")]
+#[allow(
+    unsafe_code,
+    reason = "the one foreign call shoplens makes: an allocator option"
+)]
 fn tune_allocator() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
         return;

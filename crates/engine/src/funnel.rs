@@ -293,8 +293,12 @@ pub async fn funnel(ws: &Workspace, spec: &FunnelSpec) -> Result<FunnelReport> {
     let (ctx, _) = query::context(ws).await?;
     // Sessions need the 30-minute split only when some event lacks a session id.
     let split = spec.unit == Unit::Session && sessions::need_split(&ctx).await?;
-    let base = base_sql(spec, split);
+    let base = base_sql(spec, split, false);
     ctx.register_table("funnel_base", ctx.sql(&base).await?.into_view())?;
+    // The same rows with those of no unit, which the in-process path skips itself: with no
+    // other filter the scan then needs no filter step (it copies every row it passes on).
+    let all = base_sql(spec, split, true);
+    ctx.register_table("funnel_all", ctx.sql(&all).await?.into_view())?;
     let overall = units(&ctx, spec, false).await?;
     let users_total = overall.len() as u64;
     let mut report = FunnelReport {
@@ -331,8 +335,9 @@ pub async fn funnel(ws: &Workspace, spec: &FunnelSpec) -> Result<FunnelReport> {
     Ok(report)
 }
 
-/// Events in the range, after filters, with `unit`, `bkey` and `same` columns.
-fn base_sql(spec: &FunnelSpec, split_sessions: bool) -> String {
+/// Events in the range, after filters, with `unit`, `bkey` and `same` columns; with
+/// `null_units`, also the events without a unit.
+fn base_sql(spec: &FunnelSpec, split_sessions: bool, null_units: bool) -> String {
     let mut conds = Vec::new();
     if let Some(f) = spec.from {
         conds.push(format!("ts >= {}", ts_literal(f)));
@@ -395,14 +400,21 @@ fn base_sql(spec: &FunnelSpec, split_sessions: bool) -> String {
         }
         Some(c) => format!("e.{c}"),
     };
-    let mut where_ = vec!["e.unit IS NOT NULL".to_string()];
+    let mut where_ = Vec::new();
+    if !null_units {
+        where_.push("e.unit IS NOT NULL".to_string());
+    }
     for (c, v) in &spec.filters {
         where_.push(format!("e.{c} = {}", quote(v)));
     }
+    let where_ = if where_.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", where_.join(" AND "))
+    };
     format!(
         "SELECT e.unit AS unit, e.person AS person, e.ts AS ts, e.event AS event, {bkey} AS bkey, {same} AS same \
-         FROM ({with_unit}) e{joins} WHERE {}",
-        where_.join(" AND ")
+         FROM ({with_unit}) e{joins}{where_}"
     )
 }
 
@@ -724,7 +736,7 @@ mod tests {
 
     /// A seeded log in `partitions` partitions of several batches: users' events mostly
     /// contiguous but some users spread over batches and partitions, ties, unrelated events,
-    /// null breakdown values.
+    /// events without a unit, null breakdown values.
     fn funnel_base(seed: u64, partitions: usize) -> MemTable {
         let schema = Arc::new(Schema::new(vec![
             Field::new("unit", DataType::Utf8, true),
@@ -747,7 +759,7 @@ mod tests {
                 if rng.random_range(0..8) == 0 {
                     user = rng.random_range(0..60);
                 }
-                u.push(Some(format!("u{user}")));
+                u.push((user % 11 != 5).then(|| format!("u{user}")));
                 k.push((user % 4 != 0).then(|| format!("c{}", user % 3)));
                 t.push(Some(rng.random_range(0..40i64) * 3_600_000_000));
                 e.push(Some(events[rng.random_range(0..events.len())]));
@@ -785,10 +797,15 @@ mod tests {
             let ctx = SessionContext::new();
             register(&ctx);
             ctx.register_table(
-                "funnel_base",
+                "funnel_all",
                 Arc::new(funnel_base(seed, 1 + seed as usize % 3)),
             )
             .unwrap();
+            let base = ctx
+                .sql("SELECT * FROM funnel_all WHERE unit IS NOT NULL")
+                .await
+                .unwrap();
+            ctx.register_table("funnel_base", base.into_view()).unwrap();
             for mode in [Mode::Default, Mode::StrictOrder, Mode::StrictIncrease] {
                 let mut spec = FunnelSpec::new(steps.clone(), (4 + seed as i64) * 3_600_000_000);
                 spec.mode = mode;

@@ -38,7 +38,8 @@ struct Part {
     runs: Vec<(u32, u32, u32, u32)>,
 }
 
-/// Per (unit, breakdown value) of `funnel_base`: the funnel's result, as `units` returns it.
+/// Per (unit, breakdown value) of `funnel_base` (read from `funnel_all`, the same rows with
+/// those of no unit): the funnel's result, as `units` returns it.
 pub(super) async fn units(
     ctx: &SessionContext,
     spec: &FunnelSpec,
@@ -51,8 +52,9 @@ pub(super) async fn units(
     } else {
         "CAST(NULL AS VARCHAR)"
     };
+    // `funnel_all`: `funnel_base` with the events of no unit, skipped below.
     let q = format!(
-        "SELECT unit, {bkey} AS b, ts, {} FROM funnel_base",
+        "SELECT unit, {bkey} AS b, ts, {} FROM funnel_all",
         conditions(spec).join(", ")
     );
     let plan = ctx.sql(&q).await?.create_physical_plan().await?;
@@ -97,7 +99,11 @@ async fn read_partition(
             continue;
         }
         let keys = [Arc::clone(batch.column(0)), Arc::clone(batch.column(1))];
-        let key_runs = partition(&keys)?.ranges();
+        let key_runs: Vec<_> = partition(&keys)?
+            .ranges()
+            .into_iter()
+            .filter(|r| keys[0].is_valid(r.start))
+            .collect();
         let heads = UInt32Array::from_iter_values(key_runs.iter().map(|r| r.start as u32));
         let head_keys = keys
             .iter()
