@@ -12,9 +12,12 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
-use datafusion::arrow::compute::{partition, take};
-use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::arrow::array::builder::make_view;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, StringViewArray, UInt32Array,
+};
+use datafusion::arrow::compute::{cast, partition, take};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::logical_expr::EmitTo;
 use datafusion::physical_plan::aggregates::group_values::new_group_values;
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
@@ -22,10 +25,10 @@ use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use rayon::prelude::*;
-use shoplens_models::funnel::{Funnel, Mode, scan, sort_entries};
+use shoplens_models::funnel::{EXCLUDED, Funnel, Mode, scan, sort_entries};
 
-use super::udaf::{detail_funnel, kept, step_masks, ts_values};
-use super::{FunnelSpec, UnitKey, UnitResult, conditions, detail_config};
+use super::udaf::{detail_funnel, kept, ts_values};
+use super::{FunnelSpec, UnitKey, UnitResult, detail_config};
 use crate::error::{Error, Result};
 use crate::sql::strings;
 
@@ -47,24 +50,20 @@ pub(super) async fn units(
 ) -> Result<Vec<(UnitKey, UnitResult)>> {
     let funnel =
         detail_funnel(&detail_config(spec)).ok_or_else(|| Error::Internal("funnel mode".into()))?;
-    let bkey = if by_breakdown {
-        "bkey"
-    } else {
-        "CAST(NULL AS VARCHAR)"
-    };
-    // `funnel_all`: `funnel_base` with the events of no unit, skipped below.
-    let q = format!(
-        "SELECT unit, {bkey} AS b, ts, {} FROM funnel_all",
-        conditions(spec).join(", ")
-    );
+    // `funnel_all`: `funnel_base` with the events of no unit, skipped below. The step
+    // conditions are event names, matched below too (one pass instead of one per step).
+    let keys = if by_breakdown { "unit, bkey" } else { "unit" };
+    let q = format!("SELECT {keys}, ts, event FROM funnel_all");
     let plan = ctx.sql(&q).await?.create_physical_plan().await?;
     let funnel = Arc::new(funnel);
+    let names: Arc<Vec<String>> =
+        Arc::new(spec.steps.iter().chain(&spec.exclude).cloned().collect());
     let mut tasks = Vec::new();
     for p in 0..plan.output_partitioning().partition_count() {
         let stream = plan.execute(p, ctx.task_ctx())?;
-        let (plan, funnel) = (Arc::clone(&plan), Arc::clone(&funnel));
+        let (plan, funnel, names) = (Arc::clone(&plan), Arc::clone(&funnel), Arc::clone(&names));
         tasks.push(tokio::spawn(async move {
-            read_partition(stream, &plan, &funnel).await
+            read_partition(stream, &plan, &funnel, &names).await
         }));
     }
     let mut parts = Vec::with_capacity(tasks.len());
@@ -82,12 +81,17 @@ async fn read_partition(
     mut stream: datafusion::physical_plan::SendableRecordBatchStream,
     plan: &Arc<dyn ExecutionPlan>,
     funnel: &Funnel,
+    names: &[String],
 ) -> Result<Part> {
     let schema = plan.schema();
-    let key_schema = Arc::new(Schema::new(vec![
-        Field::new("u", schema.field(0).data_type().clone(), true),
-        Field::new("b", schema.field(1).data_type().clone(), true),
-    ]));
+    // Columns: the key (unit, and the breakdown value if any), ts, event.
+    let nkeys = schema.fields().len() - 2;
+    let key_schema = Arc::new(Schema::new(
+        schema.fields()[..nkeys]
+            .iter()
+            .map(|f| Field::new(f.name(), f.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    ));
     let mut groups = new_group_values(key_schema, &GroupOrdering::None)?;
     let keep_unrelated = funnel.mode == Mode::StrictOrder;
     let mut chunks: Vec<Vec<(i64, u32)>> = Vec::new();
@@ -98,8 +102,8 @@ async fn read_partition(
         if batch.num_rows() == 0 {
             continue;
         }
-        let keys = [Arc::clone(batch.column(0)), Arc::clone(batch.column(1))];
-        let key_runs: Vec<_> = partition(&keys)?
+        let keys = &batch.columns()[..nkeys];
+        let key_runs: Vec<_> = partition(keys)?
             .ranges()
             .into_iter()
             .filter(|r| keys[0].is_valid(r.start))
@@ -111,8 +115,8 @@ async fn read_partition(
             .collect::<std::result::Result<Vec<_>, _>>()?;
         run_groups.clear();
         groups.intern(&head_keys, &mut run_groups)?;
-        let ts = ts_values(batch.column(2))?;
-        let masks = step_masks(funnel.steps, &batch.columns()[3..], batch.num_rows())?;
+        let ts = ts_values(batch.column(nkeys))?;
+        let masks = event_masks(batch.column(nkeys + 1), names, funnel.steps)?;
         let chunk_no = chunks.len() as u32;
         let mut chunk = Vec::with_capacity(batch.num_rows());
         for (run, &g) in key_runs.iter().zip(&run_groups) {
@@ -212,13 +216,103 @@ fn merge(parts: Vec<Part>, funnel: &Funnel) -> Result<Vec<(UnitKey, UnitResult)>
         })
         .collect();
     let keys = all.emit(EmitTo::All)?;
-    let bkeys = strings(&keys[1])?;
+    let bkeys = keys.get(1).map(strings).transpose()?;
     Ok(results
         .into_iter()
         .enumerate()
         .map(|(g, r)| {
-            let b = (!bkeys.is_null(g)).then(|| bkeys.value(g).to_string());
+            let b = bkeys
+                .as_ref()
+                .filter(|b| !b.is_null(g))
+                .map(|b| b.value(g).to_string());
             ((None, b), r)
         })
         .collect())
+}
+
+/// Each row's step bits from its event name: what [`step_masks`] gives for the conditions
+/// `event = name` (steps, then exclusions), in one pass over the string views. A name of at
+/// most 12 bytes is held inside its view, so one 128-bit comparison decides; a longer one is
+/// compared by length and prefix first.
+fn event_masks(event: &ArrayRef, names: &[String], steps: usize) -> Result<Vec<u32>> {
+    let converted;
+    let views: &StringViewArray = match event.as_string_view_opt() {
+        Some(v) => v,
+        None => {
+            converted = cast(event, &DataType::Utf8View)?;
+            converted.as_string_view()
+        }
+    };
+    let wanted: Vec<(u128, bool, u32)> = names
+        .iter()
+        .enumerate()
+        .map(|(k, n)| {
+            let bit = if k < steps { 1u32 << k } else { EXCLUDED };
+            (make_view(n.as_bytes(), 0, 0), n.len() <= 12, bit)
+        })
+        .collect();
+    let raw = views.views();
+    // Inline names first, without branches: every row against every such name.
+    let mut out: Vec<u32> = raw
+        .iter()
+        .map(|&v| {
+            wanted
+                .iter()
+                .filter(|w| w.1)
+                .fold(0u32, |m, &(w, _, bit)| m | (bit * u32::from(v == w)))
+        })
+        .collect();
+    for (k, &(w, inline, bit)) in wanted.iter().enumerate() {
+        if inline {
+            continue;
+        }
+        for (i, (m, &v)) in out.iter_mut().zip(raw.iter()).enumerate() {
+            if v as u64 == w as u64 && views.value(i) == names[k] {
+                *m |= bit;
+            }
+        }
+    }
+    // A null's view is not meaningful: no step.
+    if let Some(nulls) = views.nulls() {
+        for (i, m) in out.iter_mut().enumerate() {
+            if nulls.is_null(i) {
+                *m = 0;
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, StringArray, StringViewArray};
+    use shoplens_models::funnel::EXCLUDED;
+
+    use super::event_masks;
+
+    #[test]
+    fn event_masks_match_names_inline_and_long() {
+        let names: Vec<String> = ["order", "checkout_start", "order", "refund_requested"]
+            .map(String::from)
+            .to_vec();
+        let rows = [
+            Some("order"),
+            Some("checkout_start"),
+            Some("checkout_stops"),
+            Some("orders"),
+            None,
+            Some("refund_requested"),
+            Some("refund_requestex"),
+            Some(""),
+        ];
+        let want = vec![0b101, 0b010, 0, 0, 0, EXCLUDED, 0, 0];
+        let views: ArrayRef = Arc::new(StringViewArray::from(rows.to_vec()));
+        assert_eq!(event_masks(&views, &names, 3).unwrap(), want);
+        let plain: ArrayRef = Arc::new(StringArray::from(rows.to_vec()));
+        assert_eq!(event_masks(&plain, &names, 3).unwrap(), want);
+    }
 }
