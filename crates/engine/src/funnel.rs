@@ -295,10 +295,12 @@ pub async fn funnel(ws: &Workspace, spec: &FunnelSpec) -> Result<FunnelReport> {
     let split = spec.unit == Unit::Session && sessions::need_split(&ctx).await?;
     let base = base_sql(spec, split, false);
     ctx.register_table("funnel_base", ctx.sql(&base).await?.into_view())?;
-    // The same rows with those of no unit, which the in-process path skips itself: with no
-    // other filter the scan then needs no filter step (it copies every row it passes on).
-    let all = base_sql(spec, split, true);
-    ctx.register_table("funnel_all", ctx.sql(&all).await?.into_view())?;
+    if in_process(spec) {
+        // The same rows with those of no unit, which the in-process path skips itself: with no
+        // other filter the scan then needs no filter step (it copies every row it passes on).
+        let all = base_sql(spec, split, true);
+        ctx.register_table("funnel_all", ctx.sql(&all).await?.into_view())?;
+    }
     let overall = units(&ctx, spec, false).await?;
     let users_total = overall.len() as u64;
     let mut report = FunnelReport {
@@ -495,12 +497,17 @@ async fn units(
     spec: &FunnelSpec,
     by_breakdown: bool,
 ) -> Result<Vec<(UnitKey, UnitResult)>> {
-    // In-process, the partitions are read side by side and merged once (see `direct`); a
-    // cluster runs the aggregate, and `--same` needs the best result over its values.
-    if spec.same.is_none() && crate::cluster::engine().is_none() {
+    if in_process(spec) {
         return direct::units(ctx, spec, by_breakdown).await;
     }
     units_by_sql(ctx, spec, by_breakdown).await
+}
+
+/// Whether [`units`] reads the partitions side by side and merges units once (see `direct`):
+/// on the embedded engine; a cluster runs the aggregate, and `--same` needs the best result over
+/// its values.
+fn in_process(spec: &FunnelSpec) -> bool {
+    spec.same.is_none() && crate::cluster::engine().is_none()
 }
 
 /// [`units`] through the `funnel_detail` aggregate.

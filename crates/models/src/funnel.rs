@@ -103,6 +103,11 @@ impl Reached {
         self.chain.get(k.checked_sub(1)?).map(|(s, l)| l - s)
     }
 
+    /// Time to convert to each reached step, in step order ([`Reached::time_to`] of 1..=level).
+    pub fn times(&self) -> impl Iterator<Item = i64> + '_ {
+        (1..=self.level).filter_map(|k| self.time_to(k))
+    }
+
     /// Timestamp of the event that reached the deepest step.
     pub fn last_ts(&self) -> Option<i64> {
         self.chain.last().map(|c| c.1)

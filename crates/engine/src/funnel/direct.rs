@@ -4,7 +4,7 @@
 //! `funnel_detail` runs as a partial aggregation per partition whose state is every row of every
 //! group (a funnel cannot be summed), hash-repartitioned by group and merged again: each event is
 //! hashed three times and copied twice on the way. On the embedded engine the funnel instead
-//! reads the partitions of `SELECT unit, bkey, ts, conditions` side by side, gives each run of
+//! reads the partitions of `SELECT unit[, bkey], ts, event` side by side, gives each run of
 //! equal keys (a user's events are usually contiguous: shops export, and Taobao publishes, logs
 //! grouped by user) one group lookup, and merges the partitions' groups by key once at the end.
 //! Each unit's entries then go through the same sort and scan as the aggregate's, so the results
@@ -17,17 +17,17 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, RecordBatch, StringViewArray, UInt32Array,
 };
 use datafusion::arrow::compute::{cast, partition, take};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::logical_expr::EmitTo;
+use datafusion::physical_plan::ExecutionPlanProperties;
 use datafusion::physical_plan::aggregates::group_values::new_group_values;
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
-use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use rayon::prelude::*;
-use shoplens_models::funnel::{EXCLUDED, Funnel, Mode, scan, sort_entries};
+use shoplens_models::funnel::{Funnel, Mode, scan, sort_entries};
 
-use super::udaf::{detail_funnel, kept, ts_values};
+use super::udaf::{condition_bit, detail_funnel, kept, ts_values};
 use super::{FunnelSpec, UnitKey, UnitResult, detail_config};
 use crate::error::{Error, Result};
 use crate::sql::strings;
@@ -55,15 +55,27 @@ pub(super) async fn units(
     let keys = if by_breakdown { "unit, bkey" } else { "unit" };
     let q = format!("SELECT {keys}, ts, event FROM funnel_all");
     let plan = ctx.sql(&q).await?.create_physical_plan().await?;
+    // The group key: every column before ts and event, nullable.
+    let schema = plan.schema();
+    let key_schema: SchemaRef = Arc::new(Schema::new(
+        schema.fields()[..schema.fields().len() - 2]
+            .iter()
+            .map(|f| Field::new(f.name(), f.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    ));
     let funnel = Arc::new(funnel);
     let names: Arc<Vec<String>> =
         Arc::new(spec.steps.iter().chain(&spec.exclude).cloned().collect());
     let mut tasks = Vec::new();
     for p in 0..plan.output_partitioning().partition_count() {
         let stream = plan.execute(p, ctx.task_ctx())?;
-        let (plan, funnel, names) = (Arc::clone(&plan), Arc::clone(&funnel), Arc::clone(&names));
+        let (keys, funnel, names) = (
+            Arc::clone(&key_schema),
+            Arc::clone(&funnel),
+            Arc::clone(&names),
+        );
         tasks.push(tokio::spawn(async move {
-            read_partition(stream, &plan, &funnel, &names).await
+            read_partition(stream, keys, &funnel, &names).await
         }));
     }
     let mut parts = Vec::with_capacity(tasks.len());
@@ -73,25 +85,18 @@ pub(super) async fn units(
                 .map_err(|e| Error::Internal(format!("funnel partition: {e}")))??,
         );
     }
-    merge(parts, &funnel)
+    merge(parts, key_schema, &funnel)
 }
 
 /// Reads one partition: a group lookup per run of equal keys.
+/// Its columns: the key (`key_schema`: the unit, and the breakdown value if any), ts, event.
 async fn read_partition(
     mut stream: datafusion::physical_plan::SendableRecordBatchStream,
-    plan: &Arc<dyn ExecutionPlan>,
+    key_schema: SchemaRef,
     funnel: &Funnel,
     names: &[String],
 ) -> Result<Part> {
-    let schema = plan.schema();
-    // Columns: the key (unit, and the breakdown value if any), ts, event.
-    let nkeys = schema.fields().len() - 2;
-    let key_schema = Arc::new(Schema::new(
-        schema.fields()[..nkeys]
-            .iter()
-            .map(|f| Field::new(f.name(), f.data_type().clone(), true))
-            .collect::<Vec<_>>(),
-    ));
+    let nkeys = key_schema.fields().len();
     let mut groups = new_group_values(key_schema, &GroupOrdering::None)?;
     let keep_unrelated = funnel.mode == Mode::StrictOrder;
     let mut chunks: Vec<Vec<(i64, u32)>> = Vec::new();
@@ -146,18 +151,11 @@ async fn read_partition(
 }
 
 /// Merges the partitions' groups by key, then scans each unit's entries (in parallel).
-fn merge(parts: Vec<Part>, funnel: &Funnel) -> Result<Vec<(UnitKey, UnitResult)>> {
-    let Some(first) = parts.iter().find(|p| !p.keys.is_empty()) else {
-        return Ok(Vec::new());
-    };
-    let key_schema = Arc::new(Schema::new(
-        first
-            .keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| Field::new(format!("k{i}"), k.data_type().clone(), true))
-            .collect::<Vec<_>>(),
-    ));
+fn merge(
+    parts: Vec<Part>,
+    key_schema: SchemaRef,
+    funnel: &Funnel,
+) -> Result<Vec<(UnitKey, UnitResult)>> {
     let mut all = new_group_values(key_schema, &GroupOrdering::None)?;
     // Each partition's local group → the merged group.
     let mut to_global: Vec<Vec<usize>> = Vec::with_capacity(parts.len());
@@ -169,6 +167,9 @@ fn merge(parts: Vec<Part>, funnel: &Funnel) -> Result<Vec<(UnitKey, UnitResult)>
         to_global.push(g);
     }
     let n = all.len();
+    if n == 0 {
+        return Ok(Vec::new());
+    }
     // The runs of each merged group (partition, run), in partition then read order.
     let mut starts = vec![0usize; n + 1];
     for (p, map) in parts.iter().zip(&to_global) {
@@ -211,7 +212,7 @@ fn merge(parts: Vec<Part>, funnel: &Funnel) -> Result<Vec<(UnitKey, UnitResult)>
             };
             UnitResult {
                 level: r.level,
-                times: (1..=r.level).filter_map(|k| r.time_to(k)).collect(),
+                times: r.times().collect(),
             }
         })
         .collect();
@@ -230,7 +231,7 @@ fn merge(parts: Vec<Part>, funnel: &Funnel) -> Result<Vec<(UnitKey, UnitResult)>
         .collect())
 }
 
-/// Each row's step bits from its event name: what [`step_masks`] gives for the conditions
+/// Each row's step bits from its event name: what `udaf::step_masks` gives for the conditions
 /// `event = name` (steps, then exclusions), in one pass over the string views. A name of at
 /// most 12 bytes is held inside its view, so one 128-bit comparison decides; a longer one is
 /// compared by length and prefix first.
@@ -247,8 +248,11 @@ fn event_masks(event: &ArrayRef, names: &[String], steps: usize) -> Result<Vec<u
         .iter()
         .enumerate()
         .map(|(k, n)| {
-            let bit = if k < steps { 1u32 << k } else { EXCLUDED };
-            (make_view(n.as_bytes(), 0, 0), n.len() <= 12, bit)
+            (
+                make_view(n.as_bytes(), 0, 0),
+                n.len() <= 12,
+                condition_bit(k, steps),
+            )
         })
         .collect();
     let raw = views.views();

@@ -349,7 +349,7 @@ fn masks(spec: &Spec, values: &[ArrayRef], rows: usize) -> DfResult<Vec<u32>> {
 pub(super) fn step_masks(steps: usize, conds: &[ArrayRef], rows: usize) -> DfResult<Vec<u32>> {
     let mut mask = vec![0u32; rows];
     for (k, a) in conds.iter().enumerate() {
-        let bit = if k < steps { 1u32 << k } else { EXCLUDED };
+        let bit = condition_bit(k, steps);
         if a.data_type() == &DataType::Null {
             continue;
         }
@@ -365,6 +365,12 @@ pub(super) fn step_masks(steps: usize, conds: &[ArrayRef], rows: usize) -> DfRes
         }
     }
     Ok(mask)
+}
+
+/// The mask bit of condition `k` when the first `steps` conditions are steps and the rest
+/// exclusions.
+pub(super) fn condition_bit(k: usize, steps: usize) -> u32 {
+    if k < steps { 1u32 << k } else { EXCLUDED }
 }
 
 /// Whether a row enters its group's funnel: it has a timestamp, and a step (or an exclusion)
@@ -704,7 +710,7 @@ fn detail_array(reached: impl Iterator<Item = Reached>, n: usize) -> ArrayRef {
     for r in reached {
         level.append_value(r.level as i64);
         last.append_option(r.last_ts());
-        times.extend((1..=r.level).filter_map(|k| r.time_to(k)));
+        times.extend(r.times());
         offsets.push(times.len() as i32);
     }
     let times = ListArray::new(
