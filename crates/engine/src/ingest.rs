@@ -151,8 +151,8 @@ pub fn ingest(
     let referenced: HashSet<Table> = layouts
         .iter()
         .flat_map(|l| &l.tables)
-        .filter_map(|t| t.references.as_ref())
-        .filter_map(|r| Table::from_name(r.to.split_once('.').map_or(r.to.as_str(), |(t, _)| t)))
+        .filter_map(|t| t.references.as_ref()?.target())
+        .map(|(t, _)| t)
         .collect();
     let mut ordered: Vec<(usize, &PathBuf)> = Vec::new();
     for f in files {

@@ -355,9 +355,7 @@ impl Commit<'_> {
         }
         let path = self.next_file(Some(table), rows as u64);
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
-        let schema = table.schema();
-        let props = writer_props(&schema);
-        let (mut w, _) = ArrowWriter::try_new(std::io::BufWriter::new(file), schema, Some(props))
+        let (mut w, _) = arrow_writer(std::io::BufWriter::new(file), table.schema())
             .and_then(ArrowWriter::into_serialized_writer)
             .map_err(|e| Error::parquet(&path, e))?;
         for g in groups.into_iter().filter(|g| g.rows > 0) {
@@ -477,10 +475,8 @@ impl EncodedRowGroup {
 
 impl RowGroupEncoder {
     pub(crate) fn new(table: Table) -> Result<RowGroupEncoder> {
-        let schema = table.schema();
-        let props = writer_props(&schema);
         // The factory is all this writer is for: the file it would write goes nowhere.
-        let (_, factory) = ArrowWriter::try_new(std::io::sink(), schema, Some(props))
+        let (_, factory) = arrow_writer(std::io::sink(), table.schema())
             .and_then(ArrowWriter::into_serialized_writer)
             .map_err(|e| Error::Internal(format!("parquet encoder: {e}")))?;
         Ok(RowGroupEncoder { factory })
@@ -519,15 +515,22 @@ fn write_parquet(
     batches: &[RecordBatch],
 ) -> Result<()> {
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    let props = writer_props(&schema);
-    let mut w =
-        ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::parquet(path, e))?;
+    let mut w = arrow_writer(file, schema).map_err(|e| Error::parquet(path, e))?;
     for b in batches {
         w.write(b).map_err(|e| Error::parquet(path, e))?;
     }
     let file = w.into_inner().map_err(|e| Error::parquet(path, e))?;
     file.sync_all().map_err(|e| Error::io(path, e))?;
     Ok(())
+}
+
+/// A Parquet writer of `schema` onto `w` with the settings of every table file.
+fn arrow_writer<W: Write + Send>(
+    w: W,
+    schema: datafusion::arrow::datatypes::SchemaRef,
+) -> datafusion::parquet::errors::Result<ArrowWriter<W>> {
+    let props = writer_props(&schema);
+    ArrowWriter::try_new(w, schema, Some(props))
 }
 
 /// How every table file is written: Snappy, row groups of at most 2^20 rows.

@@ -133,6 +133,15 @@ pub struct Reference {
     pub reason: Option<String>,
 }
 
+impl Reference {
+    /// The referenced table and column, when `to` names a column of a canonical table.
+    pub fn target(&self) -> Option<(Table, &str)> {
+        let (t, c) = self.to.split_once('.')?;
+        let t = Table::from_name(t)?;
+        t.column(c).is_some().then_some((t, c))
+    }
+}
+
 /// A column's value: a source column name as a plain string, or a full spec.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
@@ -437,16 +446,13 @@ impl MappingFile {
                         )));
                     }
                 }
-                if let Some(r) = &t.references {
-                    let ok = r.to.split_once('.').is_some_and(|(tt, c)| {
-                        Table::from_name(tt).is_some_and(|tt| tt.column(c).is_some())
-                    });
-                    if !ok || !t.columns.contains_key(&r.column) {
-                        return Err(bad(format!(
-                            "bad reference `{}` → `{}` in `{}`",
-                            r.column, r.to, t.name
-                        )));
-                    }
+                if let Some(r) = &t.references
+                    && (r.target().is_none() || !t.columns.contains_key(&r.column))
+                {
+                    return Err(bad(format!(
+                        "bad reference `{}` → `{}` in `{}`",
+                        r.column, r.to, t.name
+                    )));
                 }
             }
         }

@@ -38,6 +38,13 @@ pub(crate) struct RowError {
     pub(crate) reason: String,
 }
 
+impl RowError {
+    /// A row that no table of the mapping takes (every table's `when` is false).
+    pub(crate) fn no_table() -> RowError {
+        row_err("*", "the row matches no table of the mapping")
+    }
+}
+
 fn row_err(column: &str, reason: impl Into<String>) -> RowError {
     RowError {
         column: column.to_string(),
@@ -330,10 +337,11 @@ impl Plan {
 }
 
 fn compile_ref(rf: &Reference, idx: &dyn Fn(&str) -> usize) -> RefPlan {
-    let (t, c) = rf.to.split_once('.').unwrap_or((rf.to.as_str(), ""));
+    // Mappings are validated first: the target always resolves.
+    let (t, c) = rf.target().unwrap_or((Table::Orders, ""));
     RefPlan {
         column: idx(&rf.column),
-        to_table: Table::from_name(t).unwrap_or(Table::Orders),
+        to_table: t,
         to_column: c.to_string(),
         exclude: rf.exclude,
         reason: rf

@@ -116,11 +116,7 @@ impl<'p> ChunkState<'p> {
             return;
         }
         if out.is_empty() {
-            let e = RowError {
-                column: "*".into(),
-                reason: "the row matches no table of the mapping".into(),
-            };
-            self.reject(line, e, raw);
+            self.reject(line, RowError::no_table(), raw);
             return;
         }
         for (ti, line, vals) in out {

@@ -156,13 +156,7 @@ impl Plan {
         }
         for (r, f) in fed.iter().enumerate() {
             if !f {
-                errs.mark(
-                    r,
-                    RowError {
-                        column: "*".into(),
-                        reason: "the row matches no table of the mapping".into(),
-                    },
-                );
+                errs.mark(r, RowError::no_table());
             }
         }
         let mut tables = Vec::with_capacity(built.len());
@@ -204,21 +198,19 @@ impl TablePlan {
         errs: &mut Errors,
     ) -> Result<ArrayRef> {
         let mut b = ColBuilder::new(def.kind, sel.len());
-        if let (ColBuilder::Text(sb), true) = (&mut b, cp.plain_row_id()) {
-            // The synthesised id of every row: written straight into the string buffer.
-            for &r in sel {
-                if errs.bad[r] {
-                    sb.append_null();
-                } else {
-                    super::push_row_id(sb, &file.hash8, recs.line(r));
-                    sb.append_value("");
-                }
-            }
-            return Ok(b.finish());
-        }
         // The common shapes read the field straight into the builder; any value they cannot
         // settle alone (blank, padded, unmapped, not plain digits) takes the general path.
         match (&mut b, cp.fast()) {
+            (ColBuilder::Text(sb), Some(Fast::RowId)) => {
+                for &r in sel {
+                    if errs.bad[r] {
+                        sb.append_null();
+                    } else {
+                        super::push_row_id(sb, &file.hash8, recs.line(r));
+                        sb.append_value("");
+                    }
+                }
+            }
             (ColBuilder::Text(sb), Some(Fast::Text { slot, map, keep })) => {
                 for &r in sel {
                     if errs.bad[r] {
@@ -312,6 +304,9 @@ enum Fast<'p> {
     },
     /// A source field of epoch numbers.
     Epoch { slot: usize, micros: i64 },
+    /// The synthesised `<hash8>-<line>` id, written straight into the string buffer (it is
+    /// never empty, so no default applies).
+    RowId,
 }
 
 /// `s` when it is not empty and has nothing trimming could remove (its ends are printable ASCII).
@@ -331,12 +326,10 @@ fn digits(s: &str) -> Option<i64> {
 }
 
 impl ColPlan {
-    /// The direct kernel for this column, if its shape has one: a source field with no prefix,
-    /// suffix or arithmetic, read as text (value map allowed) or as epoch numbers.
+    /// The direct kernel for this column, if its shape has one: no prefix, suffix or
+    /// arithmetic, and a source field read as text (value map allowed) or as epoch numbers, or
+    /// the synthesised row id as text without a value map.
     fn fast(&self) -> Option<Fast<'_>> {
-        let Src::Slot(slot) = self.src else {
-            return None;
-        };
         if self.strip_prefix.is_some()
             || self.strip_suffix.is_some()
             || !self.plus.is_empty()
@@ -346,31 +339,19 @@ impl ColPlan {
         {
             return None;
         }
-        match self.kind {
-            Kind::Text => Some(Fast::Text {
+        match (&self.src, self.kind) {
+            (&Src::Slot(slot), Kind::Text) => Some(Fast::Text {
                 slot,
                 map: self.map.as_deref(),
                 keep: self.unmapped == Unmapped::Keep,
             }),
-            Kind::Timestamp => self.ts.epoch.map(|e| Fast::Epoch {
+            (&Src::Slot(slot), Kind::Timestamp) => self.ts.epoch.map(|e| Fast::Epoch {
                 slot,
                 micros: e.micros(),
             }),
+            (Src::Synth(Synth::RowId), Kind::Text) if self.map.is_none() => Some(Fast::RowId),
             _ => None,
         }
-    }
-
-    /// A text column that is exactly the synthesised `<hash8>-<line>` id (no default applies:
-    /// the id is never empty; no prefix, suffix, value map or arithmetic touches it).
-    fn plain_row_id(&self) -> bool {
-        matches!(self.src, Src::Synth(Synth::RowId))
-            && matches!(self.kind, Kind::Text)
-            && self.strip_prefix.is_none()
-            && self.strip_suffix.is_none()
-            && self.map.is_none()
-            && self.plus.is_empty()
-            && self.times.is_none()
-            && self.divide_by.is_none()
     }
 }
 
@@ -477,13 +458,7 @@ status = { column = "b", cases = [{ when = { column = "q", equals = "0" }, value
             let mut out = Vec::new();
             match plan.eval(&rc, &[], &ctx, &mut SeqState::default(), &mut out) {
                 Err(e) => rejected.push((line, e)),
-                Ok(()) if out.is_empty() => rejected.push((
-                    line,
-                    RowError {
-                        column: "*".into(),
-                        reason: "the row matches no table of the mapping".into(),
-                    },
-                )),
+                Ok(()) if out.is_empty() => rejected.push((line, RowError::no_table())),
                 Ok(()) => {
                     for (ti, l, vals) in out {
                         builders[ti].0.push(&vals).unwrap();
