@@ -325,18 +325,25 @@ fn read_text(
             plan.tables
                 .iter()
                 .map(|t| RowGroupEncoder::new(t.table))
-                .collect::<Result<Vec<_>>>()?,
+                .collect::<Vec<_>>(),
         )
     } else {
         None
     };
-    let parts: Vec<Result<ChunkResult>> =
-        chunks
-            .par_iter()
-            .map(|chunk| {
+    let parts: Vec<Result<ChunkResult>> = chunks
+        .par_iter()
+        .map_init(
+            || None,
+            |reuse: &mut Option<Records<'_>>, chunk| {
                 let capacity = chunk.bytes.len() / 64 + 16;
                 let mut st = ChunkState::new(&plan, if columnar { 0 } else { capacity });
-                let mut recs = columnar.then(|| Records::with_capacity(capacity, header.len()));
+                let mut recs = columnar.then(|| match reuse.take() {
+                    Some(mut r) => {
+                        r.clear();
+                        r
+                    }
+                    None => Records::with_capacity(capacity, header.len()),
+                });
                 let mut items: Vec<Cow<'_, str>> = Vec::new();
                 source::for_each_record(chunk, &spec, |rec| {
                     let (line, raw, fields) = (rec.line, rec.raw, rec.fields);
@@ -375,12 +382,15 @@ fn read_text(
                 let n = done.fetch_add(chunk.bytes.len() as u64, Ordering::Relaxed)
                     + chunk.bytes.len() as u64;
                 progress(Progress::Bytes(n));
-                match &recs {
+                let out = match &recs {
                     Some(recs) => st.finish_columns(recs, ctx, encoders.as_deref()),
                     None => st.finish(),
-                }
-            })
-            .collect();
+                };
+                *reuse = recs;
+                out
+            },
+        )
+        .collect();
     let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
     Ok(merge(parts, plan, encoders.is_some()))
 }
