@@ -537,11 +537,11 @@ fn arrow_writer<W: Write + Send>(
     ArrowWriter::try_new(w, schema, Some(props))
 }
 
-/// How every table file is written: Snappy, row groups of at most 2^20 rows; no dictionary for
-/// the columns in `unrepeated`.
+/// How every table file is written: Snappy, row groups of at most 2^20 rows; no dictionary (and
+/// maybe no statistics) for the columns in `unrepeated`.
 fn writer_props(
     schema: &datafusion::arrow::datatypes::Schema,
-    unrepeated: &[String],
+    unrepeated: &[Unrepeated],
 ) -> WriterProperties {
     let mut props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
@@ -558,8 +558,12 @@ fn writer_props(
                 .set_column_statistics_enabled(ColumnPath::from(unique), EnabledStatistics::None);
         }
     }
-    for name in unrepeated {
-        props = props.set_column_dictionary_enabled(ColumnPath::from(name.as_str()), false);
+    for u in unrepeated {
+        let col = ColumnPath::from(u.name.as_str());
+        props = props.set_column_dictionary_enabled(col.clone(), false);
+        if !u.statistics {
+            props = props.set_column_statistics_enabled(col, EnabledStatistics::None);
+        }
     }
     props.build()
 }
@@ -567,39 +571,56 @@ fn writer_props(
 /// Rows sampled from the start of a batch to judge a column's repetition.
 const DICTIONARY_SAMPLE: usize = 4096;
 
+/// A column of a row group whose first values are nearly all distinct.
+#[derive(Debug, Default)]
+struct Unrepeated {
+    name: String,
+    /// Whether min/max statistics can narrow a search: numbers always (comparing two is cheap),
+    /// text only when its first values are in order (ids of an unordered catalogue span nearly
+    /// the whole range in every row group, and cost two string comparisons per value).
+    statistics: bool,
+}
+
 /// Text and 64-bit columns of `batch` whose first values are nearly all distinct (more than 90%
 /// of the non-null ones among the first [`DICTIONARY_SAMPLE`] rows): item ids of a large
-/// catalogue, timestamps. Parquet would hash every value into a dictionary that outgrows its page and is
-/// then dropped for plain values, so such a column is written plain from the start. Columns that
-/// repeat (event names, categories, a user's run of events) keep their dictionary.
-fn unrepeated_columns(batch: &RecordBatch) -> Vec<String> {
+/// catalogue, timestamps. Parquet would hash every value into a dictionary that outgrows its
+/// page and is then dropped for plain values, so such a column is written plain from the start.
+/// Columns that repeat (event names, categories, a user's run of events) keep their dictionary.
+fn unrepeated_columns(batch: &RecordBatch) -> Vec<Unrepeated> {
     use datafusion::arrow::array::{Array, AsArray};
     use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMicrosecondType};
     use std::collections::HashSet;
     use std::hash::Hash;
-    fn mostly_distinct<T: Hash + Eq>(values: impl Iterator<Item = Option<T>>) -> bool {
+    /// Whether the present values are nearly all distinct, and whether they are in order.
+    fn judge<T: Hash + Eq + Ord + Copy>(values: impl Iterator<Item = Option<T>>) -> (bool, bool) {
         let mut seen = HashSet::with_capacity(DICTIONARY_SAMPLE);
-        let mut present = 0usize;
+        let (mut present, mut sorted, mut last) = (0usize, true, None);
         for v in values.flatten() {
             present += 1;
+            sorted &= last.is_none_or(|l| l <= v);
+            last = Some(v);
             seen.insert(v);
         }
-        present >= 64 && seen.len() * 10 > present * 9
+        (present >= 64 && seen.len() * 10 > present * 9, sorted)
     }
     let n = batch.num_rows().min(DICTIONARY_SAMPLE);
     let mut out = Vec::new();
     for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
         let col = col.slice(0, n);
-        let distinct = match col.data_type() {
-            DataType::Utf8 => mostly_distinct(col.as_string::<i32>().iter()),
-            DataType::Int64 => mostly_distinct(col.as_primitive::<Int64Type>().iter()),
-            DataType::Timestamp(TimeUnit::Microsecond, _) => {
-                mostly_distinct(col.as_primitive::<TimestampMicrosecondType>().iter())
-            }
-            _ => false,
+        let ((distinct, sorted), text) = match col.data_type() {
+            DataType::Utf8 => (judge(col.as_string::<i32>().iter()), true),
+            DataType::Int64 => (judge(col.as_primitive::<Int64Type>().iter()), false),
+            DataType::Timestamp(TimeUnit::Microsecond, _) => (
+                judge(col.as_primitive::<TimestampMicrosecondType>().iter()),
+                false,
+            ),
+            _ => continue,
         };
         if distinct {
-            out.push(field.name().clone());
+            out.push(Unrepeated {
+                name: field.name().clone(),
+                statistics: !text || sorted,
+            });
         }
     }
     out

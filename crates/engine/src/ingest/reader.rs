@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono_tz::Tz;
@@ -314,6 +315,7 @@ fn read_text(
     };
     let chunks = source::chunks(body, first_line, target, spec.quoting);
     let done = AtomicU64::new(0);
+    let spare: Mutex<Vec<Records<'_>>> = Mutex::new(Vec::new());
     let columnar = !baskets && plan.columnar();
     // Rows no later check can reject (no key or reference checks, no table another layout
     // refers to) are encoded for their files right where they are read, in parallel.
@@ -330,14 +332,15 @@ fn read_text(
     } else {
         None
     };
-    let parts: Vec<Result<ChunkResult>> = chunks
-        .par_iter()
-        .map_init(
-            || None,
-            |reuse: &mut Option<Records<'_>>, chunk| {
+    let parts: Vec<Result<ChunkResult>> =
+        chunks
+            .par_iter()
+            .map(|chunk| {
                 let capacity = chunk.bytes.len() / 64 + 16;
                 let mut st = ChunkState::new(&plan, if columnar { 0 } else { capacity });
-                let mut recs = columnar.then(|| match reuse.take() {
+                // Records' vectors are tens of megabytes: a chunk takes those of an earlier one
+                // rather than fault in fresh pages.
+                let mut recs = columnar.then(|| match lock(&spare).pop() {
                     Some(mut r) => {
                         r.clear();
                         r
@@ -386,13 +389,19 @@ fn read_text(
                     Some(recs) => st.finish_columns(recs, ctx, encoders.as_deref()),
                     None => st.finish(),
                 };
-                *reuse = recs;
+                if let Some(r) = recs {
+                    lock(&spare).push(r);
+                }
                 out
-            },
-        )
-        .collect();
+            })
+            .collect();
     let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
     Ok(merge(parts, plan, encoders.is_some()))
+}
+
+/// Locks a pool of buffers; a poisoned pool is still a pool of buffers.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn encoding_name(e: Encoding) -> &'static str {
