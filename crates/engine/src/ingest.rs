@@ -29,7 +29,7 @@ use crate::ingest::plan::RefPlan;
 use crate::ingest::reader::{FileOutput, TableOut};
 use crate::quarantine::{QRow, quarantine_batch};
 use crate::schema::Table;
-use crate::workspace::{EncodedRowGroup, IngestRecord, Workspace};
+use crate::workspace::{IngestRecord, Workspace};
 
 /// What an ingest was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -90,8 +90,6 @@ pub enum Progress<'a> {
 /// Per-ingest state shared by its files.
 struct IngestState {
     produced: Vec<(Table, RecordBatch)>,
-    /// Row groups encoded while reading, per table, in file order.
-    encoded: BTreeMap<Table, Vec<EncodedRowGroup>>,
     seen_keys: HashMap<Table, HashMap<String, (String, u64)>>,
     /// Keys of `table.column` known so far (stored, plus this ingest's output), and how many of
     /// `produced`'s batches are already folded in.
@@ -154,6 +152,14 @@ pub fn ingest(
         .filter_map(|t| t.references.as_ref()?.target())
         .map(|(t, _)| t)
         .collect();
+    let streams: reader::Streams = layouts
+        .iter()
+        .flat_map(|l| &l.tables)
+        .filter_map(|t| Table::from_name(&t.name))
+        .collect::<BTreeSet<Table>>()
+        .into_iter()
+        .map(|t| (t, commit.stream(t)))
+        .collect();
     let mut ordered: Vec<(usize, &PathBuf)> = Vec::new();
     for f in files {
         ordered.push((select_layout(&layouts, f, &name)?, f));
@@ -162,7 +168,6 @@ pub fn ingest(
 
     let mut state = IngestState {
         produced: Vec::new(),
-        encoded: BTreeMap::new(),
         seen_keys: HashMap::new(),
         known_keys: HashMap::new(),
     };
@@ -209,6 +214,7 @@ pub fn ingest(
             &name,
             &ctx,
             &referenced,
+            &streams,
             progress,
         )?;
         let (summary, qrows) =
@@ -236,10 +242,11 @@ pub fn ingest(
     for (t, batches) in &by_table {
         commit.stage(Some(*t), batches)?;
     }
-    for (t, groups) in state.encoded {
-        *totals.entry(t.name().to_string()).or_default() +=
-            groups.iter().map(EncodedRowGroup::rows).sum::<usize>() as u64;
-        commit.stage_row_groups(t, groups)?;
+    for (t, stream) in streams {
+        let rows = commit.close_stream(stream)?;
+        if rows > 0 {
+            *totals.entry(t.name().to_string()).or_default() += rows;
+        }
     }
     if !quarantine.is_empty() {
         let batch = quarantine_batch(commit.id(), &quarantine)?;
@@ -389,18 +396,16 @@ fn finish_file(
                 }
                 kept
             }
-            TableOut::Encoded(groups) => {
-                // Encoded only when no check above can reject a row.
+            TableOut::Streamed(n) => {
+                // Written only when no check above can reject a row.
                 if !rejects.is_empty() {
                     return Err(Error::Internal(
-                        "rows were encoded before a check rejected some".into(),
+                        "rows were written before a check rejected some".into(),
                     ));
                 }
-                let n: usize = groups.iter().map(EncodedRowGroup::rows).sum();
                 if n > 0 {
                     *table_rows.entry(tp.table.name().to_string()).or_default() += n as u64;
                 }
-                state.encoded.entry(tp.table).or_default().extend(groups);
                 continue;
             }
             TableOut::Rows(rows) => {
@@ -524,9 +529,9 @@ fn keys_of(t: &TableOut, cols: &[usize]) -> Result<Vec<(u64, String)>> {
                 out.push((*line, key.join("|")));
             }
         }
-        TableOut::Encoded(_) => {
+        TableOut::Streamed(_) => {
             return Err(Error::Internal(
-                "a table with key checks was encoded before them".into(),
+                "a table with key checks was written before them".into(),
             ));
         }
     }

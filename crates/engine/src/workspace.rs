@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
@@ -27,6 +28,7 @@ use datafusion::parquet::arrow::arrow_writer::{
 };
 use datafusion::parquet::basic::{Compression, Encoding};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::file::writer::SerializedFileWriter;
 use datafusion::parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -281,7 +283,9 @@ pub struct Commit<'w> {
     id: String,
     staging: PathBuf,
     manifest: Manifest,
-    staged: Vec<(Option<Table>, String, u64)>,
+    /// Files staged so far: table (none for the quarantine), path in the workspace, rows, and
+    /// number in the staging folder.
+    staged: Vec<(Option<Table>, String, u64, u32)>,
     seq: u32,
 }
 
@@ -342,37 +346,49 @@ impl Commit<'_> {
         Ok(())
     }
 
-    /// Stages one file of `table` made of row groups encoded ahead (see [`RowGroupEncoder`]), in
-    /// their order.
-    pub(crate) fn stage_row_groups(
-        &mut self,
-        table: Table,
-        groups: Vec<EncodedRowGroup>,
-    ) -> Result<()> {
-        let rows: usize = groups.iter().map(|g| g.rows).sum();
-        if rows == 0 {
-            return Ok(());
+    /// Opens a file of `table` that row groups are appended to while they are still being
+    /// read (see [`GroupStream`]); [`Commit::close_stream`] finishes it.
+    pub(crate) fn stream(&mut self, table: Table) -> GroupStream {
+        let path = self.next_file(Some(table), 0);
+        GroupStream {
+            table,
+            seq: self.seq,
+            path,
+            state: Mutex::new(StreamState::default()),
         }
-        let path = self.next_file(Some(table), rows as u64);
-        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
-        let (mut w, _) = arrow_writer(std::io::BufWriter::new(file), table.schema(), None)
-            .and_then(ArrowWriter::into_serialized_writer)
-            .map_err(|e| Error::parquet(&path, e))?;
-        for g in groups.into_iter().filter(|g| g.rows > 0) {
-            let mut rg = w.next_row_group().map_err(|e| Error::parquet(&path, e))?;
-            for c in g.chunks {
-                c.append_to_row_group(&mut rg)
-                    .map_err(|e| Error::parquet(&path, e))?;
-            }
-            rg.close().map_err(|e| Error::parquet(&path, e))?;
+    }
+
+    /// Finishes a stream's file and stages it with its row count (or unstages it when no row
+    /// came): the number of rows.
+    pub(crate) fn close_stream(&mut self, stream: GroupStream) -> Result<u64> {
+        let GroupStream {
+            seq, path, state, ..
+        } = stream;
+        let st = state
+            .into_inner()
+            .map_err(|_| Error::Internal(format!("{} was left half-written", path.display())))?;
+        if st.next != st.issued || !st.pending.is_empty() {
+            return Err(Error::Internal(format!(
+                "{} misses row groups ({} of {} appended)",
+                path.display(),
+                st.next,
+                st.issued
+            )));
         }
+        let Some(w) = st.writer else {
+            self.staged.retain(|s| s.3 != seq);
+            return Ok(0);
+        };
         let file = w
             .into_inner()
             .map_err(|e| Error::parquet(&path, e))?
             .into_inner()
             .map_err(|e| Error::io(&path, e.into_error()))?;
         file.sync_all().map_err(|e| Error::io(&path, e))?;
-        Ok(())
+        if let Some(s) = self.staged.iter_mut().find(|s| s.3 == seq) {
+            s.2 = st.rows;
+        }
+        Ok(st.rows)
     }
 
     /// Reserves the next staged file of `table` (or of the quarantine) holding `rows` rows: its
@@ -384,7 +400,7 @@ impl Commit<'_> {
         };
         self.seq += 1;
         let rel = format!("{dir}/{}-{:04}.parquet", self.id, self.seq);
-        self.staged.push((table, rel, rows));
+        self.staged.push((table, rel, rows, self.seq));
         self.staging.join(format!("{:04}.parquet", self.seq))
     }
 
@@ -413,8 +429,8 @@ impl Commit<'_> {
     /// Moves staged files into place and atomically publishes the new manifest.
     pub fn publish(mut self) -> Result<Manifest> {
         let root = self.writer.ws.root.clone();
-        for (i, (table, rel, rows)) in self.staged.iter().enumerate() {
-            let from = self.staging.join(format!("{:04}.parquet", i + 1));
+        for (table, rel, rows, seq) in &self.staged {
+            let from = self.staging.join(format!("{seq:04}.parquet"));
             let to = root.join(rel);
             if let Some(parent) = to.parent() {
                 fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
@@ -454,60 +470,128 @@ impl Commit<'_> {
     }
 }
 
-/// Row groups of one table encoded ahead of writing (on any thread), to be appended to a file in
-/// order by [`Commit::stage_row_groups`].
-pub(crate) struct EncodedRowGroup {
+/// A row group of one table, encoded (on any thread) ahead of its place in a file.
+struct EncodedRowGroup {
     rows: usize,
     chunks: Vec<ArrowColumnChunk>,
 }
 
-/// Encodes batches of one table into Parquet row groups with the workspace's writer settings.
-pub(crate) struct RowGroupEncoder {
+/// One file of a table written while its source is still being read: each chunk of the source
+/// is encoded into a row group on the thread that read it, and groups are appended in source
+/// order as soon as those before them are, so writing overlaps reading and finished groups do
+/// not wait in memory for the last one.
+pub(crate) struct GroupStream {
     table: Table,
+    /// Its number in the staging folder.
+    seq: u32,
+    path: PathBuf,
+    state: Mutex<StreamState>,
 }
 
-impl EncodedRowGroup {
-    /// Rows in the group.
-    pub(crate) fn rows(&self) -> usize {
-        self.rows
-    }
+#[derive(Default)]
+struct StreamState {
+    /// Opened with the first row group that has rows.
+    writer: Option<SerializedFileWriter<std::io::BufWriter<File>>>,
+    /// Places handed out (see [`GroupStream::reserve`]) and places appended, in order.
+    issued: usize,
+    next: usize,
+    /// Groups that came before their turn (`None`: a chunk without rows of this table).
+    pending: BTreeMap<usize, Option<EncodedRowGroup>>,
+    rows: u64,
 }
 
-impl RowGroupEncoder {
-    pub(crate) fn new(table: Table) -> RowGroupEncoder {
-        RowGroupEncoder { table }
+impl GroupStream {
+    /// Reserves `n` consecutive places (one file's chunks, in order): the first one.
+    pub(crate) fn reserve(&self, n: usize) -> Result<usize> {
+        let mut st = self.lock()?;
+        st.issued += n;
+        Ok(st.issued - n)
     }
 
-    /// One row group holding `batch` (of this encoder's table).
-    pub(crate) fn encode(&self, batch: &RecordBatch) -> Result<EncodedRowGroup> {
-        let err = |e: datafusion::parquet::errors::ParquetError| {
-            Error::Internal(format!("encoding a row group: {e}"))
+    /// Encodes `batch` (of this stream's table) as the row group of place `at` and appends it,
+    /// with any groups waiting on it, once every earlier place is appended.
+    pub(crate) fn put(&self, at: usize, batch: &RecordBatch) -> Result<()> {
+        let group = if batch.num_rows() == 0 {
+            None
+        } else {
+            Some(encode_row_group(self.table, batch)?)
         };
-        // The factory is all this writer is for: the file it would write goes nowhere. Each
-        // group gets its own, as its columns choose their dictionaries by their own values.
-        let (_, factory) = arrow_writer(std::io::sink(), self.table.schema(), Some(batch))
-            .and_then(ArrowWriter::into_serialized_writer)
-            .map_err(err)?;
-        let mut writers = factory.create_column_writers(0).map_err(err)?;
-        let mut next = writers.iter_mut();
-        for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
-            for leaf in compute_leaves(field, col).map_err(err)? {
-                let w = next.next().ok_or_else(|| {
-                    Error::Internal("row group has more columns than its table".into())
-                })?;
-                w.write(&leaf).map_err(err)?;
+        let mut st = self.lock()?;
+        st.pending.insert(at, group);
+        while let Some(group) = {
+            let next = st.next;
+            st.pending.remove(&next)
+        } {
+            st.next += 1;
+            if let Some(g) = group {
+                self.append(&mut st, g)?;
             }
         }
-        let chunks = writers
-            .into_iter()
-            .map(ArrowColumnWriter::close)
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(err)?;
-        Ok(EncodedRowGroup {
-            rows: batch.num_rows(),
-            chunks,
+        Ok(())
+    }
+
+    fn append(&self, st: &mut StreamState, g: EncodedRowGroup) -> Result<()> {
+        let path = &self.path;
+        if st.writer.is_none() {
+            let file = File::create(path).map_err(|e| Error::io(path, e))?;
+            let out = std::io::BufWriter::with_capacity(1 << 20, file);
+            let (w, _) = arrow_writer(out, self.table.schema(), None)
+                .and_then(ArrowWriter::into_serialized_writer)
+                .map_err(|e| Error::parquet(path, e))?;
+            st.writer = Some(w);
+        }
+        let Some(w) = st.writer.as_mut() else {
+            return Err(Error::Internal("stream writer missing".into()));
+        };
+        let mut rg = w.next_row_group().map_err(|e| Error::parquet(path, e))?;
+        for c in g.chunks {
+            c.append_to_row_group(&mut rg)
+                .map_err(|e| Error::parquet(path, e))?;
+        }
+        rg.close().map_err(|e| Error::parquet(path, e))?;
+        st.rows += g.rows as u64;
+        Ok(())
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, StreamState>> {
+        self.state.lock().map_err(|_| {
+            Error::Internal(format!(
+                "writing {} failed on another thread",
+                self.path.display()
+            ))
         })
     }
+}
+
+/// One row group of `table` holding `batch`, with the workspace's writer settings.
+fn encode_row_group(table: Table, batch: &RecordBatch) -> Result<EncodedRowGroup> {
+    let err = |e: datafusion::parquet::errors::ParquetError| {
+        Error::Internal(format!("encoding a row group: {e}"))
+    };
+    // The factory is all this writer is for: the file it would write goes nowhere. Each group
+    // gets its own, as its columns choose their dictionaries by their own values.
+    let (_, factory) = arrow_writer(std::io::sink(), table.schema(), Some(batch))
+        .and_then(ArrowWriter::into_serialized_writer)
+        .map_err(err)?;
+    let mut writers = factory.create_column_writers(0).map_err(err)?;
+    let mut next = writers.iter_mut();
+    for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
+        for leaf in compute_leaves(field, col).map_err(err)? {
+            let w = next.next().ok_or_else(|| {
+                Error::Internal("row group has more columns than its table".into())
+            })?;
+            w.write(&leaf).map_err(err)?;
+        }
+    }
+    let chunks = writers
+        .into_iter()
+        .map(ArrowColumnWriter::close)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(err)?;
+    Ok(EncodedRowGroup {
+        rows: batch.num_rows(),
+        chunks,
+    })
 }
 
 fn write_parquet(
@@ -675,6 +759,123 @@ mod tests {
         assert!(ws.manifest().is_ok());
         drop(w);
         assert!(ws.writer().is_ok());
+    }
+
+    /// `n` events numbered from `first`: event_id `e<i>`, ts `i` µs, event `product_view`.
+    fn events(first: usize, n: usize) -> RecordBatch {
+        use datafusion::arrow::array::{ArrayRef, StringArray, TimestampMicrosecondArray};
+        let schema = Table::Events.schema();
+        let ids: Vec<String> = (first..first + n).map(|i| format!("e{i}")).collect();
+        let cols: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| -> ArrayRef {
+                match f.name().as_str() {
+                    "event_id" => std::sync::Arc::new(StringArray::from(ids.clone())),
+                    "event" => std::sync::Arc::new(StringArray::from(vec!["product_view"; n])),
+                    "ts" => std::sync::Arc::new(
+                        TimestampMicrosecondArray::from_iter_values(
+                            (first..first + n).map(|i| i as i64),
+                        )
+                        .with_timezone("UTC"),
+                    ),
+                    _ => datafusion::arrow::array::new_null_array(f.data_type(), n),
+                }
+            })
+            .collect();
+        RecordBatch::try_new(schema, cols).unwrap()
+    }
+
+    fn event_ids(ws: &Workspace) -> Vec<String> {
+        use datafusion::arrow::array::AsArray;
+        use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let m = ws.manifest().unwrap();
+        let mut out = Vec::new();
+        for f in m.tables.get("events").into_iter().flatten() {
+            let file = File::open(ws.root.join(&f.path)).unwrap();
+            for b in ParquetRecordBatchReaderBuilder::try_new(file)
+                .unwrap()
+                .build()
+                .unwrap()
+            {
+                let b = b.unwrap();
+                let ids = b.column_by_name("event_id").unwrap().as_string::<i32>();
+                out.extend(ids.iter().map(|v| v.unwrap().to_string()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_stream_appends_row_groups_in_place_order_whatever_order_they_come_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
+        let w = ws.writer().unwrap();
+        let mut c = w.begin().unwrap();
+        let s = c.stream(Table::Events);
+        let unused = c.stream(Table::Orders);
+        // Two files of four and two chunks; chunk 1 of the first has no rows.
+        assert_eq!(s.reserve(4).unwrap(), 0);
+        assert_eq!(s.reserve(2).unwrap(), 4);
+        s.put(5, &events(80, 3)).unwrap();
+        s.put(2, &events(20, 2)).unwrap();
+        s.put(1, &events(0, 0)).unwrap();
+        s.put(0, &events(0, 5)).unwrap();
+        s.put(4, &events(50, 1)).unwrap();
+        s.put(3, &events(30, 4)).unwrap();
+        assert_eq!(c.close_stream(s).unwrap(), 15);
+        assert_eq!(c.close_stream(unused).unwrap(), 0);
+        let m = c.publish().unwrap();
+        drop(w);
+        assert_eq!(m.tables["events"].len(), 1);
+        assert_eq!(m.tables["events"][0].rows, 15);
+        assert!(!m.tables.contains_key("orders"), "{:?}", m.tables);
+        let want: Vec<String> = [(0, 5), (20, 2), (30, 4), (50, 1), (80, 3)]
+            .iter()
+            .flat_map(|&(f, n)| (f..f + n).map(|i| format!("e{i}")))
+            .collect();
+        assert_eq!(event_ids(&ws), want);
+    }
+
+    #[test]
+    fn nearly_distinct_columns_go_without_dictionary_and_unordered_text_without_statistics() {
+        use datafusion::arrow::array::StringArray;
+        let n = 1000;
+        let mut b = events(0, n);
+        // event_id is ordered as made (e0, e1, …, e10 sorts before e2: not in order); user_id
+        // repeats; item_id is distinct and unordered.
+        let users: Vec<String> = (0..n).map(|i| format!("u{}", i / 100)).collect();
+        let items: Vec<String> = (0..n)
+            .map(|i| format!("{}", (i * 7919) % 100_003))
+            .collect();
+        let schema = b.schema();
+        let mut cols = b.columns().to_vec();
+        cols[schema.index_of("user_id").unwrap()] = std::sync::Arc::new(StringArray::from(users));
+        cols[schema.index_of("item_id").unwrap()] = std::sync::Arc::new(StringArray::from(items));
+        b = RecordBatch::try_new(schema, cols).unwrap();
+        let got: Vec<(String, bool)> = unrepeated_columns(&b)
+            .into_iter()
+            .map(|u| (u.name, u.statistics))
+            .collect();
+        let want = [("event_id", false), ("ts", true), ("item_id", false)];
+        assert_eq!(
+            got,
+            want.map(|(n, s)| (n.to_string(), s)).to_vec(),
+            "user_id, event and the null columns keep their dictionary"
+        );
+    }
+
+    #[test]
+    fn a_stream_missing_a_place_fails_to_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
+        let w = ws.writer().unwrap();
+        let mut c = w.begin().unwrap();
+        let s = c.stream(Table::Events);
+        s.reserve(2).unwrap();
+        s.put(1, &events(0, 2)).unwrap();
+        let err = c.close_stream(s).unwrap_err().to_string();
+        assert!(err.contains("misses row groups"), "{err}");
     }
 
     #[test]

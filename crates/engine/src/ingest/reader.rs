@@ -24,16 +24,19 @@ use crate::ingest::source::{self, Chunk, Record, TextSpec};
 use crate::ingest::value::Val;
 use crate::quarantine::QRow;
 use crate::schema::Table;
-use crate::workspace::{EncodedRowGroup, RowGroupEncoder};
+use crate::workspace::GroupStream;
 
 /// Rows of one table from one file: built batches with each row's source line, (for `group_by`
-/// tables) rows still to aggregate, or (when no later check can reject a row) row groups already
-/// encoded for the table's file.
+/// tables) rows still to aggregate, or (when no later check can reject a row) the number of
+/// rows already written to the table's [`GroupStream`].
 pub(crate) enum TableOut {
     Built(Vec<(RecordBatch, Vec<u64>)>),
     Rows(Vec<(u64, Vec<Val<'static>>)>),
-    Encoded(Vec<EncodedRowGroup>),
+    Streamed(usize),
 }
+
+/// The file each table's rows go to when they are written while read.
+pub(crate) type Streams = std::collections::HashMap<Table, GroupStream>;
 
 /// Everything read from one file.
 pub(crate) struct FileOutput {
@@ -133,13 +136,13 @@ impl<'p> ChunkState<'p> {
         }
     }
 
-    /// Evaluates a chunk's records a column at a time (see [`Plan::columnar`]); with
-    /// `encoders` (one per table), its rows leave as encoded row groups.
+    /// Evaluates a chunk's records a column at a time (see [`Plan::columnar`]); with `streams`
+    /// (per table: its stream and this chunk's place in it), its rows are written there.
     fn finish_columns(
         mut self,
         recs: &Records<'_>,
         ctx: &FileCtx,
-        encoders: Option<&[RowGroupEncoder]>,
+        streams: Option<Vec<(&GroupStream, usize)>>,
     ) -> Result<ChunkResult> {
         let ev = self.plan.eval_columns(recs, ctx)?;
         for (r, e) in ev.rejected {
@@ -147,17 +150,14 @@ impl<'p> ChunkState<'p> {
         }
         // Rows set aside while reading come first; keep the quarantine in file order.
         self.quarantine.sort_by_key(|q| q.line);
-        let tables = match encoders {
-            Some(enc) => ev
+        let tables = match streams {
+            Some(streams) => ev
                 .tables
                 .iter()
-                .zip(enc)
-                .map(|((batch, _), e)| {
-                    Ok(TableOut::Encoded(if batch.num_rows() == 0 {
-                        Vec::new()
-                    } else {
-                        vec![e.encode(batch)?]
-                    }))
+                .zip(streams)
+                .map(|((batch, _), (stream, at))| {
+                    stream.put(at, batch)?;
+                    Ok(TableOut::Streamed(batch.num_rows()))
                 })
                 .collect::<Result<_>>()?,
             None => ev
@@ -187,14 +187,14 @@ impl<'p> ChunkState<'p> {
 /// What one chunk produced: per-table rows, quarantined rows, rows read.
 type ChunkResult = (Vec<TableOut>, Vec<QRow>, u64);
 
-/// Puts a file's chunk results together, in chunk order; `encoded` when its chunks were encoded.
-fn merge(parts: Vec<ChunkResult>, plan: Plan, encoded: bool) -> FileOutput {
+/// Puts a file's chunk results together, in chunk order; `streamed` when its rows were written.
+fn merge(parts: Vec<ChunkResult>, plan: Plan, streamed: bool) -> FileOutput {
     let mut tables: Vec<TableOut> = plan
         .tables
         .iter()
         .map(|t| {
-            if encoded {
-                TableOut::Encoded(Vec::new())
+            if streamed {
+                TableOut::Streamed(0)
             } else if t.group_by.is_empty() {
                 TableOut::Built(Vec::new())
             } else {
@@ -211,7 +211,7 @@ fn merge(parts: Vec<ChunkResult>, plan: Plan, encoded: bool) -> FileOutput {
                     a.extend(b.into_iter().filter(|(b, _)| b.num_rows() > 0))
                 }
                 (TableOut::Rows(a), TableOut::Rows(b)) => a.extend(b),
-                (TableOut::Encoded(a), TableOut::Encoded(b)) => a.extend(b),
+                (TableOut::Streamed(a), TableOut::Streamed(b)) => *a += b,
                 _ => {}
             }
         }
@@ -227,7 +227,8 @@ fn merge(parts: Vec<ChunkResult>, plan: Plan, encoded: bool) -> FileOutput {
 }
 
 /// Reads a whole file with `layout`.
-/// Tables in `referenced` are read by a later reference check, so they stay as batches.
+/// Tables in `referenced` are read by a later reference check, so they stay as batches; rows of
+/// other tables may go straight to their file in `streams`.
 #[expect(
     clippy::too_many_arguments,
     reason = "one file's whole reading context"
@@ -240,12 +241,13 @@ pub(crate) fn read_file(
     mapping: &str,
     ctx: &FileCtx,
     referenced: &HashSet<Table>,
+    streams: &Streams,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<FileOutput> {
     match layout.source.format {
-        Format::Csv | Format::Baskets => {
-            read_text(bytes, layout, tz, file, mapping, ctx, referenced, progress)
-        }
+        Format::Csv | Format::Baskets => read_text(
+            bytes, layout, tz, file, mapping, ctx, referenced, streams, progress,
+        ),
         Format::Jsonl => read_jsonl(bytes, layout, tz, file, mapping, ctx),
         Format::Parquet => read_parquet(bytes, layout, tz, file, mapping, ctx),
     }
@@ -263,6 +265,7 @@ fn read_text(
     mapping: &str,
     ctx: &FileCtx,
     referenced: &HashSet<Table>,
+    streams: &Streams,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<FileOutput> {
     let src = &layout.source;
@@ -318,24 +321,32 @@ fn read_text(
     let spare: Mutex<Vec<Records<'_>>> = Mutex::new(Vec::new());
     let columnar = !baskets && plan.columnar();
     // Rows no later check can reject (no key or reference checks, no table another layout
-    // refers to) are encoded for their files right where they are read, in parallel.
-    let encoders = if columnar
+    // refers to) are encoded for their files right where they are read, in parallel, and
+    // written in order while later chunks are read. Each table's stream gives this file's
+    // chunks consecutive places.
+    let streaming = columnar
         && plan.tables.iter().all(|t| {
-            t.checked_key.is_empty() && t.references.is_none() && !referenced.contains(&t.table)
-        }) {
-        Some(
-            plan.tables
-                .iter()
-                .map(|t| RowGroupEncoder::new(t.table))
-                .collect::<Vec<_>>(),
-        )
+            t.checked_key.is_empty()
+                && t.references.is_none()
+                && !referenced.contains(&t.table)
+                && streams.contains_key(&t.table)
+        });
+    let places = if streaming {
+        let mut places = Vec::with_capacity(plan.tables.len());
+        for t in &plan.tables {
+            if let Some(s) = streams.get(&t.table) {
+                places.push((s, s.reserve(chunks.len())?));
+            }
+        }
+        Some(places)
     } else {
         None
     };
     let parts: Vec<Result<ChunkResult>> =
         chunks
             .par_iter()
-            .map(|chunk| {
+            .enumerate()
+            .map(|(ci, chunk)| {
                 let capacity = chunk.bytes.len() / 64 + 16;
                 let mut st = ChunkState::new(&plan, if columnar { 0 } else { capacity });
                 // Records' vectors are tens of megabytes: a chunk takes those of an earlier one
@@ -386,7 +397,13 @@ fn read_text(
                     + chunk.bytes.len() as u64;
                 progress(Progress::Bytes(n));
                 let out = match &recs {
-                    Some(recs) => st.finish_columns(recs, ctx, encoders.as_deref()),
+                    Some(recs) => st.finish_columns(
+                        recs,
+                        ctx,
+                        places
+                            .as_ref()
+                            .map(|p| p.iter().map(|(s, first)| (*s, first + ci)).collect()),
+                    ),
                     None => st.finish(),
                 };
                 if let Some(r) = recs {
@@ -396,7 +413,7 @@ fn read_text(
             })
             .collect();
     let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
-    Ok(merge(parts, plan, encoders.is_some()))
+    Ok(merge(parts, plan, places.is_some()))
 }
 
 /// Locks a pool of buffers; a poisoned pool is still a pool of buffers.
