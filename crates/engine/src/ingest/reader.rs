@@ -20,7 +20,7 @@ use crate::ingest::Progress;
 use crate::ingest::build::TableBuilder;
 use crate::ingest::mapping::{Encoding, Format, Layout};
 use crate::ingest::plan::{FileCtx, Plan, Records, RowCtx, RowError, SeqState};
-use crate::ingest::source::{self, Chunk, Record, TextSpec};
+use crate::ingest::source::{self, Chunk, Delim, Record, TextSpec};
 use crate::ingest::value::Val;
 use crate::quarantine::QRow;
 use crate::schema::Table;
@@ -342,23 +342,49 @@ fn read_text(
     } else {
         None
     };
-    let parts: Vec<Result<ChunkResult>> =
-        chunks
-            .par_iter()
-            .enumerate()
-            .map(|(ci, chunk)| {
-                let capacity = chunk.bytes.len() / 64 + 16;
-                let mut st = ChunkState::new(&plan, if columnar { 0 } else { capacity });
-                // Records' vectors are tens of megabytes: a chunk takes those of an earlier one
-                // rather than fault in fresh pages.
-                let mut recs = columnar.then(|| match lock(&spare).pop() {
-                    Some(mut r) => {
-                        r.clear();
-                        r
+    let parts: Vec<Result<ChunkResult>> = chunks
+        .par_iter()
+        .enumerate()
+        .map(|(ci, chunk)| {
+            let capacity = chunk.bytes.len() / 64 + 16;
+            let mut st = ChunkState::new(&plan, if columnar { 0 } else { capacity });
+            // Records' vectors are tens of megabytes: a chunk takes those of an earlier one
+            // rather than fault in fresh pages.
+            let mut recs = columnar.then(|| {
+                let mut r = lock(&spare)
+                    .pop()
+                    .unwrap_or_else(|| Records::with_capacity(capacity, header.len()));
+                r.reset(chunk.bytes);
+                r
+            });
+            // Plain UTF-8 text with nothing quoted is split straight into the records.
+            let plain = match (&mut recs, spec.delim) {
+                (Some(r), Delim::Byte(d))
+                    if spec.encoding == Encoding::Utf8
+                        && r.text().is_some()
+                        && !matches!(d, b'\n' | b'\r' | b'"')
+                        && !(spec.quoting && memchr::memchr(b'"', chunk.bytes).is_some()) =>
+                {
+                    let mut wrong = Vec::new();
+                    r.split(d, expected, chunk.first_line, &mut st.read, |l, n, raw| {
+                        wrong.push((l, n, raw))
+                    });
+                    for (line, n, raw) in wrong {
+                        let e = RowError {
+                            column: "*".into(),
+                            reason: format!(
+                                "expected {} fields, found {n}",
+                                expected.unwrap_or_default()
+                            ),
+                        };
+                        st.reject(line, e, raw);
                     }
-                    None => Records::with_capacity(capacity, header.len()),
-                });
-                let mut items: Vec<Cow<'_, str>> = Vec::new();
+                    true
+                }
+                _ => false,
+            };
+            let mut items: Vec<Cow<'_, str>> = Vec::new();
+            if !plain {
                 source::for_each_record(chunk, &spec, |rec| {
                     let (line, raw, fields) = (rec.line, rec.raw, rec.fields);
                     if let Some(i) = rec.bad_field {
@@ -393,25 +419,26 @@ fn read_text(
                         st.record(line, fields, &[], raw, ctx);
                     }
                 });
-                let n = done.fetch_add(chunk.bytes.len() as u64, Ordering::Relaxed)
-                    + chunk.bytes.len() as u64;
-                progress(Progress::Bytes(n));
-                let out = match &recs {
-                    Some(recs) => st.finish_columns(
-                        recs,
-                        ctx,
-                        places
-                            .as_ref()
-                            .map(|p| p.iter().map(|(s, first)| (*s, first + ci)).collect()),
-                    ),
-                    None => st.finish(),
-                };
-                if let Some(r) = recs {
-                    lock(&spare).push(r);
-                }
-                out
-            })
-            .collect();
+            }
+            let n = done.fetch_add(chunk.bytes.len() as u64, Ordering::Relaxed)
+                + chunk.bytes.len() as u64;
+            progress(Progress::Bytes(n));
+            let out = match &recs {
+                Some(recs) => st.finish_columns(
+                    recs,
+                    ctx,
+                    places
+                        .as_ref()
+                        .map(|p| p.iter().map(|(s, first)| (*s, first + ci)).collect()),
+                ),
+                None => st.finish(),
+            };
+            if let Some(r) = recs {
+                lock(&spare).push(r);
+            }
+            out
+        })
+        .collect();
     let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
     Ok(merge(parts, plan, places.is_some()))
 }

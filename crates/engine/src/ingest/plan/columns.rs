@@ -20,14 +20,30 @@ use crate::ingest::mapping::{Synth, Unmapped};
 use crate::ingest::value::Val;
 use crate::schema::{Column, Kind};
 
-/// A chunk's records as borrowed fields, in file order.
+/// A chunk's records, in file order. A field is a span of the chunk's text (8 bytes, where a
+/// borrowed string would take 24 and a copy more), or, when it is not a plain slice of the text
+/// (an unescaped quoted field, a decoded GBK field), an owned string.
 pub(crate) struct Records<'a> {
-    fields: Vec<Cow<'a, str>>,
-    /// Record i's fields are `fields[starts[i]..starts[i + 1]]`.
+    /// The chunk's text, when it is valid UTF-8.
+    text: &'a str,
+    spans: Vec<Span>,
+    owned: Vec<String>,
+    /// Record i's fields are `spans[starts[i]..starts[i + 1]]`.
     starts: Vec<usize>,
     lines: Vec<u64>,
     rows: Vec<u64>,
     raws: Vec<&'a [u8]>,
+}
+
+/// `text[start..end]`, or `owned[end]` when `start` is [`Span::OWNED`].
+#[derive(Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    const OWNED: u32 = u32::MAX;
 }
 
 impl<'a> Records<'a> {
@@ -35,7 +51,9 @@ impl<'a> Records<'a> {
         let mut starts = Vec::with_capacity(records + 1);
         starts.push(0);
         Records {
-            fields: Vec::with_capacity(records * width),
+            text: "",
+            spans: Vec::with_capacity(records * width),
+            owned: Vec::new(),
             starts,
             lines: Vec::with_capacity(records),
             rows: Vec::with_capacity(records),
@@ -43,40 +61,162 @@ impl<'a> Records<'a> {
         }
     }
 
-    /// Empties the records and keeps their buffers for the next chunk: a chunk's vectors are
+    /// Empties the records and keeps their buffers for the chunk `bytes`: a chunk's vectors are
     /// tens of megabytes, and fresh pages from the system cost more than filling them.
-    pub(crate) fn clear(&mut self) {
-        self.fields.clear();
+    pub(crate) fn reset(&mut self, bytes: &'a [u8]) {
+        self.text = match std::str::from_utf8(bytes) {
+            Ok(t) if t.len() < Span::OWNED as usize => t,
+            _ => "",
+        };
+        self.spans.clear();
+        self.owned.clear();
         self.starts.truncate(1);
         self.lines.clear();
         self.rows.clear();
         self.raws.clear();
     }
 
+    /// The chunk's text, when it is valid UTF-8 (and so can be split by [`Records::split`]).
+    pub(crate) fn text(&self) -> Option<&'a str> {
+        (!self.text.is_empty()).then_some(self.text)
+    }
+
     /// Adds a record: its line, its data row number, its fields and its raw bytes.
     pub(crate) fn push(&mut self, line: u64, row: u64, fields: &[Cow<'a, str>], raw: &'a [u8]) {
-        self.fields.extend(fields.iter().cloned());
-        self.starts.push(self.fields.len());
+        let base = self.text.as_ptr() as usize;
+        for f in fields {
+            let at = (f.as_ptr() as usize).wrapping_sub(base);
+            let span = match f {
+                Cow::Borrowed(b) if at <= self.text.len() && b.len() <= self.text.len() - at => {
+                    Span {
+                        start: at as u32,
+                        end: (at + b.len()) as u32,
+                    }
+                }
+                _ => {
+                    self.owned.push(f.to_string());
+                    Span {
+                        start: Span::OWNED,
+                        end: (self.owned.len() - 1) as u32,
+                    }
+                }
+            };
+            self.spans.push(span);
+        }
+        self.end_record(line, row, raw);
+    }
+
+    fn end_record(&mut self, line: u64, row: u64, raw: &'a [u8]) {
+        self.starts.push(self.spans.len());
         self.lines.push(line);
         self.rows.push(row);
         self.raws.push(raw);
+    }
+
+    /// Splits the chunk's text (see [`Records::text`]) into records of fields separated by
+    /// `delim`, one record per line (LF or CRLF), with no quoting: the reader's plain shape,
+    /// in one pass over the delimiters and line ends. Blank lines are skipped; a record whose
+    /// field count is not `width` is handed to `wrong` (line, fields found, raw bytes) instead.
+    /// `first_line` is the chunk's; `read` counts records handed out, numbering their rows.
+    pub(crate) fn split(
+        &mut self,
+        delim: u8,
+        width: Option<usize>,
+        first_line: u64,
+        read: &mut u64,
+        mut wrong: impl FnMut(u64, usize, &'a [u8]),
+    ) {
+        let text = self.text;
+        let b = text.as_bytes();
+        let mut line = first_line;
+        let mut rec_start = 0usize;
+        let mut field_start = 0usize;
+        let mut first_span = self.spans.len();
+        let mut ends = memchr::memchr2_iter(delim, b'\n', b);
+        loop {
+            let (at, eol) = match ends.next() {
+                Some(at) => (at, b[at] == b'\n'),
+                None if rec_start < b.len() => (b.len(), true),
+                None => break,
+            };
+            if !eol {
+                self.spans.push(Span {
+                    start: field_start as u32,
+                    end: at as u32,
+                });
+                field_start = at + 1;
+                continue;
+            }
+            let end = if at > rec_start && b[at - 1] == b'\r' {
+                at - 1
+            } else {
+                at
+            };
+            let next = (at + 1).min(b.len());
+            let fields = self.spans.len() - first_span + 1;
+            let raw = &b[rec_start..next];
+            if fields == 1 && b[rec_start..end].iter().all(u8::is_ascii_whitespace) {
+                // A blank line: no record.
+            } else if width.is_some_and(|w| w != fields) {
+                self.spans.truncate(first_span);
+                *read += 1;
+                wrong(line, fields, raw);
+            } else {
+                self.spans.push(Span {
+                    start: field_start.min(end) as u32,
+                    end: end as u32,
+                });
+                *read += 1;
+                self.end_record(line, *read, raw);
+            }
+            self.spans.truncate(self.starts[self.starts.len() - 1]);
+            line += 1;
+            rec_start = next;
+            field_start = next;
+            first_span = self.spans.len();
+            if at >= b.len() {
+                break;
+            }
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
         self.lines.len()
     }
 
+    fn get(&self, s: Span) -> &str {
+        if s.start == Span::OWNED {
+            self.owned.get(s.end as usize).map_or("", String::as_str)
+        } else {
+            self.text
+                .get(s.start as usize..s.end as usize)
+                .unwrap_or("")
+        }
+    }
+
     /// Field `slot` of record `i`, if the record has it.
     fn field(&self, i: usize, slot: usize) -> Option<&str> {
         let at = self.starts[i] + slot;
-        (at < self.starts[i + 1]).then(|| self.fields[at].as_ref())
+        (at < self.starts[i + 1]).then(|| self.get(self.spans[at]))
     }
 
-    fn row(&self, i: usize) -> RowCtx<'_, 'a> {
-        RowCtx {
-            fields: &self.fields[self.starts[i]..self.starts[i + 1]],
+    /// Calls `f` with record `i` as a row of fields (on the stack when there are few).
+    fn with_row<R>(&self, i: usize, f: impl FnOnce(RowCtx<'_, '_>) -> R) -> R {
+        const ON_STACK: usize = 16;
+        let spans = &self.spans[self.starts[i]..self.starts[i + 1]];
+        let row = |fields| RowCtx {
+            fields,
             line: self.lines[i],
             row: self.rows[i],
+        };
+        if spans.len() <= ON_STACK {
+            let fields: [Cow<'_, str>; ON_STACK] =
+                std::array::from_fn(|k| Cow::Borrowed(spans.get(k).map_or("", |s| self.get(*s))));
+            f(row(&fields[..spans.len()]))
+        } else {
+            let fields: Vec<Cow<'_, str>> =
+                spans.iter().map(|s| Cow::Borrowed(self.get(*s))).collect();
+            f(row(&fields))
         }
     }
 
@@ -140,7 +280,7 @@ impl Plan {
                 }
                 let take = match &tp.when {
                     None => true,
-                    Some(c) => match eval_cond(c, recs.row(r).fields) {
+                    Some(c) => match recs.with_row(r, |row| eval_cond(c, row.fields)) {
                         Ok(t) => t,
                         Err(e) => {
                             errs.mark(r, e);
@@ -237,10 +377,10 @@ impl TablePlan {
                     });
                     match hit {
                         Some(t) => sb.append_value(t),
-                        None => match self.cell(cp, def, r, recs, file, errs) {
+                        None => self.cell(cp, def, r, recs, file, errs, |v| match v {
                             Val::Text(t) => sb.append_value(t),
                             _ => sb.append_null(),
-                        },
+                        }),
                     }
                 }
             }
@@ -256,51 +396,55 @@ impl TablePlan {
                         .and_then(|v| v.checked_mul(micros));
                     match hit {
                         Some(t) => tb.append_value(t),
-                        None => match self.cell(cp, def, r, recs, file, errs) {
+                        None => self.cell(cp, def, r, recs, file, errs, |v| match v {
                             Val::Ts(t) => tb.append_value(t),
                             _ => tb.append_null(),
-                        },
+                        }),
                     }
                 }
             }
             (b, _) => {
                 for &r in sel {
-                    let v = if errs.bad[r] {
-                        Val::Null
+                    if errs.bad[r] {
+                        b.append(&Val::Null)?;
                     } else {
-                        self.cell(cp, def, r, recs, file, errs)
-                    };
-                    b.append(&v)?;
+                        self.cell(cp, def, r, recs, file, errs, |v| b.append(&v))?;
+                    }
                 }
             }
         }
         Ok(b.finish())
     }
 
-    /// One cell by the general path (the row path's evaluation); null when the record fails,
-    /// which is marked with its error.
-    fn cell<'s>(
+    /// One cell by the general path (the row path's evaluation), handed to `f`; null when the
+    /// record fails, which is marked with its error.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a cell's whole context and its consumer"
+    )]
+    fn cell<R>(
         &self,
-        cp: &'s ColPlan,
+        cp: &ColPlan,
         def: &Column,
         r: usize,
-        recs: &'s Records<'_>,
-        file: &'s FileCtx,
+        recs: &Records<'_>,
+        file: &FileCtx,
         errs: &mut Errors,
-    ) -> Val<'s> {
+        f: impl FnOnce(Val<'_>) -> R,
+    ) -> R {
         // Column plans of a columnar chunk never keep sequence state; this one stays empty.
         let mut seq = SeqState::default();
-        match cp.eval(&recs.row(r), None, file, &mut seq) {
+        recs.with_row(r, |row| match cp.eval(&row, None, file, &mut seq) {
             Ok(v) if def.required && v.is_null() => {
                 errs.mark(r, self.missing(Some(cp), def));
-                Val::Null
+                f(Val::Null)
             }
-            Ok(v) => v,
+            Ok(v) => f(v),
             Err(e) => {
                 errs.mark(r, e);
-                Val::Null
+                f(Val::Null)
             }
-        }
+        })
     }
 }
 
@@ -435,6 +579,82 @@ status = { column = "b", cases = [{ when = { column = "q", equals = "0" }, value
         let m = MappingFile::parse(MAPPING, "test").unwrap();
         let header: Vec<String> = HEADER.iter().map(|h| (*h).to_string()).collect();
         Plan::compile(&m.layouts()[0], &header, chrono_tz::UTC, "f.csv", "mixed").unwrap()
+    }
+
+    /// Every record of `recs` as (line, row, fields, raw).
+    fn dump(recs: &Records<'_>) -> Vec<(u64, u64, Vec<String>, String)> {
+        (0..recs.len())
+            .map(|i| {
+                let n = recs.starts[i + 1] - recs.starts[i];
+                let f = (0..n)
+                    .map(|k| recs.field(i, k).unwrap().to_string())
+                    .collect();
+                let raw = String::from_utf8(recs.raw(i).to_vec()).unwrap();
+                (recs.line(i), recs.rows[i], f, raw)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_plain_split_reads_records_as_the_general_splitter_does() {
+        use crate::ingest::mapping::Encoding;
+        use crate::ingest::source::{Chunk, Delim, TextSpec, for_each_record};
+        let texts = [
+            "a,b,c\nd,e,f\n",
+            "a,b,c\r\n\r\n,,\r\nx,y\n  \t\nlast,line,nonl",
+            "1,2,3\n\n4,5,6,7\n8,9,\r\n,\n é,ü ,中\r\n",
+            "\n\n",
+            "",
+            "a\rb,c,d\n",
+        ];
+        for text in texts {
+            let chunk = Chunk {
+                bytes: text.as_bytes(),
+                first_line: 7,
+            };
+            let spec = TextSpec {
+                delim: Delim::Byte(b','),
+                quoting: true,
+                encoding: Encoding::Utf8,
+            };
+            // The general splitter, as the reader feeds the records.
+            let mut general = Records::with_capacity(4, 3);
+            general.reset(chunk.bytes);
+            let (mut read, mut wrong_general) = (0u64, Vec::new());
+            for_each_record(&chunk, &spec, |r| {
+                read += 1;
+                if r.fields.len() == 3 {
+                    general.push(r.line, read, r.fields, r.raw);
+                } else {
+                    wrong_general.push((r.line, r.fields.len(), r.raw));
+                }
+            });
+            let mut plain = Records::with_capacity(1, 3);
+            plain.reset(chunk.bytes);
+            let (mut read_plain, mut wrong_plain) = (0u64, Vec::new());
+            plain.split(b',', Some(3), 7, &mut read_plain, |l, n, raw| {
+                wrong_plain.push((l, n, raw))
+            });
+            assert_eq!(dump(&plain), dump(&general), "{text:?}");
+            assert_eq!(wrong_plain, wrong_general, "{text:?}");
+            assert_eq!(read_plain, read, "{text:?}");
+        }
+        // Hand-checked: the second text's records.
+        let mut r = Records::with_capacity(1, 3);
+        r.reset(texts[1].as_bytes());
+        let mut wrong = Vec::new();
+        r.split(b',', Some(3), 1, &mut 0, |l, n, _| wrong.push((l, n)));
+        let got: Vec<(u64, Vec<String>)> = dump(&r).into_iter().map(|(l, _, f, _)| (l, f)).collect();
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            got,
+            vec![
+                (1, s(&["a", "b", "c"])),
+                (3, s(&["", "", ""])),
+                (6, s(&["last", "line", "nonl"]))
+            ]
+        );
+        assert_eq!(wrong, vec![(4, 2)]);
     }
 
     fn fields(row: &str) -> Vec<Cow<'_, str>> {
