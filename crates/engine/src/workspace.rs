@@ -610,22 +610,22 @@ fn write_parquet(
 }
 
 /// A Parquet writer of `schema` onto `w` with the settings of every table file; `sample`, when
-/// given, is the first batch written, from which columns choose whether to use a dictionary.
+/// given, is the first batch written, from which columns choose their encoding and statistics.
 fn arrow_writer<W: Write + Send>(
     w: W,
     schema: datafusion::arrow::datatypes::SchemaRef,
     sample: Option<&RecordBatch>,
 ) -> datafusion::parquet::errors::Result<ArrowWriter<W>> {
-    let unrepeated = sample.map(unrepeated_columns).unwrap_or_default();
-    let props = writer_props(&schema, &unrepeated);
+    let choices = sample.map(column_choices).unwrap_or_default();
+    let props = writer_props(&schema, &choices);
     ArrowWriter::try_new(w, schema, Some(props))
 }
 
-/// How every table file is written: Snappy, row groups of at most 2^20 rows; no dictionary (and
-/// maybe no statistics) for the columns in `unrepeated`.
+/// How every table file is written: Snappy, row groups of at most 2^20 rows, Parquet's defaults
+/// except for unique ids and the `choices`.
 fn writer_props(
     schema: &datafusion::arrow::datatypes::Schema,
-    unrepeated: &[Unrepeated],
+    choices: &[Choice],
 ) -> WriterProperties {
     let mut props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
@@ -642,9 +642,14 @@ fn writer_props(
                 .set_column_statistics_enabled(ColumnPath::from(unique), EnabledStatistics::None);
         }
     }
-    for u in unrepeated {
+    for u in choices {
         let col = ColumnPath::from(u.name.as_str());
-        props = props.set_column_dictionary_enabled(col.clone(), false);
+        if u.plain {
+            props = props.set_column_dictionary_enabled(col.clone(), false);
+        }
+        if u.rising {
+            props = props.set_column_encoding(col.clone(), Encoding::DELTA_BINARY_PACKED);
+        }
         if !u.statistics {
             props = props.set_column_statistics_enabled(col, EnabledStatistics::None);
         }
@@ -655,43 +660,59 @@ fn writer_props(
 /// Rows sampled from the start of a batch to judge a column's repetition.
 const DICTIONARY_SAMPLE: usize = 4096;
 
-/// A column of a row group whose first values are nearly all distinct.
+/// How one column of a row group is written when it departs from Parquet's defaults, judged
+/// from its first values.
 #[derive(Debug, Default)]
-struct Unrepeated {
+struct Choice {
     name: String,
-    /// Whether min/max statistics can narrow a search: numbers always (comparing two is cheap),
-    /// text only when its first values are in order (ids of an unordered catalogue span nearly
-    /// the whole range in every row group, and cost two string comparisons per value).
+    /// No dictionary: the values are nearly all distinct (more than 90% of the non-null ones
+    /// among the first [`DICTIONARY_SAMPLE`] rows: item ids of a large catalogue, timestamps).
+    /// Parquet would hash every value into a dictionary that outgrows its page and is then
+    /// dropped for plain values. Columns that repeat (event names, categories, a user's run of
+    /// events) keep theirs.
+    plain: bool,
+    /// Min/max statistics, which narrow a search only where values are in order: numbers
+    /// always keep them (comparing two is cheap); text only when its first values are sorted
+    /// (a user id in a log grouped by user). Unordered text (categories, catalogue ids, event
+    /// names) spans its whole range in every row group, and each value costs two string
+    /// comparisons.
     statistics: bool,
+    /// Stored as differences from the previous value (DELTA_BINARY_PACKED), a few bits each
+    /// rather than 64: nearly-distinct numbers that mostly rise (at least 90% of steps), as
+    /// times do in an event log (within each user when it is grouped by user).
+    rising: bool,
 }
 
-/// Text and 64-bit columns of `batch` whose first values are nearly all distinct (more than 90%
-/// of the non-null ones among the first [`DICTIONARY_SAMPLE`] rows): item ids of a large
-/// catalogue, timestamps. Parquet would hash every value into a dictionary that outgrows its
-/// page and is then dropped for plain values, so such a column is written plain from the start.
-/// Columns that repeat (event names, categories, a user's run of events) keep their dictionary.
-fn unrepeated_columns(batch: &RecordBatch) -> Vec<Unrepeated> {
+/// The columns of `batch` written otherwise than by Parquet's defaults (see [`Choice`]).
+fn column_choices(batch: &RecordBatch) -> Vec<Choice> {
     use datafusion::arrow::array::{Array, AsArray};
     use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMicrosecondType};
     use std::collections::HashSet;
     use std::hash::Hash;
-    /// Whether the present values are nearly all distinct, and whether they are in order.
-    fn judge<T: Hash + Eq + Ord + Copy>(values: impl Iterator<Item = Option<T>>) -> (bool, bool) {
+    /// Whether the present values are nearly all distinct, whether they are in order, and
+    /// whether they mostly rise.
+    fn judge<T: Hash + Eq + Ord + Copy>(
+        values: impl Iterator<Item = Option<T>>,
+    ) -> (bool, bool, bool) {
         let mut seen = HashSet::with_capacity(DICTIONARY_SAMPLE);
-        let (mut present, mut sorted, mut last) = (0usize, true, None);
+        let (mut present, mut falls, mut last) = (0usize, 0usize, None);
         for v in values.flatten() {
             present += 1;
-            sorted &= last.is_none_or(|l| l <= v);
+            falls += usize::from(last.is_some_and(|l| l > v));
             last = Some(v);
             seen.insert(v);
         }
-        (present >= 64 && seen.len() * 10 > present * 9, sorted)
+        (
+            present >= 64 && seen.len() * 10 > present * 9,
+            falls == 0,
+            falls * 10 <= present,
+        )
     }
     let n = batch.num_rows().min(DICTIONARY_SAMPLE);
     let mut out = Vec::new();
     for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
         let col = col.slice(0, n);
-        let ((distinct, sorted), text) = match col.data_type() {
+        let ((distinct, sorted, rising), text) = match col.data_type() {
             DataType::Utf8 => (judge(col.as_string::<i32>().iter()), true),
             DataType::Int64 => (judge(col.as_primitive::<Int64Type>().iter()), false),
             DataType::Timestamp(TimeUnit::Microsecond, _) => (
@@ -700,11 +721,14 @@ fn unrepeated_columns(batch: &RecordBatch) -> Vec<Unrepeated> {
             ),
             _ => continue,
         };
-        if distinct {
-            out.push(Unrepeated {
-                name: field.name().clone(),
-                statistics: !text || sorted,
-            });
+        let choice = Choice {
+            name: field.name().clone(),
+            plain: distinct,
+            statistics: !text || sorted,
+            rising: distinct && rising && !text,
+        };
+        if choice.plain || !choice.statistics {
+            out.push(choice);
         }
     }
     out
@@ -843,8 +867,10 @@ mod tests {
         let n = 1000;
         let mut b = events(0, n);
         // event_id is ordered as made (e0, e1, …, e10 sorts before e2: not in order); user_id
-        // repeats; item_id is distinct and unordered.
+        // repeats in order; category repeats out of order; item_id is distinct and unordered;
+        // event is one value.
         let users: Vec<String> = (0..n).map(|i| format!("u{}", i / 100)).collect();
+        let categories: Vec<String> = (0..n).map(|i| format!("c{}", (i * 37) % 11)).collect();
         let items: Vec<String> = (0..n)
             .map(|i| format!("{}", (i * 7919) % 100_003))
             .collect();
@@ -852,16 +878,24 @@ mod tests {
         let mut cols = b.columns().to_vec();
         cols[schema.index_of("user_id").unwrap()] = std::sync::Arc::new(StringArray::from(users));
         cols[schema.index_of("item_id").unwrap()] = std::sync::Arc::new(StringArray::from(items));
+        cols[schema.index_of("category").unwrap()] =
+            std::sync::Arc::new(StringArray::from(categories));
         b = RecordBatch::try_new(schema, cols).unwrap();
-        let got: Vec<(String, bool)> = unrepeated_columns(&b)
+        let got: Vec<(String, bool, bool, bool)> = column_choices(&b)
             .into_iter()
-            .map(|u| (u.name, u.statistics))
+            .map(|u| (u.name, u.plain, u.statistics, u.rising))
             .collect();
-        let want = [("event_id", false), ("ts", true), ("item_id", false)];
+        // Name, no dictionary, statistics, stored as differences.
+        let want = [
+            ("event_id", true, false, false),
+            ("ts", true, true, true),
+            ("item_id", true, false, false),
+            ("category", false, false, false),
+        ];
         assert_eq!(
             got,
-            want.map(|(n, s)| (n.to_string(), s)).to_vec(),
-            "user_id, event and the null columns keep their dictionary"
+            want.map(|(n, p, s, r)| (n.to_string(), p, s, r)).to_vec(),
+            "user_id, event and the null columns keep Parquet's defaults"
         );
     }
 

@@ -9,8 +9,9 @@
 
 use std::borrow::Cow;
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray, new_null_array};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, new_null_array};
 use datafusion::arrow::compute::filter;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::{ColPlan, FileCtx, Plan, RowCtx, RowError, SeqState, Src, TablePlan, eval_cond};
@@ -33,6 +34,8 @@ pub(crate) struct Records<'a> {
     lines: Vec<u64>,
     rows: Vec<u64>,
     raws: Vec<&'a [u8]>,
+    /// One all-null column per type, sliced for every chunk's unfed columns.
+    nulls: std::cell::RefCell<Vec<ArrayRef>>,
 }
 
 /// `text[start..end]`, or `owned[end]` when `start` is [`Span::OWNED`].
@@ -58,6 +61,7 @@ impl<'a> Records<'a> {
             lines: Vec::with_capacity(records),
             rows: Vec::with_capacity(records),
             raws: Vec::with_capacity(records),
+            nulls: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -184,6 +188,26 @@ impl<'a> Records<'a> {
         self.lines.len()
     }
 
+    /// `n` nulls of type `dt`: a slice of the column kept for that type, made again only when
+    /// a chunk is longer (its zeroed buffers are fresh pages every time otherwise).
+    fn nulls(&self, dt: &DataType, n: usize) -> ArrayRef {
+        let Ok(mut cache) = self.nulls.try_borrow_mut() else {
+            return new_null_array(dt, n);
+        };
+        match cache.iter_mut().find(|a| a.data_type() == dt) {
+            Some(a) if a.len() >= n => a.slice(0, n),
+            Some(a) => {
+                *a = new_null_array(dt, n);
+                a.clone()
+            }
+            None => {
+                let a = new_null_array(dt, n);
+                cache.push(a.clone());
+                a
+            }
+        }
+    }
+
     fn get(&self, s: Span) -> &str {
         if s.start == Span::OWNED {
             self.owned.get(s.end as usize).map_or("", String::as_str)
@@ -298,7 +322,7 @@ impl Plan {
                 .iter()
                 .zip(tp.table.columns())
                 .map(|(cp, def)| match cp {
-                    None => Ok(new_null_array(&def.kind.data_type(), sel.len())),
+                    None => Ok(recs.nulls(&def.kind.data_type(), sel.len())),
                     Some(cp) => tp.column(cp, def, &sel, recs, file, &mut errs),
                 })
                 .collect::<Result<Vec<ArrayRef>>>()?;
@@ -371,7 +395,7 @@ impl TablePlan {
                         None => Some(t),
                         Some(m) => m
                             .iter()
-                            .find(|(k, _)| k == t)
+                            .find(|(k, _)| short_eq(k, t))
                             .map(|(_, v)| v.as_str())
                             .or(keep.then_some(t)),
                     });
@@ -468,6 +492,12 @@ fn bare(s: &str) -> Option<&str> {
     let b = s.as_bytes();
     let plain = |c: &u8| (b'!'..=b'~').contains(c);
     (b.first().is_some_and(plain) && b.last().is_some_and(plain)).then_some(s)
+}
+
+/// String equality compared in line: value-map keys are a few bytes, shorter than the call a
+/// general comparison makes.
+fn short_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }
 
 /// A non-negative integer of at most 18 plain digits (it cannot overflow).
@@ -644,7 +674,8 @@ status = { column = "b", cases = [{ when = { column = "q", equals = "0" }, value
         r.reset(texts[1].as_bytes());
         let mut wrong = Vec::new();
         r.split(b',', Some(3), 1, &mut 0, |l, n, _| wrong.push((l, n)));
-        let got: Vec<(u64, Vec<String>)> = dump(&r).into_iter().map(|(l, _, f, _)| (l, f)).collect();
+        let got: Vec<(u64, Vec<String>)> =
+            dump(&r).into_iter().map(|(l, _, f, _)| (l, f)).collect();
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert_eq!(
             got,
