@@ -532,16 +532,16 @@ impl GroupStream {
 
     fn append(&self, st: &mut StreamState, g: EncodedRowGroup) -> Result<()> {
         let path = &self.path;
-        if st.writer.is_none() {
-            let file = File::create(path).map_err(|e| Error::io(path, e))?;
-            let out = std::io::BufWriter::with_capacity(1 << 20, file);
-            let (w, _) = arrow_writer(out, self.table.schema(), None)
-                .and_then(ArrowWriter::into_serialized_writer)
-                .map_err(|e| Error::parquet(path, e))?;
-            st.writer = Some(w);
-        }
-        let Some(w) = st.writer.as_mut() else {
-            return Err(Error::Internal("stream writer missing".into()));
+        let w = match &mut st.writer {
+            Some(w) => w,
+            None => {
+                let file = File::create(path).map_err(|e| Error::io(path, e))?;
+                let out = std::io::BufWriter::with_capacity(1 << 20, file);
+                let (w, _) = arrow_writer(out, self.table.schema(), None)
+                    .and_then(ArrowWriter::into_serialized_writer)
+                    .map_err(|e| Error::parquet(path, e))?;
+                st.writer.insert(w)
+            }
         };
         let mut rg = w.next_row_group().map_err(|e| Error::parquet(path, e))?;
         for c in g.chunks {

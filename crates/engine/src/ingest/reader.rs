@@ -324,23 +324,21 @@ fn read_text(
     // refers to) are encoded for their files right where they are read, in parallel, and
     // written in order while later chunks are read. Each table's stream gives this file's
     // chunks consecutive places.
-    let streaming = columnar
+    let targets: Option<Vec<&GroupStream>> = if columnar
         && plan.tables.iter().all(|t| {
-            t.checked_key.is_empty()
-                && t.references.is_none()
-                && !referenced.contains(&t.table)
-                && streams.contains_key(&t.table)
-        });
-    let places = if streaming {
-        let mut places = Vec::with_capacity(plan.tables.len());
-        for t in &plan.tables {
-            if let Some(s) = streams.get(&t.table) {
-                places.push((s, s.reserve(chunks.len())?));
-            }
-        }
-        Some(places)
+            t.checked_key.is_empty() && t.references.is_none() && !referenced.contains(&t.table)
+        }) {
+        plan.tables.iter().map(|t| streams.get(&t.table)).collect()
     } else {
         None
+    };
+    let places = match targets {
+        Some(ts) => Some(
+            ts.into_iter()
+                .map(|s| Ok((s, s.reserve(chunks.len())?)))
+                .collect::<Result<Vec<_>>>()?,
+        ),
+        None => None,
     };
     let parts: Vec<Result<ChunkResult>> = chunks
         .par_iter()
@@ -370,14 +368,7 @@ fn read_text(
                         wrong.push((l, n, raw))
                     });
                     for (line, n, raw) in wrong {
-                        let e = RowError {
-                            column: "*".into(),
-                            reason: format!(
-                                "expected {} fields, found {n}",
-                                expected.unwrap_or_default()
-                            ),
-                        };
-                        st.reject(line, e, raw);
+                        st.reject(line, wrong_width(expected.unwrap_or_default(), n), raw);
                     }
                     true
                 }
@@ -399,8 +390,8 @@ fn read_text(
                     if let Some(n) = expected
                         && fields.len() != n
                     {
-                        let reason = format!("expected {n} fields, found {}", fields.len());
-                        st.reject_unread(line, "*".into(), reason, raw);
+                        st.read += 1;
+                        st.reject(line, wrong_width(n, fields.len()), raw);
                         return;
                     }
                     if baskets {
@@ -441,6 +432,14 @@ fn read_text(
         .collect();
     let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
     Ok(merge(parts, plan, places.is_some()))
+}
+
+/// Why a record whose field count is not the layout's is set aside.
+fn wrong_width(expected: usize, found: usize) -> RowError {
+    RowError {
+        column: "*".into(),
+        reason: format!("expected {expected} fields, found {found}"),
+    }
 }
 
 /// Locks a pool of buffers; a poisoned pool is still a pool of buffers.

@@ -135,7 +135,6 @@ impl<'a> Records<'a> {
         let mut line = first_line;
         let mut rec_start = 0usize;
         let mut field_start = 0usize;
-        let mut first_span = self.spans.len();
         let mut ends = memchr::memchr2_iter(delim, b'\n', b);
         loop {
             let (at, eol) = match ends.next() {
@@ -157,12 +156,12 @@ impl<'a> Records<'a> {
                 at
             };
             let next = (at + 1).min(b.len());
-            let fields = self.spans.len() - first_span + 1;
+            // The line's fields so far are those after the last record's.
+            let fields = self.spans.len() - self.starts[self.starts.len() - 1] + 1;
             let raw = &b[rec_start..next];
             if fields == 1 && b[rec_start..end].iter().all(u8::is_ascii_whitespace) {
                 // A blank line: no record.
             } else if width.is_some_and(|w| w != fields) {
-                self.spans.truncate(first_span);
                 *read += 1;
                 wrong(line, fields, raw);
             } else {
@@ -173,11 +172,11 @@ impl<'a> Records<'a> {
                 *read += 1;
                 self.end_record(line, *read, raw);
             }
+            // A line that is no record leaves no fields behind.
             self.spans.truncate(self.starts[self.starts.len() - 1]);
             line += 1;
             rec_start = next;
             field_start = next;
-            first_span = self.spans.len();
             if at >= b.len() {
                 break;
             }
