@@ -634,7 +634,7 @@ fn writer_props(
     // cost a hash insert and comparisons per value. Synthesised ones (`<hash8>-<line>`) share all
     // but their last digits with the previous row, which is what DELTA_BYTE_ARRAY stores: a
     // prefix length and a suffix (5× smaller than plain before compression).
-    for unique in ["event_id", "review_id"] {
+    for unique in UNIQUE_IDS {
         if schema.field_with_name(unique).is_ok() {
             props = props
                 .set_column_dictionary_enabled(ColumnPath::from(unique), false)
@@ -646,6 +646,14 @@ fn writer_props(
         let col = ColumnPath::from(u.name.as_str());
         if u.plain {
             props = props.set_column_dictionary_enabled(col.clone(), false);
+        }
+        if u.plain && u.text && !UNIQUE_IDS.contains(&u.name.as_str()) {
+            // Lengths apart from the bytes: bit-packed lengths instead of four bytes each, and
+            // text Snappy only sees when its sample showed it worth compressing.
+            props = props.set_column_encoding(col.clone(), Encoding::DELTA_LENGTH_BYTE_ARRAY);
+            if !u.compresses {
+                props = props.set_column_compression(col.clone(), Compression::UNCOMPRESSED);
+            }
         }
         if u.rising {
             // Bit-packed differences leave Snappy nothing to find (50 MB in, 50 MB out for 10M
@@ -660,6 +668,9 @@ fn writer_props(
     }
     props.build()
 }
+
+/// Ids unique per row, written as DELTA_BYTE_ARRAY (see [`writer_props`]).
+const UNIQUE_IDS: [&str; 2] = ["event_id", "review_id"];
 
 /// Rows sampled from the start of a batch to judge a column's repetition.
 const DICTIONARY_SAMPLE: usize = 4096;
@@ -685,6 +696,13 @@ struct Choice {
     /// rather than 64: nearly-distinct numbers that mostly rise (at least 90% of steps), as
     /// times do in an event log (within each user when it is grouped by user).
     rising: bool,
+    /// Text (as opposed to numbers and times).
+    text: bool,
+    /// Snappy shrinks the column's first values by at least a fifth. Nearly-distinct
+    /// identifiers (catalogue numbers, hashes) do not compress: Snappy finds no repeats in
+    /// them, and compressing 10M item ids took a tenth of an ingest's time to save nothing once
+    /// their lengths are stored apart. Review text and descriptions do.
+    compresses: bool,
 }
 
 /// The columns of `batch` written otherwise than by Parquet's defaults (see [`Choice`]).
@@ -712,6 +730,16 @@ fn column_choices(batch: &RecordBatch) -> Vec<Choice> {
             falls * 10 <= present,
         )
     }
+    /// Whether Snappy shrinks the bytes of `values` by at least a fifth.
+    fn compresses(values: &datafusion::arrow::array::StringArray) -> bool {
+        let offsets = values.value_offsets();
+        let (start, end) = (offsets[0] as usize, offsets[offsets.len() - 1] as usize);
+        let bytes = &values.values()[start..end];
+        match snap::raw::Encoder::new().compress_vec(bytes) {
+            Ok(packed) => packed.len() * 5 < bytes.len() * 4,
+            Err(_) => true,
+        }
+    }
     let n = batch.num_rows().min(DICTIONARY_SAMPLE);
     let mut out = Vec::new();
     for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
@@ -730,6 +758,8 @@ fn column_choices(batch: &RecordBatch) -> Vec<Choice> {
             plain: distinct,
             statistics: !text || sorted,
             rising: distinct && rising && !text,
+            text,
+            compresses: text && distinct && compresses(col.as_string::<i32>()),
         };
         if choice.plain || !choice.statistics {
             out.push(choice);
@@ -815,23 +845,11 @@ mod tests {
     }
 
     fn event_ids(ws: &Workspace) -> Vec<String> {
-        use datafusion::arrow::array::AsArray;
-        use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
         let m = ws.manifest().unwrap();
-        let mut out = Vec::new();
-        for f in m.tables.get("events").into_iter().flatten() {
-            let file = File::open(ws.root.join(&f.path)).unwrap();
-            for b in ParquetRecordBatchReaderBuilder::try_new(file)
-                .unwrap()
-                .build()
-                .unwrap()
-            {
-                let b = b.unwrap();
-                let ids = b.column_by_name("event_id").unwrap().as_string::<i32>();
-                out.extend(ids.iter().map(|v| v.unwrap().to_string()));
-            }
-        }
-        out
+        let files = m.tables.get("events").into_iter().flatten();
+        files
+            .flat_map(|f| read_column(&ws.root.join(&f.path), "event_id"))
+            .collect()
     }
 
     #[test]
@@ -901,6 +919,86 @@ mod tests {
             want.map(|(n, p, s, r)| (n.to_string(), p, s, r)).to_vec(),
             "user_id, event and the null columns keep Parquet's defaults"
         );
+    }
+
+    #[test]
+    fn nearly_distinct_text_is_compressed_only_where_its_first_values_compress() {
+        use datafusion::arrow::array::StringArray;
+        use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+        let n = 5000;
+        let mut b = events(0, n);
+        let schema = b.schema();
+        let mut cols = b.columns().to_vec();
+        // Catalogue numbers (no repeats for Snappy to find) and sentences (words repeat).
+        let items: Vec<String> = (0..n)
+            .map(|i| format!("{}", (i * 7919) % 1_000_003 + 1_000_000))
+            .collect();
+        let words = [
+            "soft", "fabric", "runs", "small", "love", "the", "colour", "return",
+        ];
+        let pages: Vec<String> = (0..n)
+            .map(|i| {
+                let w = |k: usize| words[(i * k + k) % words.len()];
+                format!(
+                    "review {i}: {} {} {} {}, {} {}",
+                    w(3),
+                    w(5),
+                    w(7),
+                    w(11),
+                    w(13),
+                    w(1)
+                )
+            })
+            .collect();
+        cols[schema.index_of("item_id").unwrap()] =
+            std::sync::Arc::new(StringArray::from(items.clone()));
+        cols[schema.index_of("page").unwrap()] =
+            std::sync::Arc::new(StringArray::from(pages.clone()));
+        b = RecordBatch::try_new(schema.clone(), cols).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        write_parquet(&path, schema, std::slice::from_ref(&b)).unwrap();
+        let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+        let group = reader.metadata().row_group(0);
+        let column = |name: &str| {
+            (0..group.num_columns())
+                .map(|i| group.column(i))
+                .find(|c| c.column_path().string() == name)
+                .unwrap()
+        };
+        let (item, page) = (column("item_id"), column("page"));
+        assert_eq!(item.compression(), Compression::UNCOMPRESSED);
+        assert!(matches!(page.compression(), Compression::SNAPPY));
+        for c in [item, page] {
+            assert!(
+                c.encodings()
+                    .any(|e| e == Encoding::DELTA_LENGTH_BYTE_ARRAY),
+                "{:?}",
+                c.encodings().collect::<Vec<_>>()
+            );
+        }
+        assert!(page.compressed_size() * 2 < page.uncompressed_size());
+        // The values read back as written.
+        let back = read_column(&path, "item_id");
+        assert_eq!(back, items);
+        assert_eq!(read_column(&path, "page"), pages);
+    }
+
+    fn read_column(path: &Path, name: &str) -> Vec<String> {
+        use datafusion::arrow::array::AsArray;
+        use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let file = File::open(path).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut out = Vec::new();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let col = batch.column_by_name(name).unwrap().as_string::<i32>();
+            out.extend(col.iter().map(|v| v.unwrap().to_string()));
+        }
+        out
     }
 
     #[test]
