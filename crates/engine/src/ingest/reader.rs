@@ -13,7 +13,6 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::ingest::Progress;
@@ -281,7 +280,9 @@ fn read_text(
     let mut start = 0usize;
     let mut first_line = 1u64;
     if header_on {
-        let first = source::chunks(body, 1, 1, spec.quoting).into_iter().next();
+        let first = source::chunks(body, 1, 1, 1, spec.quoting)
+            .into_iter()
+            .next();
         if let Some(c) = first {
             let mut got = None;
             let one = Chunk {
@@ -316,7 +317,8 @@ fn read_text(
     } else {
         CHUNK_BYTES
     };
-    let chunks = source::chunks(body, first_line, target, spec.quoting);
+    let workers = rayon::current_num_threads();
+    let chunks = source::chunks(body, first_line, target, workers, spec.quoting);
     let done = AtomicU64::new(0);
     let spare: Mutex<Vec<Records<'_>>> = Mutex::new(Vec::new());
     let columnar = !baskets && plan.columnar();
@@ -340,10 +342,8 @@ fn read_text(
         ),
         None => None,
     };
-    let parts: Vec<Result<ChunkResult>> = chunks
-        .par_iter()
-        .enumerate()
-        .map(|(ci, chunk)| {
+    let parts: Vec<Result<ChunkResult>> =
+        in_order(&chunks, workers, |ci, chunk| {
             let capacity = chunk.bytes.len() / 64 + 16;
             let mut st = ChunkState::new(&plan, if columnar { 0 } else { capacity });
             // Records' vectors are tens of megabytes: a chunk takes those of an earlier one
@@ -428,10 +428,42 @@ fn read_text(
                 lock(&spare).push(r);
             }
             out
-        })
-        .collect();
+        });
     let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
     Ok(merge(parts, plan, places.is_some()))
+}
+
+/// `f` of every item with its index, on `workers` threads that take the items in order: each
+/// worker takes the next item not yet taken. Chunks are read roughly in file order, so the row
+/// groups a stream holds back until the ones before them are written stay few (a split in halves
+/// holds back half the file), and the last, smallest chunks are read last.
+fn in_order<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(usize, &T) -> R + Sync,
+) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    let work = || {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else { break };
+            *lock(&slots[i]) = Some(f(i, item));
+        }
+    };
+    rayon::scope(|s| {
+        for _ in 1..workers.min(items.len()) {
+            s.spawn(|_| work());
+        }
+        work();
+    });
+    slots
+        .into_iter()
+        .filter_map(|m| {
+            m.into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        })
+        .collect()
 }
 
 /// Why a record whose field count is not the layout's is set aside.
@@ -566,4 +598,28 @@ fn read_parquet(
         }
     }
     Ok(merge(vec![st.finish()?], plan, false))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::in_order;
+
+    #[test]
+    fn in_order_maps_every_item_once_and_keeps_their_order() {
+        let items: Vec<u64> = (0..200).collect();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        for workers in [1, 2, 7] {
+            calls.store(0, std::sync::atomic::Ordering::Relaxed);
+            let got = in_order(&items, workers, |i, v| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                (i, v * v)
+            });
+            let want: Vec<(usize, u64)> = items.iter().map(|&v| (v as usize, v * v)).collect();
+            assert_eq!(got, want);
+            assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 200);
+        }
+        assert!(in_order(&[] as &[u8], 2, |_, v| *v).is_empty());
+    }
 }

@@ -143,14 +143,23 @@ pub(crate) fn strip_bom(b: &[u8]) -> &[u8] {
     b.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(b)
 }
 
-/// Cuts `body` (whose first byte is on line `first_line`) into chunks of about `target` bytes.
-pub(crate) fn chunks(body: &[u8], first_line: u64, target: usize, quoting: bool) -> Vec<Chunk<'_>> {
+/// Cuts `body` (whose first byte is on line `first_line`) into chunks of about `target` bytes
+/// for `workers` threads. Towards the end chunks shrink (to an eighth of `target`), so that the
+/// workers run out of work together rather than one finishing a full chunk alone.
+pub(crate) fn chunks(
+    body: &[u8],
+    first_line: u64,
+    target: usize,
+    workers: usize,
+    quoting: bool,
+) -> Vec<Chunk<'_>> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut line = first_line;
     let has_quotes = quoting && memchr::memchr(b'"', body).is_some();
     while start < body.len() {
-        let want = start + target;
+        let share = (body.len() - start).div_ceil(2 * workers.max(1));
+        let want = start.saturating_add(share.clamp((target / 8).max(1), target.max(1)));
         let end = if want >= body.len() {
             body.len()
         } else if has_quotes {
@@ -437,7 +446,7 @@ mod tests {
             encoding: Encoding::Utf8,
         };
         let mut out = Vec::new();
-        for c in chunks(text.as_bytes(), 1, 7, quoting) {
+        for c in chunks(text.as_bytes(), 1, 7, 1, quoting) {
             for_each_record(&c, &spec, |r| {
                 out.push((r.line, r.fields.iter().map(|f| f.to_string()).collect()));
             });
@@ -489,9 +498,32 @@ mod tests {
     #[test]
     fn chunks_cut_only_at_record_boundaries() {
         let text = "\"a\nb\",1\n\"c\nd\",2\n\"e\nf\",3\n";
-        let cs = chunks(text.as_bytes(), 1, 3, true);
+        let cs = chunks(text.as_bytes(), 1, 3, 1, true);
         let starts: Vec<u64> = cs.iter().map(|c| c.first_line).collect();
         assert_eq!(starts, vec![1, 3, 5]);
+    }
+
+    #[test]
+    fn chunks_shrink_towards_the_end_and_cover_the_body() {
+        // 10,000 lines of 10 bytes; chunks of about 8,000 bytes for two workers.
+        let text: String = (0..10_000).map(|i| format!("{i:09}\n")).collect();
+        let cs = chunks(text.as_bytes(), 1, 8_000, 2, false);
+        let sizes: Vec<usize> = cs.iter().map(|c| c.bytes.len()).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), text.len());
+        assert_eq!(
+            cs.iter().map(|c| c.bytes).collect::<Vec<_>>().concat(),
+            text.as_bytes()
+        );
+        // Full chunks while a quarter of the rest is more, then smaller ones down to an eighth.
+        assert_eq!(sizes[0], 8_010, "a chunk ends with the line it reaches into");
+        assert!(sizes.windows(2).all(|w| w[1] <= w[0]), "{sizes:?}");
+        let last = sizes[sizes.len() - 2];
+        assert!((1_000..1_100).contains(&last), "{sizes:?}");
+        assert!(sizes.len() > 100_000 / 8_000 + 3, "{sizes:?}");
+        for c in &cs {
+            let first: u64 = std::str::from_utf8(&c.bytes[..9]).unwrap().parse().unwrap();
+            assert_eq!(c.first_line, first + 1);
+        }
     }
 
     #[test]
