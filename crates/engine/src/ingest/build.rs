@@ -40,12 +40,15 @@ impl ColBuilder {
                     .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)
                     .unwrap_or_else(|_| Decimal128Builder::with_capacity(capacity)),
             ),
-            Kind::Timestamp => ColBuilder::Ts(
-                TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC"),
-            ),
+            Kind::Timestamp => ColBuilder::Ts(ColBuilder::timestamps(capacity)),
             Kind::Date => ColBuilder::Date(Date32Builder::with_capacity(capacity)),
             Kind::Bool => ColBuilder::Bool(BooleanBuilder::with_capacity(capacity)),
         }
+    }
+
+    /// A builder of UTC timestamps, as every timestamp column stores them.
+    pub(crate) fn timestamps(capacity: usize) -> TimestampMicrosecondBuilder {
+        TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC")
     }
 
     pub(crate) fn append(&mut self, v: &Val<'_>) -> Result<()> {

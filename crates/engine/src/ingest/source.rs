@@ -515,7 +515,10 @@ mod tests {
             text.as_bytes()
         );
         // Full chunks while a quarter of the rest is more, then smaller ones down to an eighth.
-        assert_eq!(sizes[0], 8_010, "a chunk ends with the line it reaches into");
+        assert_eq!(
+            sizes[0], 8_010,
+            "a chunk ends with the line it reaches into"
+        );
         assert!(sizes.windows(2).all(|w| w[1] <= w[0]), "{sizes:?}");
         let last = sizes[sizes.len() - 2];
         assert!((1_000..1_100).contains(&last), "{sizes:?}");

@@ -9,7 +9,10 @@
 
 use std::borrow::Cow;
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, new_null_array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, NullBufferBuilder, StringArray, new_null_array,
+};
+use datafusion::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::compute::filter;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -34,6 +37,8 @@ pub(crate) struct Records<'a> {
     lines: Vec<u64>,
     rows: Vec<u64>,
     raws: Vec<&'a [u8]>,
+    /// The width every record has so far, or `MIXED` once two differ.
+    width: usize,
     /// One all-null column per type, sliced for every chunk's unfed columns.
     nulls: std::cell::RefCell<Vec<ArrayRef>>,
 }
@@ -49,6 +54,11 @@ impl Span {
     const OWNED: u32 = u32::MAX;
 }
 
+/// [`Records::width`] before the first record.
+const NO_RECORD: usize = usize::MAX;
+/// [`Records::width`] once records of two widths were added.
+const MIXED: usize = usize::MAX - 1;
+
 impl<'a> Records<'a> {
     pub(crate) fn with_capacity(records: usize, width: usize) -> Records<'a> {
         let mut starts = Vec::with_capacity(records + 1);
@@ -61,6 +71,7 @@ impl<'a> Records<'a> {
             lines: Vec::with_capacity(records),
             rows: Vec::with_capacity(records),
             raws: Vec::with_capacity(records),
+            width: NO_RECORD,
             nulls: std::cell::RefCell::new(Vec::new()),
         }
     }
@@ -78,6 +89,7 @@ impl<'a> Records<'a> {
         self.lines.clear();
         self.rows.clear();
         self.raws.clear();
+        self.width = NO_RECORD;
     }
 
     /// The chunk's text, when it is valid UTF-8 (and so can be split by [`Records::split`]).
@@ -111,6 +123,14 @@ impl<'a> Records<'a> {
     }
 
     fn end_record(&mut self, line: u64, row: u64, raw: &'a [u8]) {
+        let width = self.spans.len() - self.starts[self.starts.len() - 1];
+        if self.width != width {
+            self.width = if self.width == NO_RECORD {
+                width
+            } else {
+                MIXED
+            };
+        }
         self.starts.push(self.spans.len());
         self.lines.push(line);
         self.rows.push(row);
@@ -214,6 +234,19 @@ impl<'a> Records<'a> {
             self.text
                 .get(s.start as usize..s.end as usize)
                 .unwrap_or("")
+        }
+    }
+
+    /// How fields are found: by position when every record has the same width and every field
+    /// is a slice of the text (the plain split's records).
+    fn layout(&self) -> Fields<'_> {
+        match self.width {
+            w if w < MIXED && self.owned.is_empty() => Fields::Uniform {
+                text: self.text.as_bytes(),
+                spans: &self.spans,
+                width: w,
+            },
+            _ => Fields::Any(self),
         }
     }
 
@@ -329,6 +362,120 @@ impl Iterator for Marks<'_> {
         let bit = self.mask.trailing_zeros() as usize;
         self.mask &= self.mask - 1;
         Some(self.block + bit)
+    }
+}
+
+/// Record fields as bytes, found by position where records are uniform (see
+/// [`Records::layout`]).
+enum Fields<'r> {
+    Uniform {
+        text: &'r [u8],
+        spans: &'r [Span],
+        width: usize,
+    },
+    Any(&'r Records<'r>),
+}
+
+impl<'r> Fields<'r> {
+    /// Field `slot` of record `i`, if the record has it.
+    #[inline]
+    fn get(&self, i: usize, slot: usize) -> Option<&'r [u8]> {
+        match *self {
+            Fields::Uniform { text, spans, width } => {
+                let s = spans.get(i * width + slot).filter(|_| slot < width)?;
+                text.get(s.start as usize..s.end as usize)
+            }
+            Fields::Any(recs) => recs.field(i, slot).map(str::as_bytes),
+        }
+    }
+
+    /// The text the fields are slices of, if they all are.
+    fn text(&self) -> &'r [u8] {
+        match *self {
+            Fields::Uniform { text, .. } => text,
+            Fields::Any(_) => &[],
+        }
+    }
+}
+
+/// A text column built straight from field bytes: Arrow's string builder copies each value with
+/// a call sized at run time, where most fields here are a few bytes.
+struct TextCol {
+    values: Vec<u8>,
+    offsets: Vec<i32>,
+    nulls: NullBufferBuilder,
+    /// The values outgrew 32-bit offsets.
+    overflow: bool,
+}
+
+impl TextCol {
+    fn new(rows: usize, bytes: usize) -> TextCol {
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0);
+        TextCol {
+            values: Vec::with_capacity(bytes + 16),
+            offsets,
+            nulls: NullBufferBuilder::new(rows),
+            overflow: false,
+        }
+    }
+
+    /// Ends the value written so far (see the `Write` impl).
+    #[inline]
+    fn end_value(&mut self) {
+        let end = i32::try_from(self.values.len()).unwrap_or_else(|_| {
+            self.overflow = true;
+            0
+        });
+        self.offsets.push(end);
+        self.nulls.append_non_null();
+    }
+
+    #[inline]
+    fn push(&mut self, v: &[u8]) {
+        self.values.extend_from_slice(v);
+        self.end_value();
+    }
+
+    /// Pushes `text[start..end]`: a value of up to 16 bytes is copied as 16 (a fixed-size copy)
+    /// when the text has them, and the excess cut off.
+    #[inline]
+    fn push_from(&mut self, text: &[u8], v: &[u8]) {
+        let start = (v.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+        match text.get(start..start.wrapping_add(16)) {
+            Some(block) if v.len() <= 16 => {
+                let at = self.values.len();
+                self.values.extend_from_slice(block);
+                self.values.truncate(at + v.len());
+                self.end_value();
+            }
+            _ => self.push(v),
+        }
+    }
+
+    fn push_null(&mut self) {
+        let end = self.offsets.last().copied().unwrap_or_default();
+        self.offsets.push(end);
+        self.nulls.append_null();
+    }
+
+    fn finish(mut self) -> Result<ArrayRef> {
+        if self.overflow {
+            return Err(crate::error::Error::Internal(
+                "a chunk's text column holds more than 2 GiB".into(),
+            ));
+        }
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(self.offsets));
+        let array =
+            StringArray::try_new(offsets, Buffer::from_vec(self.values), self.nulls.finish())?;
+        Ok(std::sync::Arc::new(array))
+    }
+}
+
+impl std::fmt::Write for TextCol {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.values.extend_from_slice(s.as_bytes());
+        Ok(())
     }
 }
 
@@ -450,51 +597,54 @@ impl TablePlan {
         file: &FileCtx,
         errs: &mut Errors,
     ) -> Result<ArrayRef> {
-        let mut b = ColBuilder::new(def.kind, sel.len());
-        // The common shapes read the field straight into the builder; any value they cannot
+        let fields = recs.layout();
+        // The common shapes read the field straight into the column; any value they cannot
         // settle alone (blank, padded, unmapped, not plain digits) takes the general path.
-        match (&mut b, cp.fast()) {
-            (ColBuilder::Text(sb), Some(Fast::RowId)) => {
+        match (def.kind, cp.fast()) {
+            (Kind::Text | Kind::Json, Some(Fast::RowId)) => {
+                let mut col = TextCol::new(sel.len(), sel.len() * (file.hash8.len() + 9));
                 for &r in sel {
                     if errs.bad[r] {
-                        sb.append_null();
+                        col.push_null();
                     } else {
-                        super::push_row_id(sb, &file.hash8, recs.line(r));
-                        sb.append_value("");
+                        super::push_row_id(&mut col, &file.hash8, recs.line(r));
+                        col.end_value();
                     }
                 }
+                col.finish()
             }
-            (ColBuilder::Text(sb), Some(Fast::Text { slot, map, keep })) => {
+            (Kind::Text | Kind::Json, Some(Fast::Text { slot, map, keep })) => {
+                let text = fields.text();
+                let mut col = TextCol::new(sel.len(), sel.len() * 8);
                 for &r in sel {
                     if errs.bad[r] {
-                        sb.append_null();
+                        col.push_null();
                         continue;
                     }
-                    let hit = recs.field(r, slot).and_then(bare).and_then(|t| match map {
-                        None => Some(t),
-                        Some(m) => m
-                            .iter()
-                            .find(|(k, _)| short_eq(k, t))
-                            .map(|(_, v)| v.as_str())
-                            .or(keep.then_some(t)),
-                    });
-                    match hit {
-                        Some(t) => sb.append_value(t),
-                        None => self.cell(cp, def, r, recs, file, errs, |v| match v {
-                            Val::Text(t) => sb.append_value(t),
-                            _ => sb.append_null(),
-                        }),
+                    let Some(v) = fields.get(r, slot).filter(|v| bare(v)) else {
+                        self.text_cell(cp, def, r, recs, file, errs, &mut col);
+                        continue;
+                    };
+                    match map {
+                        None => col.push_from(text, v),
+                        Some(m) => match m.iter().find(|(k, _)| short_eq(k.as_bytes(), v)) {
+                            Some((_, to)) => col.push(to.as_bytes()),
+                            None if keep => col.push_from(text, v),
+                            None => self.text_cell(cp, def, r, recs, file, errs, &mut col),
+                        },
                     }
                 }
+                col.finish()
             }
-            (ColBuilder::Ts(tb), Some(Fast::Epoch { slot, micros })) => {
+            (Kind::Timestamp, Some(Fast::Epoch { slot, micros })) => {
+                let mut tb = ColBuilder::timestamps(sel.len());
                 for &r in sel {
                     if errs.bad[r] {
                         tb.append_null();
                         continue;
                     }
-                    let hit = recs
-                        .field(r, slot)
+                    let hit = fields
+                        .get(r, slot)
                         .and_then(digits)
                         .and_then(|v| v.checked_mul(micros));
                     match hit {
@@ -505,8 +655,10 @@ impl TablePlan {
                         }),
                     }
                 }
+                Ok(std::sync::Arc::new(tb.finish()))
             }
-            (b, _) => {
+            _ => {
+                let mut b = ColBuilder::new(def.kind, sel.len());
                 for &r in sel {
                     if errs.bad[r] {
                         b.append(&Val::Null)?;
@@ -514,9 +666,30 @@ impl TablePlan {
                         self.cell(cp, def, r, recs, file, errs, |v| b.append(&v))?;
                     }
                 }
+                Ok(b.finish())
             }
         }
-        Ok(b.finish())
+    }
+
+    /// A text cell by the general path, pushed onto `col`.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a cell's whole context and its column"
+    )]
+    fn text_cell(
+        &self,
+        cp: &ColPlan,
+        def: &Column,
+        r: usize,
+        recs: &Records<'_>,
+        file: &FileCtx,
+        errs: &mut Errors,
+        col: &mut TextCol,
+    ) {
+        self.cell(cp, def, r, recs, file, errs, |v| match v {
+            Val::Text(t) => col.push(t.as_bytes()),
+            _ => col.push_null(),
+        });
     }
 
     /// One cell by the general path (the row path's evaluation), handed to `f`; null when the
@@ -566,22 +739,21 @@ enum Fast<'p> {
     RowId,
 }
 
-/// `s` when it is not empty and has nothing trimming could remove (its ends are printable ASCII).
-fn bare(s: &str) -> Option<&str> {
-    let b = s.as_bytes();
+/// Whether `b` is not empty and has nothing trimming could remove (its ends are printable
+/// ASCII, and so also where UTF-8 characters start and end).
+fn bare(b: &[u8]) -> bool {
     let plain = |c: &u8| (b'!'..=b'~').contains(c);
-    (b.first().is_some_and(plain) && b.last().is_some_and(plain)).then_some(s)
+    b.first().is_some_and(plain) && b.last().is_some_and(plain)
 }
 
-/// String equality compared in line: value-map keys are a few bytes, shorter than the call a
+/// Byte equality compared in line: value-map keys are a few bytes, shorter than the call a
 /// general comparison makes.
-fn short_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// A non-negative integer of at most 18 plain digits (it cannot overflow).
-fn digits(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
+fn digits(b: &[u8]) -> Option<i64> {
     if b.is_empty() || b.len() > 18 || !b.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -788,6 +960,58 @@ status = { column = "b", cases = [{ when = { column = "q", equals = "0" }, value
 
     fn fields(row: &str) -> Vec<Cow<'_, str>> {
         row.split(',').map(Cow::Borrowed).collect()
+    }
+
+    /// Records of the plain split are read by position (their fields are uniform slices of the
+    /// chunk); the outcome is that of records read field by field.
+    #[test]
+    fn fields_by_position_evaluate_as_fields_by_record() {
+        let plan = plan();
+        let ctx = FileCtx {
+            file_name: "f.csv".into(),
+            hash8: "0123abcd".into(),
+        };
+        let text = ROWS.join("\n");
+        let mut plain = Records::with_capacity(4, HEADER.len());
+        plain.reset(text.as_bytes());
+        let mut wrong = Vec::new();
+        plain.split(b',', Some(HEADER.len()), 2, &mut 0, |l, _, _| wrong.push(l));
+        assert_eq!(wrong, [11], "the short row is no record");
+        assert!(matches!(
+            plain.layout(),
+            super::Fields::Uniform { width: 7, .. }
+        ));
+        // The same records with every field owned: found record by record.
+        let mut general = Records::with_capacity(4, HEADER.len());
+        general.reset(text.as_bytes());
+        for i in 0..plain.len() {
+            plain.with_row(i, |row| {
+                let owned: Vec<Cow<'_, str>> = row
+                    .fields
+                    .iter()
+                    .map(|f| Cow::Owned(f.to_string()))
+                    .collect();
+                general.push(row.line, row.row, &owned, plain.raw(i));
+            });
+        }
+        assert!(matches!(general.layout(), super::Fields::Any(_)));
+        let (a, b) = (
+            plan.eval_columns(&plain, &ctx).unwrap(),
+            plan.eval_columns(&general, &ctx).unwrap(),
+        );
+        let rejected = |ev: &super::Evaluated, recs: &Records<'_>| -> Vec<(u64, RowError)> {
+            ev.rejected
+                .iter()
+                .map(|(r, e)| (recs.line(*r), e.clone()))
+                .collect()
+        };
+        assert_eq!(rejected(&a, &plain), rejected(&b, &general));
+        assert_eq!(a.rejected.len(), 5);
+        for ((x, lx), (y, ly)) in a.tables.iter().zip(&b.tables) {
+            assert_eq!(lx, ly);
+            assert_eq!(x, y);
+        }
+        assert_eq!(a.tables[0].0.num_rows(), 6);
     }
 
     #[test]
