@@ -280,16 +280,15 @@ fn read_text(
     let mut start = 0usize;
     let mut first_line = 1u64;
     if header_on {
-        let first = source::chunks(body, 1, 1, 1, spec.quoting)
-            .into_iter()
-            .next();
-        if let Some(c) = first {
-            let mut got = None;
-            let one = Chunk {
-                bytes: c.bytes,
+        let first = source::first_record(body, spec.quoting);
+        if !first.is_empty() {
+            let c = Chunk {
+                bytes: first,
                 first_line: 1,
+                quoted: true,
             };
-            source::for_each_record(&one, &spec, |r: Record<'_, '_>| {
+            let mut got = None;
+            source::for_each_record(&c, &spec, |r: Record<'_, '_>| {
                 if got.is_none() {
                     got = Some(
                         r.fields
@@ -361,7 +360,7 @@ fn read_text(
                     if spec.encoding == Encoding::Utf8
                         && r.text().is_some()
                         && !matches!(d, b'\n' | b'\r' | b'"')
-                        && !(spec.quoting && memchr::memchr(b'"', chunk.bytes).is_some()) =>
+                        && !(spec.quoting && chunk.quoted) =>
                 {
                     let mut wrong = Vec::new();
                     r.split(d, expected, chunk.first_line, &mut st.read, |l, n, raw| {

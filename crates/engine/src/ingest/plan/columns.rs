@@ -914,6 +914,7 @@ status = { column = "b", cases = [{ when = { column = "q", equals = "0" }, value
             let chunk = Chunk {
                 bytes: text.as_bytes(),
                 first_line: 7,
+                quoted: true,
             };
             let spec = TextSpec {
                 delim: Delim::Byte(b','),
