@@ -231,6 +231,7 @@ pub fn ingest(
         });
         quarantine.extend(qrows.into_iter().map(|q| (shown.clone(), q)));
         summaries.push(summary);
+        source::release(loaded.bytes);
     }
 
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
