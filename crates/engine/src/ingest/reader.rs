@@ -143,7 +143,7 @@ impl<'p> ChunkState<'p> {
         ctx: &FileCtx,
         streams: Option<Vec<(&GroupStream, usize)>>,
     ) -> Result<ChunkResult> {
-        let ev = self.plan.eval_columns(recs, ctx)?;
+        let ev = self.plan.eval_columns(recs, ctx, streams.is_none())?;
         for (r, e) in ev.rejected {
             self.reject(recs.line(r), e, recs.raw(r));
         }

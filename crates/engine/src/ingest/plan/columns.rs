@@ -481,7 +481,7 @@ impl std::fmt::Write for TextCol {
 
 /// What a chunk evaluated to.
 pub(crate) struct Evaluated {
-    /// Per table of the plan: its rows and each row's source line.
+    /// Per table of the plan: its rows and each row's source line (when asked for).
     pub(crate) tables: Vec<(RecordBatch, Vec<u64>)>,
     /// Records set aside (index into the records) with their reason, in record order.
     pub(crate) rejected: Vec<(usize, RowError)>,
@@ -514,7 +514,14 @@ impl Plan {
     }
 
     /// Evaluates every record of a chunk, table by table and column by column.
-    pub(crate) fn eval_columns(&self, recs: &Records<'_>, file: &FileCtx) -> Result<Evaluated> {
+    /// `lines`: whether each table's rows come with their source lines (rows written straight
+    /// to their file need none).
+    pub(crate) fn eval_columns(
+        &self,
+        recs: &Records<'_>,
+        file: &FileCtx,
+        lines: bool,
+    ) -> Result<Evaluated> {
         let n = recs.len();
         let mut errs = Errors {
             bad: vec![false; n],
@@ -572,11 +579,14 @@ impl Plan {
                 cols
             };
             let batch = RecordBatch::try_new(tp.table.schema(), cols)?;
-            let lines = sel
-                .iter()
-                .filter(|&&r| !errs.bad[r])
-                .map(|&r| recs.line(r))
-                .collect();
+            let lines = if lines {
+                sel.iter()
+                    .filter(|&&r| !errs.bad[r])
+                    .map(|&r| recs.line(r))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             tables.push((batch, lines));
         }
         let mut rejected = errs.first;
@@ -741,6 +751,7 @@ enum Fast<'p> {
 
 /// Whether `b` is not empty and has nothing trimming could remove (its ends are printable
 /// ASCII, and so also where UTF-8 characters start and end).
+#[inline]
 fn bare(b: &[u8]) -> bool {
     let plain = |c: &u8| (b'!'..=b'~').contains(c);
     b.first().is_some_and(plain) && b.last().is_some_and(plain)
@@ -748,16 +759,26 @@ fn bare(b: &[u8]) -> bool {
 
 /// Byte equality compared in line: value-map keys are a few bytes, shorter than the call a
 /// general comparison makes.
+#[inline]
 fn short_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// A non-negative integer of at most 18 plain digits (it cannot overflow).
+#[inline]
 fn digits(b: &[u8]) -> Option<i64> {
-    if b.is_empty() || b.len() > 18 || !b.iter().all(u8::is_ascii_digit) {
+    if b.is_empty() || b.len() > 18 {
         return None;
     }
-    Some(b.iter().fold(0i64, |v, d| v * 10 + i64::from(d - b'0')))
+    let mut v = 0i64;
+    for &d in b {
+        let d = d.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + i64::from(d);
+    }
+    Some(v)
 }
 
 impl ColPlan {
@@ -999,8 +1020,8 @@ status = { column = "b", cases = [{ when = { column = "q", equals = "0" }, value
         }
         assert!(matches!(general.layout(), super::Fields::Any(_)));
         let (a, b) = (
-            plan.eval_columns(&plain, &ctx).unwrap(),
-            plan.eval_columns(&general, &ctx).unwrap(),
+            plan.eval_columns(&plain, &ctx, true).unwrap(),
+            plan.eval_columns(&general, &ctx, true).unwrap(),
         );
         let rejected = |ev: &super::Evaluated, recs: &Records<'_>| -> Vec<(u64, RowError)> {
             ev.rejected
@@ -1064,7 +1085,7 @@ status = { column = "b", cases = [{ when = { column = "q", equals = "0" }, value
         for (i, f) in owned.iter().enumerate() {
             recs.push(i as u64 + 2, i as u64 + 1, f, ROWS[i].as_bytes());
         }
-        let ev = plan.eval_columns(&recs, &ctx).unwrap();
+        let ev = plan.eval_columns(&recs, &ctx, true).unwrap();
         let by_columns: Vec<(u64, RowError)> = ev
             .rejected
             .iter()
