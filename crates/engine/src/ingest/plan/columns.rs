@@ -626,13 +626,20 @@ impl TablePlan {
             (Kind::Text | Kind::Json, Some(Fast::Text { slot, map, keep })) => {
                 let text = fields.text();
                 let mut col = TextCol::new(sel.len(), sel.len() * 8);
+                // A cell by the general path, pushed onto the column.
+                let general = |r, errs: &mut Errors, col: &mut TextCol| {
+                    self.cell(cp, def, r, recs, file, errs, |v| match v {
+                        Val::Text(t) => col.push(t.as_bytes()),
+                        _ => col.push_null(),
+                    })
+                };
                 for &r in sel {
                     if errs.bad[r] {
                         col.push_null();
                         continue;
                     }
                     let Some(v) = fields.get(r, slot).filter(|v| bare(v)) else {
-                        self.text_cell(cp, def, r, recs, file, errs, &mut col);
+                        general(r, errs, &mut col);
                         continue;
                     };
                     match map {
@@ -640,7 +647,7 @@ impl TablePlan {
                         Some(m) => match m.iter().find(|(k, _)| short_eq(k.as_bytes(), v)) {
                             Some((_, to)) => col.push(to.as_bytes()),
                             None if keep => col.push_from(text, v),
-                            None => self.text_cell(cp, def, r, recs, file, errs, &mut col),
+                            None => general(r, errs, &mut col),
                         },
                     }
                 }
@@ -679,27 +686,6 @@ impl TablePlan {
                 Ok(b.finish())
             }
         }
-    }
-
-    /// A text cell by the general path, pushed onto `col`.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "a cell's whole context and its column"
-    )]
-    fn text_cell(
-        &self,
-        cp: &ColPlan,
-        def: &Column,
-        r: usize,
-        recs: &Records<'_>,
-        file: &FileCtx,
-        errs: &mut Errors,
-        col: &mut TextCol,
-    ) {
-        self.cell(cp, def, r, recs, file, errs, |v| match v {
-            Val::Text(t) => col.push(t.as_bytes()),
-            _ => col.push_null(),
-        });
     }
 
     /// One cell by the general path (the row path's evaluation), handed to `f`; null when the
