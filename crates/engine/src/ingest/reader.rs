@@ -360,7 +360,7 @@ fn read_text(
                     if spec.encoding == Encoding::Utf8
                         && r.text().is_some()
                         && !matches!(d, b'\n' | b'\r' | b'"')
-                        && !(spec.quoting && chunk.quoted) =>
+                        && !chunk.quoted =>
                 {
                     let mut wrong = Vec::new();
                     r.split(d, expected, chunk.first_line, &mut st.read, |l, n, raw| {

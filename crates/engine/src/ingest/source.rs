@@ -212,11 +212,12 @@ pub(crate) fn chunks(
 /// The start of `body` up to the end of its first record that is not blank, with its line end
 /// (a quoted field may hold line ends).
 pub(crate) fn first_record(body: &[u8], quoting: bool) -> &[u8] {
-    let quoted = quoting && memchr::memchr(b'"', body).is_some();
     let mut end = 0;
     while end < body.len() {
         let start = end;
-        end = if quoted {
+        // The quote-aware scan stops at the first line end outside quotes: no need to look
+        // through the whole body for a quote first.
+        end = if quoting {
             boundary_quoted(body, start, start)
         } else {
             memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |i| start + i + 1)

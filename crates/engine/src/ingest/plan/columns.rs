@@ -437,8 +437,8 @@ impl TextCol {
         self.end_value();
     }
 
-    /// Pushes `text[start..end]`: a value of up to 16 bytes is copied as 16 (a fixed-size copy)
-    /// when the text has them, and the excess cut off.
+    /// Pushes `v`, a slice of `text`: a value of up to 16 bytes is copied as 16 (a fixed-size
+    /// copy) when the text has them after it, and the excess cut off.
     #[inline]
     fn push_from(&mut self, text: &[u8], v: &[u8]) {
         let start = (v.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
