@@ -87,8 +87,16 @@ fn endpoint_args(c: &clap::Command) -> Vec<clap::Arg> {
     c.get_arguments()
         .filter(|a| !a.is_global_set() && a.get_id() != "help" && a.get_id() != "version")
         .filter(|a| {
-            !["workspace", "format", "quiet", "as_of", "lang", "engine"]
-                .contains(&a.get_id().as_str())
+            ![
+                "workspace",
+                "format",
+                "csv_raw",
+                "quiet",
+                "as_of",
+                "lang",
+                "engine",
+            ]
+            .contains(&a.get_id().as_str())
         })
         .cloned()
         .collect()

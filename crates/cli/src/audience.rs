@@ -166,7 +166,7 @@ pub(crate) async fn run(g: &Global, a: AudienceArgs, out: &mut dyn Write) -> Res
             for (n, t, m) in FIELDS {
                 f.push(vec![Value::from(n), Value::from(t), Value::from(m)]);
             }
-            f.write(out, g.format)
+            f.write(out, g.output())
         }
         AudienceCmd::Create(c) => {
             let rule = rule_of(&c)?;
@@ -207,17 +207,14 @@ pub(crate) async fn run(g: &Global, a: AudienceArgs, out: &mut dyn Write) -> Res
                     Value::from(x.description),
                 ]);
             }
-            f.write(out, g.format)
+            f.write(out, g.output())
         }
         AudienceCmd::Show { name, limit } => {
             let x = audiences::load(&ws, &name)?;
             let (p, rows) = audiences::members(&ws, &x.rule, at).await?;
             let schema = p.batch.schema();
             if g.format == Format::Json {
-                let frame = batches_frame(&schema, &rows, &tz)?;
-                let mut buf = Vec::new();
-                frame.write(&mut buf, Format::Json)?;
-                let members: Value = serde_json::from_slice(&buf)?;
+                let members = batches_frame(&schema, &rows, &tz)?.to_json();
                 return write_json(
                     out,
                     &serde_json::json!({"audience": x, "as_of": p.as_of, "customers": rows.iter().map(|b| b.num_rows()).sum::<usize>(), "members": members}),
@@ -235,7 +232,7 @@ pub(crate) async fn run(g: &Global, a: AudienceArgs, out: &mut dyn Write) -> Res
                 shown.push(b.slice(0, take));
                 left -= take;
             }
-            batches_frame(&schema, &shown, &tz)?.write(out, g.format)?;
+            batches_frame(&schema, &shown, &tz)?.write(out, g.output())?;
             if g.format == Format::Table {
                 writeln!(out, "{n} customers (showing {keep}); rule: {}", x.rule)?;
             }
@@ -281,7 +278,7 @@ pub(crate) async fn run(g: &Global, a: AudienceArgs, out: &mut dyn Write) -> Res
                     Value::from(r.data_as_of),
                 ]);
             }
-            f.write(out, g.format)
+            f.write(out, g.output())
         }
         AudienceCmd::Delete { name } => {
             audiences::delete(&ws, &name)?;

@@ -281,7 +281,7 @@ fn ingest_bench(g: &Global, b: &IngestBench, out: &mut dyn Write) -> Result<()> 
             Value::from(format!("{:.0}", x.rows_per_s)),
         ]);
     }
-    f.write(out, g.format)
+    f.write(out, g.output())
 }
 
 fn funnel_bench(g: &Global, b: &FunnelBench, rt: &Runtime, out: &mut dyn Write) -> Result<()> {
@@ -380,7 +380,7 @@ fn funnel_bench(g: &Global, b: &FunnelBench, rt: &Runtime, out: &mut dyn Write) 
             Value::from(c.iter().map(u64::to_string).collect::<Vec<_>>().join(" / ")),
         ]);
     }
-    f.write(out, g.format)?;
+    f.write(out, g.output())?;
     if g.format == Format::Table {
         writeln!(out, "counts {}", if agree { "agree" } else { "DIFFER" })?;
     }
@@ -602,7 +602,7 @@ fn people_bench(g: &Global, b: &PeopleBench, rt: &Runtime, out: &mut dyn Write) 
             ),
         ]);
     }
-    f.write(out, g.format)?;
+    f.write(out, g.output())?;
     if g.format == Format::Table {
         writeln!(
             out,
@@ -988,7 +988,7 @@ print(json.dumps({"times": times, "inertia": km.inertia_}))
             Value::from(check),
         ]);
     }
-    t.write(out, g.format)
+    t.write(out, g.output())
 }
 
 /// Peak resident memory of this process so far, in MB (Linux; None elsewhere).
@@ -1151,7 +1151,7 @@ print(json.dumps({"times": times, "itemsets": n, "peak_rss_mb": peak, "input_rss
             mb(&r["mining_mb"]),
         ]);
     }
-    t.write(out, g.format)
+    t.write(out, g.output())
 }
 
 /// The online-retail workspace of the benchmarks (ingested once into the bench folder).
@@ -1369,5 +1369,5 @@ print(json.dumps(out))
                 .map_or(Value::Null, |x| Value::from(format!("{x:.4}"))),
         ]);
     }
-    t.write(out, g.format)
+    t.write(out, g.output())
 }

@@ -297,5 +297,5 @@ pub(crate) fn scale_out_bench(g: &Global, b: &ScaleOutBench, out: &mut dyn Write
         "{events} events; cluster {url} ({started} executors started here, {} tasks each); best and median of {} runs",
         b.concurrent_tasks, b.runs
     )?;
-    f.write(out, g.format)
+    f.write(out, g.output())
 }

@@ -13,7 +13,7 @@ use shoplens_engine::ingest::mapping::MappingFile;
 use shoplens_engine::ingest::{self, IngestOptions, IngestSummary, Progress, presets};
 use shoplens_engine::{Workspace, calendar, query};
 
-use crate::render::{Format, Frame, batches_frame, write_json};
+use crate::render::{Format, Frame, Output, batches_frame, write_json};
 use crate::{Cli, Command, Global};
 
 #[derive(Debug, Args)]
@@ -253,7 +253,7 @@ async fn tables_cmd(g: &Global, out: &mut dyn Write) -> Result<()> {
     if g.format == Format::Json {
         return write_json(out, &TablesOut { tables, as_of });
     }
-    tables_frame(tables).write(out, g.format)?;
+    tables_frame(tables).write(out, g.output())?;
     if g.format == Format::Table {
         writeln!(
             out,
@@ -288,30 +288,15 @@ async fn sql_cmd(g: &Global, q: &str, out: &mut dyn Write) -> Result<()> {
     let tz = calendar::zone(&ws.manifest()?.settings);
     let (schema, batches) = query::sql(&ws, q).await?;
     let frame = batches_frame(&schema, &batches, &tz)?;
-    write_frame(&frame, g.format, out)
+    write_frame(&frame, g.output(), out)
 }
 
 /// A frame as JSON `{"columns": [...], "rows": [{...}, ...]}` or as table/CSV.
-fn write_frame(frame: &Frame, format: Format, out: &mut dyn Write) -> Result<()> {
-    if format == Format::Json {
-        let rows: Vec<serde_json::Map<String, Value>> = frame
-            .rows
-            .iter()
-            .map(|r| {
-                frame
-                    .columns
-                    .iter()
-                    .cloned()
-                    .zip(r.iter().cloned())
-                    .collect()
-            })
-            .collect();
-        return write_json(
-            out,
-            &serde_json::json!({ "columns": frame.columns, "rows": rows }),
-        );
+fn write_frame(frame: &Frame, output: Output, out: &mut dyn Write) -> Result<()> {
+    if output.format == Format::Json {
+        return write_json(out, &frame.to_json());
     }
-    frame.write(out, format)
+    frame.write(out, output)
 }
 
 async fn quarantine_cmd(g: &Global, a: QuarantineArgs, out: &mut dyn Write) -> Result<()> {
@@ -326,7 +311,7 @@ async fn quarantine_cmd(g: &Global, a: QuarantineArgs, out: &mut dyn Write) -> R
     );
     let (schema, batches) = query::sql(&ws, &q).await?;
     let frame = batches_frame(&schema, &batches, &chrono_tz::UTC)?;
-    write_frame(&frame, g.format, out)
+    write_frame(&frame, g.output(), out)
 }
 
 fn presets_cmd(g: &Global, show: Option<String>, out: &mut dyn Write) -> Result<()> {
@@ -348,7 +333,7 @@ fn presets_cmd(g: &Global, show: Option<String>, out: &mut dyn Write) -> Result<
             Value::from(layouts.join(", ")),
         ]);
     }
-    write_frame(&f, g.format, out)
+    write_frame(&f, g.output(), out)
 }
 
 /// Audiences the demo shop starts with: (name, rule, description).
@@ -436,7 +421,7 @@ fn demo_cmd(
             summary.seed
         )?;
     }
-    tables_frame(tables.into_iter().filter(|t| t.rows > 0)).write(out, g.format)?;
+    tables_frame(tables.into_iter().filter(|t| t.rows > 0)).write(out, g.output())?;
     if g.format == Format::Table {
         writeln!(
             out,

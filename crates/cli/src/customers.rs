@@ -117,7 +117,7 @@ pub(crate) async fn clv_cmd(g: &Global, a: ClvArgs, out: &mut dyn Write) -> Resu
             num(c.clv, 2),
         ]);
     }
-    f.write(out, g.format)?;
+    f.write(out, g.output())?;
     if let (Some(h), false) = (&r.holdout, csv) {
         writeln!(
             out,
@@ -137,7 +137,7 @@ pub(crate) async fn clv_cmd(g: &Global, a: ClvArgs, out: &mut dyn Write) -> Resu
                 num(Some(b.predicted_mean), 3),
             ]);
         }
-        hf.write(out, g.format)?;
+        hf.write(out, g.output())?;
     }
     Ok(())
 }
@@ -208,7 +208,7 @@ pub(crate) async fn rfm_cmd(g: &Global, a: RfmArgs, out: &mut dyn Write) -> Resu
                     c.cluster.map_or(Value::Null, Value::from),
                 ]);
             }
-            f.write(out, g.format)
+            f.write(out, g.output())
         }
         Format::Table => {
             writeln!(
@@ -241,7 +241,7 @@ pub(crate) async fn rfm_cmd(g: &Global, a: RfmArgs, out: &mut dyn Write) -> Resu
                     Value::from(s.action),
                 ]);
             }
-            f.write(out, g.format)?;
+            f.write(out, g.output())?;
             if let Some(c) = &r.clustering {
                 let sil = c
                     .silhouette_by_k
@@ -282,7 +282,7 @@ pub(crate) async fn rfm_cmd(g: &Global, a: RfmArgs, out: &mut dyn Write) -> Resu
                         ),
                     ]);
                 }
-                f.write(out, g.format)?;
+                f.write(out, g.output())?;
             }
             if let Some(m) = &r.movement {
                 writeln!(
@@ -315,7 +315,7 @@ pub(crate) async fn rfm_cmd(g: &Global, a: RfmArgs, out: &mut dyn Write) -> Resu
                     cells.extend(row.into_iter().map(Value::from));
                     f.push(cells);
                 }
-                f.write(out, g.format)?;
+                f.write(out, g.output())?;
             }
             Ok(())
         }
@@ -398,7 +398,7 @@ pub(crate) async fn stages_cmd(g: &Global, a: StagesArgs, out: &mut dyn Write) -
         );
         f.push(row);
     }
-    f.write(out, g.format)?;
+    f.write(out, g.output())?;
     if g.format == Format::Table {
         if let Some(last) = r.transitions.last().map(|t| t.day.clone()) {
             writeln!(out, "Transitions into the snapshot of {last}")?;
@@ -410,7 +410,7 @@ pub(crate) async fn stages_cmd(g: &Global, a: StagesArgs, out: &mut dyn Write) -
                     Value::from(x.customers),
                 ]);
             }
-            t.write(out, g.format)?;
+            t.write(out, g.output())?;
         }
         writeln!(out, "By member tier (stages at the last snapshot)")?;
         let mut t = Frame::new(&[
@@ -440,7 +440,7 @@ pub(crate) async fn stages_cmd(g: &Global, a: StagesArgs, out: &mut dyn Write) -
                 Value::from(x.stages.get(&Stage::Churned).copied().unwrap_or(0)),
             ]);
         }
-        t.write(out, g.format)?;
+        t.write(out, g.output())?;
     }
     Ok(())
 }
@@ -486,7 +486,7 @@ pub(crate) async fn churn_cmd(g: &Global, a: ChurnArgs, out: &mut dyn Write) -> 
                 Value::from(*n),
             ]);
         }
-        f.write(out, g.format)?;
+        f.write(out, g.output())?;
         for w in &r.warnings {
             writeln!(out, "warning: {w}")?;
         }
@@ -514,5 +514,5 @@ pub(crate) async fn churn_cmd(g: &Global, a: ChurnArgs, out: &mut dyn Write) -> 
             num(c.expected_value, 2),
         ]);
     }
-    f.write(out, g.format)
+    f.write(out, g.output())
 }

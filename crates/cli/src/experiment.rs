@@ -503,7 +503,7 @@ fn write_analysis(g: &Global, r: &Analysis, out: &mut dyn Write) -> Result<()> {
             num(x.stats.chance_to_beat_control, false),
         ]);
     }
-    f.write(out, g.format)?;
+    f.write(out, g.output())?;
     if g.format == Format::Table {
         writeln!(
             out,
@@ -586,7 +586,7 @@ fn power(g: &Global, a: &PowerArgs, out: &mut dyn Write) -> Result<()> {
         Value::from(per_arm),
         Value::from(per_arm * 2),
     ]);
-    f.write(out, g.format)
+    f.write(out, g.output())
 }
 
 fn define(
@@ -721,7 +721,7 @@ fn list(g: &Global, rt: &tokio::runtime::Runtime, out: &mut dyn Write) -> Result
             Value::from(d.guardrail_metrics.join(",")),
         ]);
     }
-    f.write(out, g.format)?;
+    f.write(out, g.output())?;
     if g.format == Format::Table {
         for o in &overlaps {
             writeln!(out, "warning: {}", o.warning)?;

@@ -10,7 +10,7 @@ use shoplens_engine::funnel::{self, Breakdown, FunnelReport, FunnelSpec, StepSta
 use shoplens_engine::models::funnel::Mode;
 
 use crate::Global;
-use crate::render::{Format, Frame, write_json};
+use crate::render::{Format, Frame, Output, write_json};
 
 #[derive(Debug, Args)]
 pub(crate) struct FunnelArgs {
@@ -119,7 +119,7 @@ pub(crate) async fn run(g: &Global, a: FunnelArgs, out: &mut dyn Write) -> Resul
     if g.format == Format::Json {
         return write_json(out, &report);
     }
-    write_report(&report, g.format, out)
+    write_report(&report, g.output(), out)
 }
 
 fn pct(x: Option<f64>) -> Value {
@@ -194,7 +194,8 @@ const STEP_LABELS: [&str; 9] = [
     "named drop",
 ];
 
-fn write_report(r: &FunnelReport, format: Format, out: &mut dyn Write) -> Result<()> {
+fn write_report(r: &FunnelReport, output: Output, out: &mut dyn Write) -> Result<()> {
+    let format = output.format;
     let csv = format == Format::Csv;
     let by = r.definition.breakdown.clone();
     let mut cols: Vec<&str> = Vec::new();
@@ -219,7 +220,7 @@ fn write_report(r: &FunnelReport, format: Format, out: &mut dyn Write) -> Result
             f.push(step_row(&v, s, csv));
         }
     }
-    f.write(out, format)?;
+    f.write(out, output)?;
     if format == Format::Table {
         writeln!(
             out,
@@ -254,7 +255,7 @@ fn write_report(r: &FunnelReport, format: Format, out: &mut dyn Write) -> Result
         if format == Format::Table {
             writeln!(out, "\nwhere units that stopped went next:")?;
         }
-        f.write(out, format)?;
+        f.write(out, output)?;
     }
     Ok(())
 }

@@ -150,7 +150,7 @@ pub(crate) async fn basket_cmd(g: &Global, a: BasketArgs, out: &mut dyn Write) -
             Value::from(rule.count),
         ]);
     }
-    f.write(out, g.format)?;
+    f.write(out, g.output())?;
     if csv {
         return Ok(());
     }
@@ -183,7 +183,7 @@ pub(crate) async fn basket_cmd(g: &Global, a: BasketArgs, out: &mut dyn Write) -
                 num(b.aov_change, 3),
             ]);
         }
-        f.write(out, g.format)?;
+        f.write(out, g.output())?;
     }
     Ok(())
 }
@@ -286,7 +286,7 @@ pub(crate) async fn products_cmd(g: &Global, a: ProductsArgs, out: &mut dyn Writ
     let n = shown(a.limit, r.items.len());
     if csv {
         return matrix_frame(&r.items.iter().take(n).collect::<Vec<_>>(), true, true, zh)
-            .write(out, g.format);
+            .write(out, g.output());
     }
     writeln!(
         out,
@@ -320,7 +320,7 @@ pub(crate) async fn products_cmd(g: &Global, a: ProductsArgs, out: &mut dyn Writ
         )?;
     }
     matrix_frame(&r.items.iter().take(n).collect::<Vec<_>>(), true, false, zh)
-        .write(out, g.format)?;
+        .write(out, g.output())?;
     if n < r.items.len() {
         writeln!(
             out,
@@ -329,7 +329,7 @@ pub(crate) async fn products_cmd(g: &Global, a: ProductsArgs, out: &mut dyn Writ
         )?;
     }
     writeln!(out, "\nBy category:")?;
-    matrix_frame(&r.categories.iter().collect::<Vec<_>>(), false, false, zh).write(out, g.format)
+    matrix_frame(&r.categories.iter().collect::<Vec<_>>(), false, false, zh).write(out, g.output())
 }
 
 #[derive(Debug, Args)]
@@ -420,7 +420,7 @@ pub(crate) async fn returns_cmd(g: &Global, a: ReturnsArgs, out: &mut dyn Write)
     let csv = g.format == Format::Csv;
     let n = shown(a.limit, r.rows.len());
     if csv {
-        return returns_frame(&r.rows[..n], true).write(out, g.format);
+        return returns_frame(&r.rows[..n], true).write(out, g.output());
     }
     let t = &r.total;
     let pct = |x: Option<f64>| x.map_or("-".into(), |x| format!("{:.1}%", x * 100.0));
@@ -436,7 +436,7 @@ pub(crate) async fn returns_cmd(g: &Global, a: ReturnsArgs, out: &mut dyn Write)
         r.good_rating,
         t.average_rating.map_or("-".into(), |x| format!("{x:.2}"))
     )?;
-    returns_frame(&r.rows[..n], false).write(out, g.format)?;
+    returns_frame(&r.rows[..n], false).write(out, g.output())?;
     if n < r.rows.len() {
         writeln!(
             out,
@@ -553,7 +553,7 @@ pub(crate) async fn inventory_cmd(g: &Global, a: InventoryArgs, out: &mut dyn Wr
             Value::from(i.stockout_snapshots),
         ]);
     }
-    f.write(out, g.format)
+    f.write(out, g.output())
 }
 
 #[derive(Debug, Args)]
@@ -595,7 +595,7 @@ pub(crate) async fn channels_cmd(g: &Global, a: ChannelsArgs, out: &mut dyn Writ
                 num(Some(d.spend), 2),
             ]);
         }
-        return f.write(out, g.format);
+        return f.write(out, g.output());
     }
     let mut f = Frame::new(&[
         "channel",
@@ -643,7 +643,7 @@ pub(crate) async fn channels_cmd(g: &Global, a: ChannelsArgs, out: &mut dyn Writ
             num(c.ltv_to_cac, 2),
         ]);
     }
-    f.write(out, g.format)
+    f.write(out, g.output())
 }
 
 pub(crate) async fn campaigns_cmd(g: &Global, out: &mut dyn Write) -> Result<()> {
@@ -692,7 +692,7 @@ pub(crate) async fn campaigns_cmd(g: &Global, out: &mut dyn Write) -> Result<()>
             Value::from(c.verdict.clone().unwrap_or_default()),
         ]);
     }
-    f.write(out, g.format)?;
+    f.write(out, g.output())?;
     if !csv && !r.has_costs {
         writeln!(
             out,

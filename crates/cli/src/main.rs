@@ -91,6 +91,11 @@ pub(crate) struct Global {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub(crate) format: Format,
+    /// CSV cells that start with =, +, -, @, tab or CR are written as they are, for pipelines
+    /// that read the CSV as data; by default such a text cell gets a leading apostrophe so a
+    /// spreadsheet shows it rather than running it (numbers are left alone either way).
+    #[arg(long, global = true, env = "SHOPLENS_CSV_RAW")]
+    pub(crate) csv_raw: bool,
     /// No progress bars or notes on stderr.
     #[arg(long, short, global = true)]
     pub(crate) quiet: bool,
@@ -107,6 +112,14 @@ pub(crate) struct Global {
 }
 
 impl Global {
+    /// How frames are written: `--format`, and `--csv-raw` for CSV.
+    pub(crate) fn output(&self) -> render::Output {
+        render::Output {
+            format: self.format,
+            csv_raw: self.csv_raw,
+        }
+    }
+
     /// Whether tables should speak 简体中文.
     pub(crate) fn lang_zh(&self) -> bool {
         self.lang.to_ascii_lowercase().starts_with("zh")

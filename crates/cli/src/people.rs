@@ -138,7 +138,7 @@ pub(crate) async fn repurchase_cmd(
             push(name, x);
         }
     }
-    f.write(out, g.format)?;
+    f.write(out, g.output())?;
     if g.format == Format::Table {
         if let Some(q) = r.interval_quartiles_days {
             writeln!(
@@ -159,7 +159,7 @@ pub(crate) async fn repurchase_cmd(
                 Value::from(format!("{:.1}%", b.share * 100.0)),
             ]);
         }
-        h.write(out, g.format)?;
+        h.write(out, g.output())?;
     }
     Ok(())
 }
@@ -205,7 +205,7 @@ pub(crate) async fn activity_cmd(g: &Global, a: ActivityArgs, out: &mut dyn Writ
                     Value::from(c.revenue),
                 ]);
             }
-            f.write(out, g.format)
+            f.write(out, g.output())
         }
         Format::Table => {
             writeln!(out, "events by weekday × hour (shop time):")?;
@@ -224,7 +224,7 @@ pub(crate) async fn activity_cmd(g: &Global, a: ActivityArgs, out: &mut dyn Writ
                 );
                 f.push(row);
             }
-            f.write(out, g.format)?;
+            f.write(out, g.output())?;
             let mut f = Frame::new(&["category", "events", "orders", "revenue", "peak hours"]);
             for c in r.categories.iter().take(a.categories.max(10)) {
                 f.push(vec![
@@ -243,7 +243,7 @@ pub(crate) async fn activity_cmd(g: &Global, a: ActivityArgs, out: &mut dyn Writ
                     )),
                 ]);
             }
-            f.write(out, g.format)?;
+            f.write(out, g.output())?;
             let n = |x: Option<f64>| x.map_or("—".to_string(), |v| format!("{v:.0}"));
             writeln!(
                 out,
@@ -358,7 +358,7 @@ pub(crate) async fn cohorts_cmd(g: &Global, a: CohortArgs, out: &mut dyn Write) 
                     ]);
                 }
             }
-            f.write(out, g.format)
+            f.write(out, g.output())
         }
         Format::Table => {
             let k = r.average.len().min(13);
@@ -395,7 +395,7 @@ pub(crate) async fn cohorts_cmd(g: &Global, a: CohortArgs, out: &mut dyn Write) 
                     }));
                     f.push(v);
                 }
-                f.write(out, g.format)?;
+                f.write(out, g.output())?;
             }
             if r.average.len() > k {
                 writeln!(
@@ -476,7 +476,7 @@ pub(crate) async fn lifecycle_cmd(g: &Global, a: LifecycleArgs, out: &mut dyn Wr
             },
         ]);
     }
-    f.write(out, g.format)?;
+    f.write(out, g.output())?;
     if g.format == Format::Table {
         writeln!(
             out,
@@ -554,7 +554,7 @@ pub(crate) async fn paths_cmd(g: &Global, a: PathArgs, out: &mut dyn Write) -> R
             },
         ]);
     }
-    f.write(out, g.format)?;
+    f.write(out, g.output())?;
     if g.format == Format::Table {
         writeln!(
             out,
@@ -573,7 +573,7 @@ pub(crate) async fn paths_cmd(g: &Global, a: PathArgs, out: &mut dyn Write) -> R
             ]);
         }
         writeln!(out, "transitions carrying at least 1% of those sessions:")?;
-        f.write(out, g.format)?;
+        f.write(out, g.output())?;
     }
     Ok(())
 }
@@ -632,5 +632,5 @@ pub(crate) async fn kpis_cmd(g: &Global, a: KpisArgs, out: &mut dyn Write) -> Re
             r.from, r.to, r.previous_from, r.previous_to, r.days
         )?;
     }
-    f.write(out, g.format)
+    f.write(out, g.output())
 }

@@ -265,14 +265,14 @@ pub(crate) async fn run(g: &Global, a: RecommendArgs, out: &mut dyn Write) -> Re
                     num(m.fit_seconds, 2),
                 ]);
             }
-            f.write(out, g.format)
+            f.write(out, g.output())
         }
         What::User { users, list } => {
             let lists = list.lists(&ws, &users).await?;
             if g.format == Format::Json {
                 return write_json(out, &serde_json::json!({ "users": lists }));
             }
-            lists_frame(&lists, g.format == Format::Csv).write(out, g.format)
+            lists_frame(&lists, g.format == Format::Csv).write(out, g.output())
         }
         What::Item {
             item,
@@ -311,7 +311,7 @@ pub(crate) async fn run(g: &Global, a: RecommendArgs, out: &mut dyn Write) -> Re
                     Value::from(it.reason.clone()),
                 ]);
             }
-            f.write(out, g.format)
+            f.write(out, g.output())
         }
         What::Tags {
             users,
@@ -360,7 +360,7 @@ pub(crate) async fn run(g: &Global, a: RecommendArgs, out: &mut dyn Write) -> Re
                     ),
                 ]);
             }
-            f.write(out, g.format)
+            f.write(out, g.output())
         }
         What::Export { audience, list } => {
             let a = audiences::load(&ws, &audience)?;
@@ -380,7 +380,7 @@ pub(crate) async fn run(g: &Global, a: RecommendArgs, out: &mut dyn Write) -> Re
                     &serde_json::json!({ "audience": audience, "users": lists }),
                 );
             }
-            lists_frame(&lists, g.format == Format::Csv).write(out, g.format)
+            lists_frame(&lists, g.format == Format::Csv).write(out, g.output())
         }
     }
 }

@@ -29,6 +29,24 @@ pub(crate) enum Format {
     Csv,
 }
 
+/// How a frame is written: the format, and for CSV whether cells are left as they are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Output {
+    pub(crate) format: Format,
+    /// CSV text cells a spreadsheet would run as a formula are written as they are (`--csv-raw`),
+    /// not neutralised with a leading apostrophe.
+    pub(crate) csv_raw: bool,
+}
+
+impl From<Format> for Output {
+    fn from(format: Format) -> Output {
+        Output {
+            format,
+            csv_raw: false,
+        }
+    }
+}
+
 /// Rows with named columns: how table and CSV output see a result.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Frame {
@@ -48,28 +66,44 @@ impl Frame {
         self.rows.push(row);
     }
 
+    /// The frame as JSON: `{"columns": [...], "rows": [{column: value, ...}, ...]}`.
+    pub(crate) fn to_json(&self) -> Value {
+        let rows: Vec<serde_json::Map<String, Value>> = self
+            .rows
+            .iter()
+            .map(|r| {
+                self.columns
+                    .iter()
+                    .cloned()
+                    .zip(r.iter().cloned())
+                    .collect()
+            })
+            .collect();
+        serde_json::json!({ "columns": self.columns, "rows": rows })
+    }
+
     /// Writes the frame as a table or CSV (JSON callers serialise their typed result instead).
-    pub(crate) fn write(&self, out: &mut dyn Write, format: Format) -> Result<()> {
-        match format {
+    /// CSV text cells that a spreadsheet would run as a formula get a leading apostrophe unless
+    /// the output is raw.
+    pub(crate) fn write(&self, out: &mut dyn Write, output: impl Into<Output>) -> Result<()> {
+        let output = output.into();
+        match output.format {
             Format::Csv => {
+                let cell = |s: &str| {
+                    if output.csv_raw {
+                        csv_cell(s)
+                    } else {
+                        csv_cell(&shoplens_engine::audiences::formula_safe(s))
+                    }
+                };
+                let line = |cells: Vec<String>| cells.join(",");
                 writeln!(
                     out,
                     "{}",
-                    self.columns
-                        .iter()
-                        .map(|c| csv_cell(c))
-                        .collect::<Vec<_>>()
-                        .join(",")
+                    line(self.columns.iter().map(|c| cell(c)).collect())
                 )?;
                 for r in &self.rows {
-                    writeln!(
-                        out,
-                        "{}",
-                        r.iter()
-                            .map(|v| csv_cell(&flat(v)))
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    )?;
+                    writeln!(out, "{}", line(r.iter().map(|v| cell(&flat(v))).collect()))?;
                 }
             }
             Format::Table | Format::Json => {

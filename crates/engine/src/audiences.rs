@@ -183,6 +183,68 @@ fn now() -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// A new, empty file in `dir` for one export, named `{stem}-{UTC time}-{8 random hex}.{ext}` and
+/// created with create-new semantics: two exports at the same moment never share a name, and no
+/// existing file is replaced. Files in `dir` last written more than `max_age` ago are removed
+/// first (None keeps them all).
+pub fn new_export_file(
+    dir: &Path,
+    stem: &str,
+    ext: &str,
+    max_age: Option<std::time::Duration>,
+) -> Result<PathBuf> {
+    use rand::TryRngCore as _;
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    if let Some(max_age) = max_age {
+        remove_older(dir, max_age);
+    }
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "an export's file is named by when it was made"
+    )]
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    for _ in 0..16 {
+        let mut b = [0u8; 4];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut b)
+            .map_err(|e| Error::Internal(format!("no OS randomness for a file name: {e}")))?;
+        let suffix: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        let path = dir.join(format!("{stem}-{stamp}-{suffix}.{ext}"));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(_) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io(&path)(e)),
+        }
+    }
+    Err(Error::Internal(format!(
+        "{}: no free export file name",
+        dir.display()
+    )))
+}
+
+/// Removes the files of `dir` last written more than `max_age` ago (what cannot be removed stays).
+fn remove_older(dir: &Path, max_age: std::time::Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let old = e
+            .metadata()
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > max_age);
+        if old {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Writes a file atomically (a temporary file renamed over it).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
@@ -600,14 +662,31 @@ impl Destination {
     }
 }
 
-/// A text cell made safe for spreadsheets: a value a spreadsheet would read as a formula (starting
-/// with =, +, -, @, tab or carriage return) gets a leading apostrophe (OWASP's CSV injection rule).
-pub fn formula_safe(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
+/// A text cell made safe for spreadsheets (OWASP's CSV injection rule): a value a spreadsheet
+/// would read as a formula (starting with =, +, -, @, tab or carriage return) gets a leading
+/// apostrophe, unless it is a number as written (`-12.5`, `+3`, `-4%`), which a spreadsheet reads
+/// as that number and nothing else. Every CSV shoplens writes and every XLSX text cell pass
+/// through here (`--csv-raw` turns it off for the command line's CSV).
+pub fn formula_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    let risky = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && !plain_number(s) {
+        std::borrow::Cow::Owned(format!("'{s}"))
     } else {
-        s.to_string()
+        std::borrow::Cow::Borrowed(s)
     }
+}
+
+/// A decimal number as written, optionally signed and ending in `%`: digits, one point, an
+/// exponent; nothing a spreadsheet could evaluate (no letters, parentheses or operators inside).
+fn plain_number(s: &str) -> bool {
+    let body = s.strip_suffix('%').unwrap_or(s);
+    let body = body.strip_prefix(['+', '-']).unwrap_or(body);
+    !body.is_empty()
+        && body.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        && body
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
+        && body.parse::<f64>().is_ok_and(f64::is_finite)
 }
 
 /// Cell values of a batch as JSON values, by column.
@@ -680,7 +759,7 @@ pub async fn export(
     let rows = cells(&batches)?;
     let text_cell = |v: &serde_json::Value| match v {
         serde_json::Value::Null => String::new(),
-        serde_json::Value::String(s) => formula_safe(s),
+        serde_json::Value::String(s) => formula_safe(s).into_owned(),
         other => other.to_string(),
     };
     let (format, destination) = match to {
@@ -737,7 +816,9 @@ pub async fn export(
                                 .map_err(&e)?;
                         }
                         serde_json::Value::String(s) => {
-                            sheet.write_string(row, j as u16, s).map_err(&e)?;
+                            sheet
+                                .write_string(row, j as u16, formula_safe(s))
+                                .map_err(&e)?;
                         }
                         _ => {}
                     }

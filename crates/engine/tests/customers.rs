@@ -334,6 +334,10 @@ tags = "tags"
         .collect();
     assert!(all.contains(&"金卡".to_string()), "{all:?}");
     assert!(all.contains(&"北京".to_string()));
+    assert!(
+        all.iter().any(|c| c.starts_with("'=HYPERLINK")),
+        "the XLSX text cell is neutralised too: {all:?}"
+    );
     assert_eq!(sheet.height(), 3, "header and two members");
 
     audiences::export(
@@ -402,4 +406,69 @@ tags = "tags"
     audiences::delete(&ws, "gold-care").unwrap();
     assert!(audiences::list(&ws).unwrap().is_empty());
     assert_eq!(audiences::exports(&ws).unwrap().len(), 4);
+}
+
+/// A cell is neutralised only where a spreadsheet would evaluate it: numbers as written stay.
+#[test]
+fn formula_cells_are_neutralised_and_numbers_kept() {
+    use shoplens_engine::audiences::formula_safe;
+    for (cell, want) in [
+        ("=1+1", "'=1+1"),
+        ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("-", "'-"),
+        ("-1e3e", "'-1e3e"),
+        ("-inf", "'-inf"),
+        ("-12.5", "-12.5"),
+        ("+3", "+3"),
+        ("-4%", "-4%"),
+        ("-1.5e-3", "-1.5e-3"),
+        ("a=b", "a=b"),
+        ("上海", "上海"),
+        ("", ""),
+    ] {
+        assert_eq!(formula_safe(cell), want, "{cell:?}");
+    }
+}
+
+/// Two exports at the same moment get two files; a file already there is never replaced; old
+/// exports are removed.
+#[test]
+fn export_files_are_new_and_old_ones_go() {
+    use shoplens_engine::audiences::new_export_file;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("exports");
+    let names: Vec<std::path::PathBuf> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| new_export_file(&d, "vip", "csv", None).unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let distinct: std::collections::BTreeSet<_> = names.iter().collect();
+    assert_eq!(distinct.len(), 8, "{names:?}");
+    for n in &names {
+        let f = n.file_name().unwrap().to_str().unwrap();
+        assert!(f.starts_with("vip-") && f.ends_with(".csv"), "{f}");
+        assert!(n.exists());
+    }
+    // An old export (written two days ago) goes; a fresh one stays.
+    let old = d.join("old.csv");
+    let f = std::fs::File::create(&old).unwrap();
+    let two_days = std::time::Duration::from_secs(2 * 24 * 3600);
+    let then = std::fs::metadata(&names[0]).unwrap().modified().unwrap() - two_days;
+    f.set_modified(then).unwrap();
+    drop(f);
+    let next = new_export_file(
+        &d,
+        "vip",
+        "xlsx",
+        Some(std::time::Duration::from_secs(24 * 3600)),
+    )
+    .unwrap();
+    assert!(!old.exists(), "older than a day: removed");
+    assert!(names.iter().all(|n| n.exists()) && next.exists());
 }

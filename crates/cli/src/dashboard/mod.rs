@@ -343,13 +343,22 @@ pub(crate) fn page_slugs() -> impl Iterator<Item = &'static str> {
 #[derive(Debug)]
 pub(crate) struct CliDashboard {
     source: Source,
+    /// Exported files older than this are removed (at the next export).
+    export_max_age: std::time::Duration,
 }
 
 impl CliDashboard {
     pub(crate) fn new(workspace: PathBuf) -> CliDashboard {
         CliDashboard {
             source: Source::new(workspace),
+            export_max_age: std::time::Duration::from_secs(7 * 24 * 3600),
         }
+    }
+
+    /// Removes exported files after `age` instead of 7 days.
+    pub(crate) fn with_export_max_age(mut self, age: std::time::Duration) -> CliDashboard {
+        self.export_max_age = age;
+        self
     }
 
     fn ctx<'a>(&'a self, req: &'a PageRequest, report: bool) -> Result<Ctx<'a>, ApiError> {
@@ -397,7 +406,9 @@ impl Dashboard for CliDashboard {
     ) -> Result<PageResponse, ApiError> {
         let ctx = self.ctx(req, false)?;
         match req.page.as_str() {
-            "audiences" => pages::export_audience(&ctx, &self.source.workspace, form),
+            "audiences" => {
+                pages::export_audience(&ctx, &self.source.workspace, self.export_max_age, form)
+            }
             other => Err(fail(
                 404,
                 "not_found",

@@ -2012,10 +2012,12 @@ fn audiences(ctx: &Ctx<'_>) -> Result<String, ApiError> {
 }
 
 /// `POST /p/audiences`: exports an audience into the workspace's `exports/` folder (recorded
-/// in the export log) and sends the file.
+/// in the export log; a new file each time, and files older than `export_max_age` removed) and
+/// sends the file.
 pub(crate) fn export_audience(
     ctx: &Ctx<'_>,
     root: &Path,
+    export_max_age: std::time::Duration,
     form: &[(String, String)],
 ) -> Result<PageResponse, ApiError> {
     let get = |k: &str| {
@@ -2052,12 +2054,16 @@ pub(crate) fn export_audience(
             ));
         }
     };
-    let dir = root.join("exports");
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| fail(500, "internal", format!("{}: {e}", dir.display())))?;
-    let stamp: u64 = std::fs::read_dir(&dir).map_or(0, |d| d.count() as u64) + 1;
-    let file_name = format!("{name}-{stamp:04}.{ext}");
-    let path = dir.join(&file_name);
+    let path = shoplens_engine::audiences::new_export_file(
+        &root.join("exports"),
+        &name,
+        ext,
+        Some(export_max_age),
+    )
+    .map_err(|e| fail(500, "internal", e.to_string()))?;
+    let file_name = path
+        .file_name()
+        .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
     let mut argv = crate::api::json_argv(root);
     if let Some(t) = &ctx.filters.to {
         argv.push(format!("--as-of={t}"));
