@@ -92,7 +92,7 @@ pub(crate) fn collector_bench(
     let key = "bench-key".to_string();
     let cfg = ServeConfig {
         write_keys: vec![key.clone()],
-        read_token: "bench-token".into(),
+        read_token: "bench-read-token-0123456789abcdef".into(),
         rate_limit: 0,
         ..ServeConfig::default()
     };
@@ -157,7 +157,7 @@ pub(crate) fn collector_bench(
     let secs = t.elapsed().as_secs_f64();
     // The server's own fsync figures.
     let metrics = ureq::get(format!("{url}/metrics"))
-        .header("Authorization", "Bearer bench-token")
+        .header("Authorization", "Bearer bench-read-token-0123456789abcdef")
         .call()?
         .body_mut()
         .read_to_string()?;
@@ -219,5 +219,5 @@ pub(crate) fn collector_bench(
     ] {
         f.push(vec![Value::from(k), Value::from(val)]);
     }
-    f.write(out, g.format)
+    f.write(out, g.output())
 }

@@ -37,7 +37,7 @@ pub(crate) fn dashboard_bench(
         bail!("--rounds must be at least 1");
     }
     let ws = Workspace::open_existing(&g.workspace)?;
-    let token = "bench-token".to_string();
+    let token = "bench-read-token-0123456789abcdef".to_string();
     let cfg = ServeConfig {
         read_token: token.clone(),
         api: Some(Arc::new(crate::api::CliApi {
@@ -126,5 +126,5 @@ pub(crate) fn dashboard_bench(
         Value::from(format!("{:.1}", percentile(&all, 0.5))),
         Value::from(format!("{:.1}", percentile(&all, 0.95))),
     ]);
-    f.write(out, g.format)
+    f.write(out, g.output())
 }

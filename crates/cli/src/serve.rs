@@ -19,14 +19,17 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SHOPLENS_ADDR")]
     addr: Option<SocketAddr>,
     /// A TOML file with any of: addr, write_keys, read_token, rate_limit, compact_every_secs,
-    /// compact_messages, request_timeout_secs. Flags and environment variables win over it.
+    /// compact_messages, request_timeout_secs, dedup_window_days, dedup_max_ids,
+    /// auth_failures_per_minute, trusted_proxies, export_max_age_days. Flags and environment
+    /// variables win over it.
     #[arg(long)]
     config: Option<PathBuf>,
     /// A write key the collector accepts (repeatable; also SHOPLENS_WRITE_KEYS, comma-separated).
     #[arg(long = "write-key", env = "SHOPLENS_WRITE_KEYS", value_delimiter = ',')]
     write_keys: Vec<String>,
-    /// The read token (bearer) of /metrics; default: the one stored in the workspace, else a new
-    /// one, stored and printed once.
+    /// The read token (bearer) of the API, dashboard and /metrics: at least 24 characters and no
+    /// write key; default: the one stored in the workspace, else a new one, stored and printed
+    /// once.
     #[arg(long, env = "SHOPLENS_READ_TOKEN", hide_env_values = true)]
     read_token: Option<String>,
     /// Requests per second allowed per write key (0: no limit; default 10000).
@@ -38,6 +41,22 @@ pub(crate) struct ServeArgs {
     /// …and as soon as this many messages wait (default 500000).
     #[arg(long)]
     compact_messages: Option<u64>,
+    /// Drop a retried message whose messageId arrived within this many days (default 7).
+    #[arg(long)]
+    dedup_window_days: Option<u64>,
+    /// …remembering at most this many messageIds, oldest forgotten first (default 5000000).
+    #[arg(long)]
+    dedup_max_ids: Option<usize>,
+    /// Failed sign-ins and wrong bearer tokens allowed per address a minute, then 429 (0: no
+    /// limit; default 20).
+    #[arg(long)]
+    auth_failures_per_minute: Option<u32>,
+    /// A reverse proxy whose X-Forwarded-For names the client (repeatable).
+    #[arg(long = "trusted-proxy", value_delimiter = ',')]
+    trusted_proxies: Vec<std::net::IpAddr>,
+    /// Files the dashboard exported are removed after this many days (default 7).
+    #[arg(long)]
+    export_max_age_days: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -51,6 +70,12 @@ struct FileConfig {
     compact_every_secs: Option<u64>,
     compact_messages: Option<u64>,
     request_timeout_secs: Option<u64>,
+    dedup_window_days: Option<u64>,
+    dedup_max_ids: Option<usize>,
+    auth_failures_per_minute: Option<u32>,
+    #[serde(default)]
+    trusted_proxies: Vec<std::net::IpAddr>,
+    export_max_age_days: Option<u64>,
 }
 
 pub(crate) fn run(
@@ -84,7 +109,17 @@ pub(crate) fn run(
     let ws = Workspace::open(&g.workspace)?;
     let (read_token, generated) =
         shoplens_server::read_token(ws.root(), a.read_token.or(file.read_token))?;
-    let dashboard = std::sync::Arc::new(crate::dashboard::CliDashboard::new(g.workspace.clone()));
+    const DAY: u64 = 24 * 3600;
+    let export_max_age = Duration::from_secs(
+        a.export_max_age_days
+            .or(file.export_max_age_days)
+            .unwrap_or(7)
+            * DAY,
+    );
+    let dashboard = std::sync::Arc::new(
+        crate::dashboard::CliDashboard::new(g.workspace.clone())
+            .with_export_max_age(export_max_age),
+    );
     let cfg = ServeConfig {
         write_keys,
         read_token: read_token.clone(),
@@ -107,7 +142,28 @@ pub(crate) fn run(
             workspace: g.workspace.clone(),
         })),
         dashboard: Some(dashboard.clone()),
+        dedup: shoplens_server::DedupBounds {
+            window: a
+                .dedup_window_days
+                .or(file.dedup_window_days)
+                .map_or(defaults.dedup.window, |d| Duration::from_secs(d * DAY)),
+            max_ids: a
+                .dedup_max_ids
+                .or(file.dedup_max_ids)
+                .unwrap_or(defaults.dedup.max_ids),
+        },
+        auth_failures_per_minute: a
+            .auth_failures_per_minute
+            .or(file.auth_failures_per_minute)
+            .unwrap_or(defaults.auth_failures_per_minute),
+        trusted_proxies: a
+            .trusted_proxies
+            .into_iter()
+            .chain(file.trusted_proxies)
+            .collect(),
     };
+    // Refused before anything is printed or started.
+    cfg.check()?;
     // The command centre is computed in the background as the server starts.
     std::thread::spawn(move || dashboard.warm_up());
     let addr = a

@@ -111,6 +111,141 @@ fn sql_in_three_formats() {
     assert!(table.contains("whole milk") && table.contains("2513"));
 }
 
+/// Text that reaches a CSV (ids from the collector, names, SQL results) never runs as a formula
+/// in a spreadsheet: a cell starting with =, +, -, @, tab or CR gets a leading apostrophe, numbers
+/// stay as they are, and `--csv-raw` writes everything as it is.
+#[test]
+fn csv_cells_never_run_as_formulas() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = w(dir.path());
+    // Online Retail's layout, with a stock code that is a formula, bought by three customers.
+    let f = dir.path().join("retail.csv");
+    std::fs::write(
+        &f,
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n\
+         1,\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",bad,1,2011-01-01 10:00:00,2.5,101.0,United Kingdom\n\
+         2,\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",bad,1,2011-01-02 10:00:00,2.5,102.0,United Kingdom\n\
+         3,\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",bad,1,2011-01-03 10:00:00,2.5,103.0,United Kingdom\n\
+         4,PLAIN,good,1,2011-01-04 10:00:00,2.5,104.0,United Kingdom\n",
+    )
+    .unwrap();
+    let fs = f.display().to_string();
+    ok(&[
+        "-q",
+        "--workspace",
+        &ws,
+        "ingest",
+        "--preset",
+        "online-retail",
+        &fs,
+    ]);
+
+    let q = "SELECT '=HYPERLINK(\"http://x\")' AS v, '@SUM(A1)' AS at, '-12.5' AS n, -3 AS k";
+    let csv = ok(&["--workspace", &ws, "--format", "csv", "sql", q]);
+    assert_eq!(
+        csv,
+        "v,at,n,k\n\"'=HYPERLINK(\"\"http://x\"\")\",'@SUM(A1),-12.5,-3\n"
+    );
+    let raw = ok(&["--workspace", &ws, "--format", "csv", "--csv-raw", "sql", q]);
+    assert_eq!(
+        raw,
+        "v,at,n,k\n\"=HYPERLINK(\"\"http://x\"\")\",@SUM(A1),-12.5,-3\n"
+    );
+
+    ok(&[
+        "-q",
+        "--workspace",
+        &ws,
+        "audience",
+        "create",
+        "everyone",
+        "--where",
+        "user_id IS NOT NULL",
+    ]);
+    // The audience's members as JSON (rows keyed by column), the formula id among them as data.
+    let shown: serde_json::Value = serde_json::from_str(&ok(&[
+        "--workspace",
+        &ws,
+        "--format",
+        "json",
+        "audience",
+        "show",
+        "everyone",
+    ]))
+    .unwrap();
+    assert_eq!(shown["customers"], 4);
+    assert_eq!(shown["members"]["rows"].as_array().unwrap().len(), 4);
+    assert_eq!(shown["members"]["columns"][0], "user_id");
+    let args = [
+        "--workspace",
+        &ws,
+        "--format",
+        "csv",
+        "recommend",
+        "export",
+        "--audience",
+        "everyone",
+        "--model",
+        "popularity",
+    ];
+    let lists = ok(&args);
+    assert!(lists.contains("'=HYPERLINK"), "{lists}");
+    for line in lists.lines() {
+        for cell in line.split(',') {
+            assert!(!cell.trim_start_matches('"').starts_with('='), "{line}");
+        }
+    }
+    let mut raw_args = args.to_vec();
+    raw_args.insert(0, "--csv-raw");
+    let raw = ok(&raw_args);
+    assert!(raw.contains(",\"=HYPERLINK"), "{raw}");
+}
+
+/// The read token is refused at start when it equals a write key (write keys are published in
+/// web pages) or is shorter than 24 characters; nothing is served.
+#[test]
+fn serve_refuses_a_weak_read_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = w(dir.path());
+    let shared = "shared-key-0123456789abcdefghij";
+    let cases: [(String, String, &str); 4] = [
+        (shared.into(), shared.into(), "equals a write key"),
+        (
+            "pk_live_1,other-key".into(),
+            "pk_live_1".into(),
+            "at least 24",
+        ),
+        (format!("k1,{shared}"), shared.into(), "equals a write key"),
+        ("k1".into(), "short-token".into(), "at least 24"),
+    ];
+    for (keys, token, says) in cases {
+        let mut child = bin()
+            .args(["--workspace", &ws, "serve", "--addr", "127.0.0.1:0"])
+            .args(["--write-key", &keys, "--read-token", &token])
+            .env_remove("SHOPLENS_WRITE_KEYS")
+            .env_remove("SHOPLENS_READ_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A server that starts anyway would run until killed: give it 30 s to refuse.
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!("serve started with read token {token:?} and write keys {keys:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let o = child.wait_with_output().unwrap();
+        assert!(!o.status.success(), "{keys} / {token}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{err}");
+        assert!(!String::from_utf8_lossy(&o.stdout).contains("listening"));
+    }
+}
+
 #[test]
 fn errors_are_sentences_not_panics() {
     let dir = tempfile::tempdir().unwrap();

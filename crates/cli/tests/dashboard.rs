@@ -769,3 +769,103 @@ fn every_page_in_both_languages_in_headless_chromium() {
     drop(d);
     assert!(s.stop().success());
 }
+
+/// Guessing the read token: 20 failed sign-ins a minute per address, then 429 with Retry-After
+/// whatever is sent, the right token included; wrong bearer tokens count the same way. After
+/// sign-in, `next` leads only to a local path (tab, line end, backslash and `//` refused, as
+/// browsers would read them). The CSP forbids every script.
+#[test]
+fn sign_in_guesses_are_limited_and_redirects_stay_local() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let s = Server::start(&ws, &[]);
+    let a = agent();
+    let u = |p: &str| format!("{}{p}", s.url);
+
+    let (st, _, cookies, page) = get(&a, &u("/login?next=/%09/evil.example"), &[]);
+    assert_eq!(st, 200);
+    assert_eq!(
+        input_value(&page, "next"),
+        "/",
+        "the sign-in form carries no outside `next`"
+    );
+    let csrf = cookie_value(&cookies, "shoplens_login").unwrap();
+    let cookie_h = format!("shoplens_login={csrf}");
+    let sign_in = |token: &str, next: &str| {
+        post_form(
+            &a,
+            &u("/login"),
+            &[("cookie", &cookie_h)],
+            &[("csrf", &csrf), ("token", token), ("next", next)],
+        )
+    };
+    for next in [
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\r\n/evil.example",
+        "/\\evil.example",
+        "/\\/evil.example",
+        "//evil.example",
+        "https://evil.example/",
+        "/p/x//evil.example",
+    ] {
+        let (st, loc, _, _) = sign_in(TOKEN, next);
+        assert_eq!((st, loc.as_str()), (303, "/"), "{next:?}");
+    }
+    let (_, loc, _, _) = sign_in(TOKEN, "/p/rfm?from=2025-01-01");
+    assert_eq!(loc, "/p/rfm?from=2025-01-01");
+
+    let r = a.get(u("/login")).call().unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'none'"), "{csp}");
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+
+    // Twenty wrong guesses are answered as wrong; from the 21st on, 429 with Retry-After,
+    // even for the right token.
+    for i in 1..=25 {
+        let (st, loc, _, _) = sign_in("wrong-guess", "/");
+        if i <= 20 {
+            assert_eq!(st, 303, "guess {i}");
+            assert!(loc.starts_with("/login?failed=token"), "guess {i}: {loc}");
+        } else {
+            assert_eq!(st, 429, "guess {i}");
+        }
+    }
+    let r = a
+        .post(u("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", &cookie_h)
+        .send(format!("csrf={csrf}&token={TOKEN}&next=/").as_bytes())
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429, "the right token is not confirmed");
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    // The address is refused on the bearer path too.
+    let bearer = format!("Bearer {TOKEN}");
+    assert_eq!(
+        get(&a, &u("/api/rfm"), &[("authorization", &bearer)]).0,
+        429
+    );
+    assert!(s.stop().success());
+
+    // Wrong bearer tokens count as failures on their own.
+    let s = Server::start(&ws, &["--auth-failures-per-minute", "3"]);
+    let u = |p: &str| format!("{}{p}", s.url);
+    let wrong = "Bearer not-the-read-token-000000000";
+    for path in ["/api/rfm", "/metrics", "/p/rfm"] {
+        let st = get(&a, &u(path), &[("authorization", wrong)]).0;
+        assert!(st == 401 || st == 303, "{path}: {st}");
+    }
+    assert_eq!(get(&a, &u("/api/rfm"), &[("authorization", wrong)]).0, 429);
+    assert_eq!(
+        get(&a, &u("/metrics"), &[("authorization", &bearer)]).0,
+        429
+    );
+    // No credentials at all is not a guess: still 401.
+    assert_eq!(get(&a, &u("/api/rfm"), &[]).0, 401);
+    assert!(s.stop().success());
+}

@@ -366,16 +366,17 @@ pub fn decode(payload: &[u8]) -> Result<(i64, Vec<Item<'_>>)> {
     Ok((received, items))
 }
 
-/// The messageIds of a record's accepted messages (to rebuild the deduplication set).
-pub fn message_ids(payload: &[u8]) -> Result<Vec<String>> {
-    let (_, items) = decode(payload)?;
+/// When a record arrived and the messageIds of its accepted messages (to rebuild the
+/// deduplication window).
+pub fn message_ids(payload: &[u8]) -> Result<(i64, Vec<String>)> {
+    let (received, items) = decode(payload)?;
     let mut out = Vec::new();
     for it in items {
         if let Item::Accepted(_, json) = it {
             out.push(message_id_of(json)?);
         }
     }
-    Ok(out)
+    Ok((received, out))
 }
 
 fn message_id_of(json: &[u8]) -> Result<String> {
@@ -1121,7 +1122,7 @@ mod tests {
         let a = check(r#"{"userId":"u","event":"x"}"#, Some("track"), None, T0, 0).unwrap();
         assert!(a.message_id.starts_with("h-"));
         let ids = message_ids(&encode(T0, std::slice::from_ref(&a), &[])).unwrap();
-        assert_eq!(ids, vec![a.message_id]);
+        assert_eq!(ids, (T0, vec![a.message_id]));
     }
 
     #[test]

@@ -16,16 +16,14 @@ use shoplens_engine::wal::{self, WalPosition, WalWriter};
 use shoplens_engine::workspace::{Workspace, Writer};
 use tokio::sync::watch;
 
+use crate::dedup::{self, DedupBounds, Window};
 use crate::metrics::Metrics;
-use crate::{Error, Result};
-
-/// File of the 128-bit keys of compacted messageIds (the log holds the others).
-const IDS_FILE: &str = "collector/message_ids.bin";
+use crate::{Error, Result, now_micros};
 
 #[derive(Debug, Default)]
 struct Queue {
-    /// messageId keys seen (compacted, in the log, or queued).
-    seen: HashSet<u128>,
+    /// messageId keys seen recently (compacted, in the log, or queued), within the bounds.
+    seen: Window,
     /// Framed records waiting for the writer.
     pending: Vec<u8>,
     /// Messages in `pending`.
@@ -61,45 +59,28 @@ pub(crate) struct Outcome {
     pub(crate) duplicates: usize,
 }
 
-fn ids_path(root: &Path) -> PathBuf {
-    root.join(IDS_FILE)
-}
-
-fn load_ids(root: &Path, seen: &mut HashSet<u128>) -> Result<()> {
-    let path = ids_path(root);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::Io(path.display().to_string(), e)),
-    };
-    // A torn last key (a crash while appending) is ignored: its message is still in the log.
-    for k in bytes.chunks_exact(16) {
-        let mut b = [0u8; 16];
-        b.copy_from_slice(k);
-        seen.insert(u128::from_le_bytes(b));
-    }
-    Ok(())
-}
-
 impl Intake {
     /// Opens the log under the workspace (replaying it into the deduplication set) and starts
     /// the writer thread.
     pub(crate) fn start(
         ws: &Workspace,
         metrics: Arc<Metrics>,
+        bounds: DedupBounds,
     ) -> Result<(Arc<Intake>, std::thread::JoinHandle<()>)> {
         let root = ws.root().to_path_buf();
         let manifest = ws.manifest()?;
         let from = manifest.collector.unwrap_or_default();
-        let mut seen = HashSet::new();
-        load_ids(&root, &mut seen)?;
+        let mut seen = Window::new(bounds);
+        dedup::load(&root, &mut seen, now_micros())?;
         let mut replayed = 0u64;
         let mut bad: Option<shoplens_engine::Error> = None;
         let writer = WalWriter::open(&root, from, |_, payload| {
             match collect::message_ids(payload) {
-                Ok(ids) => {
+                Ok((received, ids)) => {
                     replayed += ids.len() as u64;
-                    seen.extend(ids.iter().map(|i| collect::id_key(i)));
+                    for i in &ids {
+                        seen.insert(collect::id_key(i), received);
+                    }
                 }
                 Err(e) => bad = Some(e),
             }
@@ -197,13 +178,15 @@ impl Intake {
             let mut batch_keys = HashSet::new();
             for (a, k) in accepted.into_iter().zip(keys) {
                 // A messageId repeated inside one request is stored once too.
-                if !q.seen.contains(&k) && batch_keys.insert(k) {
+                if !q.seen.contains(k) && batch_keys.insert(k) {
                     fresh.push(a);
                 }
             }
             let stored = fresh.len();
             if stored > 0 || !rejected.is_empty() {
-                q.seen.extend(batch_keys.iter().copied());
+                for k in &batch_keys {
+                    q.seen.insert(*k, received);
+                }
                 let payload = collect::encode(received, &fresh, rejected);
                 wal::frame(&payload, &mut q.pending);
                 q.pending_messages += stored as u64;
@@ -252,12 +235,23 @@ impl Intake {
         // Keys of the messages about to leave the log go to the id file before the tables are
         // published, so a crash between the two never forgets a stored message.
         let done = collect::compact(writer, upto, |ids| {
-            let mut keys = Vec::with_capacity(ids.len() * 16);
-            for id in ids {
-                keys.extend_from_slice(&collect::id_key(id).to_le_bytes());
-            }
-            append_ids(&self.root, &keys)
-                .map_err(|e| shoplens_engine::Error::Internal(e.to_string()))
+            let failed = |e: String| shoplens_engine::Error::Internal(e);
+            let (keys, rewrite) = {
+                let q = self
+                    .queue
+                    .lock()
+                    .map_err(|_| failed("intake lock poisoned".into()))?;
+                let now = now_micros();
+                let keys: Vec<(u128, i64)> = ids
+                    .iter()
+                    .map(|id| {
+                        let k = collect::id_key(id);
+                        (k, q.seen.arrived(k).unwrap_or(now))
+                    })
+                    .collect();
+                (keys, dedup::rewrite_due(&self.root, &q.seen))
+            };
+            dedup::append(&self.root, &keys, rewrite).map_err(|e| failed(e.to_string()))
         })?;
         self.uncompacted.fetch_sub(
             done.messages.min(self.uncompacted.load(Ordering::Relaxed)),
@@ -278,30 +272,6 @@ impl Intake {
         }
         self.wake.notify_all();
     }
-}
-
-fn append_ids(root: &Path, keys: &[u8]) -> Result<()> {
-    use std::io::Write;
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let path = ids_path(root);
-    let io = |e| Error::Io(path.display().to_string(), e);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(io)?;
-    // Drop a torn key a crash may have left, so keys stay aligned.
-    let len = f.metadata().map_err(io)?.len();
-    if len % 16 != 0 {
-        f.set_len(len - len % 16).map_err(io)?;
-    }
-    f.write_all(keys).map_err(io)?;
-    f.sync_data().map_err(io)
 }
 
 fn wal_size(dir: &Path) -> u64 {

@@ -8,14 +8,14 @@
 //! docs/collector.md.
 
 use std::io::Read as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,10 +26,13 @@ use serde_json::{Value, json};
 use shoplens_engine::collect::{self, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES};
 use shoplens_engine::workspace::{Workspace, Writer};
 
+mod dedup;
+mod guard;
 mod intake;
 mod metrics;
 mod web;
 
+pub use dedup::DedupBounds;
 pub use web::{Dashboard, PageRequest, PageResponse, percent};
 
 use intake::Intake;
@@ -47,6 +50,9 @@ pub enum Error {
     /// The server cannot take writes now.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The configuration is refused (the server does not start).
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Result with the server's error.
@@ -97,6 +103,39 @@ pub struct ServeConfig {
     pub api: Option<Arc<dyn Api>>,
     /// The dashboard at / (None: no dashboard).
     pub dashboard: Option<Arc<dyn Dashboard>>,
+    /// How long and how many messageIds are remembered to drop retried messages.
+    pub dedup: DedupBounds,
+    /// Failed sign-ins and wrong bearer tokens allowed per peer address a minute (0: no limit);
+    /// past it the peer is answered 429 with Retry-After.
+    pub auth_failures_per_minute: u32,
+    /// Proxies whose X-Forwarded-For names the peer (the limit above is per peer).
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// The shortest read token `serve` accepts (a generated one has 48 characters).
+pub const MIN_READ_TOKEN: usize = 24;
+
+impl ServeConfig {
+    /// Refuses a read token that is short or equal to a write key: write keys are published in
+    /// a shop's web pages, and the read token opens every analysis.
+    pub fn check(&self) -> Result<()> {
+        if self.read_token.chars().count() < MIN_READ_TOKEN {
+            return Err(Error::Config(format!(
+                "the read token has {} characters; give one of at least {MIN_READ_TOKEN} (or none, and one is generated)",
+                self.read_token.chars().count()
+            )));
+        }
+        if self
+            .write_keys
+            .iter()
+            .any(|k| constant_eq(k.as_bytes(), self.read_token.as_bytes()))
+        {
+            return Err(Error::Config(
+                "the read token equals a write key; write keys are public in a shop's web pages, so the read token must differ".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for ServeConfig {
@@ -110,12 +149,15 @@ impl Default for ServeConfig {
             request_timeout: Duration::from_secs(30),
             api: None,
             dashboard: None,
+            dedup: DedupBounds::default(),
+            auth_failures_per_minute: 20,
+            trusted_proxies: Vec::new(),
         }
     }
 }
 
 /// The server's clock, in µs since the epoch: Segment's `receivedAt`.
-fn now_micros() -> i64 {
+pub(crate) fn now_micros() -> i64 {
     #[expect(
         clippy::disallowed_methods,
         reason = "the collector stamps arrival with the server's clock, by definition"
@@ -132,6 +174,79 @@ struct App {
     limiter: Option<DefaultKeyedRateLimiter<String>>,
     last_compaction: std::sync::Mutex<Instant>,
     sessions: web::Sessions,
+    failures: guard::Failures,
+}
+
+impl App {
+    /// The peer a request came from (see [`guard::peer`]).
+    fn peer(&self, conn: SocketAddr, h: &HeaderMap) -> IpAddr {
+        guard::peer(conn, h, &self.cfg.trusted_proxies)
+    }
+
+    /// How the request's bearer token stands. A wrong one counts as a failure of the peer; a
+    /// peer over its failure limit is [`Bearer::Blocked`] whatever it sends.
+    fn bearer(&self, h: &HeaderMap, peer: IpAddr) -> Bearer {
+        let Some(sent) = h
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        else {
+            return Bearer::Absent;
+        };
+        if let Some(wait) = self.failures.blocked(peer) {
+            return Bearer::Blocked(wait);
+        }
+        if bearer_matches(sent, &self.cfg.read_token) {
+            return Bearer::Valid;
+        }
+        self.failures.failed(peer);
+        tracing::info!(%peer, "wrong bearer token");
+        Bearer::Wrong
+    }
+
+    /// The read token is required: None when the request carries it, else the answer (401, or
+    /// 429 for a peer over its failure limit).
+    fn require_read(&self, h: &HeaderMap, conn: SocketAddr) -> Option<Response> {
+        match self.bearer(h, self.peer(conn, h)) {
+            Bearer::Valid => None,
+            Bearer::Absent | Bearer::Wrong => Some(unauthorized()),
+            Bearer::Blocked(wait) => Some(too_many_failures(wait)),
+        }
+    }
+}
+
+/// A request's bearer token.
+enum Bearer {
+    /// The read token.
+    Valid,
+    /// None sent.
+    Absent,
+    /// Another token (counted as a failure).
+    Wrong,
+    /// The peer is over its failure limit for this long.
+    Blocked(Duration),
+}
+
+fn unauthorized() -> Response {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "the read token is required",
+    )
+}
+
+/// 429 with Retry-After, for a peer over its failure limit.
+fn too_many_failures(wait: Duration) -> Response {
+    let mut r = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_failures",
+        "too many failed sign-ins or wrong tokens from this address; retry later",
+    );
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    if let Ok(v) = axum::http::HeaderValue::from_str(&secs.max(1).to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }
 
 /// Runs the collector on `listener` until `shutdown` resolves, holding the workspace's writer
@@ -143,18 +258,20 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    cfg.check()?;
     let writer = Arc::new(ws.writer()?);
     let metrics = Arc::new(Metrics::default());
-    let (intake, wal_thread) = Intake::start(&ws, Arc::clone(&metrics))?;
+    let (intake, wal_thread) = Intake::start(&ws, Arc::clone(&metrics), cfg.dedup)?;
     let limiter =
         std::num::NonZeroU32::new(cfg.rate_limit).map(|n| RateLimiter::keyed(Quota::per_second(n)));
     let app = Arc::new(App {
-        cfg,
         intake: Arc::clone(&intake),
         metrics,
         limiter,
         last_compaction: std::sync::Mutex::new(Instant::now()),
         sessions: web::Sessions::default(),
+        failures: guard::Failures::new(cfg.auth_failures_per_minute),
+        cfg,
     });
     // Compact what a previous run left in the log before taking requests.
     {
@@ -173,10 +290,13 @@ pub async fn serve(
     let router = router(Arc::clone(&app));
     let addr = listener.local_addr().ok();
     tracing::info!(addr = ?addr, "collector listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| Error::Io("server".into(), e))?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|e| Error::Io("server".into(), e))?;
     compactor.abort();
     intake.close();
     tokio::task::spawn_blocking(move || wal_thread.join())
@@ -260,7 +380,12 @@ fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Headers on every answer: no sniffing, no framing, no referrer, nothing loaded from elsewhere.
+/// The Content-Security-Policy of every answer: pages are HTML and CSS with inline SVG charts;
+/// no script runs at all, nothing loads from elsewhere, and forms post only to this server.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'none'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+/// Headers on every answer: no sniffing, no framing, no referrer, no script, nothing loaded
+/// from elsewhere.
 async fn security_headers(mut r: Response) -> Response {
     use axum::http::HeaderValue;
     let h = r.headers_mut();
@@ -268,10 +393,7 @@ async fn security_headers(mut r: Response) -> Response {
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
         ("referrer-policy", "no-referrer"),
-        (
-            "content-security-policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-        ),
+        ("content-security-policy", CONTENT_SECURITY_POLICY),
         ("cache-control", "no-store"),
     ] {
         h.insert(k, HeaderValue::from_static(v));
@@ -279,13 +401,13 @@ async fn security_headers(mut r: Response) -> Response {
     r
 }
 
-async fn openapi(State(app): State<Arc<App>>, h: HeaderMap) -> Response {
-    if !bearer_ok(&h, &app.cfg.read_token) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the read token is required",
-        );
+async fn openapi(
+    State(app): State<Arc<App>>,
+    ConnectInfo(conn): ConnectInfo<SocketAddr>,
+    h: HeaderMap,
+) -> Response {
+    if let Some(refused) = app.require_read(&h, conn) {
+        return refused;
     }
     match &app.cfg.api {
         Some(api) => axum::Json(api.openapi()).into_response(),
@@ -295,16 +417,14 @@ async fn openapi(State(app): State<Arc<App>>, h: HeaderMap) -> Response {
 
 async fn api_get(
     State(app): State<Arc<App>>,
+    ConnectInfo(conn): ConnectInfo<SocketAddr>,
     h: HeaderMap,
     axum::extract::Path(path): axum::extract::Path<String>,
     axum::extract::Query(params): axum::extract::Query<Vec<(String, String)>>,
 ) -> Response {
-    if !bearer_ok(&h, &app.cfg.read_token) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the read token is required",
-        );
+    if let Some(refused) = app.require_read(&h, conn) {
+        app.metrics.request("api", refused.status().as_u16());
+        return refused;
     }
     let Some(api) = app.cfg.api.clone() else {
         return error(StatusCode::NOT_FOUND, "not_found", "this server has no API");
@@ -349,11 +469,9 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
     .into_response()
 }
 
-fn bearer_ok(h: &HeaderMap, token: &str) -> bool {
-    h.get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| !token.is_empty() && constant_eq(t.trim().as_bytes(), token.as_bytes()))
+/// Whether a sent bearer token is the read token (never when no read token is set).
+fn bearer_matches(sent: &str, token: &str) -> bool {
+    !token.is_empty() && constant_eq(sent.trim().as_bytes(), token.as_bytes())
 }
 
 /// Compares secrets without an early exit.
@@ -361,13 +479,13 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn metrics_page(State(app): State<Arc<App>>, h: HeaderMap) -> Response {
-    if !bearer_ok(&h, &app.cfg.read_token) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the read token is required",
-        );
+async fn metrics_page(
+    State(app): State<Arc<App>>,
+    ConnectInfo(conn): ConnectInfo<SocketAddr>,
+    h: HeaderMap,
+) -> Response {
+    if let Some(refused) = app.require_read(&h, conn) {
+        return refused;
     }
     let lag = app
         .last_compaction

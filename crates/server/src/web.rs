@@ -6,11 +6,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use crate::{ApiError, App, bearer_ok, constant_eq};
+use crate::{ApiError, App, Bearer, constant_eq, too_many_failures};
 
 /// One dashboard request as the renderer sees it.
 #[derive(Debug, Clone)]
@@ -126,12 +128,15 @@ fn secure(h: &HeaderMap) -> &'static str {
 }
 
 /// How the request is authenticated: the session's CSRF token (cookie), or `Some("")` for a
-/// bearer token; None when it is not.
-fn auth(app: &App, h: &HeaderMap) -> Option<String> {
-    if bearer_ok(h, &app.cfg.read_token) {
-        return Some(String::new());
+/// bearer token; None when it is not. A peer over its failure limit that sends a bearer token
+/// is refused outright: `Err` holds how long it must wait (answered 429).
+fn auth(app: &App, h: &HeaderMap, conn: SocketAddr) -> Result<Option<String>, Duration> {
+    match app.bearer(h, app.peer(conn, h)) {
+        Bearer::Valid => return Ok(Some(String::new())),
+        Bearer::Blocked(wait) => return Err(wait),
+        Bearer::Absent | Bearer::Wrong => {}
     }
-    cookie(h, SESSION_COOKIE).and_then(|id| app.sessions.csrf(&id))
+    Ok(cookie(h, SESSION_COOKIE).and_then(|id| app.sessions.csrf(&id)))
 }
 
 /// The page language: `?lang=`, else the remembered cookie, else the browser's preference.
@@ -178,9 +183,16 @@ fn with_lang_cookie(mut r: Response, lang: &str, set: bool, h: &HeaderMap) -> Re
     r
 }
 
-/// Where to go after sign-in: a local path only.
+/// Where to go after sign-in: a local path only. It starts with exactly one `/` and holds no
+/// control character, white space, backslash or `//` anywhere (browsers drop tabs and line
+/// ends and read `\` as `/`, so `/\t/host` or `/\\host` would leave the site); else `/`.
 fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    let local = next.starts_with('/')
+        && !next.contains("//")
+        && !next
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\');
+    if local {
         next.to_string()
     } else {
         "/".to_string()
@@ -253,6 +265,7 @@ async fn blocking(
 
 pub(crate) async fn page_get(
     State(app): State<Arc<App>>,
+    ConnectInfo(conn): ConnectInfo<SocketAddr>,
     h: HeaderMap,
     path: Option<Path<String>>,
     Query(params): Query<Vec<(String, String)>>,
@@ -262,9 +275,13 @@ pub(crate) async fn page_get(
         return StatusCode::NOT_FOUND.into_response();
     };
     let (lang, set_lang) = language(&h, &params);
-    let Some(csrf) = auth(&app, &h) else {
-        let query: String = uri.query().unwrap_or("").to_string();
-        return to_login(uri.path(), &query);
+    let csrf = match auth(&app, &h, conn) {
+        Ok(Some(csrf)) => csrf,
+        Ok(None) => {
+            let query: String = uri.query().unwrap_or("").to_string();
+            return to_login(uri.path(), &query);
+        }
+        Err(wait) => return too_many_failures(wait),
     };
     let started = Instant::now();
     let req = PageRequest {
@@ -284,6 +301,7 @@ pub(crate) async fn page_get(
 
 pub(crate) async fn page_post(
     State(app): State<Arc<App>>,
+    ConnectInfo(conn): ConnectInfo<SocketAddr>,
     h: HeaderMap,
     Path(page): Path<String>,
     Query(params): Query<Vec<(String, String)>>,
@@ -293,11 +311,15 @@ pub(crate) async fn page_post(
         return StatusCode::NOT_FOUND.into_response();
     };
     let (lang, _) = language(&h, &params);
-    let Some(csrf) = auth(&app, &h) else {
-        return html(
-            StatusCode::UNAUTHORIZED,
-            dash.error(&lang, 401, "sign in first"),
-        );
+    let csrf = match auth(&app, &h, conn) {
+        Ok(Some(csrf)) => csrf,
+        Ok(None) => {
+            return html(
+                StatusCode::UNAUTHORIZED,
+                dash.error(&lang, 401, "sign in first"),
+            );
+        }
+        Err(wait) => return too_many_failures(wait),
     };
     // A browser session must echo its CSRF token; a bearer client has no ambient credential.
     if !csrf.is_empty() && !csrf_sent(&form, &csrf) {
@@ -351,6 +373,7 @@ pub(crate) async fn login_get(
 
 pub(crate) async fn login_post(
     State(app): State<Arc<App>>,
+    ConnectInfo(conn): ConnectInfo<SocketAddr>,
     h: HeaderMap,
     axum::extract::Form(form): axum::extract::Form<Vec<(String, String)>>,
 ) -> Response {
@@ -367,12 +390,19 @@ pub(crate) async fn login_post(
     if expected.is_empty() || !constant_eq(sent.as_bytes(), expected.as_bytes()) {
         return Redirect::to("/login?failed=csrf").into_response();
     }
+    // A peer with too many recent failures is refused before its token is looked at, so a
+    // right guess among them is never confirmed.
+    let peer = app.peer(conn, &h);
+    if let Some(wait) = app.failures.blocked(peer) {
+        return too_many_failures(wait);
+    }
     let token = field("token");
     let token = token.trim();
     if app.cfg.read_token.is_empty()
         || !constant_eq(token.as_bytes(), app.cfg.read_token.as_bytes())
     {
-        tracing::info!("dashboard sign-in refused");
+        app.failures.failed(peer);
+        tracing::info!(%peer, "dashboard sign-in refused");
         return Redirect::to(&format!("/login?failed=token&next={}", percent(&next)))
             .into_response();
     }
@@ -434,9 +464,51 @@ mod tests {
             safe_next("/p/funnel?from=2025-01-01"),
             "/p/funnel?from=2025-01-01"
         );
-        assert_eq!(safe_next("//evil.example/"), "/");
-        assert_eq!(safe_next("https://evil.example/"), "/");
-        assert_eq!(safe_next("/\\evil"), "/");
+        assert_eq!(safe_next("/"), "/");
+        assert_eq!(safe_next("/p/rfm"), "/p/rfm");
+        // Browsers drop tabs and line ends and read a backslash as a slash: each of these
+        // would leave the site.
+        for bad in [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\\evil",
+            "/\\/evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/ /evil.example",
+            "/p/x//evil",
+            "\t//evil.example",
+            "evil.example",
+            "",
+        ] {
+            assert_eq!(safe_next(bad), "/", "{bad:?}");
+        }
+    }
+
+    /// `next` as the browser sends it, percent-encoded, is decoded before it is checked.
+    #[test]
+    fn next_is_checked_after_decoding() {
+        for (query, want) in [
+            ("next=/%09/evil.example", "/"),
+            ("next=/%0a/evil.example", "/"),
+            ("next=/%0A/evil.example", "/"),
+            ("next=/%5C/evil.example", "/"),
+            ("next=%2F%2Fevil.example", "/"),
+            ("next=https%3A%2F%2Fevil.example", "/"),
+            (
+                "next=/p/funnel%3Ffrom%3D2025-01-01",
+                "/p/funnel?from=2025-01-01",
+            ),
+        ] {
+            let uri: axum::http::Uri = format!("/login?{query}").parse().unwrap();
+            let Query(params): Query<Vec<(String, String)>> = Query::try_from_uri(&uri).unwrap();
+            let next = params
+                .iter()
+                .find(|(k, _)| k == "next")
+                .map_or("/".to_string(), |(_, v)| safe_next(v));
+            assert_eq!(next, want, "{query}");
+        }
     }
 
     #[test]

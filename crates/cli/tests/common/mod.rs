@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub(crate) const KEY: &str = "test-write-key";
-pub(crate) const TOKEN: &str = "test-read-token";
+pub(crate) const TOKEN: &str = "test-read-token-0123456789abcdef";
 
 pub(crate) fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_shoplens"))
