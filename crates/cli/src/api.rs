@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, CommandFactory, Parser};
 use serde_json::{Map, Value, json};
-use shoplens_server::{Api, ApiError};
+use shoplens_server::{Api, ApiError, ApiErrorCode};
 
 use crate::Cli;
 
@@ -53,14 +53,8 @@ const GLOBAL_PARAMS: &[(&str, &str)] = &[("as_of", "--as-of"), ("lang", "--lang"
 #[derive(Debug)]
 pub(crate) struct CliApi {
     pub(crate) workspace: PathBuf,
-}
-
-fn bad(code: &'static str, status: u16, message: impl Into<String>) -> ApiError {
-    ApiError {
-        status,
-        code,
-        message: message.into(),
-    }
+    /// The server's `--engine` (None: in this process).
+    pub(crate) engine: Option<String>,
 }
 
 /// The clap command of a word path (`["recommend", "user"]`).
@@ -102,14 +96,9 @@ fn endpoint_args(c: &clap::Command) -> Vec<clap::Arg> {
         .collect()
 }
 
-/// `shoplens --workspace W --format json --quiet`, to which a command's words and flags are added.
-/// The engine is the server's own (`--engine`), never a caller's.
-pub(crate) fn json_argv(workspace: &std::path::Path) -> Vec<String> {
-    json_argv_on(workspace, shoplens_engine::cluster::engine().as_deref())
-}
-
-/// [`json_argv`] on a given engine (`None`: in this process).
-pub(crate) fn json_argv_on(workspace: &std::path::Path, engine: Option<&str>) -> Vec<String> {
+/// `shoplens --workspace W --format json --quiet [--engine E]`, to which a command's words and
+/// flags are added. The engine is the server's own (`None`: in this process), never a caller's.
+pub(crate) fn json_argv(workspace: &std::path::Path, engine: Option<&str>) -> Vec<String> {
     let mut argv: Vec<String> = vec![
         "shoplens".into(),
         "--workspace".into(),
@@ -134,15 +123,14 @@ pub(crate) fn run_json(argv: &[String]) -> Result<Vec<u8>, ApiError> {
             .next()
             .unwrap_or("invalid parameters")
             .to_string();
-        bad(
-            "invalid_parameter",
-            400,
+        ApiError::new(
+            ApiErrorCode::InvalidParameter,
             first.trim_start_matches("error: ").to_string(),
         )
     })?;
     let mut out = Vec::new();
     crate::commands::run_to(cli, &mut out)
-        .map_err(|e| bad("analysis_failed", 422, format!("{e:#}")))?;
+        .map_err(|e| ApiError::new(ApiErrorCode::AnalysisFailed, format!("{e:#}")))?;
     Ok(out)
 }
 
@@ -150,15 +138,15 @@ impl Api for CliApi {
     fn run(&self, words: &[String], params: &[(String, String)]) -> Result<Vec<u8>, ApiError> {
         let w: Vec<&str> = words.iter().map(String::as_str).collect();
         if !ALLOWED.contains(&w.as_slice()) {
-            return Err(bad(
-                "not_found",
-                404,
+            return Err(ApiError::new(
+                ApiErrorCode::NotFound,
                 format!("no endpoint /api/{} (see /api/openapi.json)", w.join("/")),
             ));
         }
-        let cmd = subcommand(&w).ok_or_else(|| bad("not_found", 404, "no such command"))?;
+        let cmd = subcommand(&w)
+            .ok_or_else(|| ApiError::new(ApiErrorCode::NotFound, "no such command"))?;
         let args = endpoint_args(&cmd);
-        let mut argv = json_argv(&self.workspace);
+        let mut argv = json_argv(&self.workspace, self.engine.as_deref());
         let mut options: Vec<String> = Vec::new();
         let mut positionals: Vec<(usize, String)> = Vec::new();
         for (k, v) in params {
@@ -169,9 +157,8 @@ impl Api for CliApi {
             }
             let Some(a) = args.iter().find(|a| param_name(a) == *k) else {
                 let known: Vec<String> = args.iter().map(param_name).collect();
-                return Err(bad(
-                    "invalid_parameter",
-                    400,
+                return Err(ApiError::new(
+                    ApiErrorCode::InvalidParameter,
                     format!(
                         "unknown parameter `{k}`; this endpoint takes: {}",
                         known.join(", ")
@@ -190,9 +177,8 @@ impl Api for CliApi {
                         "" | "true" | "1" => options.push(format!("--{long}")),
                         "false" | "0" => {}
                         _ => {
-                            return Err(bad(
-                                "invalid_parameter",
-                                400,
+                            return Err(ApiError::new(
+                                ApiErrorCode::InvalidParameter,
                                 format!("`{k}` is true or false"),
                             ));
                         }

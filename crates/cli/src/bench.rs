@@ -14,7 +14,7 @@ use shoplens_engine::funnel::{self, FunnelSpec};
 use shoplens_engine::ingest::{self, IngestOptions, presets};
 use shoplens_engine::models::funnel::Mode;
 use shoplens_engine::schema::Table;
-use shoplens_engine::{activity, cohorts};
+use shoplens_engine::{activity, calendar, cohorts};
 use tokio::runtime::Runtime;
 
 use crate::Global;
@@ -1200,7 +1200,7 @@ fn recommend_bench(
         .with_context(|| format!("creating {}", b.peers.dir.display()))?;
     let ws = online_retail_ws(&b.peers.dir, &b.online_retail)?;
     let tz = shoplens_engine::calendar::zone(&ws.manifest()?.settings);
-    let Some(split) = ingest::parse_instant(&b.split_at, &tz) else {
+    let Some(split) = calendar::parse_instant(&b.split_at, &tz) else {
         bail!("--split-at `{}` is not a date", b.split_at);
     };
     let sd = rt.block_on(split_data(&ws, &RecommendSpec::default(), split))?;

@@ -131,7 +131,7 @@ fn start_cluster(b: &ScaleOutBench, dir: &std::path::Path) -> Result<(String, St
 
 /// One run of a command line on an engine: seconds and the JSON it printed.
 fn run_once(g: &Global, engine: Option<&str>, args: &[&str]) -> Result<(f64, Value)> {
-    let mut argv = crate::api::json_argv_on(&g.workspace, engine);
+    let mut argv = crate::api::json_argv(&g.workspace, engine);
     argv.extend(args.iter().map(|s| (*s).to_string()));
     let t = Instant::now();
     let text = crate::api::run_json(&argv).map_err(|e| anyhow::anyhow!("{}", e.message))?;

@@ -42,9 +42,11 @@ pub(crate) fn dashboard_bench(
         read_token: token.clone(),
         api: Some(Arc::new(crate::api::CliApi {
             workspace: g.workspace.clone(),
+            engine: crate::commands::engine(g)?.flag(),
         })),
         dashboard: Some(Arc::new(crate::dashboard::CliDashboard::new(
             g.workspace.clone(),
+            crate::commands::engine(g)?.flag(),
         ))),
         ..ServeConfig::default()
     };

@@ -8,6 +8,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value;
+use shoplens_engine::cluster::Engine;
 use shoplens_engine::demo::{self, DemoParams};
 use shoplens_engine::ingest::mapping::MappingFile;
 use shoplens_engine::ingest::{self, IngestOptions, IngestSummary, Progress, presets};
@@ -63,7 +64,8 @@ pub(crate) fn run_to(cli: Cli, out: &mut dyn Write) -> Result<()> {
     {
         bail!("--as-of `{a}` is not a date (2024-05-31) or an instant (2024-05-31T23:00:00+08:00)");
     }
-    shoplens_engine::cluster::set_engine(g.engine.as_deref())?;
+    // Refused before anything runs; each workspace the command opens carries it.
+    engine(&g)?;
     let mut out = out;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -105,8 +107,13 @@ pub(crate) fn run_to(cli: Cli, out: &mut dyn Write) -> Result<()> {
     }
 }
 
+/// Where the command's queries run (`--engine`).
+pub(crate) fn engine(g: &Global) -> Result<Engine> {
+    Ok(Engine::parse(g.engine.as_deref())?)
+}
+
 pub(crate) fn existing(g: &Global) -> Result<Workspace> {
-    Ok(Workspace::open_existing(&g.workspace)?)
+    Ok(Workspace::open_existing(&g.workspace)?.with_engine(engine(g)?))
 }
 
 /// The existing workspace and its shop's time zone.
@@ -143,7 +150,7 @@ fn ingest_cmd(g: &Global, a: IngestArgs, out: &mut dyn Write) -> Result<()> {
         }
         _ => bail!("give --preset NAME or --mapping FILE.toml (see `shoplens presets`)"),
     };
-    let ws = Workspace::open(&g.workspace)?;
+    let ws = Workspace::open(&g.workspace)?.with_engine(engine(g)?);
     let pb = progress_bar(g);
     let report = |p: Progress<'_>| {
         if let Some(pb) = &pb {
@@ -356,7 +363,7 @@ fn demo_cmd(
     rt: &tokio::runtime::Runtime,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let ws = Workspace::open(&g.workspace)?;
+    let ws = Workspace::open(&g.workspace)?.with_engine(engine(g)?);
     let pb = progress_bar(g);
     if let Some(pb) = &pb {
         pb.set_style(

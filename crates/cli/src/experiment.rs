@@ -602,7 +602,7 @@ fn define(
         let parsed = if end {
             shoplens_engine::calendar::parse_as_of(t, &tz)
         } else {
-            shoplens_engine::ingest::parse_instant(t, &tz)
+            shoplens_engine::calendar::parse_instant(t, &tz)
         };
         match parsed {
             Some(x) => Ok(Some(x)),

@@ -7,13 +7,13 @@ use chrono_tz::Tz;
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 use shoplens_engine::activity::{self, ActivitySpec};
+use shoplens_engine::calendar;
 use shoplens_engine::cohorts::{
     self, Activity as CohortActivity, Basis, CohortCell, CohortSpec, Period,
 };
 use shoplens_engine::lifecycle::{self, LifecycleSpec};
 use shoplens_engine::paths::{self, Node, PathSpec};
 use shoplens_engine::repurchase::{self, RepurchaseGroup, RepurchaseSpec};
-use shoplens_engine::{calendar, ingest};
 
 use crate::Global;
 use crate::render::{Format, Frame, fixed, write_json};
@@ -26,7 +26,7 @@ pub(crate) fn period(
     to: Option<&str>,
 ) -> Result<(Option<i64>, Option<i64>)> {
     let instant = |flag: &str, text: &str| -> Result<i64> {
-        match ingest::parse_instant(text, tz) {
+        match calendar::parse_instant(text, tz) {
             Some(t) => Ok(t),
             None => bail!("--{flag} `{text}` is not a date (2025-05-01) or an instant"),
         }

@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use shoplens_engine::audiences;
-use shoplens_engine::ingest;
+use shoplens_engine::calendar;
 use shoplens_engine::recommend::{
     self, Basis, ColdStart, ModelKind, RecommendSpec, Served, UserList,
 };
@@ -218,7 +218,7 @@ pub(crate) async fn run(g: &Global, a: RecommendArgs, out: &mut dyn Write) -> Re
     let (ws, tz) = crate::commands::existing_in_zone(g)?;
     match a.what {
         What::Evaluate { split_at, k, model } => {
-            let Some(split) = ingest::parse_instant(&split_at, &tz) else {
+            let Some(split) = calendar::parse_instant(&split_at, &tz) else {
                 bail!("--split-at `{split_at}` is not a date (2011-11-01) or an instant");
             };
             let r = recommend::evaluate(&ws, &model.spec(), split, k).await?;

@@ -109,6 +109,8 @@ pub(crate) fn run(
     let ws = Workspace::open(&g.workspace)?;
     let (read_token, generated) =
         shoplens_server::read_token(ws.root(), a.read_token.or(file.read_token))?;
+    // The analyses the API and dashboard run go to the engine `serve` was started with.
+    let engine = crate::commands::engine(g)?.flag();
     const DAY: u64 = 24 * 3600;
     let export_max_age = Duration::from_secs(
         a.export_max_age_days
@@ -117,7 +119,7 @@ pub(crate) fn run(
             * DAY,
     );
     let dashboard = std::sync::Arc::new(
-        crate::dashboard::CliDashboard::new(g.workspace.clone())
+        crate::dashboard::CliDashboard::new(g.workspace.clone(), engine.clone())
             .with_export_max_age(export_max_age),
     );
     let cfg = ServeConfig {
@@ -140,6 +142,7 @@ pub(crate) fn run(
             .map_or(defaults.request_timeout, Duration::from_secs),
         api: Some(std::sync::Arc::new(crate::api::CliApi {
             workspace: g.workspace.clone(),
+            engine,
         })),
         dashboard: Some(dashboard.clone()),
         dedup: shoplens_server::DedupBounds {

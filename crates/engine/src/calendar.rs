@@ -1,6 +1,6 @@
 //! Time zones and instants: the shop's zone applies to days, hours and weekdays.
 
-use chrono::DateTime;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
 
 use crate::workspace::Settings;
@@ -31,7 +31,7 @@ pub fn format_instant(micros: i64, tz: &Tz) -> String {
 
 /// Parses an `--as-of` value: a date (end of that day in the shop's zone) or a timestamp.
 pub fn parse_as_of(text: &str, tz: &Tz) -> Option<i64> {
-    let p = crate::ingest::parse_instant(text, tz)?;
+    let p = parse_instant(text, tz)?;
     if text.trim().len() == 10 {
         // A date means "as of the end of that day".
         return Some(p + 86_400_000_000 - 1);
@@ -64,6 +64,75 @@ mod tests {
             "1998-06-30T23:59:59.999999+00:00"
         );
     }
+}
+
+/// Date-time layouts read without a format, in the shop's zone unless they name one.
+pub(crate) const NAIVE_FORMATS: [&str; 7] = [
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%m/%d/%Y %H:%M",
+];
+/// Date layouts read without a format (a date is its midnight in the shop's zone).
+pub(crate) const DATE_FORMATS: [&str; 4] = ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%m/%d/%Y"];
+
+/// Parses an instant the way mappings read timestamps without a format (ISO 8601 forms, a date
+/// meaning its midnight in `tz`).
+pub fn parse_instant(text: &str, tz: &Tz) -> Option<i64> {
+    parse_instant_text(text.trim(), tz).ok()
+}
+
+/// [`parse_instant`] with the reason it fails, in µs since the epoch.
+pub(crate) fn parse_instant_text(t: &str, tz: &Tz) -> Result<i64, String> {
+    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        return Ok(dt.timestamp_micros());
+    }
+    for suffix in [" UTC", "Z", " GMT"] {
+        if let Some(rest) = t.strip_suffix(suffix) {
+            for f in NAIVE_FORMATS {
+                if let Ok(n) = NaiveDateTime::parse_from_str(rest, f) {
+                    return Ok(n.and_utc().timestamp_micros());
+                }
+            }
+        }
+    }
+    for f in NAIVE_FORMATS {
+        if let Ok(n) = NaiveDateTime::parse_from_str(t, f) {
+            return Ok(local_to_utc_micros(tz, n));
+        }
+    }
+    for f in DATE_FORMATS {
+        if let Ok(d) = NaiveDate::parse_from_str(t, f) {
+            return Ok(local_to_utc_micros(tz, d.and_time(chrono::NaiveTime::MIN)));
+        }
+    }
+    Err(format!(
+        "`{t}` is not a timestamp (give `format` in the mapping)"
+    ))
+}
+
+/// Converts a wall-clock time in `tz` to UTC microseconds (earlier instant when ambiguous; a
+/// skipped wall-clock time is read one hour later).
+pub(crate) fn local_to_utc_micros(tz: &Tz, n: NaiveDateTime) -> i64 {
+    match tz.from_local_datetime(&n).earliest() {
+        Some(dt) => dt.timestamp_micros(),
+        None => {
+            let later = n + chrono::Duration::hours(1);
+            tz.from_local_datetime(&later).earliest().map_or_else(
+                || n.and_utc().timestamp_micros(),
+                |dt| dt.timestamp_micros(),
+            )
+        }
+    }
+}
+
+/// Days since 1970-01-01.
+pub(crate) fn days_since_epoch(d: NaiveDate) -> i32 {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    i32::try_from((d - epoch).num_days()).unwrap_or(i32::MAX)
 }
 
 /// `local_micros(ts, 'Zone')`: a UTC timestamp as microseconds of the zone's wall clock (UTC

@@ -3,56 +3,21 @@
 //! the same tables (exactly the files the manifest publishes) and the same functions, so results
 //! are the same; docs/scale-out.md says what differs.
 
-use std::sync::RwLock;
+use std::sync::Arc;
 
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{Error, Result};
 
-static ENGINE: RwLock<Option<String>> = RwLock::new(None);
+pub use crate::workspace::Engine;
 
-/// Runs every later query on the Ballista scheduler named by `url` (`ballista://HOST:PORT`), or
-/// in-process when None. Refused when this build has no Ballista support.
-pub fn set_engine(url: Option<&str>) -> Result<()> {
-    let parsed = match url.map(str::trim).filter(|u| !u.is_empty()) {
-        None | Some("embedded") => None,
-        Some(u) => {
-            let rest = u
-                .strip_prefix("ballista://")
-                .or_else(|| u.strip_prefix("df://"))
-                .ok_or_else(|| {
-                    Error::Invalid(format!(
-                        "--engine `{u}`: use `embedded` or `ballista://HOST:PORT`"
-                    ))
-                })?;
-            let (host, port) = rest.rsplit_once(':').ok_or_else(|| {
-                Error::Invalid(format!("--engine `{u}`: the scheduler's port is missing"))
-            })?;
-            if host.is_empty() || port.parse::<u16>().is_err() {
-                return Err(Error::Invalid(format!(
-                    "--engine `{u}`: expected ballista://HOST:PORT"
-                )));
-            }
-            if !cfg!(feature = "ballista") {
-                return Err(Error::Invalid(
-                    "this shoplens was built without Ballista support: build it with \
-                     `cargo build --release --features ballista`"
-                        .into(),
-                ));
-            }
-            Some(format!("df://{host}:{port}"))
-        }
-    };
-    if let Ok(mut e) = ENGINE.write() {
-        *e = parsed;
-    }
-    Ok(())
-}
-
-/// The Ballista scheduler queries run on (`df://HOST:PORT`), if any.
-pub fn engine() -> Option<String> {
-    ENGINE.read().ok().and_then(|e| e.clone())
+/// Whether `ctx` was made for a cluster (see [`session`]).
+pub(crate) fn is_cluster(ctx: &SessionContext) -> bool {
+    ctx.state()
+        .config()
+        .get_extension::<Engine>()
+        .is_some_and(|e| e.is_cluster())
 }
 
 /// The scalar functions shoplens adds to SQL.
@@ -75,12 +40,15 @@ pub fn register_functions(ctx: &SessionContext) {
     }
 }
 
-/// A session: in-process, or a client of the configured Ballista scheduler.
-pub(crate) async fn session(config: SessionConfig) -> Result<SessionContext> {
-    let ctx = match engine() {
-        None => SessionContext::new_with_config(config),
+/// A session on `engine`: in-process, or a client of its Ballista scheduler. The session's
+/// config carries the engine (see [`is_cluster`]).
+pub(crate) async fn session(engine: &Engine, config: SessionConfig) -> Result<SessionContext> {
+    let config = config.with_extension(Arc::new(engine.clone()));
+    let ctx = match engine {
+        Engine::Embedded => SessionContext::new_with_config(config),
         #[cfg(feature = "ballista")]
-        Some(url) => {
+        Engine::Ballista { scheduler } => {
+            let url = format!("df://{scheduler}");
             use ballista::prelude::SessionContextExt as _;
             let state = datafusion::execution::SessionStateBuilder::new()
                 .with_config(config)
@@ -100,9 +68,9 @@ pub(crate) async fn session(config: SessionConfig) -> Result<SessionContext> {
             ctx
         }
         #[cfg(not(feature = "ballista"))]
-        Some(url) => {
+        Engine::Ballista { scheduler } => {
             return Err(Error::Invalid(format!(
-                "{url}: this shoplens was built without Ballista support"
+                "ballista://{scheduler}: this shoplens was built without Ballista support"
             )));
         }
     };
@@ -116,10 +84,33 @@ mod tests {
 
     #[test]
     fn engine_urls_are_checked() {
-        assert!(set_engine(Some("ballista://")).is_err());
-        assert!(set_engine(Some("http://h:1")).is_err());
-        assert!(set_engine(Some("ballista://h:notaport")).is_err());
-        set_engine(None).unwrap();
-        assert_eq!(engine(), None);
+        assert!(Engine::parse(Some("ballista://")).is_err());
+        assert!(Engine::parse(Some("http://h:1")).is_err());
+        assert!(Engine::parse(Some("ballista://h:notaport")).is_err());
+        assert_eq!(Engine::parse(None).unwrap(), Engine::Embedded);
+        assert_eq!(Engine::parse(Some("embedded")).unwrap(), Engine::Embedded);
+        let cluster = Engine::parse(Some("ballista://h:50050"));
+        if cfg!(feature = "ballista") {
+            let e = cluster.unwrap();
+            assert!(e.is_cluster());
+            assert_eq!(e.flag().as_deref(), Some("ballista://h:50050"));
+        } else {
+            assert!(cluster.is_err());
+        }
+    }
+
+    /// A context knows the engine it was made for; the workspace's engine is a value, so two
+    /// workspaces in one process can differ.
+    #[tokio::test]
+    async fn a_context_carries_its_engine() {
+        let embedded = session(&Engine::Embedded, SessionConfig::new())
+            .await
+            .unwrap();
+        assert!(!is_cluster(&embedded));
+        assert!(!is_cluster(&SessionContext::new()));
+        let config = SessionConfig::new().with_extension(Arc::new(Engine::Ballista {
+            scheduler: "h:1".into(),
+        }));
+        assert!(is_cluster(&SessionContext::new_with_config(config)));
     }
 }

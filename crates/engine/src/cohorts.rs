@@ -170,7 +170,7 @@ fn period_index(p: Period, col: &str, tz: &str) -> String {
 /// Runs a query once and registers its result as an in-memory table.
 async fn materialise(ctx: &datafusion::prelude::SessionContext, name: &str, q: &str) -> Result<()> {
     let df = ctx.sql(q).await?;
-    if crate::cluster::engine().is_some() {
+    if crate::cluster::is_cluster(ctx) {
         // A cluster ships plans, not in-memory rows: the query stays a view there.
         let view = datafusion::catalog::view::ViewTable::new(df.logical_plan().clone(), None);
         ctx.register_table(name, std::sync::Arc::new(view))?;

@@ -16,11 +16,12 @@ use rand_distr::{Distribution, LogNormal};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::calendar::{days_since_epoch, local_to_utc_micros};
 use crate::demo::catalog::{CAMPAIGNS, CATEGORIES, CHANNELS, Catalog, DAILY_SPEND, EXPERIMENTS};
 use crate::demo::shopper::{BlockOut, World, all_hour_weights, simulate};
 use crate::error::{Error, Result};
 use crate::ingest::build::TableBuilder;
-use crate::ingest::value::{Val, days_since_epoch, local_to_utc_micros};
+use crate::ingest::value::Val;
 use crate::schema::Table;
 use crate::workspace::{IngestRecord, Workspace};
 

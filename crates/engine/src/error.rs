@@ -8,6 +8,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong in the engine.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A model refused its input (a threshold, a control, weights).
+    #[error(transparent)]
+    Model(#[from] shoplens_models::Error),
     /// A file could not be read or written.
     #[error("{}: {cause}", path.display())]
     Io {

@@ -239,8 +239,7 @@ pub async fn analyze(ws: &Workspace, spec: &ExperimentSpec) -> Result<Experiment
     } else {
         spec.weights.clone()
     };
-    let mut analysis = abtest::analyze(&variants, &spec.control, &metrics, &weights, &spec.config)
-        .map_err(Error::Invalid)?;
+    let mut analysis = abtest::analyze(&variants, &spec.control, &metrics, &weights, &spec.config)?;
     let newest = query::newest_instant(ws).await?.unwrap_or(i64::MAX);
     let status = def.map_or("running", |d| d.status(newest));
     let warnings: Vec<String> = overlaps(&defs)

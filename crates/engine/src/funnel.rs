@@ -295,7 +295,7 @@ pub async fn funnel(ws: &Workspace, spec: &FunnelSpec) -> Result<FunnelReport> {
     let split = spec.unit == Unit::Session && sessions::need_split(&ctx).await?;
     let base = base_sql(spec, split, false);
     ctx.register_table("funnel_base", ctx.sql(&base).await?.into_view())?;
-    if in_process(spec) {
+    if in_process(&ctx, spec) {
         // The same rows with those of no unit, which the in-process path skips itself: with no
         // other filter the scan then needs no filter step (it copies every row it passes on).
         let all = base_sql(spec, split, true);
@@ -497,7 +497,7 @@ async fn units(
     spec: &FunnelSpec,
     by_breakdown: bool,
 ) -> Result<Vec<(UnitKey, UnitResult)>> {
-    if in_process(spec) {
+    if in_process(ctx, spec) {
         return direct::units(ctx, spec, by_breakdown).await;
     }
     units_by_sql(ctx, spec, by_breakdown).await
@@ -506,8 +506,8 @@ async fn units(
 /// Whether [`units`] reads the partitions side by side and merges units once (see `direct`):
 /// on the embedded engine; a cluster runs the aggregate, and `--same` needs the best result over
 /// its values.
-fn in_process(spec: &FunnelSpec) -> bool {
-    spec.same.is_none() && crate::cluster::engine().is_none()
+fn in_process(ctx: &SessionContext, spec: &FunnelSpec) -> bool {
+    spec.same.is_none() && !crate::cluster::is_cluster(ctx)
 }
 
 /// [`units`] through the `funnel_detail` aggregate.

@@ -576,15 +576,3 @@ fn known_keys<'s>(
     *folded = produced.len();
     Ok(set)
 }
-
-/// Parses an instant the way mappings read timestamps without a format (ISO 8601 forms, a date
-/// meaning its midnight in `tz`).
-pub fn parse_instant(text: &str, tz: &chrono_tz::Tz) -> Option<i64> {
-    value::TsParser {
-        format: None,
-        epoch: None,
-        tz: *tz,
-    }
-    .parse(text)
-    .ok()
-}

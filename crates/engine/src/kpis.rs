@@ -176,13 +176,13 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
     };
     let day_of = |t: i64| -> i64 {
         chrono::DateTime::from_timestamp_micros(t).map_or(0, |d| {
-            i64::from(crate::ingest::value::days_since_epoch(
+            i64::from(crate::calendar::days_since_epoch(
                 d.with_timezone(&tz).date_naive(),
             ))
         })
     };
     let start_of = |day: i64| -> i64 {
-        crate::ingest::value::local_to_utc_micros(&tz, naive(day).and_time(chrono::NaiveTime::MIN))
+        crate::calendar::local_to_utc_micros(&tz, naive(day).and_time(chrono::NaiveTime::MIN))
     };
     let last = day_of(as_of);
     let n = i64::from(spec.days);

@@ -42,8 +42,8 @@ async fn context_with_tail(
     let config = SessionConfig::new()
         .with_information_schema(true)
         .with_target_partitions(num_partitions());
-    let ctx = crate::cluster::session(config).await?;
-    if crate::cluster::engine().is_some()
+    let ctx = crate::cluster::session(ws.engine(), config).await?;
+    if ws.engine().is_cluster()
         && let Some(t) = &tail
     {
         // Executors read files only: the log's rows are not in any file yet.
@@ -113,7 +113,7 @@ async fn register(
     extra: &[RecordBatch],
 ) -> Result<()> {
     let empty;
-    let files = if files.is_empty() && crate::cluster::engine().is_some() {
+    let files = if files.is_empty() && crate::cluster::is_cluster(ctx) {
         // A cluster plans file scans only: an empty table is one empty Parquet file.
         empty = [empty_file(ws, name, &schema)?];
         &empty[..]

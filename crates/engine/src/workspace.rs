@@ -119,10 +119,76 @@ impl Manifest {
     }
 }
 
+/// Where a workspace's queries run. A [`Workspace`] carries one, and so does every
+/// DataFusion context made for it (as a config extension; see `cluster::is_cluster`), so code holding either knows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// In this process.
+    #[default]
+    Embedded,
+    /// On the Ballista scheduler at `host:port`.
+    Ballista {
+        /// The scheduler's `host:port`.
+        scheduler: String,
+    },
+}
+
+impl Engine {
+    /// `embedded` (or nothing) or `ballista://HOST:PORT`, as `--engine` takes it. Refused when
+    /// this build has no Ballista support.
+    pub fn parse(url: Option<&str>) -> Result<Engine> {
+        let u = match url.map(str::trim).filter(|u| !u.is_empty()) {
+            None | Some("embedded") => return Ok(Engine::Embedded),
+            Some(u) => u,
+        };
+        let rest = u
+            .strip_prefix("ballista://")
+            .or_else(|| u.strip_prefix("df://"))
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "--engine `{u}`: use `embedded` or `ballista://HOST:PORT`"
+                ))
+            })?;
+        let (host, port) = rest.rsplit_once(':').ok_or_else(|| {
+            Error::Invalid(format!("--engine `{u}`: the scheduler's port is missing"))
+        })?;
+        if host.is_empty() || port.parse::<u16>().is_err() {
+            return Err(Error::Invalid(format!(
+                "--engine `{u}`: expected ballista://HOST:PORT"
+            )));
+        }
+        if !cfg!(feature = "ballista") {
+            return Err(Error::Invalid(
+                "this shoplens was built without Ballista support: build it with \
+                 `cargo build --release --features ballista`"
+                    .into(),
+            ));
+        }
+        Ok(Engine::Ballista {
+            scheduler: format!("{host}:{port}"),
+        })
+    }
+
+    /// Whether queries run on a cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Engine::Ballista { .. })
+    }
+
+    /// The `--engine` value that names this engine (None for the embedded one).
+    pub fn flag(&self) -> Option<String> {
+        match self {
+            Engine::Embedded => None,
+            Engine::Ballista { scheduler } => Some(format!("ballista://{scheduler}")),
+        }
+    }
+}
+
 /// A workspace directory. Reading needs no lock; writing goes through [`Workspace::writer`].
 #[derive(Debug, Clone)]
 pub struct Workspace {
     root: PathBuf,
+    /// Where its queries run.
+    engine: Engine,
 }
 
 impl Workspace {
@@ -130,7 +196,10 @@ impl Workspace {
     pub fn open(root: impl Into<PathBuf>) -> Result<Workspace> {
         let root = root.into();
         fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
-        Ok(Workspace { root })
+        Ok(Workspace {
+            root,
+            engine: Default::default(),
+        })
     }
 
     /// Opens an existing workspace; fails clearly when `root` holds none.
@@ -139,7 +208,21 @@ impl Workspace {
         if !root.join(MANIFEST).is_file() {
             return Err(Error::NoWorkspace { path: root });
         }
-        Ok(Workspace { root })
+        Ok(Workspace {
+            root,
+            engine: Default::default(),
+        })
+    }
+
+    /// The same workspace with its queries run on `engine` (embedded by default).
+    pub fn with_engine(mut self, engine: Engine) -> Workspace {
+        self.engine = engine;
+        self
+    }
+
+    /// Where the workspace's queries run.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// The workspace directory.

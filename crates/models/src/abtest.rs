@@ -691,15 +691,15 @@ pub fn analyze(
     metrics: &[(String, MetricValues)],
     weights: &[f64],
     cfg: &Config,
-) -> Result<Analysis, String> {
+) -> Result<Analysis, crate::Error> {
     let mut names: Vec<&str> = variants.iter().map(String::as_str).collect();
     names.sort_unstable();
     names.dedup();
     if !names.contains(&control) {
-        return Err(format!(
-            "control `{control}` is not a variant; variants: {}",
-            names.join(", ")
-        ));
+        return Err(crate::Error::UnknownControl {
+            control: control.into(),
+            variants: names.iter().map(|n| (*n).to_string()).collect(),
+        });
     }
     let counts: Vec<(String, u64)> = names
         .iter()
@@ -715,12 +715,10 @@ pub fn analyze(
     } else if weights.len() == names.len() {
         weights.to_vec()
     } else {
-        return Err(format!(
-            "{} weights for {} variants ({})",
-            weights.len(),
-            names.len(),
-            names.join(", ")
-        ));
+        return Err(crate::Error::WeightCount {
+            weights: weights.len(),
+            variants: names.iter().map(|n| (*n).to_string()).collect(),
+        });
     };
     let (chi2, p) = srm(&counts.iter().map(|c| c.1).collect::<Vec<_>>(), &w);
     let rows_of = |name: &str| -> Vec<usize> {

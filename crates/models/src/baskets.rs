@@ -27,31 +27,32 @@ impl Threshold {
     pub const ZERO: Threshold = Threshold { num: 0, den: 1 };
 
     /// Parses a decimal such as `0.001`, `1`, `1.5` (no exponent, no sign).
-    pub fn parse(text: &str) -> Result<Threshold, String> {
+    pub fn parse(text: &str) -> Result<Threshold, crate::Error> {
         let t = text.trim();
         let (int, frac) = t.split_once('.').unwrap_or((t, ""));
         let ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
         if (int.is_empty() && frac.is_empty()) || !ok(int) || !ok(frac) {
-            return Err(format!("{text:?} is not a non-negative decimal number"));
+            return Err(crate::Error::NotADecimal { text: text.into() });
         }
         let frac = frac.trim_end_matches('0');
         if frac.len() > MAX_FRACTION_DIGITS || int.trim_start_matches('0').len() > 9 {
-            return Err(format!(
-                "{text:?}: at most 9 integer and {MAX_FRACTION_DIGITS} decimal digits"
-            ));
+            return Err(crate::Error::TooManyDigits {
+                text: text.into(),
+                max_fraction: MAX_FRACTION_DIGITS,
+            });
         }
         let den = 10u128.pow(frac.len() as u32);
         let whole: u128 = if int.is_empty() {
             0
         } else {
             int.parse()
-                .map_err(|_| format!("{text:?} is not a number"))?
+                .map_err(|_| crate::Error::NotADecimal { text: text.into() })?
         };
         let part: u128 = if frac.is_empty() {
             0
         } else {
             frac.parse()
-                .map_err(|_| format!("{text:?} is not a number"))?
+                .map_err(|_| crate::Error::NotADecimal { text: text.into() })?
         };
         Ok(Threshold {
             num: whole * den + part,
@@ -60,9 +61,11 @@ impl Threshold {
     }
 
     /// The threshold a float stands for, read from its shortest decimal form (0.001 is 1/1000).
-    pub fn from_f64(x: f64) -> Result<Threshold, String> {
+    pub fn from_f64(x: f64) -> Result<Threshold, crate::Error> {
         if !x.is_finite() || x < 0.0 {
-            return Err(format!("{x} is not a non-negative number"));
+            return Err(crate::Error::NotADecimal {
+                text: x.to_string(),
+            });
         }
         Threshold::parse(&format!("{x}"))
     }

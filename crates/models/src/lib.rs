@@ -14,7 +14,10 @@ pub mod abtest;
 pub mod assign;
 pub mod baskets;
 pub mod clv;
+pub mod error;
 pub mod funnel;
 pub mod recommend;
 pub mod rfm;
 pub mod stats;
+
+pub use error::Error;

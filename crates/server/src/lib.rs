@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
@@ -26,12 +26,14 @@ use serde_json::{Value, json};
 use shoplens_engine::collect::{self, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES};
 use shoplens_engine::workspace::{Workspace, Writer};
 
+mod api_error;
 mod dedup;
 mod guard;
 mod intake;
 mod metrics;
 mod web;
 
+pub use api_error::{ApiError, ApiErrorCode};
 pub use dedup::DedupBounds;
 pub use web::{Dashboard, PageRequest, PageResponse, percent};
 
@@ -70,17 +72,6 @@ pub trait Api: std::fmt::Debug + Send + Sync {
     ) -> std::result::Result<Vec<u8>, ApiError>;
     /// The OpenAPI 3 document of every endpoint.
     fn openapi(&self) -> Value;
-}
-
-/// A refused or failed API call: HTTP status, stable error code, message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    /// HTTP status.
-    pub status: u16,
-    /// Stable code: `not_found`, `invalid_parameter`, `analysis_failed`.
-    pub code: &'static str,
-    /// What went wrong, in words.
-    pub message: String,
 }
 
 /// How the server runs.
@@ -228,18 +219,13 @@ enum Bearer {
 }
 
 fn unauthorized() -> Response {
-    error(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "the read token is required",
-    )
+    err(ApiErrorCode::Unauthorized, "the read token is required")
 }
 
 /// 429 with Retry-After, for a peer over its failure limit.
 fn too_many_failures(wait: Duration) -> Response {
-    let mut r = error(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_failures",
+    let mut r = err(
+        ApiErrorCode::TooManyFailures,
         "too many failed sign-ins or wrong tokens from this address; retry later",
     );
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -411,7 +397,7 @@ async fn openapi(
     }
     match &app.cfg.api {
         Some(api) => axum::Json(api.openapi()).into_response(),
-        None => error(StatusCode::NOT_FOUND, "not_found", "this server has no API"),
+        None => err(ApiErrorCode::NotFound, "this server has no API"),
     }
 }
 
@@ -427,7 +413,7 @@ async fn api_get(
         return refused;
     }
     let Some(api) = app.cfg.api.clone() else {
-        return error(StatusCode::NOT_FOUND, "not_found", "this server has no API");
+        return err(ApiErrorCode::NotFound, "this server has no API");
     };
     let words: Vec<String> = path
         .split('/')
@@ -438,12 +424,8 @@ async fn api_get(
     let r = tokio::task::spawn_blocking(move || api.run(&words, &params)).await;
     let resp = match r {
         Ok(Ok(body)) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-        Ok(Err(e)) => error(
-            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
-            e.code,
-            e.message,
-        ),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => err(ApiErrorCode::Internal, e.to_string()),
     };
     let status = resp.status().as_u16();
     app.metrics.request("api", status);
@@ -451,12 +433,9 @@ async fn api_get(
     resp
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        axum::Json(json!({"success": false, "error": code, "message": message.into()})),
-    )
-        .into_response()
+/// The answer of an error (docs/api.md, Errors).
+fn err(code: ApiErrorCode, message: impl Into<String>) -> Response {
+    ApiError::new(code, message).into_response()
 }
 
 async fn healthz(State(app): State<Arc<App>>) -> Response {
@@ -508,19 +487,15 @@ fn basic_user(h: &HeaderMap) -> Option<String> {
     Some(s.split_once(':').map_or(s.clone(), |(u, _)| u.to_string()))
 }
 
-/// A refused request: status, stable error code, message.
-type Refusal = (StatusCode, &'static str, String);
-
 /// The body as text, gunzipped when sent so; refused when it exceeds `limit` bytes.
-fn body_text(h: &HeaderMap, body: &Bytes, limit: usize) -> std::result::Result<String, Refusal> {
+fn body_text(h: &HeaderMap, body: &Bytes, limit: usize) -> std::result::Result<String, ApiError> {
     let gzip = h
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
     let too_large = || {
-        (
-            StatusCode::BAD_REQUEST,
-            "too_large",
+        ApiError::new(
+            ApiErrorCode::TooLarge,
             format!("the body exceeds Segment's {limit}-byte limit"),
         )
     };
@@ -528,10 +503,9 @@ fn body_text(h: &HeaderMap, body: &Bytes, limit: usize) -> std::result::Result<S
         let mut out = Vec::new();
         let mut d = flate2::read::GzDecoder::new(body.as_ref()).take(limit as u64 + 1);
         if d.read_to_end(&mut out).is_err() {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                "invalid_gzip",
-                "the gzip body is corrupt".into(),
+            return Err(ApiError::new(
+                ApiErrorCode::InvalidGzip,
+                "the gzip body is corrupt",
             ));
         }
         out
@@ -541,13 +515,8 @@ fn body_text(h: &HeaderMap, body: &Bytes, limit: usize) -> std::result::Result<S
     if bytes.len() > limit {
         return Err(too_large());
     }
-    String::from_utf8(bytes).map_err(|_| {
-        (
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            "the body is not UTF-8".into(),
-        )
-    })
+    String::from_utf8(bytes)
+        .map_err(|_| ApiError::new(ApiErrorCode::InvalidJson, "the body is not UTF-8"))
 }
 
 #[derive(Deserialize)]
@@ -571,9 +540,8 @@ async fn ingest(app: Arc<App>, h: HeaderMap, body: Bytes, kind: Option<&'static 
     let started = Instant::now();
     let r = tokio::time::timeout(app.cfg.request_timeout, handle(&app, &h, &body, kind)).await;
     let r = r.unwrap_or_else(|_| {
-        error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
+        err(
+            ApiErrorCode::Timeout,
             "the request was not made durable in time; retry (a retried message is stored once)",
         )
     });
@@ -597,7 +565,7 @@ async fn handle(app: &App, h: &HeaderMap, body: &Bytes, kind: Option<&'static st
     };
     let text = match body_text(h, body, limit) {
         Ok(t) => t,
-        Err((status, code, message)) => return error(status, code, message),
+        Err(e) => return e.into_response(),
     };
     let (raws, sent_at, body_key): (Vec<&str>, Option<String>, Option<String>) = match kind {
         None => match serde_json::from_str::<BatchBody<'_>>(&text) {
@@ -607,9 +575,8 @@ async fn handle(app: &App, h: &HeaderMap, body: &Bytes, kind: Option<&'static st
                 b.write_key,
             ),
             Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_json",
+                return err(
+                    ApiErrorCode::InvalidJson,
                     format!("a batch is {{\"batch\": [messages…]}}: {e}"),
                 );
             }
@@ -617,11 +584,7 @@ async fn handle(app: &App, h: &HeaderMap, body: &Bytes, kind: Option<&'static st
         Some(_) => match serde_json::from_str::<KeyOnly>(&text) {
             Ok(k) => (vec![text.as_str()], None, k.write_key),
             Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_json",
-                    format!("invalid JSON: {e}"),
-                );
+                return err(ApiErrorCode::InvalidJson, format!("invalid JSON: {e}"));
             }
         },
     };
@@ -632,9 +595,8 @@ async fn handle(app: &App, h: &HeaderMap, body: &Bytes, kind: Option<&'static st
             .iter()
             .any(|w| constant_eq(w.as_bytes(), k.as_bytes()))
     }) else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+        return err(
+            ApiErrorCode::Unauthorized,
             "unknown write key (Basic auth user name, or writeKey in the body)",
         );
     };
@@ -642,9 +604,8 @@ async fn handle(app: &App, h: &HeaderMap, body: &Bytes, kind: Option<&'static st
         && l.check_key(&key).is_err()
     {
         app.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
-        let mut r = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+        let mut r = err(
+            ApiErrorCode::RateLimited,
             "too many requests for this write key; retry later",
         );
         // Segment's clients wait until X-RateLimit-Reset (ms since the epoch) before retrying.
@@ -659,9 +620,8 @@ async fn handle(app: &App, h: &HeaderMap, body: &Bytes, kind: Option<&'static st
         return r;
     }
     if raws.len() > MAX_BATCH_MESSAGES {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "too_many",
+        return err(
+            ApiErrorCode::TooMany,
             format!(
                 "{} messages; Segment's limit is {MAX_BATCH_MESSAGES} a batch",
                 raws.len()
@@ -682,11 +642,7 @@ async fn handle(app: &App, h: &HeaderMap, body: &Bytes, kind: Option<&'static st
         Ok(o) => o,
         Err(e) => {
             tracing::error!(error = %e, "write refused");
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                e.to_string(),
-            );
+            return err(ApiErrorCode::Unavailable, e.to_string());
         }
     };
     app.metrics
@@ -705,11 +661,12 @@ async fn handle(app: &App, h: &HeaderMap, body: &Bytes, kind: Option<&'static st
         .iter()
         .map(|r| json!({"index": r.index, "messageId": r.message_id, "reason": r.reason}))
         .collect();
+    let code = ApiErrorCode::InvalidEvents;
     (
-        StatusCode::BAD_REQUEST,
+        code.status(),
         axum::Json(json!({
             "success": false,
-            "error": "invalid_events",
+            "error": code.code(),
             "message": format!("{} of {} messages refused (set aside in the quarantine); the others are stored", rejected.len(), raws.len()),
             "accepted": n_accepted,
             "rejected": list,

@@ -12,7 +12,7 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use crate::{ApiError, App, Bearer, constant_eq, too_many_failures};
+use crate::{ApiError, ApiErrorCode, App, Bearer, constant_eq, too_many_failures};
 
 /// One dashboard request as the renderer sees it.
 #[derive(Debug, Clone)]
@@ -233,10 +233,7 @@ fn render(app: &App, lang: &str, r: std::result::Result<PageResponse, ApiError>)
             }
             r
         }
-        Err(e) => html(
-            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
-            d.error(lang, e.status, &e.message),
-        ),
+        Err(e) => html(e.status(), d.error(lang, e.status().as_u16(), &e.message)),
     }
 }
 
@@ -254,13 +251,9 @@ fn csrf_sent(form: &[(String, String)], csrf: &str) -> bool {
 async fn blocking(
     f: impl FnOnce() -> std::result::Result<PageResponse, ApiError> + Send + 'static,
 ) -> std::result::Result<PageResponse, ApiError> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
-        Err(ApiError {
-            status: 500,
-            code: "internal",
-            message: e.to_string(),
-        })
-    })
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(ApiError::new(ApiErrorCode::Internal, e.to_string())))
 }
 
 pub(crate) async fn page_get(
@@ -314,23 +307,18 @@ pub(crate) async fn page_post(
     let csrf = match auth(&app, &h, conn) {
         Ok(Some(csrf)) => csrf,
         Ok(None) => {
-            return html(
-                StatusCode::UNAUTHORIZED,
-                dash.error(&lang, 401, "sign in first"),
-            );
+            let e = ApiError::new(ApiErrorCode::Unauthorized, "sign in first");
+            return render(&app, &lang, Err(e));
         }
         Err(wait) => return too_many_failures(wait),
     };
     // A browser session must echo its CSRF token; a bearer client has no ambient credential.
     if !csrf.is_empty() && !csrf_sent(&form, &csrf) {
-        return html(
-            StatusCode::FORBIDDEN,
-            dash.error(
-                &lang,
-                403,
-                "the form's CSRF token is missing or stale; reload the page",
-            ),
+        let e = ApiError::new(
+            ApiErrorCode::Forbidden,
+            "the form's CSRF token is missing or stale; reload the page",
         );
+        return render(&app, &lang, Err(e));
     }
     let req = PageRequest {
         page,

@@ -14,18 +14,9 @@ use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
 use serde_json::Value;
-use shoplens_server::{ApiError, Dashboard, PageRequest, PageResponse};
+use shoplens_server::{ApiError, ApiErrorCode, Dashboard, PageRequest, PageResponse};
 
 pub(crate) use i18n::Lang;
-
-/// A refused or failed page.
-pub(crate) fn fail(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError {
-        status,
-        code,
-        message: message.into(),
-    }
-}
 
 /// The filters at the top of every page.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,9 +45,8 @@ impl Filters {
                 Some(v) => NaiveDate::parse_from_str(&v, "%Y-%m-%d")
                     .map(|_| Some(v.clone()))
                     .map_err(|_| {
-                        fail(
-                            400,
-                            "invalid_parameter",
+                        ApiError::new(
+                            ApiErrorCode::InvalidParameter,
                             format!("`{k}` must be a date like 2025-12-31, not `{v}`"),
                         )
                     }),
@@ -70,18 +60,16 @@ impl Filters {
         if let (Some(a), Some(b)) = (&f.from, &f.to)
             && a > b
         {
-            return Err(fail(
-                400,
-                "invalid_parameter",
+            return Err(ApiError::new(
+                ApiErrorCode::InvalidParameter,
                 format!("`from` ({a}) is after `to` ({b})"),
             ));
         }
         if let Some(c) = &f.channel
             && (c.len() > 64 || c.chars().any(char::is_control))
         {
-            return Err(fail(
-                400,
-                "invalid_parameter",
+            return Err(ApiError::new(
+                ApiErrorCode::InvalidParameter,
                 "`channel` is not a channel name",
             ));
         }
@@ -117,6 +105,8 @@ pub(crate) use shoplens_server::percent as urlencode;
 #[derive(Debug)]
 pub(crate) struct Source {
     workspace: PathBuf,
+    /// The server's `--engine` (None: in this process).
+    pub(crate) engine: Option<String>,
     cache: Mutex<Cache>,
 }
 
@@ -166,16 +156,18 @@ struct Cache {
 }
 
 impl Source {
-    pub(crate) fn new(workspace: PathBuf) -> Source {
+    pub(crate) fn new(workspace: PathBuf, engine: Option<String>) -> Source {
         Source {
             workspace,
+            engine,
             cache: Mutex::new(Cache::default()),
         }
     }
 
     /// The workspace's state now, read once per page: its stamp and the shop's currency.
     fn snapshot(&self) -> Result<(Stamp, String), ApiError> {
-        let failed = |e: shoplens_engine::Error| fail(422, "analysis_failed", e.to_string());
+        let failed =
+            |e: shoplens_engine::Error| ApiError::new(ApiErrorCode::AnalysisFailed, e.to_string());
         let ws = shoplens_engine::workspace::Workspace::open_existing(&self.workspace)
             .map_err(failed)?;
         let manifest = ws.manifest().map_err(failed)?;
@@ -196,11 +188,12 @@ impl Source {
         {
             return Ok(Arc::clone(&hit.value));
         }
-        let mut argv = crate::api::json_argv(&self.workspace);
+        let mut argv = crate::api::json_argv(&self.workspace, self.engine.as_deref());
         argv.extend(args.iter().cloned());
         let out = crate::api::run_json(&argv)?;
-        let v: Value = serde_json::from_slice(&out)
-            .map_err(|e| fail(500, "internal", format!("the command's JSON: {e}")))?;
+        let v: Value = serde_json::from_slice(&out).map_err(|e| {
+            ApiError::new(ApiErrorCode::Internal, format!("the command's JSON: {e}"))
+        })?;
         let v = Arc::new(v);
         if let Ok(mut c) = self.cache.lock() {
             // Many filter combinations must not grow the cache without bound: first drop what
@@ -348,9 +341,11 @@ pub(crate) struct CliDashboard {
 }
 
 impl CliDashboard {
-    pub(crate) fn new(workspace: PathBuf) -> CliDashboard {
+    /// The dashboard of the workspace at `workspace`, its analyses run on `engine` (an
+    /// `--engine` value; None: in this process).
+    pub(crate) fn new(workspace: PathBuf, engine: Option<String>) -> CliDashboard {
         CliDashboard {
-            source: Source::new(workspace),
+            source: Source::new(workspace, engine),
             export_max_age: std::time::Duration::from_secs(7 * 24 * 3600),
         }
     }
@@ -393,8 +388,9 @@ impl CliDashboard {
 impl Dashboard for CliDashboard {
     fn page(&self, req: &PageRequest) -> Result<PageResponse, ApiError> {
         let ctx = self.ctx(req, false)?;
-        let page = pages::find(&req.page)
-            .ok_or_else(|| fail(404, "not_found", format!("no page `{}`", req.page)))?;
+        let page = pages::find(&req.page).ok_or_else(|| {
+            ApiError::new(ApiErrorCode::NotFound, format!("no page `{}`", req.page))
+        })?;
         let body = (page.render)(&ctx)?;
         Ok(PageResponse::Html(pages::layout(&ctx, page, &body)))
     }
@@ -409,9 +405,8 @@ impl Dashboard for CliDashboard {
             "audiences" => {
                 pages::export_audience(&ctx, &self.source.workspace, self.export_max_age, form)
             }
-            other => Err(fail(
-                404,
-                "not_found",
+            other => Err(ApiError::new(
+                ApiErrorCode::NotFound,
                 format!("page `{other}` takes no form"),
             )),
         }
@@ -460,7 +455,12 @@ pub(crate) fn report_cmd(
     {
         params.push(("to".into(), t.chars().take(10).collect()));
     }
-    let dash = CliDashboard::new(g.workspace.clone());
+    let dash = CliDashboard::new(
+        g.workspace.clone(),
+        crate::commands::engine(g)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .flag(),
+    );
     let req = PageRequest {
         page: String::new(),
         params,

@@ -5,11 +5,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use serde_json::Value;
-use shoplens_server::{ApiError, PageResponse};
+use shoplens_server::{ApiError, ApiErrorCode, PageResponse};
 
 use super::charts::{self, Bar, Interval, Link, Point, Series};
 use super::html::{self, Fmt, cell, col, esc, section, stat, table};
-use super::{AREAS, Ctx, Lang, fail, i18n, urlencode};
+use super::{AREAS, Ctx, Lang, i18n, urlencode};
 
 /// A page of the dashboard.
 pub(crate) struct Page {
@@ -2033,9 +2033,8 @@ pub(crate) fn export_audience(
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        return Err(fail(
-            400,
-            "invalid_parameter",
+        return Err(ApiError::new(
+            ApiErrorCode::InvalidParameter,
             "`audience` must be a saved audience's name",
         ));
     }
@@ -2047,9 +2046,8 @@ pub(crate) fn export_audience(
         ),
         "jsonl" => ("jsonl", "application/x-ndjson"),
         other => {
-            return Err(fail(
-                400,
-                "invalid_parameter",
+            return Err(ApiError::new(
+                ApiErrorCode::InvalidParameter,
                 format!("`format` is csv, xlsx or jsonl, not `{other}`"),
             ));
         }
@@ -2060,11 +2058,11 @@ pub(crate) fn export_audience(
         ext,
         Some(export_max_age),
     )
-    .map_err(|e| fail(500, "internal", e.to_string()))?;
+    .map_err(|e| ApiError::new(ApiErrorCode::Internal, e.to_string()))?;
     let file_name = path
         .file_name()
         .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
-    let mut argv = crate::api::json_argv(root);
+    let mut argv = crate::api::json_argv(root, ctx.source.engine.as_deref());
     if let Some(t) = &ctx.filters.to {
         argv.push(format!("--as-of={t}"));
     }
@@ -2077,7 +2075,7 @@ pub(crate) fn export_audience(
     ]);
     crate::api::run_json(&argv)?;
     let bytes = std::fs::read(&path)
-        .map_err(|e| fail(500, "internal", format!("{}: {e}", path.display())))?;
+        .map_err(|e| ApiError::new(ApiErrorCode::Internal, format!("{}: {e}", path.display())))?;
     Ok(PageResponse::File {
         name: file_name,
         content_type: content_type.into(),

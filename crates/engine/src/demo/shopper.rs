@@ -11,13 +11,14 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, Poisson};
 use shoplens_models::assign::choose_variant;
 
+use crate::calendar::local_to_utc_micros;
 use crate::demo::catalog::{
     ACQUISITION, CAMPAIGNS, CATEGORIES, CATEGORY_PREFERENCE, CHANNELS, CONVERSION, Catalog,
     EXPERIMENTS, FORMULA_WITH_DIAPERS, PRICE_FACTOR, hour_weights, weighted,
 };
 use crate::error::Result;
 use crate::ingest::build::TableBuilder;
-use crate::ingest::value::{Val, local_to_utc_micros};
+use crate::ingest::value::Val;
 use crate::schema::Table;
 
 /// Segments of customers (the heterogeneity analyses should recover).

@@ -8,9 +8,7 @@ use chrono_tz::Tz;
 
 use crate::error::{Error, Result};
 use crate::ingest::mapping::{Agg, Cond, Layout, Reference, Synth, Unmapped, ValueSpec};
-use crate::ingest::value::{
-    TsParser, Val, local_to_utc_micros, parse_bool, parse_float, parse_int, parse_money,
-};
+use crate::ingest::value::{TsParser, Val, parse_bool, parse_float, parse_int, parse_money};
 use crate::schema::{Kind, Table};
 
 mod columns;
@@ -687,7 +685,10 @@ impl ColPlan {
         }
         seq.last.insert(group, date);
         let t = NaiveTime::from_hms_opt(hour as u32, 0, 0).unwrap_or(NaiveTime::MIN);
-        Ok(local_to_utc_micros(&self.ts.tz, date.and_time(t)))
+        Ok(crate::calendar::local_to_utc_micros(
+            &self.ts.tz,
+            date.and_time(t),
+        ))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone};
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use chrono_tz::Tz;
 
 use crate::ingest::mapping::Epoch;
@@ -171,17 +171,6 @@ pub(crate) struct TsParser {
     pub(crate) tz: Tz,
 }
 
-const NAIVE_FORMATS: [&str; 7] = [
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M:%S%.f",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%dT%H:%M",
-    "%Y/%m/%d %H:%M:%S",
-    "%Y/%m/%d %H:%M",
-    "%m/%d/%Y %H:%M",
-];
-const DATE_FORMATS: [&str; 4] = ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%m/%d/%Y"];
-
 impl TsParser {
     /// Microseconds since the epoch.
     pub(crate) fn parse(&self, s: &str) -> Result<i64, String> {
@@ -204,81 +193,35 @@ impl TsParser {
             }
             return Err(format!("`{t}` does not match the timestamp format `{f}`"));
         }
-        self.parse_auto(t)
-    }
-
-    fn parse_auto(&self, t: &str) -> Result<i64, String> {
-        if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
-            return Ok(dt.timestamp_micros());
-        }
-        for suffix in [" UTC", "Z", " GMT"] {
-            if let Some(rest) = t.strip_suffix(suffix) {
-                for f in NAIVE_FORMATS {
-                    if let Ok(n) = NaiveDateTime::parse_from_str(rest, f) {
-                        return Ok(n.and_utc().timestamp_micros());
-                    }
-                }
-            }
-        }
-        for f in NAIVE_FORMATS {
-            if let Ok(n) = NaiveDateTime::parse_from_str(t, f) {
-                return Ok(self.local(n));
-            }
-        }
-        for f in DATE_FORMATS {
-            if let Ok(d) = NaiveDate::parse_from_str(t, f) {
-                return Ok(self.local(d.and_time(chrono::NaiveTime::MIN)));
-            }
-        }
-        Err(format!(
-            "`{t}` is not a timestamp (give `format` in the mapping)"
-        ))
+        crate::calendar::parse_instant_text(t, &self.tz)
     }
 
     pub(crate) fn local(&self, n: NaiveDateTime) -> i64 {
-        local_to_utc_micros(&self.tz, n)
+        crate::calendar::local_to_utc_micros(&self.tz, n)
     }
 
     /// Days since the epoch of the value's calendar day in the shop's zone.
     pub(crate) fn parse_date(&self, s: &str) -> Result<i32, String> {
         let t = s.trim();
         if self.format.is_none() && self.epoch.is_none() {
-            for f in DATE_FORMATS {
+            for f in crate::calendar::DATE_FORMATS {
                 if let Ok(d) = NaiveDate::parse_from_str(t, f) {
-                    return Ok(days_since_epoch(d));
+                    return Ok(crate::calendar::days_since_epoch(d));
                 }
             }
         }
         if let Some(f) = &self.format
             && let Ok(d) = NaiveDate::parse_from_str(t, f)
         {
-            return Ok(days_since_epoch(d));
+            return Ok(crate::calendar::days_since_epoch(d));
         }
         let micros = self.parse(t)?;
         let utc = DateTime::from_timestamp_micros(micros)
             .ok_or_else(|| format!("`{t}` is out of range"))?;
-        Ok(days_since_epoch(utc.with_timezone(&self.tz).date_naive()))
+        Ok(crate::calendar::days_since_epoch(
+            utc.with_timezone(&self.tz).date_naive(),
+        ))
     }
-}
-
-/// Converts a wall-clock time in `tz` to UTC microseconds (earlier instant when ambiguous; a
-/// skipped wall-clock time is read one hour later).
-pub(crate) fn local_to_utc_micros(tz: &Tz, n: NaiveDateTime) -> i64 {
-    match tz.from_local_datetime(&n).earliest() {
-        Some(dt) => dt.timestamp_micros(),
-        None => {
-            let later = n + chrono::Duration::hours(1);
-            tz.from_local_datetime(&later).earliest().map_or_else(
-                || n.and_utc().timestamp_micros(),
-                |dt| dt.timestamp_micros(),
-            )
-        }
-    }
-}
-
-pub(crate) fn days_since_epoch(d: NaiveDate) -> i32 {
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-    i32::try_from((d - epoch).num_days()).unwrap_or(i32::MAX)
 }
 
 #[cfg(test)]
