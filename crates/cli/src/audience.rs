@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
-use shoplens_engine::audiences::{self, Destination, FIELDS};
+use shoplens_engine::customers::audiences::{self, Destination, FIELDS};
 use shoplens_engine::sql::quote;
 
 use crate::Global;

@@ -10,11 +10,12 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::Value;
 use shoplens_engine::Workspace;
-use shoplens_engine::funnel::{self, FunnelSpec};
+use shoplens_engine::calendar;
 use shoplens_engine::ingest::{self, IngestOptions, presets};
 use shoplens_engine::models::funnel::Mode;
-use shoplens_engine::schema::Table;
-use shoplens_engine::{activity, calendar, cohorts};
+use shoplens_engine::people::funnel::{self, FunnelSpec};
+use shoplens_engine::people::{activity, cohorts};
+use shoplens_engine::storage::schema::Table;
 use tokio::runtime::Runtime;
 
 use crate::Global;
@@ -792,7 +793,7 @@ fn customers_bench(
     rt: &Runtime,
     out: &mut dyn Write,
 ) -> Result<()> {
-    use shoplens_engine::clv::{ClvSpec, clv};
+    use shoplens_engine::customers::clv::{ClvSpec, clv};
     use shoplens_engine::models::clv::{self as m, BgNbd, GammaGamma, Rft};
     use shoplens_engine::models::rfm;
     std::fs::create_dir_all(&b.peers.dir)
@@ -1010,7 +1011,7 @@ fn status_mb(key: &str) -> Option<f64> {
 }
 
 fn baskets_bench(g: &Global, b: &BasketsBench, rt: &Runtime, out: &mut dyn Write) -> Result<()> {
-    use shoplens_engine::baskets::{BasketSpec, load};
+    use shoplens_engine::goods::baskets::{BasketSpec, load};
     use shoplens_engine::models::baskets::{self as mb, Baskets, Threshold};
     std::fs::create_dir_all(&b.peers.dir)
         .with_context(|| format!("creating {}", b.peers.dir.display()))?;
@@ -1192,10 +1193,10 @@ fn recommend_bench(
     rt: &Runtime,
     out: &mut dyn Write,
 ) -> Result<()> {
+    use shoplens_engine::customers::recommend::{RecommendSpec, split_data};
     use shoplens_engine::models::recommend::{
         self as mr, Als, AlsParams, Interactions, ItemItem, list_metrics, top_items,
     };
-    use shoplens_engine::recommend::{RecommendSpec, split_data};
     std::fs::create_dir_all(&b.peers.dir)
         .with_context(|| format!("creating {}", b.peers.dir.display()))?;
     let ws = online_retail_ws(&b.peers.dir, &b.online_retail)?;

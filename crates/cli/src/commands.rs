@@ -392,8 +392,8 @@ fn demo_cmd(
     // Starter audiences, so the dashboard's export has something to act on; never replaces an
     // audience of the same name the user saved.
     for (name, rule, description) in DEMO_AUDIENCES {
-        if shoplens_engine::audiences::load(&ws, name).is_err() {
-            rt.block_on(shoplens_engine::audiences::save(
+        if shoplens_engine::customers::audiences::load(&ws, name).is_err() {
+            rt.block_on(shoplens_engine::customers::audiences::save(
                 &ws,
                 name,
                 rule,

@@ -7,11 +7,11 @@ use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 use shoplens_engine::calendar;
-use shoplens_engine::clv::{self, ClvSpec, TimeUnit};
-use shoplens_engine::cohorts::Period;
+use shoplens_engine::customers::clv::{self, ClvSpec, TimeUnit};
+use shoplens_engine::customers::rfm::{self, Clusters, RfmSpec};
+use shoplens_engine::customers::stages::{self, ChurnSpec, Stage, StageRules, StagesSpec};
 use shoplens_engine::models::rfm::Segment;
-use shoplens_engine::rfm::{self, Clusters, RfmSpec};
-use shoplens_engine::stages::{self, ChurnSpec, Stage, StageRules, StagesSpec};
+use shoplens_engine::people::cohorts::Period;
 
 use crate::Global;
 use crate::people::as_of;

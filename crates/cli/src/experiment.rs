@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
-use shoplens_engine::experiments::{self, Definition, ExperimentSpec, Namespace};
 use shoplens_engine::models::abtest::{
     self, Analysis, Config, Correction, Kind, MetricValues, analyze, infer_kind,
 };
 use shoplens_engine::models::assign::{Assigner, in_namespace};
+use shoplens_engine::practice::experiments::{self, Definition, ExperimentSpec, Namespace};
 
 use crate::Global;
 use crate::render::{Format, Frame, write_json};

@@ -6,8 +6,8 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 use shoplens_engine::calendar;
-use shoplens_engine::funnel::{self, Breakdown, FunnelReport, FunnelSpec, StepStats, Unit};
 use shoplens_engine::models::funnel::Mode;
+use shoplens_engine::people::funnel::{self, Breakdown, FunnelReport, FunnelSpec, StepStats, Unit};
 
 use crate::Global;
 use crate::render::{Format, Frame, Output, write_json};

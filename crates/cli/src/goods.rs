@@ -7,7 +7,7 @@ use anyhow::{Result, anyhow, bail};
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 use serde_json::Value;
-use shoplens_engine::baskets::{self, BasketSpec, Level, Unit};
+use shoplens_engine::goods::baskets::{self, BasketSpec, Level, Unit};
 use shoplens_engine::goods::{
     self, InventorySpec, MatrixRow, MatrixSpec, ReturnsBy, ReturnsRow, ReturnsSpec, SalesMeasure,
 };

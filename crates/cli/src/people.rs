@@ -6,14 +6,14 @@ use anyhow::{Result, bail};
 use chrono_tz::Tz;
 use clap::{Args, ValueEnum};
 use serde_json::Value;
-use shoplens_engine::activity::{self, ActivitySpec};
 use shoplens_engine::calendar;
-use shoplens_engine::cohorts::{
+use shoplens_engine::people::activity::{self, ActivitySpec};
+use shoplens_engine::people::cohorts::{
     self, Activity as CohortActivity, Basis, CohortCell, CohortSpec, Period,
 };
-use shoplens_engine::lifecycle::{self, LifecycleSpec};
-use shoplens_engine::paths::{self, Node, PathSpec};
-use shoplens_engine::repurchase::{self, RepurchaseGroup, RepurchaseSpec};
+use shoplens_engine::people::lifecycle::{self, LifecycleSpec};
+use shoplens_engine::people::paths::{self, Node, PathSpec};
+use shoplens_engine::people::repurchase::{self, RepurchaseGroup, RepurchaseSpec};
 
 use crate::Global;
 use crate::render::{Format, Frame, fixed, write_json};
@@ -588,9 +588,9 @@ pub(crate) struct KpisArgs {
 
 pub(crate) async fn kpis_cmd(g: &Global, a: KpisArgs, out: &mut dyn Write) -> Result<()> {
     let (ws, tz) = crate::commands::existing_in_zone(g)?;
-    let r = shoplens_engine::kpis::kpis(
+    let r = shoplens_engine::practice::kpis::kpis(
         &ws,
-        &shoplens_engine::kpis::KpiSpec {
+        &shoplens_engine::practice::kpis::KpiSpec {
             as_of: as_of(g, &tz),
             days: a.days,
         },

@@ -5,9 +5,9 @@ use std::io::Write;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
-use shoplens_engine::audiences;
 use shoplens_engine::calendar;
-use shoplens_engine::recommend::{
+use shoplens_engine::customers::audiences;
+use shoplens_engine::customers::recommend::{
     self, Basis, ColdStart, ModelKind, RecommendSpec, Served, UserList,
 };
 

@@ -93,7 +93,7 @@ impl Frame {
                     if output.csv_raw {
                         csv_cell(s)
                     } else {
-                        csv_cell(&shoplens_engine::audiences::formula_safe(s))
+                        csv_cell(&shoplens_engine::customers::audiences::formula_safe(s))
                     }
                 };
                 let line = |cells: Vec<String>| cells.join(",");

@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
 
-use crate::workspace::Settings;
+use crate::storage::workspace::Settings;
 
 /// The shop's time zone (UTC when the workspace has none).
 pub fn zone(settings: &Settings) -> Tz {

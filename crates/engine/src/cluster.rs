@@ -10,7 +10,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{Error, Result};
 
-pub use crate::workspace::Engine;
+pub use crate::storage::workspace::Engine;
 
 /// Whether `ctx` was made for a cluster (see [`session`]).
 pub(crate) fn is_cluster(ctx: &SessionContext) -> bool {
@@ -27,7 +27,7 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
 
 /// The aggregate functions shoplens adds to SQL (`window_funnel`, `funnel_detail`).
 pub fn aggregate_functions() -> Vec<AggregateUDF> {
-    crate::funnel::udafs()
+    crate::people::funnel::udafs()
 }
 
 /// Registers shoplens's functions with a session.

@@ -22,8 +22,8 @@ use crate::demo::shopper::{BlockOut, World, all_hour_weights, simulate};
 use crate::error::{Error, Result};
 use crate::ingest::build::TableBuilder;
 use crate::ingest::value::Val;
-use crate::schema::Table;
-use crate::workspace::{IngestRecord, Workspace};
+use crate::storage::schema::Table;
+use crate::storage::workspace::{IngestRecord, Workspace};
 
 /// Parameters of the demo shop.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -2,6 +2,8 @@
 //! quality-risk flags, and inventory (sell-through, 动销率, turnover, slow movers, stock-outs).
 //! Definitions: docs/metrics.md, "Product matrix", "Returns and reviews", "Inventory".
 
+pub mod baskets;
+
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
@@ -14,7 +16,7 @@ use crate::calendar;
 use crate::error::{Error, Result};
 use crate::query;
 use crate::sql::{PAID, floats, in_range, ints, local_day, strings, texts};
-use crate::workspace::Workspace;
+use crate::storage::workspace::Workspace;
 
 /// Median of values (None for none).
 fn median(mut v: Vec<f64>) -> Option<f64> {

@@ -27,9 +27,9 @@ use crate::error::{Error, Result};
 use crate::ingest::mapping::{Layout, MappingFile};
 use crate::ingest::plan::RefPlan;
 use crate::ingest::reader::{FileOutput, TableOut};
-use crate::quarantine::{QRow, quarantine_batch};
-use crate::schema::Table;
-use crate::workspace::{IngestRecord, Workspace};
+use crate::storage::quarantine::{QRow, quarantine_batch};
+use crate::storage::schema::Table;
+use crate::storage::workspace::{IngestRecord, Workspace};
 
 /// What an ingest was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -310,7 +310,7 @@ struct Reject {
 
 fn finish_file(
     ws: &Workspace,
-    base: &crate::workspace::Manifest,
+    base: &crate::storage::workspace::Manifest,
     file: &str,
     layout: &Layout,
     out: FileOutput,
@@ -541,7 +541,7 @@ fn keys_of(t: &TableOut, cols: &[usize]) -> Result<Vec<(u64, String)>> {
 
 fn known_keys<'s>(
     ws: &Workspace,
-    base: &crate::workspace::Manifest,
+    base: &crate::storage::workspace::Manifest,
     state: &'s mut IngestState,
     rp: &RefPlan,
 ) -> Result<&'s HashSet<String>> {

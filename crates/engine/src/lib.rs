@@ -1,5 +1,7 @@
-//! shoplens engine: the canonical tables, the workspace on disk, ingest, and (as they land) the
-//! analyses, on Apache DataFusion.
+//! shoplens engine: the canonical tables, the workspace on disk, ingest, and the analyses, on
+//! Apache DataFusion. Modules follow the product: [`people`], [`goods`], [`traffic`],
+//! [`customers`] and [`practice`] hold the analyses; [`ingest`], [`storage`] and [`collector`]
+//! bring data in and keep it; [`query`], [`sql`], [`calendar`] and [`cluster`] serve them all.
 //!
 //! It is not a server or a terminal program: the `shoplens` binary and the HTTP server render
 //! what this crate returns. Example:
@@ -16,37 +18,22 @@
 //! # Ok(()) }
 //! ```
 
-pub mod activity;
-pub mod audiences;
-pub mod baskets;
 pub mod calendar;
 pub mod cluster;
-pub mod clv;
-pub mod cohorts;
-pub mod collect;
+pub mod collector;
+pub mod customers;
 pub mod demo;
 pub mod error;
-pub mod experiments;
-pub mod funnel;
 pub mod goods;
 pub mod ingest;
-pub mod kpis;
-pub mod lifecycle;
-pub mod paths;
-pub mod quarantine;
+pub mod people;
+pub mod practice;
 pub mod query;
-pub mod recommend;
-pub mod repurchase;
-pub mod rfm;
-pub mod schema;
-pub mod sessions;
 pub mod sql;
-pub mod stages;
+pub mod storage;
 pub mod traffic;
-pub mod wal;
-pub mod workspace;
 
 pub use datafusion;
 pub use error::{Error, Result};
 pub use shoplens_models as models;
-pub use workspace::Workspace;
+pub use storage::workspace::Workspace;

@@ -22,9 +22,9 @@ use serde::Serialize;
 
 use crate::calendar;
 use crate::error::{Error, Result};
-use crate::quarantine::quarantine_schema;
-use crate::schema::Table;
-use crate::workspace::{DataFile, Manifest, Workspace};
+use crate::storage::quarantine::quarantine_schema;
+use crate::storage::schema::Table;
+use crate::storage::workspace::{DataFile, Manifest, Workspace};
 
 /// A DataFusion session over a published state of the workspace.
 pub async fn context(ws: &Workspace) -> Result<(SessionContext, Manifest)> {
@@ -35,10 +35,10 @@ pub async fn context(ws: &Workspace) -> Result<(SessionContext, Manifest)> {
 /// [`context`], and the collector's uncompacted log rows it includes.
 async fn context_with_tail(
     ws: &Workspace,
-) -> Result<(SessionContext, Manifest, Option<crate::collect::Tail>)> {
+) -> Result<(SessionContext, Manifest, Option<crate::collector::Tail>)> {
     let mut manifest = ws.manifest()?;
     // Events the collector acknowledged but has not compacted yet are read from its log.
-    let tail = crate::collect::tail(ws, &mut manifest)?;
+    let tail = crate::collector::tail(ws, &mut manifest)?;
     let config = SessionConfig::new()
         .with_information_schema(true)
         .with_target_partitions(num_partitions());
@@ -311,10 +311,10 @@ pub async fn as_of_or_newest(ws: &Workspace, as_of: Option<i64>, empty: &str) ->
 /// `as_of` of every analysis. None for a workspace without timestamps.
 pub async fn newest_instant(ws: &Workspace) -> Result<Option<i64>> {
     let mut manifest = ws.manifest()?;
-    let tail = crate::collect::tail(ws, &mut manifest)?;
+    let tail = crate::collector::tail(ws, &mut manifest)?;
     // A session only for tables whose files lack statistics (registering every table is not free).
     let mut ctx: Option<SessionContext> = None;
-    let mut newest: Option<i64> = tail.as_ref().and_then(crate::collect::Tail::newest);
+    let mut newest: Option<i64> = tail.as_ref().and_then(crate::collector::Tail::newest);
     for t in [
         Table::Events,
         Table::Orders,

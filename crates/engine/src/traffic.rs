@@ -14,11 +14,11 @@ use serde::Serialize;
 
 use crate::calendar;
 use crate::error::Result;
+use crate::people::repurchase::{self, RepurchaseSpec};
+use crate::people::sessions;
 use crate::query;
-use crate::repurchase::{self, RepurchaseSpec};
-use crate::sessions;
 use crate::sql::{PAID, floats, in_range, ints, local_day, quote, strings, texts};
-use crate::workspace::Workspace;
+use crate::storage::workspace::Workspace;
 
 /// A period [from, to) in instants (µs); None = open.
 #[derive(Debug, Clone, Copy, Default)]

@@ -8,8 +8,8 @@
 
 mod common;
 
+use shoplens_engine::customers::rfm::{Clusters, RfmSpec, rfm};
 use shoplens_engine::models::rfm::Segment;
-use shoplens_engine::rfm::{Clusters, RfmSpec, rfm};
 
 /// Orders (user, day of 2025, amount), one order each, as a workspace.
 fn orders_ws(orders: &[(&str, u32, u32)]) -> (tempfile::TempDir, shoplens_engine::Workspace) {
@@ -126,7 +126,7 @@ async fn online_retail_rfm_reconciles_with_sql() {
     )
     .await;
     assert_eq!(sql.len() as u64, r.total_customers);
-    let ours: std::collections::HashMap<&str, &shoplens_engine::rfm::CustomerRfm> = r
+    let ours: std::collections::HashMap<&str, &shoplens_engine::customers::rfm::CustomerRfm> = r
         .customers
         .iter()
         .map(|c| (c.user_id.as_str(), c))
@@ -168,7 +168,9 @@ async fn online_retail_rfm_reconciles_with_sql() {
 /// (silence 60 > 2 × the shop's median interval, 10 days).
 #[tokio::test]
 async fn stages_hand_worked_example() {
-    use shoplens_engine::stages::{ChurnSpec, Stage, StageRules, StagesSpec, churn, stages};
+    use shoplens_engine::customers::stages::{
+        ChurnSpec, Stage, StageRules, StagesSpec, churn, stages,
+    };
     let mut orders: Vec<(&str, u32, u32)> = (1..=20).map(|i| ("p", i * 10, 10)).collect();
     orders.extend([
         ("q", 50, 10),
@@ -221,7 +223,7 @@ async fn stages_hand_worked_example() {
     let s = stages(
         &ws,
         &StagesSpec {
-            period: shoplens_engine::cohorts::Period::Month,
+            period: shoplens_engine::people::cohorts::Period::Month,
             rules,
             from: None,
             as_of: None,
@@ -252,7 +254,7 @@ async fn stages_hand_worked_example() {
 /// export recorded.
 #[tokio::test]
 async fn audiences_export_everywhere_safely() {
-    use shoplens_engine::audiences::{self, Destination};
+    use shoplens_engine::customers::audiences::{self, Destination};
     let (dir, ws) = orders_ws(&WORKED);
     let csv = "user,region,tier,tags\n\
                a,上海,金卡,\"[\"\"vip\"\"]\"\n\
@@ -411,7 +413,7 @@ tags = "tags"
 /// A cell is neutralised only where a spreadsheet would evaluate it: numbers as written stay.
 #[test]
 fn formula_cells_are_neutralised_and_numbers_kept() {
-    use shoplens_engine::audiences::formula_safe;
+    use shoplens_engine::customers::audiences::formula_safe;
     for (cell, want) in [
         ("=1+1", "'=1+1"),
         ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
@@ -439,7 +441,7 @@ fn formula_cells_are_neutralised_and_numbers_kept() {
 /// exports are removed.
 #[test]
 fn export_files_are_new_and_old_ones_go() {
-    use shoplens_engine::audiences::new_export_file;
+    use shoplens_engine::customers::audiences::new_export_file;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("exports");
     let names: Vec<std::path::PathBuf> = std::thread::scope(|s| {

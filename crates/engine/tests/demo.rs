@@ -11,8 +11,8 @@ mod common;
 use common::{rows, scalar};
 use shoplens_engine::Workspace;
 use shoplens_engine::demo::{DemoParams, generate};
-use shoplens_engine::funnel::{Breakdown, FunnelSpec, Unit, funnel};
-use shoplens_engine::repurchase::RepurchaseSpec;
+use shoplens_engine::people::funnel::{Breakdown, FunnelSpec, Unit, funnel};
+use shoplens_engine::people::repurchase::RepurchaseSpec;
 
 fn demo(scale: f64, seed: u64) -> (tempfile::TempDir, Workspace) {
     let dir = tempfile::tempdir().unwrap();
@@ -179,10 +179,10 @@ async fn planted_truths_are_recoverable() {
 
     // The same through `shoplens repurchase`: community's 30-day rate about twice the shop's, and
     // heavy buyers (all of platinum) repurchase in a third of the time of tier-less customers.
-    let r = shoplens_engine::repurchase::repurchase(&ws, &RepurchaseSpec::new(30))
+    let r = shoplens_engine::people::repurchase::repurchase(&ws, &RepurchaseSpec::new(30))
         .await
         .unwrap();
-    let group = |gs: &[shoplens_engine::repurchase::RepurchaseGroup], v: &str| {
+    let group = |gs: &[shoplens_engine::people::repurchase::RepurchaseGroup], v: &str| {
         gs.iter()
             .find(|g| g.value.as_deref() == Some(v))
             .cloned()
@@ -206,7 +206,7 @@ async fn planted_truths_are_recoverable() {
     assert!(heavy * 3.0 < none, "heavy {heavy} vs none {none}");
 
     // The same peaks through `shoplens activity`.
-    let act = shoplens_engine::activity::activity(&ws, &Default::default())
+    let act = shoplens_engine::people::activity::activity(&ws, &Default::default())
         .await
         .unwrap();
     let peak = |c: &str| {
@@ -230,7 +230,7 @@ async fn planted_truths_are_recoverable() {
 
     // Experiments: the +5% lift on orders lies inside the 95% interval of the relative lift; the
     // 52/48 split of a planned 50/50 test is a sample-ratio mismatch.
-    use shoplens_engine::experiments::{ExperimentSpec, analyze};
+    use shoplens_engine::practice::experiments::{ExperimentSpec, analyze};
     let spec = |x: &str| ExperimentSpec {
         experiment: x.into(),
         control: "control".into(),
@@ -261,7 +261,7 @@ async fn planted_truths_are_recoverable() {
     cs.metrics = vec!["orders".into()];
     cs.cuped_days = Some(14);
     let c = analyze(&ws, &cs).await.unwrap();
-    let def = shoplens_engine::experiments::definition(&ws, "checkout-button")
+    let def = shoplens_engine::practice::experiments::definition(&ws, "checkout-button")
         .await
         .unwrap()
         .unwrap();
@@ -419,7 +419,7 @@ async fn planted_truths_are_recoverable() {
 /// The goods truths through the public analyses: quadrants, the dress's size M, formula →
 /// diapers at category level, and inventory figures against an independent computation.
 async fn goods_planted_truths(ws: &Workspace) {
-    use shoplens_engine::baskets::{BasketSpec, Level, basket};
+    use shoplens_engine::goods::baskets::{BasketSpec, Level, basket};
     use shoplens_engine::goods::{
         InventorySpec, MatrixSpec, Quadrant, ReturnsSpec, inventory, product_matrix, returns,
     };
@@ -625,7 +625,7 @@ async fn goods_planted_truths(ws: &Workspace) {
     }
     // Interest tags: customers whose favourites include baby (customers.tags new_parent) mostly
     // earn the behaviour-derived new_parent tag; the others rarely do.
-    let tags = shoplens_engine::recommend::tags(ws, &[], &Default::default())
+    let tags = shoplens_engine::customers::recommend::tags(ws, &[], &Default::default())
         .await
         .unwrap();
     let share = |stored: bool| {
@@ -657,9 +657,9 @@ async fn goods_planted_truths(ws: &Workspace) {
 
 /// RFM and CLV recover the simulator's customer segments (customers.attributes.segment).
 async fn customers_planted_truths(ws: &Workspace) {
-    use shoplens_engine::clv::{ClvSpec, clv};
+    use shoplens_engine::customers::clv::{ClvSpec, clv};
+    use shoplens_engine::customers::rfm::{RfmSpec, rfm};
     use shoplens_engine::models::rfm::Segment;
-    use shoplens_engine::rfm::{RfmSpec, rfm};
     let seg_of = rows(
         ws,
         "SELECT user_id, regexp_replace(attributes, '.*\"segment\":\"([a-z]+)\".*', '\\1'), \
@@ -674,7 +674,8 @@ async fn customers_planted_truths(ws: &Workspace) {
         })
         .collect();
     let r = rfm(ws, &RfmSpec::default()).await.unwrap();
-    let share = |pick: &dyn Fn(&shoplens_engine::rfm::CustomerRfm) -> bool, within: &[Segment]| {
+    let share = |pick: &dyn Fn(&shoplens_engine::customers::rfm::CustomerRfm) -> bool,
+                 within: &[Segment]| {
         let group: Vec<_> = r.customers.iter().filter(|c| pick(c)).collect();
         let hit = group.iter().filter(|c| within.contains(&c.segment)).count();
         (hit as f64 / group.len() as f64, group.len())
@@ -748,7 +749,7 @@ async fn customers_planted_truths(ws: &Workspace) {
     );
 
     // Stages: lapsed customers acquired before September have churned; heavy buyers have not.
-    use shoplens_engine::stages::{ChurnSpec, Stage, StageRules, churn};
+    use shoplens_engine::customers::stages::{ChurnSpec, Stage, StageRules, churn};
     let c = churn(
         ws,
         &ChurnSpec {
@@ -782,11 +783,13 @@ async fn kpis_equal_a_count_by_hand() {
     use chrono::TimeZone as _;
     use std::collections::{BTreeMap, HashMap, HashSet};
     let (_d, ws) = demo(0.02, 42);
-    let spec = shoplens_engine::kpis::KpiSpec {
+    let spec = shoplens_engine::practice::kpis::KpiSpec {
         as_of: None,
         days: 30,
     };
-    let r = shoplens_engine::kpis::kpis(&ws, &spec).await.unwrap();
+    let r = shoplens_engine::practice::kpis::kpis(&ws, &spec)
+        .await
+        .unwrap();
     let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
     let date = |us: i64| {
         tz.timestamp_micros(us)
@@ -890,9 +893,9 @@ async fn kpis_equal_a_count_by_hand() {
     assert_eq!(value("inventory_turnover"), inv.turnover);
     assert!(value("sell_through").is_some() && value("return_rate").is_some());
     let end = start(day(&r.to).succ_opt().unwrap());
-    let churn = shoplens_engine::stages::churn(
+    let churn = shoplens_engine::customers::stages::churn(
         &ws,
-        &shoplens_engine::stages::ChurnSpec {
+        &shoplens_engine::customers::stages::ChurnSpec {
             rules: Default::default(),
             horizon_weeks: 1,
             as_of: Some(end - 1),
@@ -943,9 +946,9 @@ async fn kpis_equal_a_count_by_hand() {
     assert_eq!(k.value, roi(&r.from, &r.to));
     assert_eq!(k.previous, roi(&r.previous_from, &r.previous_to));
     // On the whole year every demo campaign has ended: the figure exists.
-    let year = shoplens_engine::kpis::kpis(
+    let year = shoplens_engine::practice::kpis::kpis(
         &ws,
-        &shoplens_engine::kpis::KpiSpec {
+        &shoplens_engine::practice::kpis::KpiSpec {
             as_of: None,
             days: 365,
         },

@@ -60,7 +60,7 @@ fn context(parts: usize) -> SessionContext {
         partitions[i % parts].push(b);
     }
     let ctx = SessionContext::new();
-    shoplens_engine::funnel::register(&ctx);
+    shoplens_engine::people::funnel::register(&ctx);
     ctx.register_table(
         "t",
         Arc::new(MemTable::try_new(schema, partitions).unwrap()),
@@ -163,7 +163,7 @@ async fn bad_calls_are_plan_errors() {
 mod common;
 
 use shoplens_engine::Workspace;
-use shoplens_engine::funnel::{self as fun, Breakdown, FunnelReport, FunnelSpec, Unit};
+use shoplens_engine::people::funnel::{self as fun, Breakdown, FunnelReport, FunnelSpec, Unit};
 
 const DAY_US: i64 = 86_400_000_000;
 

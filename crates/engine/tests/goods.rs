@@ -13,7 +13,7 @@ use std::io::Read;
 
 use serde::Deserialize;
 use shoplens_engine::Workspace;
-use shoplens_engine::baskets::{BasketSpec, basket};
+use shoplens_engine::goods::baskets::{BasketSpec, basket};
 use shoplens_engine::models::baskets::Threshold;
 
 #[derive(Deserialize)]

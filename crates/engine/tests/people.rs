@@ -6,7 +6,7 @@ mod common;
 
 use common::{data, ingest_preset, scalar};
 use shoplens_engine::Workspace;
-use shoplens_engine::repurchase::{RepurchaseSpec, repurchase};
+use shoplens_engine::people::repurchase::{RepurchaseSpec, repurchase};
 
 /// Customers, repurchasers and the median interval by a second formulation: day numbers from
 /// date_trunc in the shop's zone, the next purchase day by a self-join (not a window function),
@@ -141,7 +141,7 @@ async fn heat_by_sql(ws: &Workspace, offset_h: i64) -> Vec<(i64, i64, u64)> {
 }
 
 async fn check_activity(ws: &Workspace, offset_h: i64) {
-    use shoplens_engine::activity::{ActivitySpec, activity};
+    use shoplens_engine::people::activity::{ActivitySpec, activity};
     let r = activity(ws, &ActivitySpec::default()).await.unwrap();
     let mine: Vec<(i64, i64, u64)> = r
         .heatmap
@@ -213,8 +213,8 @@ async fn cohort_cells_by_sql(ws: &Workspace, tz: &str) -> Vec<(String, i64, u64)
         .collect()
 }
 
-async fn check_cohorts(ws: &Workspace, tz: &str) -> shoplens_engine::cohorts::CohortReport {
-    use shoplens_engine::cohorts::{CohortSpec, cohorts};
+async fn check_cohorts(ws: &Workspace, tz: &str) -> shoplens_engine::people::cohorts::CohortReport {
+    use shoplens_engine::people::cohorts::{CohortSpec, cohorts};
     let r = cohorts(ws, &CohortSpec::default()).await.unwrap();
     let mine: Vec<(String, i64, u64)> = r
         .cohorts
@@ -262,7 +262,7 @@ async fn online_retail_cohorts_reconcile_and_one_row_by_hand() {
         (dec.periods[1].cumulative_revenue_per_member.unwrap() - 848_951.58 / 885.0).abs() < 1e-9
     );
     // Weekly cohorts hold the same customers; per-channel rows partition each cohort.
-    use shoplens_engine::cohorts::{CohortSpec, Period, cohorts};
+    use shoplens_engine::people::cohorts::{CohortSpec, Period, cohorts};
     let w = cohorts(
         &ws,
         &CohortSpec {
@@ -273,8 +273,9 @@ async fn online_retail_cohorts_reconcile_and_one_row_by_hand() {
     )
     .await
     .unwrap();
-    let total =
-        |rows: &[shoplens_engine::cohorts::CohortRow]| rows.iter().map(|r| r.size).sum::<u64>();
+    let total = |rows: &[shoplens_engine::people::cohorts::CohortRow]| {
+        rows.iter().map(|r| r.size).sum::<u64>()
+    };
     assert_eq!(total(&w.cohorts), total(&r.cohorts));
     assert_eq!(total(&w.by_channel), total(&w.cohorts));
     assert_eq!(w.cohorts[0].cohort, "2010-11-29");
@@ -296,8 +297,8 @@ async fn completejourney_cohorts_reconcile_with_sql() {
 
 #[tokio::test]
 async fn taobao_lifecycle_reconciles_with_sql_by_day() {
-    use shoplens_engine::cohorts::Period;
-    use shoplens_engine::lifecycle::{LifecycleSpec, lifecycle};
+    use shoplens_engine::people::cohorts::Period;
+    use shoplens_engine::people::lifecycle::{LifecycleSpec, lifecycle};
     let (_d, ws, _) = ingest_preset(
         "taobao",
         &[data("taobao_sample/UserBehavior_head_sample.csv")],
@@ -346,7 +347,7 @@ async fn taobao_lifecycle_reconciles_with_sql_by_day() {
 
 #[tokio::test]
 async fn rees46_paths_reconcile_with_sql() {
-    use shoplens_engine::paths::{PathSpec, paths};
+    use shoplens_engine::people::paths::{PathSpec, paths};
     let (_d, ws, _) = ingest_preset("rees46", &[data("rees46_sample/2019-Oct_head.csv")]);
     let r = paths(
         &ws,
@@ -410,7 +411,7 @@ async fn local_time_arithmetic_matches_the_zone_database_across_dst() {
 
 #[tokio::test]
 async fn experiment_exposures_from_experiment_viewed_events() {
-    use shoplens_engine::experiments::{ExperimentSpec, analyze};
+    use shoplens_engine::practice::experiments::{ExperimentSpec, analyze};
     // Six users see experiment `exp` (a or b); u2 orders before exposure (not counted), u3 and u5
     // after it, u6 was shown both variants (left out).
     let rows = [

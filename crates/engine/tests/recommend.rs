@@ -10,7 +10,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use shoplens_engine::recommend::{RecommendSpec, evaluate};
+use shoplens_engine::customers::recommend::{RecommendSpec, evaluate};
 
 #[tokio::test]
 async fn online_retail_models_beat_popularity_and_the_baseline_reconciles() {
@@ -103,7 +103,7 @@ async fn online_retail_models_beat_popularity_and_the_baseline_reconciles() {
 
     // Serving: a known buyer gets items they have not bought; an unknown id gets the cold-start
     // list; similar items come best first.
-    use shoplens_engine::recommend::{Basis, ColdStart, ModelKind, Served};
+    use shoplens_engine::customers::recommend::{Basis, ColdStart, ModelKind, Served};
     let served = Served::fit(&ws, &spec, ModelKind::ItemItem).await.unwrap();
     let (buyer, items) = before.iter().next().unwrap();
     let list = served.for_user(buyer, 10, ModelKind::ItemItem, true, &ColdStart::default());

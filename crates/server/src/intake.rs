@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-use shoplens_engine::collect::{self, Accepted, Rejected};
-use shoplens_engine::wal::{self, WalPosition, WalWriter};
-use shoplens_engine::workspace::{Workspace, Writer};
+use shoplens_engine::collector::{self, Accepted, Rejected};
+use shoplens_engine::storage::wal::{self, WalPosition, WalWriter};
+use shoplens_engine::storage::workspace::{Workspace, Writer};
 use tokio::sync::watch;
 
 use crate::dedup::{self, DedupBounds, Window};
@@ -75,11 +75,11 @@ impl Intake {
         let mut replayed = 0u64;
         let mut bad: Option<shoplens_engine::Error> = None;
         let writer = WalWriter::open(&root, from, |_, payload| {
-            match collect::message_ids(payload) {
+            match collector::message_ids(payload) {
                 Ok((received, ids)) => {
                     replayed += ids.len() as u64;
                     for i in &ids {
-                        seen.insert(collect::id_key(i), received);
+                        seen.insert(collector::id_key(i), received);
                     }
                 }
                 Err(e) => bad = Some(e),
@@ -163,7 +163,7 @@ impl Intake {
     ) -> Result<Outcome> {
         let keys: Vec<u128> = accepted
             .iter()
-            .map(|a| collect::id_key(&a.message_id))
+            .map(|a| collector::id_key(&a.message_id))
             .collect();
         let (seq, outcome) = {
             let mut q = self
@@ -187,7 +187,7 @@ impl Intake {
                 for k in &batch_keys {
                     q.seen.insert(*k, received);
                 }
-                let payload = collect::encode(received, &fresh, rejected);
+                let payload = collector::encode(received, &fresh, rejected);
                 wal::frame(&payload, &mut q.pending);
                 q.pending_messages += stored as u64;
                 q.queued += 1;
@@ -222,7 +222,7 @@ impl Intake {
     }
 
     /// Compacts the durable log into the tables (with the writer lock held by the server).
-    pub(crate) fn compact(&self, writer: &Writer) -> Result<collect::Compacted> {
+    pub(crate) fn compact(&self, writer: &Writer) -> Result<collector::Compacted> {
         let _one = self
             .compacting
             .lock()
@@ -234,7 +234,7 @@ impl Intake {
         writer.sweep()?;
         // Keys of the messages about to leave the log go to the id file before the tables are
         // published, so a crash between the two never forgets a stored message.
-        let done = collect::compact(writer, upto, |ids| {
+        let done = collector::compact(writer, upto, |ids| {
             let failed = |e: String| shoplens_engine::Error::Internal(e);
             let (keys, rewrite) = {
                 let q = self
@@ -245,7 +245,7 @@ impl Intake {
                 let keys: Vec<(u128, i64)> = ids
                     .iter()
                     .map(|id| {
-                        let k = collect::id_key(id);
+                        let k = collector::id_key(id);
                         (k, q.seen.arrived(k).unwrap_or(now))
                     })
                     .collect();

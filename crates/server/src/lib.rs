@@ -23,8 +23,8 @@ use base64::Engine as _;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use shoplens_engine::collect::{self, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES};
-use shoplens_engine::workspace::{Workspace, Writer};
+use shoplens_engine::collector::{self, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES};
+use shoplens_engine::storage::workspace::{Workspace, Writer};
 
 mod api_error;
 mod dedup;
@@ -632,7 +632,7 @@ async fn handle(app: &App, h: &HeaderMap, body: &Bytes, kind: Option<&'static st
     let mut accepted = Vec::with_capacity(raws.len());
     let mut rejected = Vec::new();
     for (i, raw) in raws.iter().enumerate() {
-        match collect::check(raw, kind, sent_at.as_deref(), received, i) {
+        match collector::check(raw, kind, sent_at.as_deref(), received, i) {
             Ok(a) => accepted.push(a),
             Err(r) => rejected.push(r),
         }

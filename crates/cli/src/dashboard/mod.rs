@@ -168,11 +168,11 @@ impl Source {
     fn snapshot(&self) -> Result<(Stamp, String), ApiError> {
         let failed =
             |e: shoplens_engine::Error| ApiError::new(ApiErrorCode::AnalysisFailed, e.to_string());
-        let ws = shoplens_engine::workspace::Workspace::open_existing(&self.workspace)
+        let ws = shoplens_engine::storage::workspace::Workspace::open_existing(&self.workspace)
             .map_err(failed)?;
         let manifest = ws.manifest().map_err(failed)?;
         let stamp = (
-            shoplens_engine::collect::data_stamp_of(&ws, &manifest).map_err(failed)?,
+            shoplens_engine::collector::data_stamp_of(&ws, &manifest).map_err(failed)?,
             side_stamp(&self.workspace),
         );
         Ok((stamp, manifest.settings.currency.unwrap_or_default()))

@@ -2052,7 +2052,7 @@ pub(crate) fn export_audience(
             ));
         }
     };
-    let path = shoplens_engine::audiences::new_export_file(
+    let path = shoplens_engine::customers::audiences::new_export_file(
         &root.join("exports"),
         &name,
         ext,

@@ -19,7 +19,7 @@ use crate::demo::catalog::{
 use crate::error::Result;
 use crate::ingest::build::TableBuilder;
 use crate::ingest::value::Val;
-use crate::schema::Table;
+use crate::storage::schema::Table;
 
 /// Segments of customers (the heterogeneity analyses should recover).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

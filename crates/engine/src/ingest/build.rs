@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::ingest::mapping::Agg;
 use crate::ingest::plan::key_text;
 use crate::ingest::value::Val;
-use crate::schema::{Kind, MONEY_PRECISION, MONEY_SCALE, Table};
+use crate::storage::schema::{Kind, MONEY_PRECISION, MONEY_SCALE, Table};
 
 /// A builder for one column of a canonical table.
 pub(crate) enum ColBuilder {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::schema::Table;
+use crate::storage::schema::Table;
 
 /// A preset or mapping file: one or more layouts, each reading some files of a source.
 #[derive(Debug, Clone, Deserialize)]

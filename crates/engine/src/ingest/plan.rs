@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use crate::error::{Error, Result};
 use crate::ingest::mapping::{Agg, Cond, Layout, Reference, Synth, Unmapped, ValueSpec};
 use crate::ingest::value::{TsParser, Val, parse_bool, parse_float, parse_int, parse_money};
-use crate::schema::{Kind, Table};
+use crate::storage::schema::{Kind, Table};
 
 mod columns;
 pub(crate) use columns::Records;
@@ -501,7 +501,7 @@ impl TablePlan {
 
 impl TablePlan {
     /// The error of a row without a value for the required column `def` (fed by `c`).
-    fn missing(&self, c: Option<&ColPlan>, def: &crate::schema::Column) -> RowError {
+    fn missing(&self, c: Option<&ColPlan>, def: &crate::storage::schema::Column) -> RowError {
         row_err(
             c.map_or(def.name, |cp| cp.label.as_str()),
             format!(

@@ -21,9 +21,9 @@ use crate::ingest::mapping::{Encoding, Format, Layout};
 use crate::ingest::plan::{FileCtx, Plan, Records, RowCtx, RowError, SeqState};
 use crate::ingest::source::{self, Chunk, Delim, Record, TextSpec};
 use crate::ingest::value::Val;
-use crate::quarantine::QRow;
-use crate::schema::Table;
-use crate::workspace::GroupStream;
+use crate::storage::quarantine::QRow;
+use crate::storage::schema::Table;
+use crate::storage::workspace::GroupStream;
 
 /// Rows of one table from one file: built batches with each row's source line, (for `group_by`
 /// tables) rows still to aggregate, or (when no later check can reject a row) the number of

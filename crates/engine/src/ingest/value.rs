@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use chrono_tz::Tz;
 
 use crate::ingest::mapping::Epoch;
-use crate::schema::MONEY_SCALE;
+use crate::storage::schema::MONEY_SCALE;
 
 /// A typed cell value; text borrows from the source where it can.
 #[derive(Debug, Clone, PartialEq)]

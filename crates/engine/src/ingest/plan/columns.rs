@@ -22,7 +22,7 @@ use crate::error::Result;
 use crate::ingest::build::ColBuilder;
 use crate::ingest::mapping::{Synth, Unmapped};
 use crate::ingest::value::Val;
-use crate::schema::{Column, Kind};
+use crate::storage::schema::{Column, Kind};
 
 /// A chunk's records, in file order. A field is a span of the chunk's text (8 bytes, where a
 /// borrowed string would take 24 and a copy more), or, when it is not a plain slice of the text

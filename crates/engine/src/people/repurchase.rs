@@ -11,7 +11,7 @@ use crate::calendar;
 use crate::error::{Error, Result};
 use crate::query;
 use crate::sql::{buyer_orders, floats, ints, local_day, texts, ts_literal};
-use crate::workspace::Workspace;
+use crate::storage::workspace::Workspace;
 
 /// What to compute.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::query;
 use crate::sql::{PAID, floats, in_range, local_day};
-use crate::workspace::Workspace;
+use crate::storage::workspace::Workspace;
 
 /// Which period.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -222,10 +222,10 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
             Err(e) => return Err(e),
         };
         // Churn at the period's last instant, with the stage rules `shoplens churn` uses.
-        let churn = match crate::stages::churn(
+        let churn = match crate::customers::stages::churn(
             ws,
-            &crate::stages::ChurnSpec {
-                rules: crate::stages::StageRules::default(),
+            &crate::customers::stages::ChurnSpec {
+                rules: crate::customers::stages::StageRules::default(),
                 horizon_weeks: 1,
                 as_of: Some(t - 1),
             },

@@ -10,12 +10,12 @@ use shoplens_models::clv::{BgNbd, fit_bgnbd};
 use shoplens_models::stats::quantile;
 
 use crate::calendar;
-use crate::clv::{ClvSpec, TimeUnit, clv_of_days, purchase_days, summary_at};
-use crate::cohorts::{Period, date_of, day_index, index_start, instant_day};
+use crate::customers::clv::{ClvSpec, TimeUnit, clv_of_days, purchase_days, summary_at};
 use crate::error::{Error, Result};
+use crate::people::cohorts::{Period, date_of, day_index, index_start, instant_day};
 use crate::query;
 use crate::sql::{ints, local_day, texts, ts_literal};
-use crate::workspace::Workspace;
+use crate::storage::workspace::Workspace;
 
 /// A customer's stage on a day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

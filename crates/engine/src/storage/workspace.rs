@@ -34,7 +34,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::schema::Table;
+use crate::storage::schema::Table;
 
 const MANIFEST: &str = "manifest.json";
 const LOCK: &str = "writer.lock";
@@ -101,7 +101,7 @@ pub struct Manifest {
     /// How far the collector's write-ahead log is compacted into the tables (records after it
     /// are read from the log); None before the first compaction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub collector: Option<crate::wal::WalPosition>,
+    pub collector: Option<crate::storage::wal::WalPosition>,
 }
 
 impl Manifest {
@@ -389,7 +389,7 @@ impl Commit<'_> {
     }
 
     /// Records that the collector's log is compacted up to `upto` by this commit.
-    pub fn set_collector(&mut self, upto: crate::wal::WalPosition) {
+    pub fn set_collector(&mut self, upto: crate::storage::wal::WalPosition) {
         self.manifest.collector = Some(upto);
     }
 

@@ -10,10 +10,10 @@ use shoplens_models::baskets::{
 };
 
 use crate::error::{Error, Result};
+use crate::people::sessions;
 use crate::query;
-use crate::sessions;
 use crate::sql::{floats, in_range, label_order, quote, strings};
-use crate::workspace::Workspace;
+use crate::storage::workspace::Workspace;
 
 /// What a basket's elements are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

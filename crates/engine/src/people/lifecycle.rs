@@ -9,12 +9,12 @@ use datafusion::arrow::array::{Array, AsArray};
 use serde::Serialize;
 
 use crate::calendar;
-use crate::cohorts::{Period, date_of, day_index, index_start, instant_day};
 use crate::error::Result;
+use crate::people::cohorts::{Period, date_of, day_index, index_start, instant_day};
+use crate::people::sessions::PERSON;
 use crate::query;
-use crate::sessions::PERSON;
 use crate::sql::{ints, local_day, quote};
-use crate::workspace::Workspace;
+use crate::storage::workspace::Workspace;
 
 /// What to compute.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -11,10 +11,10 @@ use shoplens_models::stats::ratio;
 
 use crate::calendar;
 use crate::error::Result;
+use crate::people::sessions::PERSON;
 use crate::query;
-use crate::sessions::PERSON;
 use crate::sql::{PAID, floats, ints, local_day, local_hour, local_weekday, texts, ts_literal};
-use crate::workspace::Workspace;
+use crate::storage::workspace::Workspace;
 
 /// What to compute.
 #[derive(Debug, Clone, PartialEq, Default)]

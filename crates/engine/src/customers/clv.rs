@@ -10,11 +10,11 @@ use serde::Serialize;
 use shoplens_models::clv::{self as model, FitError, Rft};
 
 use crate::calendar;
-use crate::cohorts::{date_of, day_number, instant_day};
 use crate::error::{Error, Result};
+use crate::people::cohorts::{date_of, day_number, instant_day};
 use crate::query;
 use crate::sql::{buyer_orders, floats, ints, local_day, strings};
-use crate::workspace::Workspace;
+use crate::storage::workspace::Workspace;
 
 /// The time unit of recency, T and the horizon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

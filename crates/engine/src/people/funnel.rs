@@ -16,10 +16,10 @@ use shoplens_models::funnel::{MAX_STEPS, Mode};
 use shoplens_models::stats::{quantile, ratio};
 
 use crate::error::{Error, Result};
+use crate::people::sessions;
 use crate::query;
-use crate::sessions;
 use crate::sql::{quote, strings, ts_literal};
-use crate::workspace::Workspace;
+use crate::storage::workspace::Workspace;
 
 pub use udaf::DetailConfig;
 

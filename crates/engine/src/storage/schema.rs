@@ -837,7 +837,7 @@ pub fn data_model_markdown() -> String {
 
 const DATA_MODEL_INTRO: &str = "# Canonical data model
 
-<!-- Generated from crates/engine/src/schema.rs by `SHOPLENS_BLESS=1 cargo test -p shoplens-engine data_model_doc`; edit the code, not this file. -->
+<!-- Generated from crates/engine/src/storage/schema.rs by `SHOPLENS_BLESS=1 cargo test -p shoplens-engine data_model_doc`; edit the code, not this file. -->
 
 Every analysis reads these tables. Ingest maps each source onto them (see presets.md and
 mapping.md); each table is a set of Parquet files in the workspace (see storage in the README).

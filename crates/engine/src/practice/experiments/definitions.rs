@@ -11,9 +11,9 @@ use crate::error::{Error, Result};
 use crate::ingest::build::TableBuilder;
 use crate::ingest::value::Val;
 use crate::query;
-use crate::schema::Table;
 use crate::sql::{floats, ints, texts};
-use crate::workspace::Workspace;
+use crate::storage::schema::Table;
+use crate::storage::workspace::Workspace;
 
 /// A namespace range: experiments of one namespace whose ranges do not intersect never share a
 /// user (GrowthBook's namespaces: the user's namespace hash decides).

@@ -8,10 +8,10 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::people::sessions::{self, PERSON};
 use crate::query;
-use crate::sessions::{self, PERSON};
 use crate::sql::{strings, ts_literal};
-use crate::workspace::Workspace;
+use crate::storage::workspace::Workspace;
 
 /// What a path node is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]

@@ -17,7 +17,7 @@ use shoplens_models::recommend::{
 use crate::error::{Error, Result};
 use crate::query;
 use crate::sql::{PAID, ints, label_order, strings};
-use crate::workspace::Workspace;
+use crate::storage::workspace::Workspace;
 
 /// Weight of each kind of interaction (view < cart < order).
 #[derive(Debug, Clone, Copy, Serialize)]

@@ -12,10 +12,10 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::ingest::build::TableBuilder;
 use crate::ingest::value::{Val, parse_money};
-use crate::quarantine::QRow;
-use crate::schema::Table;
-use crate::wal::{self, WalPosition};
-use crate::workspace::{DataFile, Manifest, Workspace, Writer};
+use crate::storage::quarantine::QRow;
+use crate::storage::schema::Table;
+use crate::storage::wal::{self, WalPosition};
+use crate::storage::workspace::{DataFile, Manifest, Workspace, Writer};
 
 /// Segment's limit on one message, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
@@ -769,7 +769,7 @@ impl Tail {
         if self.quarantine.is_empty() {
             return Ok(None);
         }
-        crate::quarantine::quarantine_batch("wal", &self.quarantine).map(Some)
+        crate::storage::quarantine::quarantine_batch("wal", &self.quarantine).map(Some)
     }
 }
 
@@ -939,7 +939,7 @@ pub fn compact(
         }
     }
     if !t.quarantine.is_empty() {
-        let q = crate::quarantine::quarantine_batch(commit.id(), &t.quarantine)?;
+        let q = crate::storage::quarantine::quarantine_batch(commit.id(), &t.quarantine)?;
         commit.stage(None, &[q])?;
     }
     commit.set_collector(upto);

@@ -10,7 +10,7 @@ use shoplens_models::abtest::{self, Analysis, Config, Kind, MetricValues};
 use crate::error::{Error, Result};
 use crate::query;
 use crate::sql::{PAID, floats, ints, quote, texts, ts_literal};
-use crate::workspace::Workspace;
+use crate::storage::workspace::Workspace;
 
 /// Built-in per-user metrics of a workspace experiment (`spend` is revenue's alias; any other
 /// name is an event: whether the user did it after exposure).

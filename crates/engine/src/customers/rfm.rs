@@ -8,11 +8,11 @@ use serde::Serialize;
 use shoplens_models::rfm::{self as model, Segment};
 
 use crate::calendar;
-use crate::cohorts::instant_day;
 use crate::error::{Error, Result};
+use crate::people::cohorts::instant_day;
 use crate::query;
 use crate::sql::{buyer_orders, floats, ints, local_day, texts};
-use crate::workspace::Workspace;
+use crate::storage::workspace::Workspace;
 
 /// How many clusters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,13 +20,13 @@ use datafusion::prelude::{SessionContext, col};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar;
-use crate::cohorts::date_of;
+use crate::customers::rfm::{Clusters, RfmSpec, rfm};
+use crate::customers::stages::{ChurnSpec, Stage, StageRules, churn};
 use crate::error::{Error, Result};
+use crate::people::cohorts::date_of;
 use crate::query;
-use crate::rfm::{Clusters, RfmSpec, rfm};
 use crate::sql::{PAID, floats, ints, local_day, strings, texts, ts_literal};
-use crate::stages::{ChurnSpec, Stage, StageRules, churn};
-use crate::workspace::Workspace;
+use crate::storage::workspace::Workspace;
 
 /// The profile's columns: name, type, meaning (docs/metrics.md lists the same).
 pub const FIELDS: [(&str, &str, &str); 24] = [

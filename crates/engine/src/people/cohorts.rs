@@ -12,7 +12,7 @@ use crate::calendar;
 use crate::error::Result;
 use crate::query;
 use crate::sql::{PAID, floats, ints, texts, ts_literal};
-use crate::workspace::Workspace;
+use crate::storage::workspace::Workspace;
 
 /// Cohort and activity period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
