@@ -113,6 +113,32 @@ pub(crate) fn json_argv(workspace: &std::path::Path, engine: Option<&str>) -> Ve
     argv
 }
 
+/// Runs the command line's analyses for the dashboard, on the served workspace and the server's
+/// engine.
+#[derive(Debug)]
+pub(crate) struct CliCommands {
+    workspace: PathBuf,
+    engine: Option<String>,
+}
+
+impl CliCommands {
+    /// The workspace and engine of the command line `g`.
+    pub(crate) fn new(g: &crate::Global) -> anyhow::Result<CliCommands> {
+        Ok(CliCommands {
+            workspace: g.workspace.clone(),
+            engine: crate::commands::engine(g)?.flag(),
+        })
+    }
+}
+
+impl shoplens_server::Commands for CliCommands {
+    fn run_json(&self, args: &[String]) -> Result<Vec<u8>, ApiError> {
+        let mut argv = json_argv(&self.workspace, self.engine.as_deref());
+        argv.extend(args.iter().cloned());
+        run_json(&argv)
+    }
+}
+
 /// Runs a command line and returns what it prints: arguments clap refuses are 400
 /// `invalid_parameter` (with clap's first line), a command that fails is 422 `analysis_failed`.
 pub(crate) fn run_json(argv: &[String]) -> Result<Vec<u8>, ApiError> {

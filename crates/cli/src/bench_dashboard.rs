@@ -44,9 +44,9 @@ pub(crate) fn dashboard_bench(
             workspace: g.workspace.clone(),
             engine: crate::commands::engine(g)?.flag(),
         })),
-        dashboard: Some(Arc::new(crate::dashboard::CliDashboard::new(
+        dashboard: Some(Arc::new(shoplens_server::Dashboard::new(
             g.workspace.clone(),
-            crate::commands::engine(g)?.flag(),
+            Arc::new(crate::api::CliCommands::new(g)?),
         ))),
         ..ServeConfig::default()
     };
@@ -69,7 +69,7 @@ pub(crate) fn dashboard_bench(
         }
         Ok(t.elapsed().as_secs_f64() * 1000.0)
     };
-    let paths: Vec<String> = crate::dashboard::page_slugs()
+    let paths: Vec<String> = shoplens_server::dashboard::page_slugs()
         .map(|s| {
             if s.is_empty() {
                 "/".to_string()

@@ -80,7 +80,7 @@ pub(crate) fn run_to(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Bench(a) => crate::bench::run(&g, a, &rt, &mut out),
         Command::Experiment(a) => crate::experiment::run(&g, a, &rt, &mut out),
         Command::Serve(a) => crate::serve::run(&g, a, &rt, &mut out),
-        Command::Report(a) => crate::dashboard::report_cmd(&g, a, &mut out),
+        Command::Report(a) => crate::report::report_cmd(&g, a, &mut out),
         #[cfg(feature = "ballista")]
         Command::Scheduler(a) => crate::cluster::scheduler_cmd(&a, &rt, &mut out),
         #[cfg(feature = "ballista")]

@@ -11,13 +11,13 @@ mod bench_dashboard;
 mod cluster;
 mod commands;
 mod customers;
-mod dashboard;
 mod experiment;
 mod funnel;
 mod goods;
 mod people;
 mod recommend;
 mod render;
+mod report;
 mod serve;
 
 use std::path::PathBuf;
@@ -198,7 +198,7 @@ pub(crate) enum Command {
     /// JSON API and the dashboard, behind the read token.
     Serve(serve::ServeArgs),
     /// Write the dashboard's pages as one standalone HTML report (opens offline).
-    Report(dashboard::ReportArgs),
+    Report(report::ReportArgs),
     /// Run a Ballista scheduler with shoplens's functions (for `--engine ballista://…`).
     #[cfg(feature = "ballista")]
     Scheduler(cluster::SchedulerArgs),

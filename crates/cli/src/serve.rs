@@ -119,8 +119,11 @@ pub(crate) fn run(
             * DAY,
     );
     let dashboard = std::sync::Arc::new(
-        crate::dashboard::CliDashboard::new(g.workspace.clone(), engine.clone())
-            .with_export_max_age(export_max_age),
+        shoplens_server::Dashboard::new(
+            g.workspace.clone(),
+            std::sync::Arc::new(crate::api::CliCommands::new(g)?),
+        )
+        .with_export_max_age(export_max_age),
     );
     let cfg = ServeConfig {
         write_keys,

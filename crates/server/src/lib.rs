@@ -27,6 +27,7 @@ use shoplens_engine::collector::{self, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_
 use shoplens_engine::storage::workspace::{Workspace, Writer};
 
 mod api_error;
+pub mod dashboard;
 mod dedup;
 mod guard;
 mod intake;
@@ -34,8 +35,9 @@ mod metrics;
 mod web;
 
 pub use api_error::{ApiError, ApiErrorCode};
+pub use dashboard::{Commands, Dashboard};
 pub use dedup::DedupBounds;
-pub use web::{Dashboard, PageRequest, PageResponse, percent};
+pub use web::{PageRequest, PageResponse, percent};
 
 use intake::Intake;
 use metrics::Metrics;
@@ -93,7 +95,7 @@ pub struct ServeConfig {
     /// The JSON API under /api (None: collector only).
     pub api: Option<Arc<dyn Api>>,
     /// The dashboard at / (None: no dashboard).
-    pub dashboard: Option<Arc<dyn Dashboard>>,
+    pub dashboard: Option<Arc<Dashboard>>,
     /// How long and how many messageIds are remembered to drop retried messages.
     pub dedup: DedupBounds,
     /// Failed sign-ins and wrong bearer tokens allowed per peer address a minute (0: no limit);

@@ -1,6 +1,6 @@
 //! The dashboard's HTTP side: sign-in with the read token (a form that sets an HttpOnly session
 //! cookie, or a bearer header), CSRF tokens on every state-changing form, the remembered
-//! language, and the routes that hand pages and actions to the [`Dashboard`] renderer.
+//! language, and the routes that hand pages and actions to the [`crate::Dashboard`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -41,22 +41,6 @@ pub enum PageResponse {
         /// Contents.
         bytes: Vec<u8>,
     },
-}
-
-/// Renders the dashboard (the command line's analyses as pages).
-pub trait Dashboard: std::fmt::Debug + Send + Sync {
-    /// A page (`GET /` or `GET /p/NAME`).
-    fn page(&self, req: &PageRequest) -> std::result::Result<PageResponse, ApiError>;
-    /// A form's action (`POST /p/NAME`; the server has checked the CSRF token).
-    fn action(
-        &self,
-        req: &PageRequest,
-        form: &[(String, String)],
-    ) -> std::result::Result<PageResponse, ApiError>;
-    /// The sign-in page; `failed` after a wrong token.
-    fn login(&self, lang: &str, csrf: &str, next: &str, failed: bool) -> String;
-    /// An error page.
-    fn error(&self, lang: &str, status: u16, message: &str) -> String;
 }
 
 const SESSION_COOKIE: &str = "shoplens_session";

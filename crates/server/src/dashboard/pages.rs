@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::{ApiError, ApiErrorCode, PageResponse};
 use serde_json::Value;
-use shoplens_server::{ApiError, ApiErrorCode, PageResponse};
 
 use super::charts::{self, Bar, Interval, Link, Point, Series};
 use super::html::{self, Fmt, cell, col, esc, section, stat, table};
@@ -2062,7 +2062,7 @@ pub(crate) fn export_audience(
     let file_name = path
         .file_name()
         .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
-    let mut argv = crate::api::json_argv(root, ctx.source.engine.as_deref());
+    let mut argv: Vec<String> = Vec::new();
     if let Some(t) = &ctx.filters.to {
         argv.push(format!("--as-of={t}"));
     }
@@ -2073,7 +2073,7 @@ pub(crate) fn export_audience(
         "--".into(),
         name.clone(),
     ]);
-    crate::api::run_json(&argv)?;
+    ctx.source.commands.run_json(&argv)?;
     let bytes = std::fs::read(&path)
         .map_err(|e| ApiError::new(ApiErrorCode::Internal, format!("{}: {e}", path.display())))?;
     Ok(PageResponse::File {

@@ -1,7 +1,8 @@
 //! The dashboard and the standalone report: every landed analysis as a page of charts and
 //! tables, drawn from exactly the JSON its command prints (`--format json`), so a number on a
 //! page is the command line's number. Pages are rendered on the server (no script); the report
-//! is the same pages in one offline file.
+//! is the same pages in one offline file. The analyses are run by a [`Commands`] the binary
+//! gives (its command line, in process).
 
 mod charts;
 mod html;
@@ -12,9 +13,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use crate::{ApiError, ApiErrorCode, PageRequest, PageResponse};
 use chrono::NaiveDate;
 use serde_json::Value;
-use shoplens_server::{ApiError, ApiErrorCode, Dashboard, PageRequest, PageResponse};
 
 pub(crate) use i18n::Lang;
 
@@ -99,14 +100,21 @@ impl Filters {
     }
 }
 
-pub(crate) use shoplens_server::percent as urlencode;
+pub(crate) use crate::web::percent as urlencode;
+
+/// Runs the analyses pages draw: what `shoplens --format json ARGS…` prints for the served
+/// workspace, on the server's engine.
+pub trait Commands: std::fmt::Debug + Send + Sync {
+    /// The JSON the command line `ARGS…` prints (`args` are the command's words and flags, after
+    /// the global ones the runner sets: workspace, format, engine).
+    fn run_json(&self, args: &[String]) -> Result<Vec<u8>, ApiError>;
+}
 
 /// Runs commands for pages, caching each result until the workspace's data changes.
 #[derive(Debug)]
 pub(crate) struct Source {
-    workspace: PathBuf,
-    /// The server's `--engine` (None: in this process).
-    pub(crate) engine: Option<String>,
+    pub(crate) workspace: PathBuf,
+    pub(crate) commands: Arc<dyn Commands>,
     cache: Mutex<Cache>,
 }
 
@@ -156,10 +164,10 @@ struct Cache {
 }
 
 impl Source {
-    pub(crate) fn new(workspace: PathBuf, engine: Option<String>) -> Source {
+    pub(crate) fn new(workspace: PathBuf, commands: Arc<dyn Commands>) -> Source {
         Source {
             workspace,
-            engine,
+            commands,
             cache: Mutex::new(Cache::default()),
         }
     }
@@ -188,9 +196,7 @@ impl Source {
         {
             return Ok(Arc::clone(&hit.value));
         }
-        let mut argv = crate::api::json_argv(&self.workspace, self.engine.as_deref());
-        argv.extend(args.iter().cloned());
-        let out = crate::api::run_json(&argv)?;
+        let out = self.commands.run_json(args)?;
         let v: Value = serde_json::from_slice(&out).map_err(|e| {
             ApiError::new(ApiErrorCode::Internal, format!("the command's JSON: {e}"))
         })?;
@@ -328,30 +334,29 @@ pub(crate) const AREAS: &[Area] = &[
 ];
 
 /// Every page's name (`""` is the command centre).
-pub(crate) fn page_slugs() -> impl Iterator<Item = &'static str> {
+pub fn page_slugs() -> impl Iterator<Item = &'static str> {
     pages::PAGES.iter().map(|p| p.slug)
 }
 
-/// The dashboard of a served workspace.
+/// The dashboard of a served workspace (and, as [`Dashboard::report`], its offline report).
 #[derive(Debug)]
-pub(crate) struct CliDashboard {
+pub struct Dashboard {
     source: Source,
     /// Exported files older than this are removed (at the next export).
     export_max_age: std::time::Duration,
 }
 
-impl CliDashboard {
-    /// The dashboard of the workspace at `workspace`, its analyses run on `engine` (an
-    /// `--engine` value; None: in this process).
-    pub(crate) fn new(workspace: PathBuf, engine: Option<String>) -> CliDashboard {
-        CliDashboard {
-            source: Source::new(workspace, engine),
+impl Dashboard {
+    /// The dashboard of the workspace at `workspace`, its analyses run by `commands`.
+    pub fn new(workspace: PathBuf, commands: Arc<dyn Commands>) -> Dashboard {
+        Dashboard {
+            source: Source::new(workspace, commands),
             export_max_age: std::time::Duration::from_secs(7 * 24 * 3600),
         }
     }
 
     /// Removes exported files after `age` instead of 7 days.
-    pub(crate) fn with_export_max_age(mut self, age: std::time::Duration) -> CliDashboard {
+    pub fn with_export_max_age(mut self, age: std::time::Duration) -> Dashboard {
         self.export_max_age = age;
         self
     }
@@ -371,10 +376,10 @@ impl CliDashboard {
     }
 }
 
-impl CliDashboard {
+impl Dashboard {
     /// Computes the command centre (both languages share its results) so the first visitor
     /// does not wait for it.
-    pub(crate) fn warm_up(&self) {
+    pub fn warm_up(&self) {
         let req = PageRequest {
             page: String::new(),
             params: Vec::new(),
@@ -385,8 +390,22 @@ impl CliDashboard {
     }
 }
 
-impl Dashboard for CliDashboard {
-    fn page(&self, req: &PageRequest) -> Result<PageResponse, ApiError> {
+impl Dashboard {
+    /// Every page (the command centre and each analysis, with the same charts) in one HTML file
+    /// with its styles and charts inline, for the filters in `params` (`from`, `to`, `channel`),
+    /// in `lang`.
+    pub fn report(&self, params: Vec<(String, String)>, lang: &str) -> Result<String, ApiError> {
+        let req = PageRequest {
+            page: String::new(),
+            params,
+            lang: lang.to_string(),
+            csrf: String::new(),
+        };
+        pages::report(&self.ctx(&req, true)?)
+    }
+
+    /// A page (`GET /` or `GET /p/NAME`).
+    pub fn page(&self, req: &PageRequest) -> Result<PageResponse, ApiError> {
         let ctx = self.ctx(req, false)?;
         let page = pages::find(&req.page).ok_or_else(|| {
             ApiError::new(ApiErrorCode::NotFound, format!("no page `{}`", req.page))
@@ -395,7 +414,8 @@ impl Dashboard for CliDashboard {
         Ok(PageResponse::Html(pages::layout(&ctx, page, &body)))
     }
 
-    fn action(
+    /// A form's action (`POST /p/NAME`; the server has checked the CSRF token).
+    pub fn action(
         &self,
         req: &PageRequest,
         form: &[(String, String)],
@@ -412,75 +432,13 @@ impl Dashboard for CliDashboard {
         }
     }
 
-    fn login(&self, lang: &str, csrf: &str, next: &str, failed: bool) -> String {
+    /// The sign-in page; `failed` after a wrong token.
+    pub fn login(&self, lang: &str, csrf: &str, next: &str, failed: bool) -> String {
         pages::login(Lang::parse(lang), csrf, next, failed)
     }
 
-    fn error(&self, lang: &str, status: u16, message: &str) -> String {
+    /// An error page.
+    pub fn error(&self, lang: &str, status: u16, message: &str) -> String {
         pages::error_page(Lang::parse(lang), status, message)
     }
-}
-
-/// Arguments of `shoplens report`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct ReportArgs {
-    /// The HTML file to write (one file: charts, styles and data inline; opens offline).
-    #[arg(long)]
-    out: PathBuf,
-    /// First day of the period (YYYY-MM-DD; default: all data).
-    #[arg(long)]
-    from: Option<String>,
-    /// Last day of the period (YYYY-MM-DD; default: the newest data).
-    #[arg(long)]
-    to: Option<String>,
-    /// One channel, where an analysis can be narrowed to it.
-    #[arg(long)]
-    channel: Option<String>,
-}
-
-/// `shoplens report --out report.html`: every dashboard page in one standalone file.
-pub(crate) fn report_cmd(
-    g: &crate::Global,
-    a: ReportArgs,
-    out: &mut dyn std::io::Write,
-) -> anyhow::Result<()> {
-    let mut params = Vec::new();
-    for (k, v) in [("from", &a.from), ("to", &a.to), ("channel", &a.channel)] {
-        if let Some(v) = v {
-            params.push((k.to_string(), v.clone()));
-        }
-    }
-    if let Some(t) = &g.as_of
-        && a.to.is_none()
-    {
-        params.push(("to".into(), t.chars().take(10).collect()));
-    }
-    let dash = CliDashboard::new(
-        g.workspace.clone(),
-        crate::commands::engine(g)
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .flag(),
-    );
-    let req = PageRequest {
-        page: String::new(),
-        params,
-        lang: g.lang.clone(),
-        csrf: String::new(),
-    };
-    let ctx = dash
-        .ctx(&req, true)
-        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-    let text = pages::report(&ctx).map_err(|e| anyhow::anyhow!("{}", e.message))?;
-    std::fs::write(&a.out, text.as_bytes())
-        .map_err(|e| anyhow::anyhow!("{}: {e}", a.out.display()))?;
-    if g.format == crate::render::Format::Json {
-        return crate::render::write_json(
-            out,
-            &serde_json::json!({"out": a.out.display().to_string(), "bytes": text.len()}),
-        );
-    }
-    if !g.quiet {
-        writeln!(out, "wrote {} ({} KB)", a.out.display(), text.len() / 1024)?;
-    }
-    Ok(())
 }
