@@ -32,6 +32,8 @@ mod dedup;
 mod guard;
 mod intake;
 mod metrics;
+#[cfg(test)]
+mod router_tests;
 mod web;
 
 pub use api_error::{ApiError, ApiErrorCode};
@@ -171,6 +173,30 @@ struct App {
 }
 
 impl App {
+    /// Checks the configuration, takes the workspace's writer lock, and opens the log (its
+    /// writer thread running): everything the routes need, before any request.
+    fn start(
+        ws: &Workspace,
+        cfg: ServeConfig,
+    ) -> Result<(Arc<App>, Arc<Writer>, std::thread::JoinHandle<()>)> {
+        cfg.check()?;
+        let writer = Arc::new(ws.writer()?);
+        let metrics = Arc::new(Metrics::default());
+        let (intake, wal_thread) = Intake::start(ws, Arc::clone(&metrics), cfg.dedup)?;
+        let limiter = std::num::NonZeroU32::new(cfg.rate_limit)
+            .map(|n| RateLimiter::keyed(Quota::per_second(n)));
+        let app = Arc::new(App {
+            intake,
+            metrics,
+            limiter,
+            last_compaction: std::sync::Mutex::new(Instant::now()),
+            sessions: web::Sessions::default(),
+            failures: guard::Failures::new(cfg.auth_failures_per_minute),
+            cfg,
+        });
+        Ok((app, writer, wal_thread))
+    }
+
     /// The peer a request came from (see [`guard::peer`]).
     fn peer(&self, conn: SocketAddr, h: &HeaderMap) -> IpAddr {
         guard::peer(conn, h, &self.cfg.trusted_proxies)
@@ -246,21 +272,8 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    cfg.check()?;
-    let writer = Arc::new(ws.writer()?);
-    let metrics = Arc::new(Metrics::default());
-    let (intake, wal_thread) = Intake::start(&ws, Arc::clone(&metrics), cfg.dedup)?;
-    let limiter =
-        std::num::NonZeroU32::new(cfg.rate_limit).map(|n| RateLimiter::keyed(Quota::per_second(n)));
-    let app = Arc::new(App {
-        intake: Arc::clone(&intake),
-        metrics,
-        limiter,
-        last_compaction: std::sync::Mutex::new(Instant::now()),
-        sessions: web::Sessions::default(),
-        failures: guard::Failures::new(cfg.auth_failures_per_minute),
-        cfg,
-    });
+    let (app, writer, wal_thread) = App::start(&ws, cfg)?;
+    let intake = Arc::clone(&app.intake);
     // Compact what a previous run left in the log before taking requests.
     {
         let (i, w) = (Arc::clone(&intake), Arc::clone(&writer));
@@ -361,6 +374,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/p/{page}", get(web::page_get).post(web::page_post))
         .route("/login", get(web::login_get).post(web::login_post))
         .route("/logout", post(web::logout))
+        .fallback(|| async { err(ApiErrorCode::NotFound, "no such endpoint or page") })
         // Bodies are measured (after gzip) by the handlers, which answer 400 as Segment does;
         // this cap only stops a client from streaming without end.
         .layer(axum::extract::DefaultBodyLimit::max(4 * MAX_BATCH_BYTES))
