@@ -367,9 +367,17 @@ fn router(app: Arc<App>) -> Router {
             ),
         )
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_page))
-        .route("/api/openapi.json", get(openapi))
-        .route("/api/{*path}", get(api_get))
+        .merge(
+            // Behind the read token (bearer): the API and the metrics.
+            Router::new()
+                .route("/metrics", get(metrics_page))
+                .route("/api/openapi.json", get(openapi))
+                .route("/api/{*path}", get(api_get))
+                .route_layer(axum::middleware::from_fn_with_state(
+                    Arc::clone(&app),
+                    read_token_required,
+                )),
+        )
         .route("/", get(web::page_get))
         .route("/p/{page}", get(web::page_get).post(web::page_post))
         .route("/login", get(web::login_get).post(web::login_post))
@@ -403,14 +411,23 @@ async fn security_headers(mut r: Response) -> Response {
     r
 }
 
-async fn openapi(
+/// Lets a request through only with the read token as a bearer token (see [`App::bearer`]).
+async fn read_token_required(
     State(app): State<Arc<App>>,
     ConnectInfo(conn): ConnectInfo<SocketAddr>,
-    h: HeaderMap,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
 ) -> Response {
-    if let Some(refused) = app.require_read(&h, conn) {
+    if let Some(refused) = app.require_read(req.headers(), conn) {
+        if req.uri().path().starts_with("/api/") {
+            app.metrics.request("api", refused.status().as_u16());
+        }
         return refused;
     }
+    next.run(req).await
+}
+
+async fn openapi(State(app): State<Arc<App>>) -> Response {
     match &app.cfg.api {
         Some(api) => axum::Json(api.openapi()).into_response(),
         None => err(ApiErrorCode::NotFound, "this server has no API"),
@@ -419,15 +436,9 @@ async fn openapi(
 
 async fn api_get(
     State(app): State<Arc<App>>,
-    ConnectInfo(conn): ConnectInfo<SocketAddr>,
-    h: HeaderMap,
     axum::extract::Path(path): axum::extract::Path<String>,
     axum::extract::Query(params): axum::extract::Query<Vec<(String, String)>>,
 ) -> Response {
-    if let Some(refused) = app.require_read(&h, conn) {
-        app.metrics.request("api", refused.status().as_u16());
-        return refused;
-    }
     let Some(api) = app.cfg.api.clone() else {
         return err(ApiErrorCode::NotFound, "this server has no API");
     };
@@ -474,14 +485,7 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn metrics_page(
-    State(app): State<Arc<App>>,
-    ConnectInfo(conn): ConnectInfo<SocketAddr>,
-    h: HeaderMap,
-) -> Response {
-    if let Some(refused) = app.require_read(&h, conn) {
-        return refused;
-    }
+async fn metrics_page(State(app): State<Arc<App>>) -> Response {
     let lag = app
         .last_compaction
         .lock()
