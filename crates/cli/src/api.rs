@@ -297,3 +297,44 @@ impl Api for CliApi {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// Every typed endpoint takes exactly its command's flags, under the same names and with the
+    /// same defaults, so a script can move between `shoplens --format json CMD --flag v` and
+    /// `GET /api/CMD?flag=v`.
+    #[test]
+    fn typed_endpoints_take_their_commands_flags() {
+        let endpoints = shoplens_server::typed_endpoints();
+        assert!(!endpoints.is_empty());
+        for (words, defaults) in endpoints {
+            assert!(ALLOWED.contains(&words), "{words:?} is not an API command");
+            let cmd = subcommand(words).expect("a command");
+            let flags: BTreeMap<String, Option<String>> = endpoint_args(&cmd)
+                .iter()
+                .map(|a| {
+                    let d = a.get_default_values().first();
+                    (param_name(a), d.map(|d| d.to_string_lossy().into_owned()))
+                })
+                .collect();
+            let params: BTreeMap<String, Option<String>> = defaults
+                .as_object()
+                .expect("parameters are an object")
+                .iter()
+                .map(|(k, v)| {
+                    let shown = match v {
+                        Value::Null => None,
+                        Value::String(s) => Some(s.clone()),
+                        other => Some(other.to_string()),
+                    };
+                    (k.clone(), shown)
+                })
+                .collect();
+            assert_eq!(flags, params, "{words:?}: flags against API parameters");
+        }
+    }
+}

@@ -6,9 +6,8 @@ use anyhow::{Result, bail};
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 use serde_json::Value;
-use shoplens_engine::calendar;
 use shoplens_engine::customers::clv::{self, ClvSpec, TimeUnit};
-use shoplens_engine::customers::rfm::{self, Clusters, RfmSpec};
+use shoplens_engine::customers::rfm::{self, RfmParams};
 use shoplens_engine::customers::stages::{self, ChurnSpec, Stage, StageRules, StagesSpec};
 use shoplens_engine::models::rfm::Segment;
 use shoplens_engine::people::cohorts::Period;
@@ -157,27 +156,12 @@ pub(crate) struct RfmArgs {
 
 pub(crate) async fn rfm_cmd(g: &Global, a: RfmArgs, out: &mut dyn Write) -> Result<()> {
     let (ws, tz) = crate::commands::existing_in_zone(g)?;
-    let clusters = match a.clusters.trim() {
-        "auto" => Clusters::Auto,
-        "none" => Clusters::None,
-        k => match k.parse::<usize>() {
-            Ok(k) => Clusters::Fixed(k),
-            Err(_) => bail!("--clusters `{k}` is not auto, none or a number"),
-        },
-    };
-    let compare_to = match a.compare_to.as_deref() {
-        Some(t) => match calendar::parse_as_of(t, &tz) {
-            Some(v) => Some(v),
-            None => bail!("--compare-to `{t}` is not a date (2025-06-30) or an instant"),
-        },
-        None => None,
-    };
-    let spec = RfmSpec {
-        as_of: as_of(g, &tz),
-        compare_to,
-        clusters,
+    let p = RfmParams {
+        compare_to: a.compare_to,
+        clusters: a.clusters,
         seed: a.seed,
     };
+    let spec = p.spec(&tz, as_of(g, &tz))?;
     let r = rfm::rfm(&ws, &spec).await?;
     match g.format {
         Format::Json => write_json(out, &r),

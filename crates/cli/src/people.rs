@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use chrono_tz::Tz;
 use clap::{Args, ValueEnum};
 use serde_json::Value;
@@ -13,37 +13,18 @@ use shoplens_engine::people::cohorts::{
 };
 use shoplens_engine::people::lifecycle::{self, LifecycleSpec};
 use shoplens_engine::people::paths::{self, Node, PathSpec};
-use shoplens_engine::people::repurchase::{self, RepurchaseGroup, RepurchaseSpec};
+use shoplens_engine::people::repurchase::{self, RepurchaseGroup, RepurchaseParams};
 
 use crate::Global;
 use crate::render::{Format, Frame, fixed, write_json};
 
-/// `--from DAY --to DAY` as a half-open interval of instants: a date means its midnight in the
-/// shop's zone, and `--to` a date includes that day.
+/// `--from DAY --to DAY` as a half-open interval of instants (see [`calendar::period`]).
 pub(crate) fn period(
     tz: &Tz,
     from: Option<&str>,
     to: Option<&str>,
 ) -> Result<(Option<i64>, Option<i64>)> {
-    let instant = |flag: &str, text: &str| -> Result<i64> {
-        match calendar::parse_instant(text, tz) {
-            Some(t) => Ok(t),
-            None => bail!("--{flag} `{text}` is not a date (2025-05-01) or an instant"),
-        }
-    };
-    let from = from.map(|f| instant("from", f)).transpose()?;
-    let to = match to {
-        Some(t) => {
-            let v = instant("to", t)?;
-            Some(if t.trim().len() == 10 {
-                v + 86_400_000_000
-            } else {
-                v
-            })
-        }
-        None => None,
-    };
-    Ok((from, to))
+    Ok(calendar::period(tz, from, to)?)
 }
 
 /// The period of an event analysis: as [`period`], and without `--to`, `--as-of` ends it.
@@ -84,10 +65,12 @@ pub(crate) async fn repurchase_cmd(
 ) -> Result<()> {
     let ws = crate::commands::existing(g)?;
     let tz = calendar::zone(&ws.manifest()?.settings);
-    let mut spec = RepurchaseSpec::new(a.days);
-    (spec.from, spec.to) = period(&tz, a.from.as_deref(), a.to.as_deref())?;
-    spec.as_of = as_of(g, &tz);
-    let r = repurchase::repurchase(&ws, &spec).await?;
+    let p = RepurchaseParams {
+        days: a.days,
+        from: a.from,
+        to: a.to,
+    };
+    let r = repurchase::repurchase(&ws, &p.spec(&tz, as_of(g, &tz))?).await?;
     if g.format == Format::Json {
         return write_json(out, &r);
     }
@@ -588,14 +571,8 @@ pub(crate) struct KpisArgs {
 
 pub(crate) async fn kpis_cmd(g: &Global, a: KpisArgs, out: &mut dyn Write) -> Result<()> {
     let (ws, tz) = crate::commands::existing_in_zone(g)?;
-    let r = shoplens_engine::practice::kpis::kpis(
-        &ws,
-        &shoplens_engine::practice::kpis::KpiSpec {
-            as_of: as_of(g, &tz),
-            days: a.days,
-        },
-    )
-    .await?;
+    let p = shoplens_engine::practice::kpis::KpiParams { days: a.days };
+    let r = shoplens_engine::practice::kpis::kpis(&ws, &p.spec(as_of(g, &tz))).await?;
     if g.format == Format::Json {
         return write_json(out, &r);
     }

@@ -106,7 +106,7 @@ pub(crate) fn run(
             "no write key: give --write-key KEY (repeatable), SHOPLENS_WRITE_KEYS or write_keys in --config"
         );
     }
-    let ws = Workspace::open(&g.workspace)?;
+    let ws = Workspace::open(&g.workspace)?.with_engine(crate::commands::engine(g)?);
     let (read_token, generated) =
         shoplens_server::read_token(ws.root(), a.read_token.or(file.read_token))?;
     // The analyses the API and dashboard run go to the engine `serve` was started with.

@@ -66,6 +66,47 @@ mod tests {
     }
 }
 
+/// `--as-of` (or the API's `as_of`) in the shop's zone: a date means the end of that day.
+pub fn as_of(text: Option<&str>, tz: &Tz) -> crate::Result<Option<i64>> {
+    text.map(|t| {
+        parse_as_of(t, tz).ok_or_else(|| {
+            crate::Error::Invalid(format!(
+                "--as-of `{t}` is not a date (2024-05-31) or an instant (2024-05-31T23:00:00+08:00)"
+            ))
+        })
+    })
+    .transpose()
+}
+
+/// `--from DAY --to DAY` as a half-open interval of instants: a date means its midnight in the
+/// shop's zone, and `--to` a date includes that day.
+pub fn period(
+    tz: &Tz,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> crate::Result<(Option<i64>, Option<i64>)> {
+    let instant = |flag: &str, text: &str| -> crate::Result<i64> {
+        parse_instant(text, tz).ok_or_else(|| {
+            crate::Error::Invalid(format!(
+                "--{flag} `{text}` is not a date (2025-05-01) or an instant"
+            ))
+        })
+    };
+    let from = from.map(|f| instant("from", f)).transpose()?;
+    let to = match to {
+        Some(t) => {
+            let v = instant("to", t)?;
+            Some(if t.trim().len() == 10 {
+                v + 86_400_000_000
+            } else {
+                v
+            })
+        }
+        None => None,
+    };
+    Ok((from, to))
+}
+
 /// Date-time layouts read without a format, in the shop's zone unless they name one.
 pub(crate) const NAIVE_FORMATS: [&str; 7] = [
     "%Y-%m-%d %H:%M:%S%.f",

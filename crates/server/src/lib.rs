@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use shoplens_engine::collector::{self, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES};
 use shoplens_engine::storage::workspace::{Workspace, Writer};
 
+mod api;
 mod api_error;
 pub mod dashboard;
 mod dedup;
@@ -36,6 +37,7 @@ mod metrics;
 mod router_tests;
 mod web;
 
+pub use api::typed_endpoints;
 pub use api_error::{ApiError, ApiErrorCode};
 pub use dashboard::{Commands, Dashboard};
 pub use dedup::DedupBounds;
@@ -164,6 +166,8 @@ pub(crate) fn now_micros() -> i64 {
 
 struct App {
     cfg: ServeConfig,
+    /// The served workspace, with the engine its queries run on.
+    ws: Workspace,
     intake: Arc<Intake>,
     metrics: Arc<Metrics>,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
@@ -186,6 +190,7 @@ impl App {
         let limiter = std::num::NonZeroU32::new(cfg.rate_limit)
             .map(|n| RateLimiter::keyed(Quota::per_second(n)));
         let app = Arc::new(App {
+            ws: ws.clone(),
             intake,
             metrics,
             limiter,
@@ -370,6 +375,7 @@ fn router(app: Arc<App>) -> Router {
         .merge(
             // Behind the read token (bearer): the API and the metrics.
             Router::new()
+                .merge(api::routes())
                 .route("/metrics", get(metrics_page))
                 .route("/api/openapi.json", get(openapi))
                 .route("/api/{*path}", get(api_get))

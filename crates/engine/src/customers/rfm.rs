@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shoplens_models::rfm::{self as model, Segment};
 
 use crate::calendar;
@@ -46,6 +46,56 @@ impl Default for RfmSpec {
             clusters: Clusters::Auto,
             seed: 42,
         }
+    }
+}
+
+/// `shoplens rfm` and `GET /api/rfm`: the parameters as the command line and the API take them
+/// (same names, same defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RfmParams {
+    /// An earlier as-of date (or instant): how customers moved between segments since then.
+    pub compare_to: Option<String>,
+    /// Clusters: `auto` (k from 2 to 8 by silhouette), `none`, or a number.
+    pub clusters: String,
+    /// Seed of the clustering.
+    pub seed: u64,
+}
+
+impl Default for RfmParams {
+    fn default() -> RfmParams {
+        RfmParams {
+            compare_to: None,
+            clusters: "auto".into(),
+            seed: 42,
+        }
+    }
+}
+
+impl RfmParams {
+    /// The spec in the shop's zone `tz`, as of `as_of`.
+    pub fn spec(&self, tz: &chrono_tz::Tz, as_of: Option<i64>) -> Result<RfmSpec> {
+        let clusters = match self.clusters.trim() {
+            "auto" => Clusters::Auto,
+            "none" => Clusters::None,
+            k => Clusters::Fixed(k.parse::<usize>().map_err(|_| {
+                Error::Invalid(format!("--clusters `{k}` is not auto, none or a number"))
+            })?),
+        };
+        let compare_to = match self.compare_to.as_deref() {
+            Some(t) => Some(calendar::parse_as_of(t, tz).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "--compare-to `{t}` is not a date (2025-06-30) or an instant"
+                ))
+            })?),
+            None => None,
+        };
+        Ok(RfmSpec {
+            as_of,
+            compare_to,
+            clusters,
+            seed: self.seed,
+        })
     }
 }
 

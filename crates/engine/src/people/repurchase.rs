@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shoplens_models::stats::{quantile, ratio};
 
 use crate::calendar;
@@ -35,6 +35,42 @@ impl RepurchaseSpec {
             to: None,
             as_of: None,
         }
+    }
+}
+
+/// `shoplens repurchase` and `GET /api/repurchase`: the parameters as the command line and the
+/// API take them (same names, same defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RepurchaseParams {
+    /// N: the repurchase window in days after the first purchase day.
+    pub days: i64,
+    /// First purchases from this day (or instant) on, in the shop's zone.
+    pub from: Option<String>,
+    /// First purchases up to this day, inclusive (or an instant, exclusive).
+    pub to: Option<String>,
+}
+
+impl Default for RepurchaseParams {
+    fn default() -> RepurchaseParams {
+        RepurchaseParams {
+            days: 30,
+            from: None,
+            to: None,
+        }
+    }
+}
+
+impl RepurchaseParams {
+    /// The spec in the shop's zone `tz`, as of `as_of`.
+    pub fn spec(&self, tz: &chrono_tz::Tz, as_of: Option<i64>) -> Result<RepurchaseSpec> {
+        let (from, to) = calendar::period(tz, self.from.as_deref(), self.to.as_deref())?;
+        Ok(RepurchaseSpec {
+            days: self.days,
+            from,
+            to,
+            as_of,
+        })
     }
 }
 

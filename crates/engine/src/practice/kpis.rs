@@ -1,7 +1,7 @@
 //! The command centre's headline figures for a period of whole shop-local days and for the
 //! equally long period before it, with the change. Definitions: docs/metrics.md, "KPIs".
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::query;
@@ -22,6 +22,31 @@ impl Default for KpiSpec {
         KpiSpec {
             as_of: None,
             days: 30,
+        }
+    }
+}
+
+/// `shoplens kpis` and `GET /api/kpis`: the parameters as the command line and the API take
+/// them (same names, same defaults; a test keeps the two in step).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KpiParams {
+    /// Whole shop-local days in the period, ending with the as-of day.
+    pub days: u32,
+}
+
+impl Default for KpiParams {
+    fn default() -> KpiParams {
+        KpiParams { days: 30 }
+    }
+}
+
+impl KpiParams {
+    /// The spec, as of `as_of` (see [`crate::calendar::as_of`]).
+    pub fn spec(&self, as_of: Option<i64>) -> KpiSpec {
+        KpiSpec {
+            as_of,
+            days: self.days,
         }
     }
 }

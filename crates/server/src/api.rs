@@ -1,0 +1,134 @@
+//! The JSON API's typed endpoints: each takes its analysis's parameters (`…Params`, the same
+//! names and defaults as the command line's flags) from the query string, calls the engine
+//! directly on the served workspace, and answers the engine's typed report, which is what
+//! `--format json` prints. Endpoints not typed yet still run through the [`crate::Api`] runner.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono_tz::Tz;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use shoplens_engine::customers::rfm::{self, RfmParams};
+use shoplens_engine::people::repurchase::{self, RepurchaseParams};
+use shoplens_engine::practice::kpis::{self, KpiParams};
+use shoplens_engine::{Workspace, calendar};
+
+use crate::{ApiError, ApiErrorCode, App};
+
+/// Each typed endpoint's command words and its parameters' defaults as JSON: a test of the
+/// binary checks that they are its command's flags, same names and defaults.
+pub fn typed_endpoints() -> Vec<(&'static [&'static str], serde_json::Value)> {
+    let json = |v: serde_json::Result<serde_json::Value>| v.unwrap_or_default();
+    vec![
+        (&["kpis"], json(serde_json::to_value(KpiParams::default()))),
+        (
+            &["repurchase"],
+            json(serde_json::to_value(RepurchaseParams::default())),
+        ),
+        (&["rfm"], json(serde_json::to_value(RfmParams::default()))),
+    ]
+}
+
+/// The typed endpoints (behind the read token, like every route under /api).
+pub(crate) fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/api/kpis", get(kpis_endpoint))
+        .route("/api/repurchase", get(repurchase_endpoint))
+        .route("/api/rfm", get(rfm_endpoint))
+}
+
+/// What every analysis takes beside its own parameters: the workspace and its zone, and the
+/// as-of instant (`as_of`; `lang` is accepted and changes nothing, as JSON carries both).
+pub(crate) struct Scope {
+    pub(crate) ws: Workspace,
+    pub(crate) tz: Tz,
+    pub(crate) as_of: Option<i64>,
+}
+
+/// The query string split into the global parameters and the analysis's own.
+fn split_query<P: DeserializeOwned>(
+    ws: &Workspace,
+    query: Option<&str>,
+) -> Result<(Scope, P), ApiError> {
+    let bad = |m: String| ApiError::new(ApiErrorCode::InvalidParameter, m);
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.unwrap_or("")).map_err(|e| bad(e.to_string()))?;
+    let mut as_of = None;
+    let mut own = Vec::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        match k.as_str() {
+            "as_of" => as_of = Some(v),
+            "lang" => {}
+            _ => own.push((k, v)),
+        }
+    }
+    let own = serde_urlencoded::to_string(&own).map_err(|e| bad(e.to_string()))?;
+    let params: P = serde_urlencoded::from_str(&own).map_err(|e| bad(e.to_string()))?;
+    let failed =
+        |e: shoplens_engine::Error| ApiError::new(ApiErrorCode::AnalysisFailed, e.to_string());
+    let tz = calendar::zone(&ws.manifest().map_err(failed)?.settings);
+    let as_of = calendar::as_of(as_of.as_deref(), &tz).map_err(failed)?;
+    Ok((
+        Scope {
+            ws: ws.clone(),
+            tz,
+            as_of,
+        },
+        params,
+    ))
+}
+
+/// Runs one typed endpoint: parameters in, the analysis's report out as JSON; counted and logged
+/// as every API call is.
+async fn answer<P, R, F, Fut>(app: &App, name: &str, query: Option<String>, f: F) -> Response
+where
+    P: DeserializeOwned,
+    R: Serialize,
+    F: FnOnce(Scope, P) -> Fut,
+    Fut: std::future::Future<Output = shoplens_engine::Result<R>>,
+{
+    let started = Instant::now();
+    if app.cfg.api.is_none() {
+        return ApiError::new(ApiErrorCode::NotFound, "this server has no API").into_response();
+    }
+    let r = match split_query::<P>(&app.ws, query.as_deref()) {
+        Ok((scope, params)) => f(scope, params)
+            .await
+            .map_err(|e| ApiError::new(ApiErrorCode::AnalysisFailed, e.to_string())),
+        Err(e) => Err(e),
+    };
+    let resp = match r {
+        Ok(report) => axum::Json(report).into_response(),
+        Err(e) => e.into_response(),
+    };
+    let status = resp.status().as_u16();
+    app.metrics.request("api", status);
+    tracing::info!(endpoint = %name, status, ms = started.elapsed().as_secs_f64() * 1000.0, "api");
+    resp
+}
+
+async fn kpis_endpoint(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> Response {
+    answer(&app, "kpis", q, |s, p: KpiParams| async move {
+        kpis::kpis(&s.ws, &p.spec(s.as_of)).await
+    })
+    .await
+}
+
+async fn repurchase_endpoint(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> Response {
+    answer(&app, "repurchase", q, |s, p: RepurchaseParams| async move {
+        repurchase::repurchase(&s.ws, &p.spec(&s.tz, s.as_of)?).await
+    })
+    .await
+}
+
+async fn rfm_endpoint(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> Response {
+    answer(&app, "rfm", q, |s, p: RfmParams| async move {
+        rfm::rfm(&s.ws, &p.spec(&s.tz, s.as_of)?).await
+    })
+    .await
+}
