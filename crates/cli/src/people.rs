@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 use shoplens_engine::calendar;
-use shoplens_engine::people::activity::{self, ActivitySpec};
+use shoplens_engine::people::activity::{self, ActivityParams};
 use shoplens_engine::people::cohorts::{
     self, Activity as CohortActivity, Basis, CohortCell, CohortSpec, Period,
 };
@@ -27,15 +27,14 @@ pub(crate) fn period(
     Ok(calendar::period(tz, from, to)?)
 }
 
-/// The period of an event analysis: as [`period`], and without `--to`, `--as-of` ends it.
+/// The period of an event analysis (see [`calendar::events_period`]).
 pub(crate) fn events_period(
     g: &Global,
     tz: &Tz,
     from: Option<&str>,
     to: Option<&str>,
 ) -> Result<(Option<i64>, Option<i64>)> {
-    let (from, to) = period(tz, from, to)?;
-    Ok((from, to.or_else(|| as_of(g, tz).map(|a| a + 1))))
+    Ok(calendar::events_period(tz, from, to, as_of(g, tz))?)
 }
 
 /// `--as-of` in the shop's zone, when given.
@@ -163,12 +162,12 @@ pub(crate) struct ActivityArgs {
 pub(crate) async fn activity_cmd(g: &Global, a: ActivityArgs, out: &mut dyn Write) -> Result<()> {
     let ws = crate::commands::existing(g)?;
     let tz = calendar::zone(&ws.manifest()?.settings);
-    let mut spec = ActivitySpec {
+    let p = ActivityParams {
+        from: a.from,
+        to: a.to,
         categories: a.categories,
-        ..Default::default()
     };
-    (spec.from, spec.to) = events_period(g, &tz, a.from.as_deref(), a.to.as_deref())?;
-    let r = activity::activity(&ws, &spec).await?;
+    let r = activity::activity(&ws, &p.spec(&tz, as_of(g, &tz))?).await?;
     match g.format {
         Format::Json => write_json(out, &r),
         Format::Csv => {

@@ -721,6 +721,18 @@ fn api_answers_what_the_command_line_prints() {
         cli(&["recommend", "user", &user, "--k", "5"])
     );
     assert_eq!(
+        api("/api/activity?categories=3&from=2025-09-01&as_of=2025-09-30"),
+        cli(&[
+            "--as-of",
+            "2025-09-30",
+            "activity",
+            "--categories",
+            "3",
+            "--from",
+            "2025-09-01"
+        ])
+    );
+    assert_eq!(
         api("/api/repurchase?days=30&as_of=2025-09-30"),
         cli(&["--as-of", "2025-09-30", "repurchase", "--days", "30"])
     );
@@ -760,15 +772,31 @@ fn api_answers_what_the_command_line_prints() {
     );
     // The typed endpoints (called in the server, no command line) answer the same codes.
     let (st, v) = get("/api/rfm?clustrs=3", Some(TOKEN));
-    assert_eq!((st, v["error"].as_str()), (400, Some("invalid_parameter")), "{v}");
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (400, Some("invalid_parameter")),
+        "{v}"
+    );
     assert!(v["message"].as_str().unwrap().contains("clustrs"), "{v}");
     let (st, v) = get("/api/rfm?clusters=many", Some(TOKEN));
-    assert_eq!((st, v["error"].as_str()), (422, Some("analysis_failed")), "{v}");
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (422, Some("analysis_failed")),
+        "{v}"
+    );
     assert!(v["message"].as_str().unwrap().contains("many"), "{v}");
     let (st, v) = get("/api/kpis?days=week", Some(TOKEN));
-    assert_eq!((st, v["error"].as_str()), (400, Some("invalid_parameter")), "{v}");
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (400, Some("invalid_parameter")),
+        "{v}"
+    );
     let (st, v) = get("/api/repurchase?as_of=someday", Some(TOKEN));
-    assert_eq!((st, v["error"].as_str()), (422, Some("analysis_failed")), "{v}");
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (422, Some("analysis_failed")),
+        "{v}"
+    );
     // A value the command itself refuses: 422 with the command's own message.
     let (st, v) = get("/api/funnel?window=eternity&steps=a,b", Some(TOKEN));
     assert_eq!((st, v["error"].as_str()), (422, Some("analysis_failed")));

@@ -107,6 +107,17 @@ pub fn period(
     Ok((from, to))
 }
 
+/// The period of an event analysis: as [`period`], and without `to`, the as-of instant ends it.
+pub fn events_period(
+    tz: &Tz,
+    from: Option<&str>,
+    to: Option<&str>,
+    as_of: Option<i64>,
+) -> crate::Result<(Option<i64>, Option<i64>)> {
+    let (from, to) = period(tz, from, to)?;
+    Ok((from, to.or_else(|| as_of.map(|a| a + 1))))
+}
+
 /// Date-time layouts read without a format, in the shop's zone unless they name one.
 pub(crate) const NAIVE_FORMATS: [&str; 7] = [
     "%Y-%m-%d %H:%M:%S%.f",

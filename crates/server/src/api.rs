@@ -14,6 +14,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shoplens_engine::customers::rfm::{self, RfmParams};
+use shoplens_engine::people::activity::{self, ActivityParams};
 use shoplens_engine::people::repurchase::{self, RepurchaseParams};
 use shoplens_engine::practice::kpis::{self, KpiParams};
 use shoplens_engine::{Workspace, calendar};
@@ -27,6 +28,10 @@ pub fn typed_endpoints() -> Vec<(&'static [&'static str], serde_json::Value)> {
     vec![
         (&["kpis"], json(serde_json::to_value(KpiParams::default()))),
         (
+            &["activity"],
+            json(serde_json::to_value(ActivityParams::default())),
+        ),
+        (
             &["repurchase"],
             json(serde_json::to_value(RepurchaseParams::default())),
         ),
@@ -38,6 +43,7 @@ pub fn typed_endpoints() -> Vec<(&'static [&'static str], serde_json::Value)> {
 pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/api/kpis", get(kpis_endpoint))
+        .route("/api/activity", get(activity_endpoint))
         .route("/api/repurchase", get(repurchase_endpoint))
         .route("/api/rfm", get(rfm_endpoint))
 }
@@ -129,6 +135,13 @@ async fn repurchase_endpoint(State(app): State<Arc<App>>, RawQuery(q): RawQuery)
 async fn rfm_endpoint(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> Response {
     answer(&app, "rfm", q, |s, p: RfmParams| async move {
         rfm::rfm(&s.ws, &p.spec(&s.tz, s.as_of)?).await
+    })
+    .await
+}
+
+async fn activity_endpoint(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> Response {
+    answer(&app, "activity", q, |s, p: ActivityParams| async move {
+        activity::activity(&s.ws, &p.spec(&s.tz, s.as_of)?).await
     })
     .await
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use datafusion::arrow::array::{Array, AsArray};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shoplens_models::stats::ratio;
 
 use crate::calendar;
@@ -25,6 +25,42 @@ pub struct ActivitySpec {
     pub to: Option<i64>,
     /// Heat maps for at most this many categories (the most active); 0 = none.
     pub categories: usize,
+}
+
+/// `shoplens activity` and `GET /api/activity`: the parameters as the command line and the API
+/// take them (same names, same defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActivityParams {
+    /// First day (or instant) counted, in the shop's zone (default: all data).
+    pub from: Option<String>,
+    /// Last day counted, inclusive (or an instant, exclusive; default: the as-of instant).
+    pub to: Option<String>,
+    /// Hour × weekday maps for at most this many categories (the most active).
+    pub categories: usize,
+}
+
+impl Default for ActivityParams {
+    fn default() -> ActivityParams {
+        ActivityParams {
+            from: None,
+            to: None,
+            categories: 10,
+        }
+    }
+}
+
+impl ActivityParams {
+    /// The spec in the shop's zone `tz`, as of `as_of`.
+    pub fn spec(&self, tz: &chrono_tz::Tz, as_of: Option<i64>) -> Result<ActivitySpec> {
+        let (from, to) =
+            calendar::events_period(tz, self.from.as_deref(), self.to.as_deref(), as_of)?;
+        Ok(ActivitySpec {
+            from,
+            to,
+            categories: self.categories,
+        })
+    }
 }
 
 /// One cell of an hour × weekday heat map.
