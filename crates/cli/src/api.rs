@@ -314,11 +314,16 @@ mod tests {
         for (words, defaults) in endpoints {
             assert!(ALLOWED.contains(&words), "{words:?} is not an API command");
             let cmd = subcommand(words).expect("a command");
+            // A number is compared as a number (clap shows 2.0 as `2`, JSON as `2.0`).
+            let canon = |s: String| s.parse::<f64>().map_or(s, |x| x.to_string());
             let flags: BTreeMap<String, Option<String>> = endpoint_args(&cmd)
                 .iter()
                 .map(|a| {
                     let d = a.get_default_values().first();
-                    (param_name(a), d.map(|d| d.to_string_lossy().into_owned()))
+                    (
+                        param_name(a),
+                        d.map(|d| canon(d.to_string_lossy().into_owned())),
+                    )
                 })
                 .collect();
             let params: BTreeMap<String, Option<String>> = defaults
@@ -328,8 +333,8 @@ mod tests {
                 .map(|(k, v)| {
                     let shown = match v {
                         Value::Null => None,
-                        Value::String(s) => Some(s.clone()),
-                        other => Some(other.to_string()),
+                        Value::String(s) => Some(canon(s.clone())),
+                        other => Some(canon(other.to_string())),
                     };
                     (k.clone(), shown)
                 })

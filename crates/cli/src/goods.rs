@@ -3,13 +3,12 @@
 
 use std::io::Write;
 
-use anyhow::{Result, anyhow, bail};
-use chrono::NaiveDate;
+use anyhow::{Result, anyhow};
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 use shoplens_engine::goods::baskets::{self, BasketSpec, Level, Unit};
 use shoplens_engine::goods::{
-    self, InventorySpec, MatrixRow, MatrixSpec, ReturnsBy, ReturnsRow, ReturnsSpec, SalesMeasure,
+    self, InventoryParams, MatrixRow, MatrixSpec, ReturnsParams, ReturnsRow, SalesMeasure,
 };
 use shoplens_engine::models::baskets::Threshold;
 use shoplens_engine::traffic;
@@ -398,21 +397,18 @@ fn returns_frame(rows: &[ReturnsRow], csv: bool) -> Frame {
 
 pub(crate) async fn returns_cmd(g: &Global, a: ReturnsArgs, out: &mut dyn Write) -> Result<()> {
     let (ws, tz) = crate::commands::existing_in_zone(g)?;
-    let mut spec = ReturnsSpec {
-        by: match a.by.trim() {
-            "item" => ReturnsBy::Item,
-            "category" => ReturnsBy::Category,
-            "" => bail!("--by needs item, category or an attribute name"),
-            k => ReturnsBy::Attribute(k.to_string()),
-        },
+    let p = ReturnsParams {
+        by: a.by,
+        from: a.from,
+        to: a.to,
         good_rating: a.good_rating,
-        risk_return_multiple: a.risk_multiple,
-        risk_good_review_below: a.risk_good_below,
-        risk_min_units: a.min_units,
-        risk_min_reviews: a.min_reviews,
-        ..ReturnsSpec::default()
+        risk_multiple: a.risk_multiple,
+        risk_good_below: a.risk_good_below,
+        min_units: a.min_units,
+        min_reviews: a.min_reviews,
+        limit: a.limit,
     };
-    (spec.from, spec.to) = period(&tz, a.from.as_deref(), a.to.as_deref())?;
+    let spec = p.spec(&tz)?;
     let r = goods::returns(&ws, &spec).await?;
     if g.format == Format::Json {
         return write_json(out, &r);
@@ -481,21 +477,15 @@ pub(crate) struct InventoryArgs {
     limit: usize,
 }
 
-fn day(flag: &str, text: Option<&str>) -> Result<Option<NaiveDate>> {
-    text.map(|t| {
-        NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d")
-            .map_err(|_| anyhow!("--{flag} `{t}` is not a date (2025-05-01)"))
-    })
-    .transpose()
-}
-
 pub(crate) async fn inventory_cmd(g: &Global, a: InventoryArgs, out: &mut dyn Write) -> Result<()> {
     let ws = crate::commands::existing(g)?;
-    let spec = InventorySpec {
-        from: day("from", a.from.as_deref())?,
-        to: day("to", a.to.as_deref())?,
+    let p = InventoryParams {
+        from: a.from,
+        to: a.to,
         slow_days: a.slow_days,
+        limit: a.limit,
     };
+    let spec = p.spec()?;
     let r = goods::inventory(&ws, &spec).await?;
     if g.format == Format::Json {
         return write_json(out, &r);

@@ -733,6 +733,22 @@ fn api_answers_what_the_command_line_prints() {
         ])
     );
     assert_eq!(
+        api("/api/returns?by=category&from=2025-06-01&min_units=5"),
+        cli(&[
+            "returns",
+            "--by",
+            "category",
+            "--from",
+            "2025-06-01",
+            "--min-units",
+            "5"
+        ])
+    );
+    assert_eq!(
+        api("/api/inventory?slow_days=30&to=2025-11-30"),
+        cli(&["inventory", "--slow-days", "30", "--to", "2025-11-30"])
+    );
+    assert_eq!(
         api("/api/repurchase?days=30&as_of=2025-09-30"),
         cli(&["--as-of", "2025-09-30", "repurchase", "--days", "30"])
     );

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use datafusion::arrow::array::Array;
 use rustc_hash::{FxHashMap, FxHashSet};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shoplens_models::stats::quantile;
 
 use crate::calendar;
@@ -519,6 +519,76 @@ pub struct ReturnsSpec {
     pub risk_min_reviews: i64,
 }
 
+/// `shoplens returns` and `GET /api/returns`: the parameters as the command line and the API take
+/// them (same names, same defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReturnsParams {
+    /// Group by `item`, `category`, or an attribute (size, colour, division …) within each
+    /// category.
+    pub by: String,
+    /// Orders and reviews from this day (or instant) on; reviews without a date are kept.
+    pub from: Option<String>,
+    /// Orders and reviews up to this day, inclusive.
+    pub to: Option<String>,
+    /// A good review has at least this many stars.
+    pub good_rating: i64,
+    /// Quality risk: return rate at least this multiple of the category's median …
+    pub risk_multiple: f64,
+    /// … while the good-review rate is below this.
+    pub risk_good_below: f64,
+    /// Quality risk: only items with at least this many units sold …
+    pub min_units: i64,
+    /// … and this many reviews.
+    pub min_reviews: i64,
+    /// Table and CSV rows shown by the command line (the JSON lists every group).
+    pub limit: usize,
+}
+
+impl Default for ReturnsParams {
+    fn default() -> ReturnsParams {
+        let s = ReturnsSpec::default();
+        ReturnsParams {
+            by: "item".into(),
+            from: None,
+            to: None,
+            good_rating: s.good_rating,
+            risk_multiple: s.risk_return_multiple,
+            risk_good_below: s.risk_good_review_below,
+            min_units: s.risk_min_units,
+            min_reviews: s.risk_min_reviews,
+            limit: 20,
+        }
+    }
+}
+
+impl ReturnsParams {
+    /// The spec in the shop's zone `tz`.
+    pub fn spec(&self, tz: &chrono_tz::Tz) -> Result<ReturnsSpec> {
+        let by = match self.by.trim() {
+            "item" => ReturnsBy::Item,
+            "category" => ReturnsBy::Category,
+            "" => {
+                return Err(Error::Invalid(
+                    "--by needs item, category or an attribute name".into(),
+                ));
+            }
+            k => ReturnsBy::Attribute(k.to_string()),
+        };
+        let (from, to) = crate::calendar::period(tz, self.from.as_deref(), self.to.as_deref())?;
+        Ok(ReturnsSpec {
+            from,
+            to,
+            by,
+            good_rating: self.good_rating,
+            risk_return_multiple: self.risk_multiple,
+            risk_good_review_below: self.risk_good_below,
+            risk_min_units: self.min_units,
+            risk_min_reviews: self.min_reviews,
+        })
+    }
+}
+
 impl Default for ReturnsSpec {
     fn default() -> ReturnsSpec {
         ReturnsSpec {
@@ -978,6 +1048,51 @@ pub struct InventorySpec {
     pub to: Option<NaiveDate>,
     /// A slow mover has stock at the end and more days of inventory than this (or no sales).
     pub slow_days: f64,
+}
+
+/// `shoplens inventory` and `GET /api/inventory`: the parameters as the command line and the API
+/// take them (same names, same defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InventoryParams {
+    /// First day of the period (default: the first inventory day).
+    pub from: Option<String>,
+    /// Last day of the period, inclusive (default: the last inventory day).
+    pub to: Option<String>,
+    /// Slow movers: stock left and more days of inventory than this (or no sales).
+    pub slow_days: f64,
+    /// Table and CSV rows shown by the command line (the JSON lists every item).
+    pub limit: usize,
+}
+
+impl Default for InventoryParams {
+    fn default() -> InventoryParams {
+        InventoryParams {
+            from: None,
+            to: None,
+            slow_days: 90.0,
+            limit: 20,
+        }
+    }
+}
+
+impl InventoryParams {
+    /// The spec.
+    pub fn spec(&self) -> Result<InventorySpec> {
+        let day = |flag: &str, text: Option<&str>| -> Result<Option<NaiveDate>> {
+            text.map(|t| {
+                NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d").map_err(|_| {
+                    Error::Invalid(format!("--{flag} `{t}` is not a date (2025-05-01)"))
+                })
+            })
+            .transpose()
+        };
+        Ok(InventorySpec {
+            from: day("from", self.from.as_deref())?,
+            to: day("to", self.to.as_deref())?,
+            slow_days: self.slow_days,
+        })
+    }
 }
 
 /// Inventory figures of one item.

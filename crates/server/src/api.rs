@@ -14,6 +14,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shoplens_engine::customers::rfm::{self, RfmParams};
+use shoplens_engine::goods::{self, InventoryParams, ReturnsParams};
 use shoplens_engine::people::activity::{self, ActivityParams};
 use shoplens_engine::people::repurchase::{self, RepurchaseParams};
 use shoplens_engine::practice::kpis::{self, KpiParams};
@@ -36,6 +37,14 @@ pub fn typed_endpoints() -> Vec<(&'static [&'static str], serde_json::Value)> {
             json(serde_json::to_value(RepurchaseParams::default())),
         ),
         (&["rfm"], json(serde_json::to_value(RfmParams::default()))),
+        (
+            &["returns"],
+            json(serde_json::to_value(ReturnsParams::default())),
+        ),
+        (
+            &["inventory"],
+            json(serde_json::to_value(InventoryParams::default())),
+        ),
     ]
 }
 
@@ -46,6 +55,8 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/api/activity", get(activity_endpoint))
         .route("/api/repurchase", get(repurchase_endpoint))
         .route("/api/rfm", get(rfm_endpoint))
+        .route("/api/returns", get(returns_endpoint))
+        .route("/api/inventory", get(inventory_endpoint))
 }
 
 /// What every analysis takes beside its own parameters: the workspace and its zone, and the
@@ -142,6 +153,20 @@ async fn rfm_endpoint(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> Res
 async fn activity_endpoint(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> Response {
     answer(&app, "activity", q, |s, p: ActivityParams| async move {
         activity::activity(&s.ws, &p.spec(&s.tz, s.as_of)?).await
+    })
+    .await
+}
+
+async fn returns_endpoint(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> Response {
+    answer(&app, "returns", q, |s, p: ReturnsParams| async move {
+        goods::returns(&s.ws, &p.spec(&s.tz)?).await
+    })
+    .await
+}
+
+async fn inventory_endpoint(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> Response {
+    answer(&app, "inventory", q, |s, p: InventoryParams| async move {
+        goods::inventory(&s.ws, &p.spec()?).await
     })
     .await
 }
