@@ -163,6 +163,16 @@ async fn every_route_answers_its_status_and_error_body() {
             StatusCode::NOT_FOUND,
         ),
         (
+            "dashboard on a collector-only server",
+            get("/", Some(&bt)),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "sign-in on a collector-only server",
+            get("/login", None),
+            StatusCode::NOT_FOUND,
+        ),
+        (
             "track without a write key",
             post("/v1/track", None, track(json!({}))),
             StatusCode::UNAUTHORIZED,

@@ -3,10 +3,9 @@
 //! language, and the routes that hand pages and actions to the [`crate::Dashboard`].
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -194,7 +193,7 @@ fn to_login(page_path: &str, query: &str) -> Response {
 
 fn render(app: &App, lang: &str, r: std::result::Result<PageResponse, ApiError>) -> Response {
     let Some(d) = &app.cfg.dashboard else {
-        return StatusCode::NOT_FOUND.into_response();
+        return no_dashboard();
     };
     match r {
         Ok(PageResponse::Html(body)) => html(StatusCode::OK, body),
@@ -219,6 +218,11 @@ fn render(app: &App, lang: &str, r: std::result::Result<PageResponse, ApiError>)
         }
         Err(e) => html(e.status(), d.error(lang, e.status().as_u16(), &e.message)),
     }
+}
+
+/// The answer of every dashboard route on a server started without the dashboard.
+fn no_dashboard() -> Response {
+    ApiError::new(ApiErrorCode::NotFound, "this server has no dashboard").into_response()
 }
 
 /// Whether a form carries the session's CSRF token.
@@ -249,7 +253,7 @@ pub(crate) async fn page_get(
     uri: axum::http::Uri,
 ) -> Response {
     let Some(dash) = app.cfg.dashboard.clone() else {
-        return StatusCode::NOT_FOUND.into_response();
+        return no_dashboard();
     };
     let (lang, set_lang) = language(&h, &params);
     let csrf = match auth(&app, &h, conn) {
@@ -285,7 +289,7 @@ pub(crate) async fn page_post(
     axum::extract::Form(form): axum::extract::Form<Vec<(String, String)>>,
 ) -> Response {
     let Some(dash) = app.cfg.dashboard.clone() else {
-        return StatusCode::NOT_FOUND.into_response();
+        return no_dashboard();
     };
     let (lang, _) = language(&h, &params);
     let csrf = match auth(&app, &h, conn) {
@@ -322,7 +326,7 @@ pub(crate) async fn login_get(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
     let Some(dash) = app.cfg.dashboard.clone() else {
-        return StatusCode::NOT_FOUND.into_response();
+        return no_dashboard();
     };
     let (lang, set_lang) = language(&h, &params);
     let next = params
