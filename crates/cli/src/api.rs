@@ -300,46 +300,41 @@ impl Api for CliApi {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+    use std::collections::BTreeSet;
 
     use super::*;
 
-    /// Every typed endpoint takes exactly its command's flags, under the same names and with the
-    /// same defaults, so a script can move between `shoplens --format json CMD --flag v` and
-    /// `GET /api/CMD?flag=v`.
+    /// Every typed endpoint takes exactly its command's flags, under the same names, and the
+    /// flags' defaults read as the API reads a query are the endpoint's defaults, so a script can
+    /// move between `shoplens --format json CMD --flag v` and `GET /api/CMD?flag=v`.
     #[test]
     fn typed_endpoints_take_their_commands_flags() {
         let endpoints = shoplens_server::typed_endpoints();
-        assert!(!endpoints.is_empty());
-        for (words, defaults) in endpoints {
+        assert!(endpoints.len() >= 8);
+        for e in endpoints {
+            let words = e.words;
             assert!(ALLOWED.contains(&words), "{words:?} is not an API command");
             let cmd = subcommand(words).expect("a command");
-            // A number is compared as a number (clap shows 2.0 as `2`, JSON as `2.0`).
-            let canon = |s: String| s.parse::<f64>().map_or(s, |x| x.to_string());
-            let flags: BTreeMap<String, Option<String>> = endpoint_args(&cmd)
-                .iter()
-                .map(|a| {
-                    let d = a.get_default_values().first();
-                    (
-                        param_name(a),
-                        d.map(|d| canon(d.to_string_lossy().into_owned())),
-                    )
-                })
-                .collect();
-            let params: BTreeMap<String, Option<String>> = defaults
+            let args = endpoint_args(&cmd);
+            let flags: BTreeSet<String> = args.iter().map(param_name).collect();
+            let params: BTreeSet<String> = e
+                .defaults
                 .as_object()
                 .expect("parameters are an object")
-                .iter()
-                .map(|(k, v)| {
-                    let shown = match v {
-                        Value::Null => None,
-                        Value::String(s) => Some(canon(s.clone())),
-                        other => Some(canon(other.to_string())),
-                    };
-                    (k.clone(), shown)
-                })
+                .keys()
+                .cloned()
                 .collect();
             assert_eq!(flags, params, "{words:?}: flags against API parameters");
+            let query: Vec<(String, String)> = args
+                .iter()
+                .filter_map(|a| {
+                    let d = a.get_default_values().first()?;
+                    Some((param_name(a), d.to_string_lossy().into_owned()))
+                })
+                .collect();
+            let query = serde_urlencoded::to_string(&query).expect("a query");
+            let read = (e.parse)(&query).unwrap_or_else(|m| panic!("{words:?} `{query}`: {m}"));
+            assert_eq!(read, e.defaults, "{words:?}: the flags' defaults `{query}`");
         }
     }
 }

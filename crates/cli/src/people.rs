@@ -9,9 +9,9 @@ use serde_json::Value;
 use shoplens_engine::calendar;
 use shoplens_engine::people::activity::{self, ActivityParams};
 use shoplens_engine::people::cohorts::{
-    self, Activity as CohortActivity, Basis, CohortCell, CohortSpec, Period,
+    self, Activity as CohortActivity, Basis, CohortCell, CohortParams, Period,
 };
-use shoplens_engine::people::lifecycle::{self, LifecycleSpec};
+use shoplens_engine::people::lifecycle::{self, LifecycleParams};
 use shoplens_engine::people::paths::{self, Node, PathSpec};
 use shoplens_engine::people::repurchase::{self, RepurchaseGroup, RepurchaseParams};
 
@@ -286,7 +286,7 @@ pub(crate) struct CohortArgs {
 pub(crate) async fn cohorts_cmd(g: &Global, a: CohortArgs, out: &mut dyn Write) -> Result<()> {
     let ws = crate::commands::existing(g)?;
     let tz = calendar::zone(&ws.manifest()?.settings);
-    let mut spec = CohortSpec {
+    let p = CohortParams {
         period: match a.period {
             PeriodArg::Week => Period::Week,
             PeriodArg::Month => Period::Month,
@@ -295,15 +295,15 @@ pub(crate) async fn cohorts_cmd(g: &Global, a: CohortArgs, out: &mut dyn Write) 
             BasisArg::FirstPurchase => Basis::FirstPurchase,
             BasisArg::Registration => Basis::Registration,
         },
-        activity: match a.active {
+        active: match a.active {
             ActiveArg::Orders => CohortActivity::Orders,
             ActiveArg::Events => CohortActivity::Events,
         },
+        from: a.from,
+        to: a.to,
         by_channel: a.by_channel,
-        as_of: as_of(g, &tz),
-        ..Default::default()
     };
-    (spec.from, spec.to) = period(&tz, a.from.as_deref(), a.to.as_deref())?;
+    let spec = p.spec(&tz, as_of(g, &tz))?;
     let r = cohorts::cohorts(&ws, &spec).await?;
     match g.format {
         Format::Json => write_json(out, &r),
@@ -416,16 +416,17 @@ pub(crate) struct LifecycleArgs {
 pub(crate) async fn lifecycle_cmd(g: &Global, a: LifecycleArgs, out: &mut dyn Write) -> Result<()> {
     let ws = crate::commands::existing(g)?;
     let tz = calendar::zone(&ws.manifest()?.settings);
-    let mut spec = LifecycleSpec {
+    let p = LifecycleParams {
         period: match a.period {
             LifePeriodArg::Day => Period::Day,
             LifePeriodArg::Week => Period::Week,
             LifePeriodArg::Month => Period::Month,
         },
-        event: a.event.clone(),
-        ..Default::default()
+        event: a.event,
+        from: a.from,
+        to: a.to,
     };
-    (spec.from, spec.to) = events_period(g, &tz, a.from.as_deref(), a.to.as_deref())?;
+    let spec = p.spec(&tz, as_of(g, &tz))?;
     let r = lifecycle::lifecycle(&ws, &spec).await?;
     if g.format == Format::Json {
         return write_json(out, &r);

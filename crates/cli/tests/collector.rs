@@ -733,6 +733,41 @@ fn api_answers_what_the_command_line_prints() {
         ])
     );
     assert_eq!(
+        api("/api/cohorts?period=week&basis=registration&active=events&by_channel=true"),
+        cli(&[
+            "cohorts",
+            "--period",
+            "week",
+            "--basis",
+            "registration",
+            "--active",
+            "events",
+            "--by-channel"
+        ])
+    );
+    assert_eq!(
+        api("/api/cohorts?basis=first-purchase&from=2025-03-01"),
+        cli(&["cohorts", "--from", "2025-03-01"])
+    );
+    assert_eq!(
+        api("/api/lifecycle?period=month&event=order&as_of=2025-10-31"),
+        cli(&[
+            "--as-of",
+            "2025-10-31",
+            "lifecycle",
+            "--period",
+            "month",
+            "--event",
+            "order"
+        ])
+    );
+    let (st, v) = get("/api/cohorts?period=fortnight", Some(TOKEN));
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (400, Some("invalid_parameter")),
+        "{v}"
+    );
+    assert_eq!(
         api("/api/returns?by=category&from=2025-06-01&min_units=5"),
         cli(&[
             "returns",

@@ -16,35 +16,51 @@ use serde::de::DeserializeOwned;
 use shoplens_engine::customers::rfm::{self, RfmParams};
 use shoplens_engine::goods::{self, InventoryParams, ReturnsParams};
 use shoplens_engine::people::activity::{self, ActivityParams};
+use shoplens_engine::people::cohorts::{self, CohortParams};
+use shoplens_engine::people::lifecycle::{self, LifecycleParams};
 use shoplens_engine::people::repurchase::{self, RepurchaseParams};
 use shoplens_engine::practice::kpis::{self, KpiParams};
 use shoplens_engine::{Workspace, calendar};
 
 use crate::{ApiError, ApiErrorCode, App};
 
-/// Each typed endpoint's command words and its parameters' defaults as JSON: a test of the
-/// binary checks that they are its command's flags, same names and defaults.
-pub fn typed_endpoints() -> Vec<(&'static [&'static str], serde_json::Value)> {
-    let json = |v: serde_json::Result<serde_json::Value>| v.unwrap_or_default();
+/// One typed endpoint, described for a test of the binary that checks its parameters are its
+/// command's flags: same names, and the flags' defaults read as the API reads a query give the
+/// parameters' defaults.
+#[derive(Debug, Clone)]
+pub struct TypedEndpoint {
+    /// The command's words (`["rfm"]`), which are the path after /api/.
+    pub words: &'static [&'static str],
+    /// The parameters' defaults, as JSON.
+    pub defaults: serde_json::Value,
+    /// A query string (without globals) read as the endpoint reads it, back as JSON.
+    pub parse: fn(&str) -> Result<serde_json::Value, String>,
+}
+
+fn described<P: Default + Serialize + DeserializeOwned>(
+    words: &'static [&'static str],
+) -> TypedEndpoint {
+    TypedEndpoint {
+        words,
+        defaults: serde_json::to_value(P::default()).unwrap_or_default(),
+        parse: |q| {
+            let p: P = serde_urlencoded::from_str(q).map_err(|e| e.to_string())?;
+            serde_json::to_value(p).map_err(|e| e.to_string())
+        },
+    }
+}
+
+/// Every typed endpoint.
+pub fn typed_endpoints() -> Vec<TypedEndpoint> {
     vec![
-        (&["kpis"], json(serde_json::to_value(KpiParams::default()))),
-        (
-            &["activity"],
-            json(serde_json::to_value(ActivityParams::default())),
-        ),
-        (
-            &["repurchase"],
-            json(serde_json::to_value(RepurchaseParams::default())),
-        ),
-        (&["rfm"], json(serde_json::to_value(RfmParams::default()))),
-        (
-            &["returns"],
-            json(serde_json::to_value(ReturnsParams::default())),
-        ),
-        (
-            &["inventory"],
-            json(serde_json::to_value(InventoryParams::default())),
-        ),
+        described::<KpiParams>(&["kpis"]),
+        described::<ActivityParams>(&["activity"]),
+        described::<CohortParams>(&["cohorts"]),
+        described::<LifecycleParams>(&["lifecycle"]),
+        described::<RepurchaseParams>(&["repurchase"]),
+        described::<RfmParams>(&["rfm"]),
+        described::<ReturnsParams>(&["returns"]),
+        described::<InventoryParams>(&["inventory"]),
     ]
 }
 
@@ -53,6 +69,8 @@ pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/api/kpis", get(kpis_endpoint))
         .route("/api/activity", get(activity_endpoint))
+        .route("/api/cohorts", get(cohorts_endpoint))
+        .route("/api/lifecycle", get(lifecycle_endpoint))
         .route("/api/repurchase", get(repurchase_endpoint))
         .route("/api/rfm", get(rfm_endpoint))
         .route("/api/returns", get(returns_endpoint))
@@ -167,6 +185,20 @@ async fn returns_endpoint(State(app): State<Arc<App>>, RawQuery(q): RawQuery) ->
 async fn inventory_endpoint(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> Response {
     answer(&app, "inventory", q, |s, p: InventoryParams| async move {
         goods::inventory(&s.ws, &p.spec()?).await
+    })
+    .await
+}
+
+async fn cohorts_endpoint(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> Response {
+    answer(&app, "cohorts", q, |s, p: CohortParams| async move {
+        cohorts::cohorts(&s.ws, &p.spec(&s.tz, s.as_of)?).await
+    })
+    .await
+}
+
+async fn lifecycle_endpoint(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> Response {
+    answer(&app, "lifecycle", q, |s, p: LifecycleParams| async move {
+        lifecycle::lifecycle(&s.ws, &p.spec(&s.tz, s.as_of)?).await
     })
     .await
 }

@@ -37,7 +37,7 @@ mod metrics;
 mod router_tests;
 mod web;
 
-pub use api::typed_endpoints;
+pub use api::{TypedEndpoint, typed_endpoints};
 pub use api_error::{ApiError, ApiErrorCode};
 pub use dashboard::{Commands, Dashboard};
 pub use dedup::DedupBounds;

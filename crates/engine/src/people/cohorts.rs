@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shoplens_models::stats::ratio;
 
 use crate::calendar;
@@ -15,7 +15,7 @@ use crate::sql::{PAID, floats, ints, texts, ts_literal};
 use crate::storage::workspace::Workspace;
 
 /// Cohort and activity period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Period {
     /// Calendar days in the shop's zone (lifecycle only; cohorts use weeks or months).
@@ -27,19 +27,21 @@ pub enum Period {
     Month,
 }
 
-/// What puts a customer in a cohort.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// What puts a customer in a cohort. Reports name it in snake case (`first_purchase`); as a
+/// parameter it is the command line's `first-purchase` (the snake case is accepted too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all(serialize = "snake_case", deserialize = "kebab-case"))]
 pub enum Basis {
     /// The period of the first paid order.
     #[default]
+    #[serde(alias = "first_purchase")]
     FirstPurchase,
     /// The period of customers.registered_at.
     Registration,
 }
 
 /// What makes a member active in a period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Activity {
     /// A paid order in the period.
@@ -47,6 +49,46 @@ pub enum Activity {
     Orders,
     /// Any event in the period.
     Events,
+}
+
+/// `shoplens cohorts` and `GET /api/cohorts`: the parameters as the command line and the API
+/// take them (same names, same defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CohortParams {
+    /// Cohort and activity period (week or month).
+    pub period: Period,
+    /// What puts a customer in a cohort.
+    pub basis: Basis,
+    /// What makes a member active in a period.
+    pub active: Activity,
+    /// Cohorts from this day on (default: all).
+    pub from: Option<String>,
+    /// Cohorts up to this day, inclusive.
+    pub to: Option<String>,
+    /// Also one matrix per acquisition channel.
+    pub by_channel: bool,
+}
+
+impl CohortParams {
+    /// The spec in the shop's zone `tz`, as of `as_of`.
+    pub fn spec(&self, tz: &chrono_tz::Tz, as_of: Option<i64>) -> Result<CohortSpec> {
+        if self.period == Period::Day {
+            return Err(crate::Error::Invalid(
+                "--period: cohorts are by week or month".into(),
+            ));
+        }
+        let (from, to) = calendar::period(tz, self.from.as_deref(), self.to.as_deref())?;
+        Ok(CohortSpec {
+            period: self.period,
+            basis: self.basis,
+            activity: self.active,
+            from,
+            to,
+            as_of,
+            by_channel: self.by_channel,
+        })
+    }
 }
 
 /// What to compute.

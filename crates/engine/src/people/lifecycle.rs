@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use datafusion::arrow::array::{Array, AsArray};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::calendar;
 use crate::error::Result;
@@ -15,6 +15,46 @@ use crate::people::sessions::PERSON;
 use crate::query;
 use crate::sql::{ints, local_day, quote};
 use crate::storage::workspace::Workspace;
+
+/// `shoplens lifecycle` and `GET /api/lifecycle`: the parameters as the command line and the API
+/// take them (same names, same defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LifecycleParams {
+    /// Period: day, week or month.
+    pub period: Period,
+    /// Only this event counts as activity (default: any event), e.g. order.
+    pub event: Option<String>,
+    /// Periods from the one holding this day.
+    pub from: Option<String>,
+    /// Periods up to the one holding this day.
+    pub to: Option<String>,
+}
+
+impl Default for LifecycleParams {
+    fn default() -> LifecycleParams {
+        LifecycleParams {
+            period: Period::Week,
+            event: None,
+            from: None,
+            to: None,
+        }
+    }
+}
+
+impl LifecycleParams {
+    /// The spec in the shop's zone `tz`, as of `as_of`.
+    pub fn spec(&self, tz: &chrono_tz::Tz, as_of: Option<i64>) -> Result<LifecycleSpec> {
+        let (from, to) =
+            calendar::events_period(tz, self.from.as_deref(), self.to.as_deref(), as_of)?;
+        Ok(LifecycleSpec {
+            period: self.period,
+            event: self.event.clone(),
+            from,
+            to,
+        })
+    }
+}
 
 /// What to compute.
 #[derive(Debug, Clone, PartialEq, Default)]
