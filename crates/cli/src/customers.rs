@@ -2,11 +2,10 @@
 
 use std::io::Write;
 
-use anyhow::{Result, bail};
-use chrono::NaiveDate;
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 use serde_json::Value;
-use shoplens_engine::customers::clv::{self, ClvSpec, TimeUnit};
+use shoplens_engine::customers::clv::{self, ClvParams, TimeUnit};
 use shoplens_engine::customers::rfm::{self, RfmParams};
 use shoplens_engine::customers::stages::{self, ChurnSpec, Stage, StageRules, StagesSpec};
 use shoplens_engine::models::rfm::Segment;
@@ -45,24 +44,18 @@ pub(crate) struct ClvArgs {
 
 pub(crate) async fn clv_cmd(g: &Global, a: ClvArgs, out: &mut dyn Write) -> Result<()> {
     let (ws, tz) = crate::commands::existing_in_zone(g)?;
-    let calibration_end = match a.calibration_end.as_deref() {
-        Some(t) => match NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d") {
-            Ok(d) => Some(d),
-            Err(_) => bail!("--calibration-end `{t}` is not a date (1997-09-30)"),
-        },
-        None => None,
-    };
-    let spec = ClvSpec {
-        calibration_end,
-        unit: match a.time_unit {
+    let p = ClvParams {
+        calibration_end: a.calibration_end,
+        time_unit: match a.time_unit {
             Unit::Day => TimeUnit::Day,
             Unit::Week => TimeUnit::Week,
             Unit::Month => TimeUnit::Month,
         },
         horizon: a.horizon,
         discount_rate: a.discount_rate,
-        as_of: as_of(g, &tz),
+        limit: a.limit,
     };
+    let spec = p.spec(as_of(g, &tz))?;
     let r = clv::clv(&ws, &spec).await?;
     if g.format == Format::Json {
         return write_json(out, &r);

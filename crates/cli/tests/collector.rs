@@ -768,6 +768,18 @@ fn api_answers_what_the_command_line_prints() {
         "{v}"
     );
     assert_eq!(
+        api("/api/clv?time_unit=month&horizon=6&calibration_end=2025-09-30"),
+        cli(&[
+            "clv",
+            "--time-unit",
+            "month",
+            "--horizon",
+            "6",
+            "--calibration-end",
+            "2025-09-30"
+        ])
+    );
+    assert_eq!(
         api("/api/returns?by=category&from=2025-06-01&min_units=5"),
         cli(&[
             "returns",

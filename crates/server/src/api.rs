@@ -13,6 +13,7 @@ use axum::routing::get;
 use chrono_tz::Tz;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use shoplens_engine::customers::clv::{self, ClvParams};
 use shoplens_engine::customers::rfm::{self, RfmParams};
 use shoplens_engine::goods::{self, InventoryParams, ReturnsParams};
 use shoplens_engine::people::activity::{self, ActivityParams};
@@ -59,6 +60,7 @@ pub fn typed_endpoints() -> Vec<TypedEndpoint> {
         described::<LifecycleParams>(&["lifecycle"]),
         described::<RepurchaseParams>(&["repurchase"]),
         described::<RfmParams>(&["rfm"]),
+        described::<ClvParams>(&["clv"]),
         described::<ReturnsParams>(&["returns"]),
         described::<InventoryParams>(&["inventory"]),
     ]
@@ -73,6 +75,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/api/lifecycle", get(lifecycle_endpoint))
         .route("/api/repurchase", get(repurchase_endpoint))
         .route("/api/rfm", get(rfm_endpoint))
+        .route("/api/clv", get(clv_endpoint))
         .route("/api/returns", get(returns_endpoint))
         .route("/api/inventory", get(inventory_endpoint))
 }
@@ -199,6 +202,13 @@ async fn cohorts_endpoint(State(app): State<Arc<App>>, RawQuery(q): RawQuery) ->
 async fn lifecycle_endpoint(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> Response {
     answer(&app, "lifecycle", q, |s, p: LifecycleParams| async move {
         lifecycle::lifecycle(&s.ws, &p.spec(&s.tz, s.as_of)?).await
+    })
+    .await
+}
+
+async fn clv_endpoint(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> Response {
+    answer(&app, "clv", q, |s, p: ClvParams| async move {
+        clv::clv(&s.ws, &p.spec(s.as_of)?).await
     })
     .await
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use futures::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shoplens_models::clv::{self as model, FitError, Rft};
 
 use crate::calendar;
@@ -17,7 +17,7 @@ use crate::sql::{buyer_orders, floats, ints, local_day, strings};
 use crate::storage::workspace::Workspace;
 
 /// The time unit of recency, T and the horizon.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TimeUnit {
     /// One day.
@@ -52,6 +52,58 @@ pub struct ClvSpec {
     pub discount_rate: f64,
     /// Data up to this instant (default: the newest timestamp in the workspace).
     pub as_of: Option<i64>,
+}
+
+/// `shoplens clv` and `GET /api/clv`: the parameters as the command line and the API take them
+/// (same names, same defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClvParams {
+    /// Last day of the calibration period, inclusive (default: the as-of day).
+    pub calibration_end: Option<String>,
+    /// Time unit of recency, T and the horizon.
+    pub time_unit: TimeUnit,
+    /// Prediction horizon after the calibration end, in time units.
+    pub horizon: u32,
+    /// Annual discount rate of CLV (0.10 = 10% a year).
+    pub discount_rate: f64,
+    /// Table and CSV rows shown by the command line (the JSON lists every customer).
+    pub limit: usize,
+}
+
+impl Default for ClvParams {
+    fn default() -> ClvParams {
+        ClvParams {
+            calibration_end: None,
+            time_unit: TimeUnit::Week,
+            horizon: 52,
+            discount_rate: 0.10,
+            limit: 20,
+        }
+    }
+}
+
+impl ClvParams {
+    /// The spec, as of `as_of`.
+    pub fn spec(&self, as_of: Option<i64>) -> Result<ClvSpec> {
+        let calibration_end = match self.calibration_end.as_deref() {
+            Some(t) => Some(
+                NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d").map_err(|_| {
+                    Error::Invalid(format!(
+                        "--calibration-end `{t}` is not a date (1997-09-30)"
+                    ))
+                })?,
+            ),
+            None => None,
+        };
+        Ok(ClvSpec {
+            calibration_end,
+            unit: self.time_unit,
+            horizon: self.horizon,
+            discount_rate: self.discount_rate,
+            as_of,
+        })
+    }
 }
 
 impl Default for ClvSpec {
