@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, CommandFactory, Parser};
 use serde_json::{Map, Value, json};
-use shoplens_server::{Api, ApiError, ApiErrorCode};
+use shoplens_engine::cluster::Engine;
+use shoplens_server::{Api, ApiError, ApiErrorCode, Commands as _};
 
 use crate::Cli;
 
@@ -49,12 +50,10 @@ const ALLOWED: &[&[&str]] = &[
 /// Global flags an API call may set (the workspace and format are the server's).
 const GLOBAL_PARAMS: &[(&str, &str)] = &[("as_of", "--as-of"), ("lang", "--lang")];
 
-/// Runs the CLI's commands for the API.
+/// Runs the CLI's commands for the API (the endpoints not typed yet).
 #[derive(Debug)]
 pub(crate) struct CliApi {
-    pub(crate) workspace: PathBuf,
-    /// The server's `--engine` (None: in this process).
-    pub(crate) engine: Option<String>,
+    pub(crate) commands: CliCommands,
 }
 
 /// The clap command of a word path (`["recommend", "user"]`).
@@ -122,12 +121,12 @@ pub(crate) struct CliCommands {
 }
 
 impl CliCommands {
-    /// The workspace and engine of the command line `g`.
-    pub(crate) fn new(g: &crate::Global) -> anyhow::Result<CliCommands> {
-        Ok(CliCommands {
-            workspace: g.workspace.clone(),
-            engine: crate::commands::engine(g)?.flag(),
-        })
+    /// Commands on the workspace at `workspace`, run on `engine`.
+    pub(crate) fn new(workspace: PathBuf, engine: &Engine) -> CliCommands {
+        CliCommands {
+            workspace,
+            engine: engine.flag(),
+        }
     }
 }
 
@@ -172,7 +171,7 @@ impl Api for CliApi {
         let cmd = subcommand(&w)
             .ok_or_else(|| ApiError::new(ApiErrorCode::NotFound, "no such command"))?;
         let args = endpoint_args(&cmd);
-        let mut argv = json_argv(&self.workspace, self.engine.as_deref());
+        let mut argv: Vec<String> = Vec::new();
         let mut options: Vec<String> = Vec::new();
         let mut positionals: Vec<(usize, String)> = Vec::new();
         for (k, v) in params {
@@ -221,7 +220,7 @@ impl Api for CliApi {
             argv.push("--".into());
             argv.extend(positionals.into_iter().map(|p| p.1));
         }
-        run_json(&argv)
+        self.commands.run_json(&argv)
     }
 
     fn openapi(&self) -> Value {

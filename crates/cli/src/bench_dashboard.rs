@@ -36,17 +36,18 @@ pub(crate) fn dashboard_bench(
     if b.rounds == 0 {
         bail!("--rounds must be at least 1");
     }
-    let ws = Workspace::open_existing(&g.workspace)?;
+    let engine = crate::commands::engine(g)?;
+    let ws = Workspace::open_existing(&g.workspace)?.with_engine(engine.clone());
+    let commands = || crate::api::CliCommands::new(g.workspace.clone(), &engine);
     let token = "bench-read-token-0123456789abcdef".to_string();
     let cfg = ServeConfig {
         read_token: token.clone(),
         api: Some(Arc::new(crate::api::CliApi {
-            workspace: g.workspace.clone(),
-            engine: crate::commands::engine(g)?.flag(),
+            commands: commands(),
         })),
         dashboard: Some(Arc::new(shoplens_server::Dashboard::new(
             g.workspace.clone(),
-            Arc::new(crate::api::CliCommands::new(g)?),
+            Arc::new(commands()),
         ))),
         ..ServeConfig::default()
     };

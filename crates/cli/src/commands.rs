@@ -59,11 +59,8 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
 /// Runs a parsed command line, writing what it prints to `out` (stdout, or an API response).
 pub(crate) fn run_to(cli: Cli, out: &mut dyn Write) -> Result<()> {
     let g = cli.global;
-    if let Some(a) = &g.as_of
-        && calendar::parse_as_of(a, &chrono_tz::UTC).is_none()
-    {
-        bail!("--as-of `{a}` is not a date (2024-05-31) or an instant (2024-05-31T23:00:00+08:00)");
-    }
+    // Refused before anything runs (each command reads it again in the shop's zone).
+    calendar::as_of(g.as_of.as_deref(), &chrono_tz::UTC)?;
     // Refused before anything runs; each workspace the command opens carries it.
     engine(&g)?;
     let mut out = out;

@@ -346,7 +346,7 @@ pub(crate) struct StagesArgs {
 
 pub(crate) async fn stages_cmd(g: &Global, a: StagesArgs, out: &mut dyn Write) -> Result<()> {
     let (ws, tz) = crate::commands::existing_in_zone(g)?;
-    let (from, _) = crate::people::period(&tz, a.from.as_deref(), None)?;
+    let (from, _) = shoplens_engine::calendar::period(&tz, a.from.as_deref(), None)?;
     let spec = StagesSpec {
         period: match a.period {
             SnapshotPeriod::Week => Period::Week,

@@ -6,6 +6,7 @@ use std::io::Write;
 use anyhow::{Result, anyhow};
 use clap::{Args, ValueEnum};
 use serde_json::Value;
+use shoplens_engine::calendar;
 use shoplens_engine::goods::baskets::{self, BasketSpec, Level, Unit};
 use shoplens_engine::goods::{
     self, InventoryParams, MatrixRow, MatrixSpec, ReturnsParams, ReturnsRow, SalesMeasure,
@@ -14,7 +15,6 @@ use shoplens_engine::models::baskets::Threshold;
 use shoplens_engine::traffic;
 
 use crate::Global;
-use crate::people::period;
 use crate::render::{Format, Frame, fixed, shown, write_json};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -92,7 +92,7 @@ pub(crate) async fn basket_cmd(g: &Global, a: BasketArgs, out: &mut dyn Write) -
                 .collect(),
         ),
     };
-    (spec.from, spec.to) = period(&tz, a.from.as_deref(), a.to.as_deref())?;
+    (spec.from, spec.to) = calendar::period(&tz, a.from.as_deref(), a.to.as_deref())?;
     spec.bundles = a.bundles;
     let r = baskets::basket(&ws, &spec).await?;
     if g.format == Format::Json {
@@ -275,7 +275,7 @@ pub(crate) async fn products_cmd(g: &Global, a: ProductsArgs, out: &mut dyn Writ
         margin_threshold: a.margin_threshold,
         ..MatrixSpec::default()
     };
-    (spec.from, spec.to) = period(&tz, a.from.as_deref(), a.to.as_deref())?;
+    (spec.from, spec.to) = calendar::period(&tz, a.from.as_deref(), a.to.as_deref())?;
     let r = goods::product_matrix(&ws, &spec).await?;
     if g.format == Format::Json {
         return write_json(out, &r);
@@ -561,7 +561,7 @@ pub(crate) struct ChannelsArgs {
 
 pub(crate) async fn channels_cmd(g: &Global, a: ChannelsArgs, out: &mut dyn Write) -> Result<()> {
     let (ws, tz) = crate::commands::existing_in_zone(g)?;
-    let (from, to) = period(&tz, a.from.as_deref(), a.to.as_deref())?;
+    let (from, to) = calendar::period(&tz, a.from.as_deref(), a.to.as_deref())?;
     let p = traffic::Period {
         from,
         to,

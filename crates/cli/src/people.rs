@@ -18,15 +18,6 @@ use shoplens_engine::people::repurchase::{self, RepurchaseGroup, RepurchaseParam
 use crate::Global;
 use crate::render::{Format, Frame, fixed, write_json};
 
-/// `--from DAY --to DAY` as a half-open interval of instants (see [`calendar::period`]).
-pub(crate) fn period(
-    tz: &Tz,
-    from: Option<&str>,
-    to: Option<&str>,
-) -> Result<(Option<i64>, Option<i64>)> {
-    Ok(calendar::period(tz, from, to)?)
-}
-
 /// The period of an event analysis (see [`calendar::events_period`]).
 pub(crate) fn events_period(
     g: &Global,

@@ -41,7 +41,10 @@ pub(crate) fn report_cmd(
     }
     let dash = shoplens_server::Dashboard::new(
         g.workspace.clone(),
-        std::sync::Arc::new(crate::api::CliCommands::new(g)?),
+        std::sync::Arc::new(crate::api::CliCommands::new(
+            g.workspace.clone(),
+            &crate::commands::engine(g)?,
+        )),
     );
     let text = dash
         .report(params, &g.lang)

@@ -106,25 +106,20 @@ pub(crate) fn run(
             "no write key: give --write-key KEY (repeatable), SHOPLENS_WRITE_KEYS or write_keys in --config"
         );
     }
-    let ws = Workspace::open(&g.workspace)?.with_engine(crate::commands::engine(g)?);
+    // The collector, the typed API and the analyses the dashboard runs all go to the engine
+    // `serve` was started with.
+    let engine = crate::commands::engine(g)?;
+    let ws = Workspace::open(&g.workspace)?.with_engine(engine.clone());
+    let commands = || crate::api::CliCommands::new(g.workspace.clone(), &engine);
     let (read_token, generated) =
         shoplens_server::read_token(ws.root(), a.read_token.or(file.read_token))?;
-    // The analyses the API and dashboard run go to the engine `serve` was started with.
-    let engine = crate::commands::engine(g)?.flag();
     const DAY: u64 = 24 * 3600;
-    let export_max_age = Duration::from_secs(
-        a.export_max_age_days
-            .or(file.export_max_age_days)
-            .unwrap_or(7)
-            * DAY,
-    );
-    let dashboard = std::sync::Arc::new(
-        shoplens_server::Dashboard::new(
-            g.workspace.clone(),
-            std::sync::Arc::new(crate::api::CliCommands::new(g)?),
-        )
-        .with_export_max_age(export_max_age),
-    );
+    let mut dashboard =
+        shoplens_server::Dashboard::new(g.workspace.clone(), std::sync::Arc::new(commands()));
+    if let Some(days) = a.export_max_age_days.or(file.export_max_age_days) {
+        dashboard = dashboard.with_export_max_age(Duration::from_secs(days * DAY));
+    }
+    let dashboard = std::sync::Arc::new(dashboard);
     let cfg = ServeConfig {
         write_keys,
         read_token: read_token.clone(),
@@ -144,8 +139,7 @@ pub(crate) fn run(
             .request_timeout_secs
             .map_or(defaults.request_timeout, Duration::from_secs),
         api: Some(std::sync::Arc::new(crate::api::CliApi {
-            workspace: g.workspace.clone(),
-            engine,
+            commands: commands(),
         })),
         dashboard: Some(dashboard.clone()),
         dedup: shoplens_server::DedupBounds {

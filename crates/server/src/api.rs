@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono_tz::Tz;
@@ -122,26 +123,36 @@ fn split_query<P: DeserializeOwned>(
 }
 
 /// Runs one typed endpoint: parameters in, the analysis's report out as JSON; counted and logged
-/// as every API call is.
+/// as every API call is. The analysis and its serialisation run on a blocking thread, as the
+/// command-line runner's do, so a long one never holds up the collector's requests.
 async fn answer<P, R, F, Fut>(app: &App, name: &str, query: Option<String>, f: F) -> Response
 where
-    P: DeserializeOwned,
+    P: DeserializeOwned + Send + 'static,
     R: Serialize,
-    F: FnOnce(Scope, P) -> Fut,
+    F: FnOnce(Scope, P) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = shoplens_engine::Result<R>>,
 {
     let started = Instant::now();
     if app.cfg.api.is_none() {
-        return ApiError::new(ApiErrorCode::NotFound, "this server has no API").into_response();
+        return crate::no_api();
     }
     let r = match split_query::<P>(&app.ws, query.as_deref()) {
-        Ok((scope, params)) => f(scope, params)
+        Ok((scope, params)) => {
+            let rt = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || {
+                let report = rt
+                    .block_on(f(scope, params))
+                    .map_err(|e| ApiError::new(ApiErrorCode::AnalysisFailed, e.to_string()))?;
+                serde_json::to_vec(&report)
+                    .map_err(|e| ApiError::new(ApiErrorCode::Internal, e.to_string()))
+            })
             .await
-            .map_err(|e| ApiError::new(ApiErrorCode::AnalysisFailed, e.to_string())),
+            .unwrap_or_else(|e| Err(ApiError::new(ApiErrorCode::Internal, e.to_string())))
+        }
         Err(e) => Err(e),
     };
     let resp = match r {
-        Ok(report) => axum::Json(report).into_response(),
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => e.into_response(),
     };
     let status = resp.status().as_u16();

@@ -251,6 +251,11 @@ enum Bearer {
     Blocked(Duration),
 }
 
+/// The answer of every /api route on a server started without the API (collector only).
+fn no_api() -> Response {
+    err(ApiErrorCode::NotFound, "this server has no API")
+}
+
 fn unauthorized() -> Response {
     err(ApiErrorCode::Unauthorized, "the read token is required")
 }
@@ -436,7 +441,7 @@ async fn read_token_required(
 async fn openapi(State(app): State<Arc<App>>) -> Response {
     match &app.cfg.api {
         Some(api) => axum::Json(api.openapi()).into_response(),
-        None => err(ApiErrorCode::NotFound, "this server has no API"),
+        None => no_api(),
     }
 }
 
@@ -446,7 +451,7 @@ async fn api_get(
     axum::extract::Query(params): axum::extract::Query<Vec<(String, String)>>,
 ) -> Response {
     let Some(api) = app.cfg.api.clone() else {
-        return err(ApiErrorCode::NotFound, "this server has no API");
+        return no_api();
     };
     let words: Vec<String> = path
         .split('/')
