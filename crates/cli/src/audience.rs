@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
-use shoplens_engine::customers::audiences::{self, Destination, FIELDS};
+use shoplens_engine::customers::audiences::{self, Destination, ShowParams};
 use shoplens_engine::sql::quote;
 
 use crate::Global;
 use crate::people::as_of;
-use crate::render::{Format, Frame, batches_frame, shown, write_json};
+use crate::render::{Format, Frame, shown, write_json};
 
 #[derive(Debug, Args)]
 pub(crate) struct AudienceArgs {
@@ -28,13 +28,7 @@ enum AudienceCmd {
     /// Saved audiences with their current sizes.
     List,
     /// An audience's current members.
-    Show {
-        /// Audience name.
-        name: String,
-        /// Table and CSV: at most this many members (0 = all).
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-    },
+    Show(ShowParams),
     /// Export an audience's current members to a file (.csv, .xlsx, .jsonl) or a webhook, and
     /// record the export.
     Export {
@@ -162,9 +156,17 @@ pub(crate) async fn run(g: &Global, a: AudienceArgs, out: &mut dyn Write) -> Res
     let at = as_of(g, &tz);
     match a.what {
         AudienceCmd::Fields => {
+            let r = audiences::fields();
+            if g.format == Format::Json {
+                return write_json(out, &r);
+            }
             let mut f = Frame::new(&["column", "type", "meaning"]);
-            for (n, t, m) in FIELDS {
-                f.push(vec![Value::from(n), Value::from(t), Value::from(m)]);
+            for x in r.fields {
+                f.push(vec![
+                    Value::from(x.column),
+                    Value::from(x.kind),
+                    Value::from(x.meaning),
+                ]);
             }
             f.write(out, g.output())
         }
@@ -184,57 +186,33 @@ pub(crate) async fn run(g: &Global, a: AudienceArgs, out: &mut dyn Write) -> Res
             Ok(())
         }
         AudienceCmd::List => {
-            let all = audiences::list(&ws)?;
-            let p = audiences::profile(&ws, at).await?;
-            let mut sized = Vec::new();
-            for x in all {
-                let ctx_rows = audiences::members_of(&p, &x.rule).await?;
-                sized.push((x, ctx_rows));
-            }
+            let r = audiences::list_sized(&ws, at).await?;
             if g.format == Format::Json {
-                let v: Vec<Value> = sized
-                    .iter()
-                    .map(|(x, n)| serde_json::json!({"name": x.name, "rule": x.rule, "description": x.description, "created_at": x.created_at, "customers": n}))
-                    .collect();
-                return write_json(out, &serde_json::json!({"as_of": p.as_of, "audiences": v}));
+                return write_json(out, &r);
             }
             let mut f = Frame::new(&["name", "customers", "rule", "description"]);
-            for (x, n) in sized {
+            for x in r.audiences {
                 f.push(vec![
                     Value::from(x.name),
-                    Value::from(n),
+                    Value::from(x.customers),
                     Value::from(x.rule),
                     Value::from(x.description),
                 ]);
             }
             f.write(out, g.output())
         }
-        AudienceCmd::Show { name, limit } => {
-            let x = audiences::load(&ws, &name)?;
-            let (p, rows) = audiences::members(&ws, &x.rule, at).await?;
-            let schema = p.batch.schema();
+        AudienceCmd::Show(p) => {
+            let r = p.run(&ws, &tz, at).await?;
             if g.format == Format::Json {
-                let members = batches_frame(&schema, &rows, &tz)?.to_json();
-                return write_json(
-                    out,
-                    &serde_json::json!({"audience": x, "as_of": p.as_of, "customers": rows.iter().map(|b| b.num_rows()).sum::<usize>(), "members": members}),
-                );
+                return write_json(out, &r);
             }
-            let n: usize = rows.iter().map(|b| b.num_rows()).sum();
-            let keep = shown(limit, n);
-            let mut left = keep;
-            let mut shown = Vec::new();
-            for b in &rows {
-                if left == 0 {
-                    break;
-                }
-                let take = left.min(b.num_rows());
-                shown.push(b.slice(0, take));
-                left -= take;
-            }
-            batches_frame(&schema, &shown, &tz)?.write(out, g.output())?;
+            let n = r.customers;
+            let keep = shown(p.limit, n);
+            let mut f = Frame::from(r.members);
+            f.rows.truncate(keep);
+            f.write(out, g.output())?;
             if g.format == Format::Table {
-                writeln!(out, "{n} customers (showing {keep}); rule: {}", x.rule)?;
+                writeln!(out, "{n} customers (showing {keep}); rule: {}", r.audience.rule)?;
             }
             Ok(())
         }
@@ -256,10 +234,11 @@ pub(crate) async fn run(g: &Global, a: AudienceArgs, out: &mut dyn Write) -> Res
             Ok(())
         }
         AudienceCmd::Exports => {
-            let log = audiences::exports(&ws)?;
+            let log = audiences::export_log(&ws)?;
             if g.format == Format::Json {
-                return write_json(out, &serde_json::json!({"exports": log}));
+                return write_json(out, &log);
             }
+            let log = log.exports;
             let mut f = Frame::new(&[
                 "exported_at",
                 "audience",

@@ -129,14 +129,24 @@ fn start_cluster(b: &ScaleOutBench, dir: &std::path::Path) -> Result<(String, St
     Ok((format!("ballista://127.0.0.1:{port}"), started))
 }
 
-/// One run of a command line on an engine: seconds and the JSON it printed.
+/// One run of a command as a user runs it (this binary, process start to last byte) on an
+/// engine: seconds and the JSON it printed.
 fn run_once(g: &Global, engine: Option<&str>, args: &[&str]) -> Result<(f64, Value)> {
-    let mut argv = crate::api::json_argv(&g.workspace, engine);
-    argv.extend(args.iter().map(|s| (*s).to_string()));
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.arg("--workspace")
+        .arg(&g.workspace)
+        .args(["--format", "json", "--quiet"]);
+    if let Some(e) = engine {
+        cmd.arg(format!("--engine={e}"));
+    }
+    cmd.args(args);
     let t = Instant::now();
-    let text = crate::api::run_json(&argv).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let done = cmd.stdin(Stdio::null()).output()?;
     let secs = t.elapsed().as_secs_f64();
-    Ok((secs, serde_json::from_slice(text.trim_ascii())?))
+    if !done.status.success() {
+        bail!("{}", String::from_utf8_lossy(&done.stderr).trim());
+    }
+    Ok((secs, serde_json::from_slice(done.stdout.trim_ascii())?))
 }
 
 /// Where two answers differ (the first place found): integers and text exactly, other numbers to

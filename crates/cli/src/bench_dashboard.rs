@@ -38,17 +38,11 @@ pub(crate) fn dashboard_bench(
     }
     let engine = crate::commands::engine(g)?;
     let ws = Workspace::open_existing(&g.workspace)?.with_engine(engine.clone());
-    let commands = || crate::api::CliCommands::new(g.workspace.clone(), &engine);
     let token = "bench-read-token-0123456789abcdef".to_string();
     let cfg = ServeConfig {
         read_token: token.clone(),
-        api: Some(Arc::new(crate::api::CliApi {
-            commands: commands(),
-        })),
-        dashboard: Some(Arc::new(shoplens_server::Dashboard::new(
-            g.workspace.clone(),
-            Arc::new(commands()),
-        ))),
+        api: true,
+        dashboard: Some(Arc::new(shoplens_server::Dashboard::new(ws.clone()))),
         ..ServeConfig::default()
     };
     let (url, stop_tx, server) = crate::bench_collector::serve_in_process(rt, ws, cfg)?;

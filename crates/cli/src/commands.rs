@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
 use serde_json::Value;
 use shoplens_engine::cluster::Engine;
 use shoplens_engine::demo::{self, DemoParams};
 use shoplens_engine::ingest::mapping::MappingFile;
 use shoplens_engine::ingest::{self, IngestOptions, IngestSummary, Progress, presets};
+use shoplens_engine::query::QuarantineParams;
 use shoplens_engine::{Workspace, calendar, query};
 
 use crate::render::{Format, Frame, Output, batches_frame, write_json};
@@ -43,13 +43,6 @@ pub(crate) struct DemoArgs {
     scale: f64,
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct QuarantineArgs {
-    /// Show at most this many rows (0 = all).
-    #[arg(long, default_value_t = 50)]
-    limit: usize,
-}
-
 pub(crate) fn run(cli: Cli) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -77,7 +70,7 @@ pub(crate) fn run_to(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Bench(a) => crate::bench::run(&g, a, &rt, &mut out),
         Command::Experiment(a) => crate::experiment::run(&g, a, &rt, &mut out),
         Command::Serve(a) => crate::serve::run(&g, a, &rt, &mut out),
-        Command::Report(a) => crate::report::report_cmd(&g, a, &mut out),
+        Command::Report(a) => crate::report::report_cmd(&g, a, &rt, &mut out),
         #[cfg(feature = "ballista")]
         Command::Scheduler(a) => crate::cluster::scheduler_cmd(&a, &rt, &mut out),
         #[cfg(feature = "ballista")]
@@ -230,33 +223,13 @@ fn render_ingest(s: &IngestSummary, format: Format, out: &mut dyn Write) -> Resu
     Ok(())
 }
 
-#[derive(Serialize)]
-struct TablesOut {
-    tables: Vec<query::TableStats>,
-    /// The instant analyses run as of: `--as-of`, or the newest timestamp in the workspace.
-    as_of: Option<String>,
-}
-
-/// The as-of instant of every analysis: `--as-of` when given (a date means the end of that day in
-/// the shop's zone), else the newest timestamp in the workspace — never the wall clock.
-async fn as_of(g: &Global, ws: &Workspace) -> Result<Option<i64>> {
-    let tz = calendar::zone(&ws.manifest()?.settings);
-    match &g.as_of {
-        Some(text) => Ok(calendar::parse_as_of(text, &tz)),
-        None => Ok(query::newest_instant(ws).await?),
-    }
-}
-
 async fn tables_cmd(g: &Global, out: &mut dyn Write) -> Result<()> {
-    let ws = existing(g)?;
-    let tables = query::table_stats(&ws).await?;
-    let tz = calendar::zone(&ws.manifest()?.settings);
-    let as_of = as_of(g, &ws)
-        .await?
-        .map(|t| calendar::format_instant(t, &tz));
+    let (ws, tz) = existing_in_zone(g)?;
+    let r = query::tables(&ws, &tz, crate::people::as_of(g, &tz)).await?;
     if g.format == Format::Json {
-        return write_json(out, &TablesOut { tables, as_of });
+        return write_json(out, &r);
     }
+    let (tables, as_of) = (r.tables, r.as_of);
     tables_frame(tables).write(out, g.output())?;
     if g.format == Format::Table {
         writeln!(
@@ -303,19 +276,10 @@ fn write_frame(frame: &Frame, output: Output, out: &mut dyn Write) -> Result<()>
     frame.write(out, output)
 }
 
-async fn quarantine_cmd(g: &Global, a: QuarantineArgs, out: &mut dyn Write) -> Result<()> {
+async fn quarantine_cmd(g: &Global, p: QuarantineParams, out: &mut dyn Write) -> Result<()> {
     let ws = existing(g)?;
-    let limit = if a.limit == 0 {
-        String::new()
-    } else {
-        format!(" LIMIT {}", a.limit)
-    };
-    let q = format!(
-        "SELECT \"commit\", file, line, \"column\", reason, raw FROM quarantine ORDER BY \"commit\", file, line{limit}"
-    );
-    let (schema, batches) = query::sql(&ws, &q).await?;
-    let frame = batches_frame(&schema, &batches, &chrono_tz::UTC)?;
-    write_frame(&frame, g.output(), out)
+    let rows = p.run(&ws).await?;
+    write_frame(&Frame::from(rows), g.output(), out)
 }
 
 fn presets_cmd(g: &Global, show: Option<String>, out: &mut dyn Write) -> Result<()> {

@@ -3,58 +3,18 @@
 use std::io::Write;
 
 use anyhow::Result;
-use clap::{Args, ValueEnum};
 use serde_json::Value;
-use shoplens_engine::customers::clv::{self, ClvParams, TimeUnit};
+use shoplens_engine::customers::clv::{self, ClvParams};
 use shoplens_engine::customers::rfm::{self, RfmParams};
-use shoplens_engine::customers::stages::{self, ChurnSpec, Stage, StageRules, StagesSpec};
+use shoplens_engine::customers::stages::{self, ChurnParams, Stage, StagesParams};
 use shoplens_engine::models::rfm::Segment;
-use shoplens_engine::people::cohorts::Period;
 
 use crate::Global;
 use crate::people::as_of;
 use crate::render::{Format, Frame, fixed, shown, write_json};
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Unit {
-    Day,
-    Week,
-    Month,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct ClvArgs {
-    /// Last day of the calibration period, inclusive (default: the as-of day). Data after it up
-    /// to the horizon is the holdout the predictions are checked against.
-    #[arg(long)]
-    calibration_end: Option<String>,
-    /// Time unit of recency, T and the horizon.
-    #[arg(long, value_enum, default_value = "week")]
-    time_unit: Unit,
-    /// Prediction horizon after the calibration end, in time units.
-    #[arg(long, default_value_t = 52)]
-    horizon: u32,
-    /// Annual discount rate of CLV (0.10 = 10% a year).
-    #[arg(long, default_value_t = 0.10)]
-    discount_rate: f64,
-    /// Table and CSV: at most this many customers, highest CLV first (0 = all; JSON lists all).
-    #[arg(long, default_value_t = 20)]
-    limit: usize,
-}
-
-pub(crate) async fn clv_cmd(g: &Global, a: ClvArgs, out: &mut dyn Write) -> Result<()> {
+pub(crate) async fn clv_cmd(g: &Global, p: ClvParams, out: &mut dyn Write) -> Result<()> {
     let (ws, tz) = crate::commands::existing_in_zone(g)?;
-    let p = ClvParams {
-        calibration_end: a.calibration_end,
-        time_unit: match a.time_unit {
-            Unit::Day => TimeUnit::Day,
-            Unit::Week => TimeUnit::Week,
-            Unit::Month => TimeUnit::Month,
-        },
-        horizon: a.horizon,
-        discount_rate: a.discount_rate,
-        limit: a.limit,
-    };
     let spec = p.spec(as_of(g, &tz))?;
     let r = clv::clv(&ws, &spec).await?;
     if g.format == Format::Json {
@@ -96,7 +56,7 @@ pub(crate) async fn clv_cmd(g: &Global, a: ClvArgs, out: &mut dyn Write) -> Resu
         "expected_order_value",
         "clv",
     ]);
-    let n = shown(a.limit, r.customers.len());
+    let n = shown(p.limit, r.customers.len());
     for c in r.customers.iter().take(n) {
         f.push(vec![
             Value::from(c.user_id.clone()),
@@ -134,26 +94,8 @@ pub(crate) async fn clv_cmd(g: &Global, a: ClvArgs, out: &mut dyn Write) -> Resu
     Ok(())
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct RfmArgs {
-    /// An earlier as-of date (or instant): how customers moved between segments since then.
-    #[arg(long)]
-    compare_to: Option<String>,
-    /// Clusters: `auto` (k from 2 to 8 by silhouette), `none`, or a number.
-    #[arg(long, default_value = "auto")]
-    clusters: String,
-    /// Seed of the clustering.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-}
-
-pub(crate) async fn rfm_cmd(g: &Global, a: RfmArgs, out: &mut dyn Write) -> Result<()> {
+pub(crate) async fn rfm_cmd(g: &Global, p: RfmParams, out: &mut dyn Write) -> Result<()> {
     let (ws, tz) = crate::commands::existing_in_zone(g)?;
-    let p = RfmParams {
-        compare_to: a.compare_to,
-        clusters: a.clusters,
-        seed: a.seed,
-    };
     let spec = p.spec(&tz, as_of(g, &tz))?;
     let r = rfm::rfm(&ws, &spec).await?;
     match g.format {
@@ -299,63 +241,9 @@ pub(crate) async fn rfm_cmd(g: &Global, a: RfmArgs, out: &mut dyn Write) -> Resu
     }
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct RuleArgs {
-    /// Churned after this many days without a paid order.
-    #[arg(long, default_value_t = 90)]
-    silence: i64,
-    /// New while the first paid order is fewer than this many days old.
-    #[arg(long, default_value_t = 30)]
-    new_days: i64,
-    /// At risk when P(alive) falls under this.
-    #[arg(long, default_value_t = 0.3)]
-    p_alive_below: f64,
-    /// At risk when the silence exceeds this many times the customer's expected interval.
-    #[arg(long, default_value_t = 2.0)]
-    interval_factor: f64,
-}
-
-impl RuleArgs {
-    fn rules(&self) -> StageRules {
-        StageRules {
-            silence_days: self.silence,
-            new_days: self.new_days,
-            p_alive_below: self.p_alive_below,
-            interval_factor: self.interval_factor,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum SnapshotPeriod {
-    Week,
-    Month,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct StagesArgs {
-    /// A snapshot at the end of every period.
-    #[arg(long, value_enum, default_value = "month")]
-    period: SnapshotPeriod,
-    /// First snapshot: the period holding this day (default: the first purchase).
-    #[arg(long)]
-    from: Option<String>,
-    #[command(flatten)]
-    rules: RuleArgs,
-}
-
-pub(crate) async fn stages_cmd(g: &Global, a: StagesArgs, out: &mut dyn Write) -> Result<()> {
+pub(crate) async fn stages_cmd(g: &Global, p: StagesParams, out: &mut dyn Write) -> Result<()> {
     let (ws, tz) = crate::commands::existing_in_zone(g)?;
-    let (from, _) = shoplens_engine::calendar::period(&tz, a.from.as_deref(), None)?;
-    let spec = StagesSpec {
-        period: match a.period {
-            SnapshotPeriod::Week => Period::Week,
-            SnapshotPeriod::Month => Period::Month,
-        },
-        rules: a.rules.rules(),
-        from,
-        as_of: as_of(g, &tz),
-    };
+    let spec = p.spec(&tz, as_of(g, &tz))?;
     let r = stages::stages(&ws, &spec).await?;
     if g.format == Format::Json {
         return write_json(out, &r);
@@ -422,25 +310,9 @@ pub(crate) async fn stages_cmd(g: &Global, a: StagesArgs, out: &mut dyn Write) -
     Ok(())
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct ChurnArgs {
-    #[command(flatten)]
-    rules: RuleArgs,
-    /// Horizon of the expected value (CLV) that ranks win-back candidates, in weeks.
-    #[arg(long, default_value_t = 52)]
-    horizon: u32,
-    /// Table and CSV: at most this many win-back candidates (0 = all).
-    #[arg(long, default_value_t = 20)]
-    limit: usize,
-}
-
-pub(crate) async fn churn_cmd(g: &Global, a: ChurnArgs, out: &mut dyn Write) -> Result<()> {
+pub(crate) async fn churn_cmd(g: &Global, p: ChurnParams, out: &mut dyn Write) -> Result<()> {
     let (ws, tz) = crate::commands::existing_in_zone(g)?;
-    let spec = ChurnSpec {
-        rules: a.rules.rules(),
-        horizon_weeks: a.horizon,
-        as_of: as_of(g, &tz),
-    };
+    let spec = p.spec(as_of(g, &tz));
     let r = stages::churn(&ws, &spec).await?;
     if g.format == Format::Json {
         return write_json(out, &r);
@@ -479,7 +351,7 @@ pub(crate) async fn churn_cmd(g: &Global, a: ChurnArgs, out: &mut dyn Write) -> 
         "historical_value",
         "expected_value",
     ]);
-    let n = shown(a.limit, r.win_back.len());
+    let n = shown(p.limit, r.win_back.len());
     for c in r.win_back.iter().take(n) {
         f.push(vec![
             Value::from(c.user_id.clone()),

@@ -7,10 +7,12 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use shoplens_engine::models::abtest::{
-    self, Analysis, Config, Correction, Kind, MetricValues, analyze, infer_kind,
+    self, Analysis, Kind, MetricValues, analyze, infer_kind,
 };
 use shoplens_engine::models::assign::{Assigner, in_namespace};
-use shoplens_engine::practice::experiments::{self, Definition, ExperimentSpec, Namespace};
+use shoplens_engine::practice::experiments::{
+    self, AnalyzeParams, Definition, ListParams, Namespace, PowerParams, StatParams,
+};
 
 use crate::Global;
 use crate::render::{Format, Frame, write_json};
@@ -28,9 +30,9 @@ enum ExperimentWhat {
     /// Analyse an experiment held as one row per user in a CSV file (no workspace needed).
     AnalyzeFile(AnalyzeFileArgs),
     /// Analyse a workspace experiment: first exposure per user, outcomes after it in the window.
-    Analyze(AnalyzeArgs),
+    Analyze(AnalyzeParams),
     /// Users needed per arm to detect an effect (two-sided, equal arms).
-    Power(PowerArgs),
+    Power(PowerParams),
     /// Define (or with --replace, change) an experiment in the workspace.
     Define(DefineArgs),
     /// The workspace's experiments, their status and any overlap on one surface.
@@ -80,103 +82,6 @@ struct DefineArgs {
 }
 
 #[derive(Debug, Args)]
-struct PowerArgs {
-    /// Baseline conversion rate (proportions), e.g. 0.10.
-    #[arg(long, conflicts_with = "sd")]
-    baseline: Option<f64>,
-    /// Standard deviation per user (means).
-    #[arg(long)]
-    sd: Option<f64>,
-    /// The smallest effect worth detecting: absolute (0.02 = two points), or relative with --relative.
-    #[arg(long)]
-    mde: f64,
-    /// --mde is relative to the baseline (0.05 = +5%); proportions only.
-    #[arg(long)]
-    relative: bool,
-    /// Two-sided significance level.
-    #[arg(long, default_value_t = 0.05)]
-    alpha: f64,
-    /// Power.
-    #[arg(long, default_value_t = 0.8)]
-    power: f64,
-}
-
-#[derive(Debug, Args)]
-struct AnalyzeArgs {
-    /// The experiment id (exposures.experiment_id).
-    experiment: String,
-    /// The control variant.
-    #[arg(long, default_value = "control")]
-    control: String,
-    /// Metrics: conversion, orders, revenue, aov (revenue / orders, delta method) or an event
-    /// name; `name:lower` when a decrease is good. Default: the definition's primary and
-    /// guardrail metrics, else conversion,orders,revenue,aov.
-    #[arg(long, value_delimiter = ',')]
-    metrics: Vec<String>,
-    /// Planned split for the SRM test, sorted-variant order (default: the experiment's weights).
-    #[arg(long, value_delimiter = ',')]
-    weights: Vec<f64>,
-    /// CUPED: adjust each metric by the same metric before the user's first exposure.
-    #[arg(long)]
-    cuped: bool,
-    /// Days before exposure that CUPED's covariate covers.
-    #[arg(long, default_value_t = 14, requires = "cuped")]
-    cuped_days: u32,
-    #[command(flatten)]
-    stats: StatArgs,
-}
-
-/// Options every analysis takes.
-#[derive(Debug, Args)]
-struct StatArgs {
-    /// Confidence of the intervals.
-    #[arg(long, default_value_t = 0.95)]
-    confidence: f64,
-    /// Multiple-comparison correction of the p-values.
-    #[arg(long, value_enum, default_value_t = CorrectionArg::None)]
-    correction: CorrectionArg,
-    /// Always-valid p-values and intervals (a confidence sequence), safe to look at every day
-    /// while the experiment runs; wider than fixed-horizon ones.
-    #[arg(long)]
-    sequential: bool,
-    /// Users in total at which the sequence is tightest (GrowthBook's default 5,000).
-    #[arg(long, default_value_t = abtest::SEQUENTIAL_TUNING, requires = "sequential")]
-    sequential_tuning: f64,
-}
-
-impl StatArgs {
-    fn config(&self) -> Result<Config> {
-        if !(0.5..1.0).contains(&self.confidence) {
-            bail!("--confidence must be in [0.5, 1), e.g. 0.95");
-        }
-        if !(self.sequential_tuning.is_finite() && self.sequential_tuning >= 1.0) {
-            bail!("--sequential-tuning must be a number of users ≥ 1, e.g. 5000");
-        }
-        Ok(Config {
-            confidence: self.confidence,
-            sequential: self.sequential.then_some(self.sequential_tuning),
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum CorrectionArg {
-    None,
-    Holm,
-    Bh,
-}
-
-impl CorrectionArg {
-    fn get(self) -> Correction {
-        match self {
-            CorrectionArg::None => Correction::None,
-            CorrectionArg::Holm => Correction::Holm,
-            CorrectionArg::Bh => Correction::BenjaminiHochberg,
-        }
-    }
-}
-
-#[derive(Debug, Args)]
 struct AnalyzeFileArgs {
     /// The CSV file (header line; one row per user).
     file: PathBuf,
@@ -197,7 +102,7 @@ struct AnalyzeFileArgs {
     #[arg(long)]
     covariate: Option<String>,
     #[command(flatten)]
-    stats: StatArgs,
+    stats: StatParams,
 }
 
 #[derive(Debug, Args)]
@@ -237,19 +142,7 @@ pub(crate) fn run(
         ExperimentWhat::Power(x) => power(g, &x, out),
         ExperimentWhat::Analyze(x) => {
             let ws = crate::commands::existing(g)?;
-            let r = rt.block_on(experiments::analyze(
-                &ws,
-                &ExperimentSpec {
-                    experiment: x.experiment.clone(),
-                    control: x.control.clone(),
-                    metrics: x.metrics.clone(),
-                    weights: x.weights.clone(),
-                    config: x.stats.config()?,
-                    cuped_days: x.cuped.then_some(x.cuped_days),
-                },
-            ))?;
-            let mut r = r;
-            abtest::correct(&mut r.analysis, x.stats.correction.get());
+            let r = rt.block_on(x.run(&ws))?;
             if g.format == Format::Json {
                 return write_json(out, &r);
             }
@@ -445,7 +338,7 @@ fn analyze_file(g: &Global, a: &AnalyzeFileArgs, out: &mut dyn Write) -> Result<
         .collect();
     let mut r = analyze(&variants, &a.control, &metrics, &a.weights, &cfg)
         .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-    abtest::correct(&mut r, a.stats.correction.get());
+    abtest::correct(&mut r, a.stats.correction.into());
     write_analysis(g, &r, out)
 }
 
@@ -539,34 +432,8 @@ fn write_analysis(g: &Global, r: &Analysis, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-fn power(g: &Global, a: &PowerArgs, out: &mut dyn Write) -> Result<()> {
-    if !(0.0..0.5).contains(&a.alpha) || !(0.5..1.0).contains(&a.power) {
-        bail!("--alpha must be in (0, 0.5) and --power in [0.5, 1)");
-    }
-    let (kind, n, delta) = match (a.baseline, a.sd) {
-        (Some(p), None) => {
-            let delta = if a.relative { p * a.mde } else { a.mde };
-            (
-                "proportion",
-                abtest::sample_size_proportion(p, delta, a.alpha, a.power),
-                delta,
-            )
-        }
-        (None, Some(sd)) if !a.relative => (
-            "mean",
-            abtest::sample_size_mean(sd, a.mde, a.alpha, a.power),
-            a.mde,
-        ),
-        _ => bail!("give --baseline RATE (proportions) or --sd SD (means, absolute --mde)"),
-    };
-    let Some(n) = n else {
-        bail!("no sample size: the effect must be non-zero and the rates within 0..1");
-    };
-    let per_arm = n.ceil() as u64;
-    let v = serde_json::json!({
-        "kind": kind, "delta": delta, "alpha": a.alpha, "power": a.power,
-        "users_per_arm": per_arm, "users_total": per_arm * 2, "exact": n,
-    });
+fn power(g: &Global, a: &PowerParams, out: &mut dyn Write) -> Result<()> {
+    let v = a.run()?;
     if g.format == Format::Json {
         return write_json(out, &v);
     }
@@ -579,12 +446,12 @@ fn power(g: &Global, a: &PowerArgs, out: &mut dyn Write) -> Result<()> {
         "users_total",
     ]);
     f.push(vec![
-        Value::from(kind),
-        Value::from(delta),
-        Value::from(a.alpha),
-        Value::from(a.power),
-        Value::from(per_arm),
-        Value::from(per_arm * 2),
+        Value::from(v.kind),
+        Value::from(v.delta),
+        Value::from(v.alpha),
+        Value::from(v.power),
+        Value::from(v.users_per_arm),
+        Value::from(v.users_total),
     ]);
     f.write(out, g.output())
 }
@@ -650,42 +517,13 @@ fn define(
     Ok(())
 }
 
-#[derive(serde::Serialize)]
-struct Listed {
-    #[serde(flatten)]
-    def: Definition,
-    starts_at: Option<String>,
-    ends_at: Option<String>,
-    status: &'static str,
-}
-
 fn list(g: &Global, rt: &tokio::runtime::Runtime, out: &mut dyn Write) -> Result<()> {
-    let ws = crate::commands::existing(g)?;
-    let tz = shoplens_engine::calendar::zone(&ws.manifest()?.settings);
-    let defs = rt.block_on(experiments::definitions(&ws))?;
-    let at = match crate::people::as_of(g, &tz) {
-        Some(t) => t,
-        None => rt
-            .block_on(shoplens_engine::query::newest_instant(&ws))?
-            .unwrap_or(i64::MAX),
-    };
-    let overlaps = experiments::overlaps(&defs);
-    let fmt = |t: Option<i64>| t.map(|x| shoplens_engine::calendar::format_instant(x, &tz));
-    let listed: Vec<Listed> = defs
-        .into_iter()
-        .map(|d| Listed {
-            starts_at: fmt(d.starts_at),
-            ends_at: fmt(d.ends_at),
-            status: d.status(at),
-            def: d,
-        })
-        .collect();
+    let (ws, tz) = crate::commands::existing_in_zone(g)?;
+    let r = rt.block_on(ListParams {}.run(&ws, &tz, crate::people::as_of(g, &tz)))?;
     if g.format == Format::Json {
-        return write_json(
-            out,
-            &serde_json::json!({"experiments": listed, "overlaps": overlaps}),
-        );
+        return write_json(out, &r);
     }
+    let (listed, overlaps) = (r.experiments, r.overlaps);
     let mut f = Frame::new(&[
         "key",
         "status",

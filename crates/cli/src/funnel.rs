@@ -2,119 +2,18 @@
 
 use std::io::Write;
 
-use anyhow::{Result, bail};
-use clap::{Args, ValueEnum};
+use anyhow::Result;
 use serde_json::Value;
 use shoplens_engine::calendar;
-use shoplens_engine::models::funnel::Mode;
-use shoplens_engine::people::funnel::{self, Breakdown, FunnelReport, FunnelSpec, StepStats, Unit};
+use shoplens_engine::people::funnel::{self, FunnelParams, FunnelReport, StepStats, Unit};
 
 use crate::Global;
 use crate::render::{Format, Frame, Output, write_json};
 
-#[derive(Debug, Args)]
-pub(crate) struct FunnelArgs {
-    /// Ordered step events, comma-separated (e.g. product_view,add_to_cart,order).
-    #[arg(long, value_delimiter = ',', required = true)]
-    steps: Vec<String>,
-    /// Window from a chain's first step to its last, inclusive (24h, 30m, 7d, 1h30m, seconds).
-    #[arg(long, default_value = "24h")]
-    window: String,
-    /// ClickHouse windowFunnel mode.
-    #[arg(long, value_enum, default_value_t = ModeArg::Default)]
-    mode: ModeArg,
-    /// First day (or instant) of events counted, in the shop's time zone (default: all data).
-    #[arg(long)]
-    from: Option<String>,
-    /// Last day counted, inclusive (or an instant, exclusive).
-    #[arg(long)]
-    to: Option<String>,
-    /// Only events of this channel.
-    #[arg(long)]
-    channel: Option<String>,
-    /// Only events of this device class.
-    #[arg(long)]
-    device: Option<String>,
-    /// Only events of this category.
-    #[arg(long)]
-    category: Option<String>,
-    /// Break down by channel, device, category, brand, first_touch_channel or variant:EXPERIMENT.
-    #[arg(long)]
-    breakdown: Option<String>,
-    /// Hold an event column constant across steps (item_id, category, brand, …).
-    #[arg(long)]
-    same: Option<String>,
-    /// A per-step limit from the previous step, STEP:DURATION (e.g. 2:1h); repeatable.
-    #[arg(long = "step-window", value_name = "STEP:DURATION")]
-    step_window: Vec<String>,
-    /// Exclusion events: one after a chain's step k−1 and before its step k voids the chain.
-    #[arg(long, value_delimiter = ',')]
-    exclude: Vec<String>,
-    /// Count users or sessions.
-    #[arg(long, value_enum, default_value_t = UnitArg::User)]
-    unit: UnitArg,
-    /// For units that stopped at each step, the N most common next events (0 = off).
-    #[arg(long = "dropped-next", value_name = "N", default_value_t = 0)]
-    dropped_next: usize,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ModeArg {
-    Default,
-    StrictOrder,
-    StrictIncrease,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum UnitArg {
-    User,
-    Session,
-}
-
-pub(crate) async fn run(g: &Global, a: FunnelArgs, out: &mut dyn Write) -> Result<()> {
+pub(crate) async fn run(g: &Global, p: FunnelParams, out: &mut dyn Write) -> Result<()> {
     let ws = crate::commands::existing(g)?;
     let tz = calendar::zone(&ws.manifest()?.settings);
-    let mut spec = FunnelSpec::new(a.steps.clone(), funnel::parse_duration(&a.window)?);
-    spec.mode = match a.mode {
-        ModeArg::Default => Mode::Default,
-        ModeArg::StrictOrder => Mode::StrictOrder,
-        ModeArg::StrictIncrease => Mode::StrictIncrease,
-    };
-    spec.unit = match a.unit {
-        UnitArg::User => Unit::User,
-        UnitArg::Session => Unit::Session,
-    };
-    (spec.from, spec.to) =
-        crate::people::events_period(g, &tz, a.from.as_deref(), a.to.as_deref())?;
-    for (c, v) in [
-        ("channel", &a.channel),
-        ("device", &a.device),
-        ("category", &a.category),
-    ] {
-        if let Some(v) = v {
-            spec.filters.push((c.to_string(), v.clone()));
-        }
-    }
-    spec.breakdown = a.breakdown.as_deref().map(Breakdown::parse).transpose()?;
-    spec.same = a.same.clone();
-    spec.exclude = a.exclude.clone();
-    for sw in &a.step_window {
-        let Some((k, d)) = sw.split_once(':') else {
-            bail!("--step-window `{sw}`: use STEP:DURATION, e.g. 2:1h");
-        };
-        let k: usize = match k.trim().parse() {
-            Ok(k) if k >= 2 && k <= a.steps.len() => k,
-            _ => bail!(
-                "--step-window `{sw}`: the step must be 2..{} (step 1 has no previous step)",
-                a.steps.len()
-            ),
-        };
-        if spec.step_limits_us.len() < k {
-            spec.step_limits_us.resize(k, None);
-        }
-        spec.step_limits_us[k - 1] = Some(funnel::parse_duration(d)?);
-    }
-    spec.next_events = a.dropped_next;
+    let spec = p.spec(&tz, crate::people::as_of(g, &tz))?;
     let report = funnel::funnel(&ws, &spec).await?;
     if g.format == Format::Json {
         return write_json(out, &report);

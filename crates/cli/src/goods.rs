@@ -3,97 +3,18 @@
 
 use std::io::Write;
 
-use anyhow::{Result, anyhow};
-use clap::{Args, ValueEnum};
+use anyhow::Result;
 use serde_json::Value;
-use shoplens_engine::calendar;
-use shoplens_engine::goods::baskets::{self, BasketSpec, Level, Unit};
-use shoplens_engine::goods::{
-    self, InventoryParams, MatrixRow, MatrixSpec, ReturnsParams, ReturnsRow, SalesMeasure,
-};
-use shoplens_engine::models::baskets::Threshold;
-use shoplens_engine::traffic;
+use shoplens_engine::goods::baskets::{self, BasketParams, Level};
+use shoplens_engine::goods::{self, InventoryParams, MatrixRow, ProductParams, ReturnsParams, ReturnsRow, SalesMeasure};
+use shoplens_engine::traffic::{self, ChannelParams};
 
 use crate::Global;
 use crate::render::{Format, Frame, fixed, shown, write_json};
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LevelArg {
-    Item,
-    Category,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum BasketArg {
-    Order,
-    Session,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct BasketArgs {
-    /// Minimum support: share of baskets holding the rule's items (inclusive, exact decimal).
-    #[arg(long, default_value = "0.01")]
-    min_support: String,
-    /// Minimum confidence (inclusive).
-    #[arg(long, default_value = "0.5")]
-    min_confidence: String,
-    /// Minimum lift (inclusive; 0 = none).
-    #[arg(long, default_value = "0")]
-    min_lift: String,
-    /// Most items in a rule (antecedent + consequent).
-    #[arg(long, default_value_t = 10)]
-    max_len: usize,
-    /// Items, or their product categories.
-    #[arg(long, value_enum, default_value = "item")]
-    level: LevelArg,
-    /// An order's items, or a session's.
-    #[arg(long, value_enum, default_value = "order")]
-    basket: BasketArg,
-    /// Session baskets: the events whose items count (comma-separated).
-    #[arg(long, default_value = "add_to_cart")]
-    events: String,
-    /// Baskets from this day (or instant) on, in the shop's zone.
-    #[arg(long)]
-    from: Option<String>,
-    /// Baskets up to this day, inclusive (or an instant, exclusive).
-    #[arg(long)]
-    to: Option<String>,
-    /// Bundle suggestions (pairs and triples) to list.
-    #[arg(long, default_value_t = 10)]
-    bundles: usize,
-    /// Table and CSV: at most this many rules, highest lift first (0 = all; JSON lists all).
-    #[arg(long, default_value_t = 20)]
-    limit: usize,
-}
-
-fn threshold(flag: &str, text: &str) -> Result<Threshold> {
-    Threshold::parse(text).map_err(|e| anyhow!("--{flag}: {e}"))
-}
-
-pub(crate) async fn basket_cmd(g: &Global, a: BasketArgs, out: &mut dyn Write) -> Result<()> {
+pub(crate) async fn basket_cmd(g: &Global, p: BasketParams, out: &mut dyn Write) -> Result<()> {
     let (ws, tz) = crate::commands::existing_in_zone(g)?;
-    let mut spec = BasketSpec::new(
-        threshold("min-support", &a.min_support)?,
-        threshold("min-confidence", &a.min_confidence)?,
-    );
-    spec.min_lift = threshold("min-lift", &a.min_lift)?;
-    spec.max_len = a.max_len;
-    spec.level = match a.level {
-        LevelArg::Item => Level::Item,
-        LevelArg::Category => Level::Category,
-    };
-    spec.unit = match a.basket {
-        BasketArg::Order => Unit::Order,
-        BasketArg::Session => Unit::Session(
-            a.events
-                .split(',')
-                .map(|e| e.trim().to_string())
-                .filter(|e| !e.is_empty())
-                .collect(),
-        ),
-    };
-    (spec.from, spec.to) = calendar::period(&tz, a.from.as_deref(), a.to.as_deref())?;
-    spec.bundles = a.bundles;
+    let spec = p.spec(&tz)?;
     let r = baskets::basket(&ws, &spec).await?;
     if g.format == Format::Json {
         return write_json(out, &r);
@@ -126,7 +47,7 @@ pub(crate) async fn basket_cmd(g: &Global, a: BasketArgs, out: &mut dyn Write) -
             )?;
         }
     }
-    let n = shown(a.limit, r.rules.len());
+    let n = shown(p.limit, r.rules.len());
     let mut f = Frame::new(&[
         "antecedent",
         "consequent",
@@ -187,34 +108,6 @@ pub(crate) async fn basket_cmd(g: &Global, a: BasketArgs, out: &mut dyn Write) -
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum SalesArg {
-    Units,
-    Revenue,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct ProductsArgs {
-    /// Orders from this day (or instant) on, in the shop's zone.
-    #[arg(long)]
-    from: Option<String>,
-    /// Orders up to this day, inclusive (or an instant, exclusive).
-    #[arg(long)]
-    to: Option<String>,
-    /// The sales axis of the quadrants.
-    #[arg(long, value_enum, default_value = "units")]
-    sales: SalesArg,
-    /// High sales at or above this (default: the median over items with costs).
-    #[arg(long)]
-    sales_threshold: Option<f64>,
-    /// High margin rate at or above this, e.g. 0.3 (default: the median).
-    #[arg(long)]
-    margin_threshold: Option<f64>,
-    /// Table and CSV: at most this many items, highest revenue first (0 = all; JSON lists all).
-    #[arg(long, default_value_t = 20)]
-    limit: usize,
-}
-
 fn matrix_frame(rows: &[&MatrixRow], items: bool, csv: bool, zh: bool) -> Frame {
     let num = |x: Option<f64>, digits: usize| fixed(x, digits, csv);
     let mut f = Frame::new(&[
@@ -264,25 +157,16 @@ fn matrix_frame(rows: &[&MatrixRow], items: bool, csv: bool, zh: bool) -> Frame 
     f
 }
 
-pub(crate) async fn products_cmd(g: &Global, a: ProductsArgs, out: &mut dyn Write) -> Result<()> {
+pub(crate) async fn products_cmd(g: &Global, p: ProductParams, out: &mut dyn Write) -> Result<()> {
     let (ws, tz) = crate::commands::existing_in_zone(g)?;
-    let mut spec = MatrixSpec {
-        sales: match a.sales {
-            SalesArg::Units => SalesMeasure::Units,
-            SalesArg::Revenue => SalesMeasure::Revenue,
-        },
-        sales_threshold: a.sales_threshold,
-        margin_threshold: a.margin_threshold,
-        ..MatrixSpec::default()
-    };
-    (spec.from, spec.to) = calendar::period(&tz, a.from.as_deref(), a.to.as_deref())?;
+    let spec = p.spec(&tz)?;
     let r = goods::product_matrix(&ws, &spec).await?;
     if g.format == Format::Json {
         return write_json(out, &r);
     }
     let csv = g.format == Format::Csv;
     let zh = g.lang_zh();
-    let n = shown(a.limit, r.items.len());
+    let n = shown(p.limit, r.items.len());
     if csv {
         return matrix_frame(&r.items.iter().take(n).collect::<Vec<_>>(), true, true, zh)
             .write(out, g.output());
@@ -331,37 +215,6 @@ pub(crate) async fn products_cmd(g: &Global, a: ProductsArgs, out: &mut dyn Writ
     matrix_frame(&r.categories.iter().collect::<Vec<_>>(), false, false, zh).write(out, g.output())
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct ReturnsArgs {
-    /// Group by `item`, `category`, or an attribute (size, colour, division …) within each category.
-    #[arg(long, default_value = "item")]
-    by: String,
-    /// Orders and reviews from this day (or instant) on; reviews without a date are kept.
-    #[arg(long)]
-    from: Option<String>,
-    /// Orders and reviews up to this day, inclusive.
-    #[arg(long)]
-    to: Option<String>,
-    /// A good review has at least this many stars.
-    #[arg(long, default_value_t = 4)]
-    good_rating: i64,
-    /// Quality risk: return rate at least this multiple of the category's median …
-    #[arg(long, default_value_t = 2.0)]
-    risk_multiple: f64,
-    /// … while the good-review rate is below this.
-    #[arg(long, default_value_t = 0.8)]
-    risk_good_below: f64,
-    /// Quality risk: only items with at least this many units sold …
-    #[arg(long, default_value_t = 30)]
-    min_units: i64,
-    /// … and this many reviews.
-    #[arg(long, default_value_t = 10)]
-    min_reviews: i64,
-    /// Table and CSV: at most this many groups, most units first (0 = all; JSON lists all).
-    #[arg(long, default_value_t = 20)]
-    limit: usize,
-}
-
 fn returns_frame(rows: &[ReturnsRow], csv: bool) -> Frame {
     let num = |x: Option<f64>, digits: usize| fixed(x, digits, csv);
     let mut f = Frame::new(&[
@@ -395,26 +248,15 @@ fn returns_frame(rows: &[ReturnsRow], csv: bool) -> Frame {
     f
 }
 
-pub(crate) async fn returns_cmd(g: &Global, a: ReturnsArgs, out: &mut dyn Write) -> Result<()> {
+pub(crate) async fn returns_cmd(g: &Global, p: ReturnsParams, out: &mut dyn Write) -> Result<()> {
     let (ws, tz) = crate::commands::existing_in_zone(g)?;
-    let p = ReturnsParams {
-        by: a.by,
-        from: a.from,
-        to: a.to,
-        good_rating: a.good_rating,
-        risk_multiple: a.risk_multiple,
-        risk_good_below: a.risk_good_below,
-        min_units: a.min_units,
-        min_reviews: a.min_reviews,
-        limit: a.limit,
-    };
     let spec = p.spec(&tz)?;
     let r = goods::returns(&ws, &spec).await?;
     if g.format == Format::Json {
         return write_json(out, &r);
     }
     let csv = g.format == Format::Csv;
-    let n = shown(a.limit, r.rows.len());
+    let n = shown(p.limit, r.rows.len());
     if csv {
         return returns_frame(&r.rows[..n], true).write(out, g.output());
     }
@@ -461,30 +303,8 @@ pub(crate) async fn returns_cmd(g: &Global, a: ReturnsArgs, out: &mut dyn Write)
     Ok(())
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct InventoryArgs {
-    /// First day of the period (default: the first inventory day).
-    #[arg(long)]
-    from: Option<String>,
-    /// Last day of the period, inclusive (default: the last inventory day).
-    #[arg(long)]
-    to: Option<String>,
-    /// Slow movers: stock left and more days of inventory than this (or no sales).
-    #[arg(long, default_value_t = 90.0)]
-    slow_days: f64,
-    /// Table and CSV: at most this many items, most days of inventory first (0 = all).
-    #[arg(long, default_value_t = 20)]
-    limit: usize,
-}
-
-pub(crate) async fn inventory_cmd(g: &Global, a: InventoryArgs, out: &mut dyn Write) -> Result<()> {
+pub(crate) async fn inventory_cmd(g: &Global, p: InventoryParams, out: &mut dyn Write) -> Result<()> {
     let ws = crate::commands::existing(g)?;
-    let p = InventoryParams {
-        from: a.from,
-        to: a.to,
-        slow_days: a.slow_days,
-        limit: a.limit,
-    };
     let spec = p.spec()?;
     let r = goods::inventory(&ws, &spec).await?;
     if g.format == Format::Json {
@@ -516,7 +336,7 @@ pub(crate) async fn inventory_cmd(g: &Global, a: InventoryArgs, out: &mut dyn Wr
             r.stockouts.len()
         )?;
     }
-    let n = shown(a.limit, r.items.len());
+    let n = shown(p.limit, r.items.len());
     let mut f = Frame::new(&[
         "item_id",
         "category",
@@ -546,27 +366,9 @@ pub(crate) async fn inventory_cmd(g: &Global, a: InventoryArgs, out: &mut dyn Wr
     f.write(out, g.output())
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct ChannelsArgs {
-    /// From this day (or instant) on, in the shop's zone (default: all data).
-    #[arg(long)]
-    from: Option<String>,
-    /// Up to this day, inclusive (or an instant, exclusive).
-    #[arg(long)]
-    to: Option<String>,
-    /// Print the daily trend instead of the channel table (JSON always has both).
-    #[arg(long)]
-    daily: bool,
-}
-
-pub(crate) async fn channels_cmd(g: &Global, a: ChannelsArgs, out: &mut dyn Write) -> Result<()> {
+pub(crate) async fn channels_cmd(g: &Global, a: ChannelParams, out: &mut dyn Write) -> Result<()> {
     let (ws, tz) = crate::commands::existing_in_zone(g)?;
-    let (from, to) = calendar::period(&tz, a.from.as_deref(), a.to.as_deref())?;
-    let p = traffic::Period {
-        from,
-        to,
-        as_of: crate::people::as_of(g, &tz),
-    };
+    let p = a.spec(&tz, crate::people::as_of(g, &tz))?;
     let r = traffic::channels(&ws, &p).await?;
     if g.format == Format::Json {
         return write_json(out, &r);

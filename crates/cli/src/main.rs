@@ -1,5 +1,6 @@
 //! The `shoplens` binary: parses flags, calls the engine, renders results. Computes nothing.
 
+#[cfg(test)]
 mod api;
 mod audience;
 mod bench;
@@ -138,7 +139,7 @@ pub(crate) enum Command {
         query: String,
     },
     /// List rows set aside by ingest, with file, line, column and reason.
-    Quarantine(commands::QuarantineArgs),
+    Quarantine(shoplens_engine::query::QuarantineParams),
     /// Build the seeded demo shop in the workspace and report on it.
     Demo(commands::DemoArgs),
     /// Measure speed beside peers on the same data (figures in docs/benchmarks.md).
@@ -146,37 +147,37 @@ pub(crate) enum Command {
     /// KPIs of the command centre (DAU, orders, GMV, AOV, conversion, repurchase, channel
     /// conversion, campaign ROI, returns, sell-through, turnover, churn, member activity): the
     /// last N days against the N before.
-    Kpis(people::KpisArgs),
+    Kpis(shoplens_engine::practice::kpis::KpiParams),
     /// Funnel: users per step, conversion, drop-off and time to convert (ClickHouse windowFunnel semantics).
-    Funnel(funnel::FunnelArgs),
+    Funnel(shoplens_engine::people::funnel::FunnelParams),
     /// Repurchase: N-day repurchase rate of new customers and intervals between purchase days.
-    Repurchase(people::RepurchaseArgs),
+    Repurchase(shoplens_engine::people::repurchase::RepurchaseParams),
     /// Lifetime value: BG/NBD and Gamma-Gamma fits, P(alive), expected purchases and CLV per customer.
-    Clv(customers::ClvArgs),
+    Clv(shoplens_engine::customers::clv::ClvParams),
     /// RFM: scores, the eleven named segments with actions, k-means clusters, movement between dates.
-    Rfm(customers::RfmArgs),
+    Rfm(shoplens_engine::customers::rfm::RfmParams),
     /// Churn risk: stages of buyers at the as-of date and win-back candidates by expected value.
-    Churn(customers::ChurnArgs),
+    Churn(shoplens_engine::customers::stages::ChurnParams),
     /// Audiences: saved rules over customer profiles (segment, stage, CLV, tier …), exported to
     /// CSV, XLSX, JSON lines or a webhook.
     Audience(audience::AudienceArgs),
     /// Customer stages over time (registered-not-purchased, new, active, at risk, churned, won back).
-    Stages(customers::StagesArgs),
+    Stages(shoplens_engine::customers::stages::StagesParams),
     /// Market baskets: association rules (support, confidence, lift, leverage, conviction) by
     /// FP-growth, and bundle suggestions with their order value.
-    Basket(goods::BasketArgs),
+    Basket(shoplens_engine::goods::baskets::BasketParams),
     /// Product matrix: units, revenue, discounts, cost and margin per item and category, in
     /// sales × margin quadrants (star, traffic driver, profit contributor, question) with actions.
-    Products(goods::ProductsArgs),
+    Products(shoplens_engine::goods::ProductParams),
     /// Returns and reviews: return rates by units and orders, good-review rate and rating per item,
     /// category or attribute (size, colour …), and quality-risk flags with their evidence.
-    Returns(goods::ReturnsArgs),
+    Returns(shoplens_engine::goods::ReturnsParams),
     /// Inventory: sell-through, 动销率 (share of SKUs sold), turnover, days of inventory, slow
     /// movers and stock-outs.
-    Inventory(goods::InventoryArgs),
+    Inventory(shoplens_engine::goods::InventoryParams),
     /// Channels: UV, PV, stage conversion, AOV, revenue, margin, new customers, CAC, ROAS, 90-day
     /// repurchase and LTV/CAC per channel, and the daily trend.
-    Channels(goods::ChannelsArgs),
+    Channels(shoplens_engine::traffic::ChannelParams),
     /// Campaigns and promotions: orders, revenue, discount cost, margin, incremental revenue
     /// against the redeemers' baseline period, ROI, and AOV against margin rate.
     Campaigns,
@@ -184,13 +185,13 @@ pub(crate) enum Command {
     /// (item-to-item, implicit ALS, MMR diversity).
     Recommend(recommend::RecommendArgs),
     /// Activity: events, orders and revenue by hour × weekday and category; DAU/WAU/MAU.
-    Activity(people::ActivityArgs),
+    Activity(shoplens_engine::people::activity::ActivityParams),
     /// Cohorts by first purchase or registration: retention and LTV curves.
-    Cohorts(people::CohortArgs),
+    Cohorts(shoplens_engine::people::cohorts::CohortParams),
     /// User lifecycle per period: new, returning, resurrecting, dormant (PostHog's definitions).
-    Lifecycle(people::LifecycleArgs),
+    Lifecycle(shoplens_engine::people::lifecycle::LifecycleParams),
     /// Paths: the commonest sequences after (or before) an event within sessions, and Sankey links.
-    Paths(people::PathArgs),
+    Paths(shoplens_engine::people::paths::PathParams),
     /// Experiments: definitions, assignment, analysis (frequentist, Bayesian, CUPED,
     /// sequential) and sample sizes.
     Experiment(experiment::ExperimentArgs),

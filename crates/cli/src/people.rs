@@ -4,29 +4,18 @@ use std::io::Write;
 
 use anyhow::Result;
 use chrono_tz::Tz;
-use clap::{Args, ValueEnum};
 use serde_json::Value;
 use shoplens_engine::calendar;
 use shoplens_engine::people::activity::{self, ActivityParams};
 use shoplens_engine::people::cohorts::{
-    self, Activity as CohortActivity, Basis, CohortCell, CohortParams, Period,
+    self, CohortCell, CohortParams,
 };
 use shoplens_engine::people::lifecycle::{self, LifecycleParams};
-use shoplens_engine::people::paths::{self, Node, PathSpec};
+use shoplens_engine::people::paths::{self, PathParams};
 use shoplens_engine::people::repurchase::{self, RepurchaseGroup, RepurchaseParams};
 
 use crate::Global;
 use crate::render::{Format, Frame, fixed, write_json};
-
-/// The period of an event analysis (see [`calendar::events_period`]).
-pub(crate) fn events_period(
-    g: &Global,
-    tz: &Tz,
-    from: Option<&str>,
-    to: Option<&str>,
-) -> Result<(Option<i64>, Option<i64>)> {
-    Ok(calendar::events_period(tz, from, to, as_of(g, tz))?)
-}
 
 /// `--as-of` in the shop's zone, when given.
 pub(crate) fn as_of(g: &Global, tz: &Tz) -> Option<i64> {
@@ -35,31 +24,13 @@ pub(crate) fn as_of(g: &Global, tz: &Tz) -> Option<i64> {
         .and_then(|x| calendar::parse_as_of(x, tz))
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct RepurchaseArgs {
-    /// The repurchase window N in days after the first purchase day.
-    #[arg(long, default_value_t = 30)]
-    days: i64,
-    /// First purchases from this day (or instant) on, in the shop's zone (default: all data).
-    #[arg(long)]
-    from: Option<String>,
-    /// First purchases up to this day, inclusive (or an instant, exclusive).
-    #[arg(long)]
-    to: Option<String>,
-}
-
 pub(crate) async fn repurchase_cmd(
     g: &Global,
-    a: RepurchaseArgs,
+    p: RepurchaseParams,
     out: &mut dyn Write,
 ) -> Result<()> {
     let ws = crate::commands::existing(g)?;
     let tz = calendar::zone(&ws.manifest()?.settings);
-    let p = RepurchaseParams {
-        days: a.days,
-        from: a.from,
-        to: a.to,
-    };
     let r = repurchase::repurchase(&ws, &p.spec(&tz, as_of(g, &tz))?).await?;
     if g.format == Format::Json {
         return write_json(out, &r);
@@ -137,27 +108,9 @@ pub(crate) async fn repurchase_cmd(
     Ok(())
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct ActivityArgs {
-    /// First day (or instant) counted, in the shop's zone (default: all data).
-    #[arg(long)]
-    from: Option<String>,
-    /// Last day counted, inclusive (or an instant, exclusive).
-    #[arg(long)]
-    to: Option<String>,
-    /// Hour × weekday maps for at most this many categories (the most active).
-    #[arg(long, default_value_t = 10)]
-    categories: usize,
-}
-
-pub(crate) async fn activity_cmd(g: &Global, a: ActivityArgs, out: &mut dyn Write) -> Result<()> {
+pub(crate) async fn activity_cmd(g: &Global, p: ActivityParams, out: &mut dyn Write) -> Result<()> {
     let ws = crate::commands::existing(g)?;
     let tz = calendar::zone(&ws.manifest()?.settings);
-    let p = ActivityParams {
-        from: a.from,
-        to: a.to,
-        categories: a.categories,
-    };
     let r = activity::activity(&ws, &p.spec(&tz, as_of(g, &tz))?).await?;
     match g.format {
         Format::Json => write_json(out, &r),
@@ -199,7 +152,7 @@ pub(crate) async fn activity_cmd(g: &Global, a: ActivityArgs, out: &mut dyn Writ
             }
             f.write(out, g.output())?;
             let mut f = Frame::new(&["category", "events", "orders", "revenue", "peak hours"]);
-            for c in r.categories.iter().take(a.categories.max(10)) {
+            for c in r.categories.iter().take(p.categories.max(10)) {
                 f.push(vec![
                     Value::from(c.category.clone()),
                     Value::from(c.events),
@@ -234,66 +187,9 @@ pub(crate) async fn activity_cmd(g: &Global, a: ActivityArgs, out: &mut dyn Writ
     }
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum PeriodArg {
-    Week,
-    Month,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum BasisArg {
-    FirstPurchase,
-    Registration,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ActiveArg {
-    Orders,
-    Events,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct CohortArgs {
-    /// Cohort and activity period.
-    #[arg(long, value_enum, default_value_t = PeriodArg::Month)]
-    period: PeriodArg,
-    /// What puts a customer in a cohort.
-    #[arg(long, value_enum, default_value_t = BasisArg::FirstPurchase)]
-    basis: BasisArg,
-    /// What makes a member active in a period.
-    #[arg(long, value_enum, default_value_t = ActiveArg::Orders)]
-    active: ActiveArg,
-    /// Cohorts from this day on (default: all).
-    #[arg(long)]
-    from: Option<String>,
-    /// Cohorts up to this day, inclusive.
-    #[arg(long)]
-    to: Option<String>,
-    /// Also one matrix per acquisition channel.
-    #[arg(long)]
-    by_channel: bool,
-}
-
-pub(crate) async fn cohorts_cmd(g: &Global, a: CohortArgs, out: &mut dyn Write) -> Result<()> {
+pub(crate) async fn cohorts_cmd(g: &Global, p: CohortParams, out: &mut dyn Write) -> Result<()> {
     let ws = crate::commands::existing(g)?;
     let tz = calendar::zone(&ws.manifest()?.settings);
-    let p = CohortParams {
-        period: match a.period {
-            PeriodArg::Week => Period::Week,
-            PeriodArg::Month => Period::Month,
-        },
-        basis: match a.basis {
-            BasisArg::FirstPurchase => Basis::FirstPurchase,
-            BasisArg::Registration => Basis::Registration,
-        },
-        active: match a.active {
-            ActiveArg::Orders => CohortActivity::Orders,
-            ActiveArg::Events => CohortActivity::Events,
-        },
-        from: a.from,
-        to: a.to,
-        by_channel: a.by_channel,
-    };
     let spec = p.spec(&tz, as_of(g, &tz))?;
     let r = cohorts::cohorts(&ws, &spec).await?;
     match g.format {
@@ -381,42 +277,9 @@ pub(crate) async fn cohorts_cmd(g: &Global, a: CohortArgs, out: &mut dyn Write) 
     }
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LifePeriodArg {
-    Day,
-    Week,
-    Month,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct LifecycleArgs {
-    /// Period.
-    #[arg(long, value_enum, default_value_t = LifePeriodArg::Week)]
-    period: LifePeriodArg,
-    /// Only this event counts as activity (default: any event), e.g. order.
-    #[arg(long)]
-    event: Option<String>,
-    /// Periods from the one holding this day.
-    #[arg(long)]
-    from: Option<String>,
-    /// Periods up to the one holding this day.
-    #[arg(long)]
-    to: Option<String>,
-}
-
-pub(crate) async fn lifecycle_cmd(g: &Global, a: LifecycleArgs, out: &mut dyn Write) -> Result<()> {
+pub(crate) async fn lifecycle_cmd(g: &Global, p: LifecycleParams, out: &mut dyn Write) -> Result<()> {
     let ws = crate::commands::existing(g)?;
     let tz = calendar::zone(&ws.manifest()?.settings);
-    let p = LifecycleParams {
-        period: match a.period {
-            LifePeriodArg::Day => Period::Day,
-            LifePeriodArg::Week => Period::Week,
-            LifePeriodArg::Month => Period::Month,
-        },
-        event: a.event,
-        from: a.from,
-        to: a.to,
-    };
     let spec = p.spec(&tz, as_of(g, &tz))?;
     let r = lifecycle::lifecycle(&ws, &spec).await?;
     if g.format == Format::Json {
@@ -461,56 +324,10 @@ pub(crate) async fn lifecycle_cmd(g: &Global, a: LifecycleArgs, out: &mut dyn Wr
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum NodeArg {
-    Event,
-    Page,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct PathArgs {
-    /// Paths after the first occurrence of this event in each session.
-    #[arg(long, conflicts_with = "end")]
-    start: Option<String>,
-    /// Paths leading to the first occurrence of this event.
-    #[arg(long)]
-    end: Option<String>,
-    /// Nodes after (or before) the anchor.
-    #[arg(long, default_value_t = 5)]
-    steps: usize,
-    /// Sequences to list.
-    #[arg(long, default_value_t = 20)]
-    top: usize,
-    /// Nodes are event names or pages.
-    #[arg(long, value_enum, default_value_t = NodeArg::Event)]
-    node: NodeArg,
-    /// Keep consecutive repeats of a node (default: collapsed).
-    #[arg(long)]
-    keep_repeats: bool,
-    /// First day (or instant) counted.
-    #[arg(long)]
-    from: Option<String>,
-    /// Last day counted, inclusive.
-    #[arg(long)]
-    to: Option<String>,
-}
-
-pub(crate) async fn paths_cmd(g: &Global, a: PathArgs, out: &mut dyn Write) -> Result<()> {
+pub(crate) async fn paths_cmd(g: &Global, p: PathParams, out: &mut dyn Write) -> Result<()> {
     let ws = crate::commands::existing(g)?;
     let tz = calendar::zone(&ws.manifest()?.settings);
-    let mut spec = PathSpec {
-        start: a.start.clone(),
-        end: a.end.clone(),
-        steps: a.steps,
-        top: a.top,
-        node: match a.node {
-            NodeArg::Event => Node::Event,
-            NodeArg::Page => Node::Page,
-        },
-        keep_repeats: a.keep_repeats,
-        ..Default::default()
-    };
-    (spec.from, spec.to) = events_period(g, &tz, a.from.as_deref(), a.to.as_deref())?;
+    let spec = p.spec(&tz, as_of(g, &tz))?;
     let r = paths::paths(&ws, &spec).await?;
     if g.format == Format::Json {
         return write_json(out, &r);
@@ -535,7 +352,7 @@ pub(crate) async fn paths_cmd(g: &Global, a: PathArgs, out: &mut dyn Write) -> R
             "{} of {} sessions hold the anchor; consecutive repeats {}",
             r.sessions,
             r.sessions_total,
-            if a.keep_repeats { "kept" } else { "collapsed" }
+            if p.keep_repeats { "kept" } else { "collapsed" }
         )?;
         let mut f = Frame::new(&["step", "from", "to", "sessions"]);
         for l in r.links.iter().filter(|l| l.sessions * 100 >= r.sessions) {
@@ -552,17 +369,12 @@ pub(crate) async fn paths_cmd(g: &Global, a: PathArgs, out: &mut dyn Write) -> R
     Ok(())
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct KpisArgs {
-    /// Whole shop-local days in the period, ending with the as-of day; the previous period is
-    /// as long.
-    #[arg(long, default_value_t = 30)]
-    days: u32,
-}
-
-pub(crate) async fn kpis_cmd(g: &Global, a: KpisArgs, out: &mut dyn Write) -> Result<()> {
+pub(crate) async fn kpis_cmd(
+    g: &Global,
+    p: shoplens_engine::practice::kpis::KpiParams,
+    out: &mut dyn Write,
+) -> Result<()> {
     let (ws, tz) = crate::commands::existing_in_zone(g)?;
-    let p = shoplens_engine::practice::kpis::KpiParams { days: a.days };
     let r = shoplens_engine::practice::kpis::kpis(&ws, &p.spec(as_of(g, &tz))).await?;
     if g.format == Format::Json {
         return write_json(out, &r);

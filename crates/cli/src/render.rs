@@ -8,14 +8,9 @@ use clap::ValueEnum;
 use comfy_table::{Table as Grid, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 use serde_json::Value;
-use shoplens_engine::calendar::format_instant;
-use shoplens_engine::datafusion::arrow::array::{Array, AsArray};
-use shoplens_engine::datafusion::arrow::datatypes::{
-    DataType, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, SchemaRef,
-    TimeUnit, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
-};
+use shoplens_engine::datafusion::arrow::datatypes::SchemaRef;
 use shoplens_engine::datafusion::arrow::record_batch::RecordBatch;
-use shoplens_engine::datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use shoplens_engine::query::Rows;
 
 /// Output format of every command.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -149,66 +144,15 @@ pub(crate) fn write_json<T: Serialize>(out: &mut dyn Write, value: &T) -> Result
 /// Query results as a frame: instants in the shop's zone, decimals as exact numbers, values
 /// JSON cannot hold (NaN, infinity) as null.
 pub(crate) fn batches_frame(schema: &SchemaRef, batches: &[RecordBatch], tz: &Tz) -> Result<Frame> {
-    let mut f = Frame {
-        columns: schema.fields().iter().map(|x| x.name().clone()).collect(),
-        rows: Vec::new(),
-    };
-    let opts = FormatOptions::default().with_null("");
-    for b in batches {
-        let formatters = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
-            .collect::<Result<Vec<_>, _>>()?;
-        for i in 0..b.num_rows() {
-            let mut row = Vec::with_capacity(b.num_columns());
-            for (c, fmt) in b.columns().iter().zip(&formatters) {
-                row.push(cell(c.as_ref(), i, tz, &fmt.value(i).to_string()));
-            }
-            f.rows.push(row);
-        }
-    }
-    Ok(f)
+    Ok(Frame::from(Rows::of(schema, batches, tz)?))
 }
 
-fn cell(a: &dyn Array, i: usize, tz: &Tz, text: &str) -> Value {
-    if a.is_null(i) {
-        return Value::Null;
-    }
-    macro_rules! int {
-        ($t:ty) => {
-            Value::from(a.as_primitive::<$t>().value(i))
-        };
-    }
-    match a.data_type() {
-        DataType::Int8 => int!(Int8Type),
-        DataType::Int16 => int!(Int16Type),
-        DataType::Int32 => int!(Int32Type),
-        DataType::Int64 => int!(Int64Type),
-        DataType::UInt8 => int!(UInt8Type),
-        DataType::UInt16 => int!(UInt16Type),
-        DataType::UInt32 => int!(UInt32Type),
-        DataType::UInt64 => int!(UInt64Type),
-        DataType::Float32 => finite(f64::from(a.as_primitive::<Float32Type>().value(i))),
-        DataType::Float64 => finite(a.as_primitive::<Float64Type>().value(i)),
-        DataType::Boolean => Value::Bool(a.as_boolean().value(i)),
-        DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => text
-            .parse::<serde_json::Number>()
-            .map(Value::Number)
-            .unwrap_or_else(|_| Value::String(text.to_string())),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            let v = a.as_primitive::<shoplens_engine::datafusion::arrow::datatypes::TimestampMicrosecondType>().value(i);
-            Value::String(format_instant(v, tz))
+impl From<Rows> for Frame {
+    fn from(r: Rows) -> Frame {
+        Frame {
+            columns: r.columns,
+            rows: r.values,
         }
-        _ => Value::String(text.to_string()),
-    }
-}
-
-fn finite(x: f64) -> Value {
-    if x.is_finite() {
-        Value::from(x)
-    } else {
-        Value::Null
     }
 }
 

@@ -1,5 +1,5 @@
 //! `shoplens report`: every dashboard page in one HTML file that opens offline (the pages are
-//! the server's dashboard, drawn with the command line's analyses).
+//! the server's dashboard, drawn from the same analyses).
 
 use std::path::PathBuf;
 
@@ -26,6 +26,7 @@ pub(crate) struct ReportArgs {
 pub(crate) fn report_cmd(
     g: &Global,
     a: ReportArgs,
+    rt: &tokio::runtime::Runtime,
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<()> {
     let mut params = Vec::new();
@@ -39,15 +40,11 @@ pub(crate) fn report_cmd(
     {
         params.push(("to".into(), t.chars().take(10).collect()));
     }
-    let dash = shoplens_server::Dashboard::new(
-        g.workspace.clone(),
-        std::sync::Arc::new(crate::api::CliCommands::new(
-            g.workspace.clone(),
-            &crate::commands::engine(g)?,
-        )),
-    );
-    let text = dash
-        .report(params, &g.lang)
+    let dash = shoplens_server::Dashboard::new(crate::commands::existing(g)?);
+    let lang = g.lang.clone();
+    // The pages run their analyses on the runtime's blocking threads, as the server's do.
+    let text = rt
+        .block_on(rt.spawn_blocking(move || dash.report(params, &lang)))?
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     std::fs::write(&a.out, text.as_bytes())
         .map_err(|e| anyhow::anyhow!("{}: {e}", a.out.display()))?;

@@ -110,12 +110,10 @@ pub(crate) fn run(
     // `serve` was started with.
     let engine = crate::commands::engine(g)?;
     let ws = Workspace::open(&g.workspace)?.with_engine(engine.clone());
-    let commands = || crate::api::CliCommands::new(g.workspace.clone(), &engine);
     let (read_token, generated) =
         shoplens_server::read_token(ws.root(), a.read_token.or(file.read_token))?;
     const DAY: u64 = 24 * 3600;
-    let mut dashboard =
-        shoplens_server::Dashboard::new(g.workspace.clone(), std::sync::Arc::new(commands()));
+    let mut dashboard = shoplens_server::Dashboard::new(ws.clone());
     if let Some(days) = a.export_max_age_days.or(file.export_max_age_days) {
         dashboard = dashboard.with_export_max_age(Duration::from_secs(days * DAY));
     }
@@ -138,9 +136,7 @@ pub(crate) fn run(
         request_timeout: file
             .request_timeout_secs
             .map_or(defaults.request_timeout, Duration::from_secs),
-        api: Some(std::sync::Arc::new(crate::api::CliApi {
-            commands: commands(),
-        })),
+        api: true,
         dashboard: Some(dashboard.clone()),
         dedup: shoplens_server::DedupBounds {
             window: a
@@ -165,7 +161,7 @@ pub(crate) fn run(
     // Refused before anything is printed or started.
     cfg.check()?;
     // The command centre is computed in the background as the server starts.
-    std::thread::spawn(move || dashboard.warm_up());
+    drop(rt.spawn_blocking(move || dashboard.warm_up()));
     let addr = a
         .addr
         .or(file.addr)

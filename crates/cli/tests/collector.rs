@@ -799,6 +799,85 @@ fn api_answers_what_the_command_line_prints() {
         api("/api/repurchase?days=30&as_of=2025-09-30"),
         cli(&["--as-of", "2025-09-30", "repurchase", "--days", "30"])
     );
+    let item = cli(&[
+        "sql",
+        "SELECT item_id FROM order_items ORDER BY item_id LIMIT 1",
+    ])["rows"][0]["item_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Every other endpoint, each with a parameter of its own where it takes one.
+    let rest: Vec<(String, Vec<String>)> = [
+        ("/api/tables", "tables"),
+        ("/api/quarantine?limit=5", "quarantine --limit 5"),
+        ("/api/paths?start=product_view&steps=3", "paths --start product_view --steps 3"),
+        ("/api/churn?silence=60&limit=5", "churn --silence 60 --limit 5"),
+        ("/api/stages?period=week&from=2025-09-01", "stages --period week --from 2025-09-01"),
+        ("/api/channels?from=2025-06-01&daily=true", "channels --from 2025-06-01 --daily"),
+        ("/api/campaigns", "campaigns"),
+        ("/api/basket?min_support=0.005&level=category", "basket --min-support 0.005 --level category"),
+        ("/api/recommend/evaluate?split_at=2025-10-01&k=5&factors=8&iterations=3", "recommend evaluate --split-at 2025-10-01 --k 5 --factors 8 --iterations 3"),
+        (&format!("/api/recommend/item?item={item}&basis=bought"), &format!("recommend item {item} --basis bought")),
+        (&format!("/api/recommend/tags?users={user}&min_share=0.2"), &format!("recommend tags {user} --min-share 0.2")),
+        ("/api/recommend/export?audience=vip&model=popularity&k=3", "recommend export --audience vip --model popularity --k 3"),
+        ("/api/experiment/list", "experiment list"),
+        ("/api/experiment/power?baseline=0.1&mde=0.02", "experiment power --baseline 0.1 --mde 0.02"),
+        ("/api/audience/fields", "audience fields"),
+        ("/api/audience/list?as_of=2025-10-31", "--as-of 2025-10-31 audience list"),
+        ("/api/audience/show?name=vip&limit=3", "audience show vip --limit 3"),
+        ("/api/audience/exports", "audience exports"),
+    ]
+    .iter()
+    .map(|(p, c)| (p.to_string(), c.split(' ').map(str::to_string).collect()))
+    .collect();
+    // Timings (the recommenders' fit_seconds) differ from run to run; everything else equals.
+    fn untimed(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                m.remove("fit_seconds");
+                m.values_mut().for_each(untimed);
+            }
+            Value::Array(a) => a.iter_mut().for_each(untimed),
+            _ => {}
+        }
+    }
+    // Integers and text equal exactly; other numbers to 1e-12 relative (the order DataFusion's
+    // partitions deliver rows in changes the last digit of a float sum from run to run).
+    fn same(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) if !(x.is_i64() && y.is_i64()) => {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                (x - y).abs() <= 1e-12 * x.abs().max(y.abs())
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
+            }
+            (Value::Object(x), Value::Object(y)) => {
+                x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+            }
+            _ => a == b,
+        }
+    }
+    for (path, args) in &rest {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (mut a, mut c) = (api(path), cli(&args));
+        untimed(&mut a);
+        untimed(&mut c);
+        assert!(same(&a, &c), "{path}: {a} against {c}");
+    }
+    // The two lists above cover every endpoint the API documents.
+    let tested: Vec<String> = [
+        "funnel", "rfm", "kpis", "products", "experiment/analyze", "recommend/user", "activity",
+        "cohorts", "lifecycle", "clv", "returns", "inventory", "repurchase",
+    ]
+    .iter()
+    .map(|p| format!("/api/{p}"))
+    .chain(rest.iter().map(|(p, _)| p.split('?').next().unwrap().to_string()))
+    .collect();
+    let documented = api("/api/openapi.json");
+    for path in documented["paths"].as_object().unwrap().keys() {
+        assert!(tested.contains(path), "{path} is not compared with the command line");
+    }
     // The OpenAPI document lists every endpoint with its parameters.
     let doc = api("/api/openapi.json");
     assert_eq!(doc["openapi"], "3.0.3");

@@ -109,7 +109,7 @@ pub(crate) fn attribute(json: &str, key: &str) -> Option<String> {
 // Product matrix
 
 /// The sales measure of the quadrants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum SalesMeasure {
     /// Units sold.
@@ -186,6 +186,51 @@ impl Quadrant {
             (false, true) => Quadrant::ProfitContributor,
             (false, false) => Quadrant::Question,
         }
+    }
+}
+
+/// `shoplens products` and `GET /api/products`: the parameters as the command line and the API
+/// take them (same names, same defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProductParams {
+    /// Orders from this day (or instant) on, in the shop's zone.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Orders up to this day, inclusive (or an instant, exclusive).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// The sales axis of the quadrants.
+    #[arg(long, value_enum, default_value_t = SalesMeasure::Units)]
+    pub sales: SalesMeasure,
+    /// High sales at or above this (default: the median over items with costs).
+    #[arg(long)]
+    pub sales_threshold: Option<f64>,
+    /// High margin rate at or above this, e.g. 0.3 (default: the median).
+    #[arg(long)]
+    pub margin_threshold: Option<f64>,
+    /// Table and CSV: at most this many items, highest revenue first (0 = all; JSON lists all).
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+impl Default for ProductParams {
+    fn default() -> ProductParams {
+        crate::params::flag_defaults()
+    }
+}
+
+impl ProductParams {
+    /// The spec in the shop's zone `tz`.
+    pub fn spec(&self, tz: &chrono_tz::Tz) -> Result<MatrixSpec> {
+        let (from, to) = calendar::period(tz, self.from.as_deref(), self.to.as_deref())?;
+        Ok(MatrixSpec {
+            from,
+            to,
+            sales: self.sales,
+            sales_threshold: self.sales_threshold,
+            margin_threshold: self.margin_threshold,
+        })
     }
 }
 
@@ -521,44 +566,42 @@ pub struct ReturnsSpec {
 
 /// `shoplens returns` and `GET /api/returns`: the parameters as the command line and the API take
 /// them (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReturnsParams {
     /// Group by `item`, `category`, or an attribute (size, colour, division …) within each
     /// category.
+    #[arg(long, default_value = "item")]
     pub by: String,
     /// Orders and reviews from this day (or instant) on; reviews without a date are kept.
+    #[arg(long)]
     pub from: Option<String>,
     /// Orders and reviews up to this day, inclusive.
+    #[arg(long)]
     pub to: Option<String>,
     /// A good review has at least this many stars.
+    #[arg(long, default_value_t = 4)]
     pub good_rating: i64,
     /// Quality risk: return rate at least this multiple of the category's median …
+    #[arg(long, default_value_t = 2.0)]
     pub risk_multiple: f64,
     /// … while the good-review rate is below this.
+    #[arg(long, default_value_t = 0.8)]
     pub risk_good_below: f64,
     /// Quality risk: only items with at least this many units sold …
+    #[arg(long, default_value_t = 30)]
     pub min_units: i64,
     /// … and this many reviews.
+    #[arg(long, default_value_t = 10)]
     pub min_reviews: i64,
-    /// Table and CSV rows shown by the command line (the JSON lists every group).
+    /// Table and CSV: at most this many groups, most units first (0 = all; JSON lists all).
+    #[arg(long, default_value_t = 20)]
     pub limit: usize,
 }
 
 impl Default for ReturnsParams {
     fn default() -> ReturnsParams {
-        let s = ReturnsSpec::default();
-        ReturnsParams {
-            by: "item".into(),
-            from: None,
-            to: None,
-            good_rating: s.good_rating,
-            risk_multiple: s.risk_return_multiple,
-            risk_good_below: s.risk_good_review_below,
-            min_units: s.risk_min_units,
-            min_reviews: s.risk_min_reviews,
-            limit: 20,
-        }
+        crate::params::flag_defaults()
     }
 }
 
@@ -1052,27 +1095,26 @@ pub struct InventorySpec {
 
 /// `shoplens inventory` and `GET /api/inventory`: the parameters as the command line and the API
 /// take them (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub struct InventoryParams {
     /// First day of the period (default: the first inventory day).
+    #[arg(long)]
     pub from: Option<String>,
     /// Last day of the period, inclusive (default: the last inventory day).
+    #[arg(long)]
     pub to: Option<String>,
     /// Slow movers: stock left and more days of inventory than this (or no sales).
+    #[arg(long, default_value_t = 90.0)]
     pub slow_days: f64,
-    /// Table and CSV rows shown by the command line (the JSON lists every item).
+    /// Table and CSV: at most this many items, most days of inventory first (0 = all).
+    #[arg(long, default_value_t = 20)]
     pub limit: usize,
 }
 
 impl Default for InventoryParams {
     fn default() -> InventoryParams {
-        InventoryParams {
-            from: None,
-            to: None,
-            slow_days: 90.0,
-            limit: 20,
-        }
+        crate::params::flag_defaults()
     }
 }
 

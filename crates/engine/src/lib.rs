@@ -28,6 +28,7 @@ pub mod goods;
 pub mod ingest;
 pub mod people;
 pub mod practice;
+pub mod params;
 pub mod query;
 pub mod sql;
 pub mod storage;

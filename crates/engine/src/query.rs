@@ -1,6 +1,10 @@
 //! Querying the workspace with DataFusion: every canonical table (and the quarantine) registered
 //! from exactly the files the manifest publishes.
 
+mod rows;
+
+pub use rows::Rows;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -418,4 +422,63 @@ pub(crate) fn stored_strings(
         }
     }
     Ok(out)
+}
+
+/// `shoplens tables`: no parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct TablesParams {}
+
+/// What `shoplens tables` answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct TablesReport {
+    /// Every table.
+    pub tables: Vec<TableStats>,
+    /// The instant analyses run as of: `--as-of`, or the newest timestamp in the workspace.
+    pub as_of: Option<String>,
+}
+
+/// Every table's rows, users and time range, and the as-of instant (`as_of`, else the newest
+/// timestamp in the workspace; never the wall clock), in the shop's zone `tz`.
+pub async fn tables(ws: &Workspace, tz: &chrono_tz::Tz, as_of: Option<i64>) -> Result<TablesReport> {
+    let tables = table_stats(ws).await?;
+    let at = match as_of {
+        Some(t) => Some(t),
+        None => newest_instant(ws).await?,
+    };
+    Ok(TablesReport {
+        tables,
+        as_of: at.map(|t| calendar::format_instant(t, tz)),
+    })
+}
+
+/// `shoplens quarantine`: rows set aside by ingest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, clap::Args)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuarantineParams {
+    /// Show at most this many rows (0 = all).
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+}
+
+impl Default for QuarantineParams {
+    fn default() -> QuarantineParams {
+        crate::params::flag_defaults()
+    }
+}
+
+impl QuarantineParams {
+    /// The rows set aside, with file, line, column and reason, in the order they were stored.
+    pub async fn run(&self, ws: &Workspace) -> Result<Rows> {
+        let limit = if self.limit == 0 {
+            String::new()
+        } else {
+            format!(" LIMIT {}", self.limit)
+        };
+        let q = format!(
+            "SELECT \"commit\", file, line, \"column\", reason, raw FROM quarantine ORDER BY \"commit\", file, line{limit}"
+        );
+        let (schema, batches) = sql(ws, &q).await?;
+        Rows::of(&schema, &batches, &chrono_tz::UTC)
+    }
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use chrono::TimeZone;
 use datafusion::arrow::array::Array;
 use rustc_hash::FxHashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::calendar;
 use crate::error::Result;
@@ -19,6 +19,35 @@ use crate::people::sessions;
 use crate::query;
 use crate::sql::{PAID, floats, in_range, ints, local_day, quote, strings, texts};
 use crate::storage::workspace::Workspace;
+
+/// `shoplens channels` and `GET /api/channels`: the parameters as the command line and the API
+/// take them (same names, same defaults).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelParams {
+    /// From this day (or instant) on, in the shop's zone (default: all data).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Up to this day, inclusive (or an instant, exclusive).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Print the daily trend instead of the channel table (JSON always has both).
+    #[arg(long)]
+    pub daily: bool,
+}
+
+impl ChannelParams {
+    /// The period in the shop's zone `tz`, as of `as_of`.
+    pub fn spec(&self, tz: &chrono_tz::Tz, as_of: Option<i64>) -> Result<Period> {
+        let (from, to) = crate::calendar::period(tz, self.from.as_deref(), self.to.as_deref())?;
+        Ok(Period { from, to, as_of })
+    }
+}
+
+/// `shoplens campaigns` and `GET /api/campaigns`: no parameters yet (every campaign, every day).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignParams {}
 
 /// A period [from, to) in instants (µs); None = open.
 #[derive(Debug, Clone, Copy, Default)]

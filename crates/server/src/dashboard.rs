@@ -1,8 +1,7 @@
 //! The dashboard and the standalone report: every landed analysis as a page of charts and
-//! tables, drawn from exactly the JSON its command prints (`--format json`), so a number on a
-//! page is the command line's number. Pages are rendered on the server (no script); the report
-//! is the same pages in one offline file. The analyses are run by a [`Commands`] the binary
-//! gives (its command line, in process).
+//! tables, drawn from exactly the report its API endpoint answers (which is what its command
+//! prints with `--format json`), so a number on a page is the command line's number. Pages are
+//! rendered on the server (no script); the report is the same pages in one offline file.
 
 mod charts;
 mod html;
@@ -10,8 +9,10 @@ mod i18n;
 mod pages;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+
+use shoplens_engine::Workspace;
+use shoplens_engine::customers::audiences;
 
 use crate::{ApiError, ApiErrorCode, PageRequest, PageResponse};
 use chrono::NaiveDate;
@@ -102,19 +103,49 @@ impl Filters {
 
 pub(crate) use crate::web::percent as urlencode;
 
-/// Runs the analyses pages draw: what `shoplens --format json ARGS…` prints for the served
-/// workspace, on the server's engine.
-pub trait Commands: std::fmt::Debug + Send + Sync {
-    /// The JSON the command line `ARGS…` prints (`args` are the command's words and flags, after
-    /// the global ones the runner sets: workspace, format, engine).
-    fn run_json(&self, args: &[String]) -> Result<Vec<u8>, ApiError>;
+/// One analysis a page draws: its endpoint's words and query (the API's parameters, and the
+/// globals `as_of` and `lang`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Call {
+    words: &'static [&'static str],
+    query: Vec<(String, String)>,
 }
 
-/// Runs commands for pages, caching each result until the workspace's data changes.
+impl Call {
+    /// The endpoint `words` with its defaults.
+    pub(crate) fn new(words: &'static [&'static str]) -> Call {
+        Call {
+            words,
+            query: Vec::new(),
+        }
+    }
+
+    /// Sets a parameter.
+    pub(crate) fn set(&mut self, name: &str, value: impl ToString) {
+        self.query.push((name.to_string(), value.to_string()));
+    }
+
+    /// With a parameter set.
+    pub(crate) fn with(mut self, name: &str, value: impl ToString) -> Call {
+        self.set(name, value);
+        self
+    }
+
+    /// The cache key: the endpoint's path and query.
+    fn key(&self) -> String {
+        format!(
+            "/api/{}?{}",
+            self.words.join("/"),
+            serde_urlencoded::to_string(&self.query).unwrap_or_default()
+        )
+    }
+}
+
+/// Runs the analyses pages draw on the served workspace (and its engine), caching each result
+/// until the workspace's data changes.
 #[derive(Debug)]
 pub(crate) struct Source {
-    pub(crate) workspace: PathBuf,
-    pub(crate) commands: Arc<dyn Commands>,
+    pub(crate) ws: Workspace,
     cache: Mutex<Cache>,
 }
 
@@ -160,14 +191,13 @@ struct Cached {
 
 #[derive(Debug, Default)]
 struct Cache {
-    results: HashMap<Vec<String>, Cached>,
+    results: HashMap<String, Cached>,
 }
 
 impl Source {
-    pub(crate) fn new(workspace: PathBuf, commands: Arc<dyn Commands>) -> Source {
+    pub(crate) fn new(ws: Workspace) -> Source {
         Source {
-            workspace,
-            commands,
+            ws,
             cache: Mutex::new(Cache::default()),
         }
     }
@@ -176,29 +206,73 @@ impl Source {
     fn snapshot(&self) -> Result<(Stamp, String), ApiError> {
         let failed =
             |e: shoplens_engine::Error| ApiError::new(ApiErrorCode::AnalysisFailed, e.to_string());
-        let ws = shoplens_engine::storage::workspace::Workspace::open_existing(&self.workspace)
-            .map_err(failed)?;
-        let manifest = ws.manifest().map_err(failed)?;
+        let manifest = self.ws.manifest().map_err(failed)?;
         let stamp = (
-            shoplens_engine::collector::data_stamp_of(&ws, &manifest).map_err(failed)?,
-            side_stamp(&self.workspace),
+            shoplens_engine::collector::data_stamp_of(&self.ws, &manifest).map_err(failed)?,
+            side_stamp(self.ws.root()),
         );
         Ok((stamp, manifest.settings.currency.unwrap_or_default()))
     }
 
-    /// The JSON that `shoplens --format json ARGS…` prints for the workspace, from the cache
-    /// when it was computed at `stamp` (or recently enough, see [`MAX_STALENESS`]).
-    pub(crate) fn run(&self, args: &[String], stamp: Stamp) -> Result<Arc<Value>, ApiError> {
-        let key = args.to_vec();
+    /// The report of `call` (what its API endpoint answers), from the cache when it was
+    /// computed at `stamp` (or recently enough, see [`MAX_STALENESS`]).
+    pub(crate) fn run(&self, call: &Call, stamp: Stamp) -> Result<Arc<Value>, ApiError> {
+        self.cached(call.key(), stamp, || {
+            let q = serde_urlencoded::to_string(&call.query).unwrap_or_default();
+            crate::api::call(&self.ws, call.words, &q)
+        })
+    }
+
+    /// The rows of a query over the workspace's tables, as `{"columns": …, "rows": […]}`.
+    pub(crate) fn sql(&self, query: &str, stamp: Stamp) -> Result<Arc<Value>, ApiError> {
+        self.cached(format!("sql:{query}"), stamp, || {
+            let failed = |e: shoplens_engine::Error| {
+                ApiError::new(ApiErrorCode::AnalysisFailed, e.to_string())
+            };
+            let tz = shoplens_engine::calendar::zone(&self.ws.manifest().map_err(failed)?.settings);
+            let rows = tokio::runtime::Handle::current().block_on(async {
+                let (schema, batches) = shoplens_engine::query::sql(&self.ws, query).await?;
+                shoplens_engine::query::Rows::of(&schema, &batches, &tz)
+            });
+            serde_json::to_vec(&rows.map_err(failed)?)
+                .map_err(|e| ApiError::new(ApiErrorCode::Internal, e.to_string()))
+        })
+    }
+
+    /// Exports the audience `name` to `dest` as of the day `as_of` (default: the newest data),
+    /// recorded in the export log.
+    pub(crate) fn export(
+        &self,
+        name: &str,
+        dest: &audiences::Destination,
+        as_of: Option<&str>,
+    ) -> Result<audiences::ExportRecord, ApiError> {
+        let failed =
+            |e: shoplens_engine::Error| ApiError::new(ApiErrorCode::AnalysisFailed, e.to_string());
+        let tz = shoplens_engine::calendar::zone(&self.ws.manifest().map_err(failed)?.settings);
+        let at = shoplens_engine::calendar::as_of(as_of, &tz).map_err(failed)?;
+        tokio::runtime::Handle::current()
+            .block_on(audiences::export(&self.ws, name, dest, at))
+            .map_err(failed)
+    }
+
+    /// The JSON `compute` gives, from the cache under `key` when it was computed at `stamp`
+    /// (or recently enough, see [`MAX_STALENESS`]).
+    fn cached(
+        &self,
+        key: String,
+        stamp: Stamp,
+        compute: impl FnOnce() -> Result<Vec<u8>, ApiError>,
+    ) -> Result<Arc<Value>, ApiError> {
         if let Ok(c) = self.cache.lock()
             && let Some(hit) = c.results.get(&key)
             && (hit.stamp == stamp || (hit.stamp.1 == stamp.1 && hit.at.elapsed() < MAX_STALENESS))
         {
             return Ok(Arc::clone(&hit.value));
         }
-        let out = self.commands.run_json(args)?;
+        let out = compute()?;
         let v: Value = serde_json::from_slice(&out).map_err(|e| {
-            ApiError::new(ApiErrorCode::Internal, format!("the command's JSON: {e}"))
+            ApiError::new(ApiErrorCode::Internal, format!("the report's JSON: {e}"))
         })?;
         let v = Arc::new(v);
         if let Ok(mut c) = self.cache.lock() {
@@ -347,10 +421,10 @@ pub struct Dashboard {
 }
 
 impl Dashboard {
-    /// The dashboard of the workspace at `workspace`, its analyses run by `commands`.
-    pub fn new(workspace: PathBuf, commands: Arc<dyn Commands>) -> Dashboard {
+    /// The dashboard of the workspace `ws`, its analyses run on the workspace's engine.
+    pub fn new(ws: Workspace) -> Dashboard {
         Dashboard {
-            source: Source::new(workspace, commands),
+            source: Source::new(ws),
             export_max_age: std::time::Duration::from_secs(7 * 24 * 3600),
         }
     }
@@ -423,7 +497,7 @@ impl Dashboard {
         let ctx = self.ctx(req, false)?;
         match req.page.as_str() {
             "audiences" => {
-                pages::export_audience(&ctx, &self.source.workspace, self.export_max_age, form)
+                pages::export_audience(&ctx, self.source.ws.root(), self.export_max_age, form)
             }
             other => Err(ApiError::new(
                 ApiErrorCode::NotFound,

@@ -39,7 +39,7 @@ mod web;
 
 pub use api::{TypedEndpoint, typed_endpoints};
 pub use api_error::{ApiError, ApiErrorCode};
-pub use dashboard::{Commands, Dashboard};
+pub use dashboard::Dashboard;
 pub use dedup::DedupBounds;
 pub use web::{PageRequest, PageResponse, percent};
 
@@ -66,20 +66,6 @@ pub enum Error {
 /// Result with the server's error.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// What the JSON API runs: the command line's read-only analyses, so every endpoint takes the
-/// same parameters and answers the same fields as `--format json`.
-pub trait Api: std::fmt::Debug + Send + Sync {
-    /// Runs the command named by `words` (e.g. `["recommend", "user"]`) with the query
-    /// parameters; the JSON it prints.
-    fn run(
-        &self,
-        words: &[String],
-        params: &[(String, String)],
-    ) -> std::result::Result<Vec<u8>, ApiError>;
-    /// The OpenAPI 3 document of every endpoint.
-    fn openapi(&self) -> Value;
-}
-
 /// How the server runs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -96,8 +82,8 @@ pub struct ServeConfig {
     /// Longest a request may take before it is answered 503 (the client retries; messageIds
     /// keep a retried message from being stored twice).
     pub request_timeout: Duration,
-    /// The JSON API under /api (None: collector only).
-    pub api: Option<Arc<dyn Api>>,
+    /// Serve the JSON API under /api (false: collector only).
+    pub api: bool,
     /// The dashboard at / (None: no dashboard).
     pub dashboard: Option<Arc<Dashboard>>,
     /// How long and how many messageIds are remembered to drop retried messages.
@@ -144,7 +130,7 @@ impl Default for ServeConfig {
             compact_every: Duration::from_secs(10),
             compact_messages: 500_000,
             request_timeout: Duration::from_secs(30),
-            api: None,
+            api: false,
             dashboard: None,
             dedup: DedupBounds::default(),
             auth_failures_per_minute: 20,
@@ -380,10 +366,9 @@ fn router(app: Arc<App>) -> Router {
         .merge(
             // Behind the read token (bearer): the API and the metrics.
             Router::new()
-                .merge(api::routes())
                 .route("/metrics", get(metrics_page))
                 .route("/api/openapi.json", get(openapi))
-                .route("/api/{*path}", get(api_get))
+                .route("/api/{*path}", get(api::api_get))
                 .route_layer(axum::middleware::from_fn_with_state(
                     Arc::clone(&app),
                     read_token_required,
@@ -439,36 +424,11 @@ async fn read_token_required(
 }
 
 async fn openapi(State(app): State<Arc<App>>) -> Response {
-    match &app.cfg.api {
-        Some(api) => axum::Json(api.openapi()).into_response(),
-        None => no_api(),
+    if app.cfg.api {
+        axum::Json(api::openapi()).into_response()
+    } else {
+        no_api()
     }
-}
-
-async fn api_get(
-    State(app): State<Arc<App>>,
-    axum::extract::Path(path): axum::extract::Path<String>,
-    axum::extract::Query(params): axum::extract::Query<Vec<(String, String)>>,
-) -> Response {
-    let Some(api) = app.cfg.api.clone() else {
-        return no_api();
-    };
-    let words: Vec<String> = path
-        .split('/')
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect();
-    let started = Instant::now();
-    let r = tokio::task::spawn_blocking(move || api.run(&words, &params)).await;
-    let resp = match r {
-        Ok(Ok(body)) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-        Ok(Err(e)) => e.into_response(),
-        Err(e) => err(ApiErrorCode::Internal, e.to_string()),
-    };
-    let status = resp.status().as_u16();
-    app.metrics.request("api", status);
-    tracing::info!(endpoint = %path, status, ms = started.elapsed().as_secs_f64() * 1000.0, "api");
-    resp
 }
 
 /// The answer of an error (docs/api.md, Errors).

@@ -7,6 +7,13 @@
 //! 'loyal') AND member_tier = 'gold'`), parsed as an expression only, so it can filter and nothing
 //! else.
 
+mod params;
+
+pub use params::{
+    AudienceList, AudienceMembers, ExportLog, FieldInfo, FieldsReport, ShowParams,
+    SizedAudience, export_log, fields, list_sized,
+};
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -17,7 +17,7 @@ use crate::sql::{buyer_orders, floats, ints, local_day, strings};
 use crate::storage::workspace::Workspace;
 
 /// The time unit of recency, T and the horizon.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum TimeUnit {
     /// One day.
@@ -56,30 +56,30 @@ pub struct ClvSpec {
 
 /// `shoplens clv` and `GET /api/clv`: the parameters as the command line and the API take them
 /// (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClvParams {
-    /// Last day of the calibration period, inclusive (default: the as-of day).
+    /// Last day of the calibration period, inclusive (default: the as-of day). Data after it up
+    /// to the horizon is the holdout the predictions are checked against.
+    #[arg(long)]
     pub calibration_end: Option<String>,
     /// Time unit of recency, T and the horizon.
+    #[arg(long, value_enum, default_value_t = TimeUnit::Week)]
     pub time_unit: TimeUnit,
     /// Prediction horizon after the calibration end, in time units.
+    #[arg(long, default_value_t = 52)]
     pub horizon: u32,
     /// Annual discount rate of CLV (0.10 = 10% a year).
+    #[arg(long, default_value_t = 0.10)]
     pub discount_rate: f64,
-    /// Table and CSV rows shown by the command line (the JSON lists every customer).
+    /// Table and CSV: at most this many customers, highest CLV first (0 = all; JSON lists all).
+    #[arg(long, default_value_t = 20)]
     pub limit: usize,
 }
 
 impl Default for ClvParams {
     fn default() -> ClvParams {
-        ClvParams {
-            calibration_end: None,
-            time_unit: TimeUnit::Week,
-            horizon: 52,
-            discount_rate: 0.10,
-            limit: 20,
-        }
+        crate::params::flag_defaults()
     }
 }
 

@@ -51,24 +51,23 @@ impl Default for RfmSpec {
 
 /// `shoplens rfm` and `GET /api/rfm`: the parameters as the command line and the API take them
 /// (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub struct RfmParams {
     /// An earlier as-of date (or instant): how customers moved between segments since then.
+    #[arg(long)]
     pub compare_to: Option<String>,
     /// Clusters: `auto` (k from 2 to 8 by silhouette), `none`, or a number.
+    #[arg(long, default_value = "auto")]
     pub clusters: String,
     /// Seed of the clustering.
+    #[arg(long, default_value_t = 42)]
     pub seed: u64,
 }
 
 impl Default for RfmParams {
     fn default() -> RfmParams {
-        RfmParams {
-            compare_to: None,
-            clusters: "auto".into(),
-            seed: 42,
-        }
+        crate::params::flag_defaults()
     }
 }
 

@@ -4,7 +4,7 @@
 use datafusion::arrow::array::Array;
 use futures::StreamExt;
 use rustc_hash::FxHashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shoplens_models::baskets::{
     Baskets, Itemset, RuleThresholds, Threshold, frequent_itemsets, rules,
 };
@@ -16,7 +16,7 @@ use crate::sql::{floats, in_range, label_order, quote, strings};
 use crate::storage::workspace::Workspace;
 
 /// What a basket's elements are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     /// Item ids as written (case-sensitive).
@@ -34,6 +34,92 @@ pub enum Unit {
     /// A session's distinct items among events of these names (session_id, else 30 minutes of
     /// inactivity per person).
     Session(Vec<String>),
+}
+
+/// What a basket is, as a parameter (session baskets take their events from `events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum BasketOf {
+    /// An order's items.
+    Order,
+    /// A session's items.
+    Session,
+}
+
+/// `shoplens basket` and `GET /api/basket`: the parameters as the command line and the API take
+/// them (same names, same defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default, deny_unknown_fields)]
+pub struct BasketParams {
+    /// Minimum support: share of baskets holding the rule's items (inclusive, exact decimal).
+    #[arg(long, default_value = "0.01")]
+    pub min_support: String,
+    /// Minimum confidence (inclusive).
+    #[arg(long, default_value = "0.5")]
+    pub min_confidence: String,
+    /// Minimum lift (inclusive; 0 = none).
+    #[arg(long, default_value = "0")]
+    pub min_lift: String,
+    /// Most items in a rule (antecedent + consequent).
+    #[arg(long, default_value_t = 10)]
+    pub max_len: usize,
+    /// Items, or their product categories.
+    #[arg(long, value_enum, default_value_t = Level::Item)]
+    pub level: Level,
+    /// An order's items, or a session's.
+    #[arg(long, value_enum, default_value_t = BasketOf::Order)]
+    pub basket: BasketOf,
+    /// Session baskets: the events whose items count (comma-separated).
+    #[arg(long, default_value = "add_to_cart")]
+    pub events: String,
+    /// Baskets from this day (or instant) on, in the shop's zone.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Baskets up to this day, inclusive (or an instant, exclusive).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Bundle suggestions (pairs and triples) to list.
+    #[arg(long, default_value_t = 10)]
+    pub bundles: usize,
+    /// Table and CSV: at most this many rules, highest lift first (0 = all; JSON lists all).
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+impl Default for BasketParams {
+    fn default() -> BasketParams {
+        crate::params::flag_defaults()
+    }
+}
+
+impl BasketParams {
+    /// The spec in the shop's zone `tz`.
+    pub fn spec(&self, tz: &chrono_tz::Tz) -> Result<BasketSpec> {
+        let threshold = |flag: &str, text: &str| {
+            Threshold::parse(text).map_err(|e| Error::Invalid(format!("--{flag}: {e}")))
+        };
+        let mut spec = BasketSpec::new(
+            threshold("min-support", &self.min_support)?,
+            threshold("min-confidence", &self.min_confidence)?,
+        );
+        spec.min_lift = threshold("min-lift", &self.min_lift)?;
+        spec.max_len = self.max_len;
+        spec.level = self.level;
+        spec.unit = match self.basket {
+            BasketOf::Order => Unit::Order,
+            BasketOf::Session => Unit::Session(
+                self.events
+                    .split(',')
+                    .map(|e| e.trim().to_string())
+                    .filter(|e| !e.is_empty())
+                    .collect(),
+            ),
+        };
+        (spec.from, spec.to) =
+            crate::calendar::period(tz, self.from.as_deref(), self.to.as_deref())?;
+        spec.bundles = self.bundles;
+        Ok(spec)
+    }
 }
 
 /// What to compute.

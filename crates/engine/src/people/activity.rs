@@ -29,24 +29,23 @@ pub struct ActivitySpec {
 
 /// `shoplens activity` and `GET /api/activity`: the parameters as the command line and the API
 /// take them (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub struct ActivityParams {
     /// First day (or instant) counted, in the shop's zone (default: all data).
+    #[arg(long)]
     pub from: Option<String>,
     /// Last day counted, inclusive (or an instant, exclusive; default: the as-of instant).
+    #[arg(long)]
     pub to: Option<String>,
     /// Hour × weekday maps for at most this many categories (the most active).
+    #[arg(long, default_value_t = 10)]
     pub categories: usize,
 }
 
 impl Default for ActivityParams {
     fn default() -> ActivityParams {
-        ActivityParams {
-            from: None,
-            to: None,
-            categories: 10,
-        }
+        crate::params::flag_defaults()
     }
 }
 

@@ -15,7 +15,9 @@ use crate::sql::{PAID, floats, ints, texts, ts_literal};
 use crate::storage::workspace::Workspace;
 
 /// Cohort and activity period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Period {
     /// Calendar days in the shop's zone (lifecycle only; cohorts use weeks or months).
@@ -29,7 +31,9 @@ pub enum Period {
 
 /// What puts a customer in a cohort. Reports name it in snake case (`first_purchase`); as a
 /// parameter it is the command line's `first-purchase` (the snake case is accepted too).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all(serialize = "snake_case", deserialize = "kebab-case"))]
 pub enum Basis {
     /// The period of the first paid order.
@@ -41,7 +45,9 @@ pub enum Basis {
 }
 
 /// What makes a member active in a period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Activity {
     /// A paid order in the period.
@@ -53,21 +59,33 @@ pub enum Activity {
 
 /// `shoplens cohorts` and `GET /api/cohorts`: the parameters as the command line and the API
 /// take them (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub struct CohortParams {
     /// Cohort and activity period (week or month).
+    #[arg(long, value_enum, default_value_t = Period::Month)]
     pub period: Period,
     /// What puts a customer in a cohort.
+    #[arg(long, value_enum, default_value_t = Basis::FirstPurchase)]
     pub basis: Basis,
     /// What makes a member active in a period.
+    #[arg(long, value_enum, default_value_t = Activity::Orders)]
     pub active: Activity,
     /// Cohorts from this day on (default: all).
+    #[arg(long)]
     pub from: Option<String>,
     /// Cohorts up to this day, inclusive.
+    #[arg(long)]
     pub to: Option<String>,
     /// Also one matrix per acquisition channel.
+    #[arg(long)]
     pub by_channel: bool,
+}
+
+impl Default for CohortParams {
+    fn default() -> CohortParams {
+        crate::params::flag_defaults()
+    }
 }
 
 impl CohortParams {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::prelude::SessionContext;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shoplens_models::funnel::{MAX_STEPS, Mode};
 use shoplens_models::stats::{quantile, ratio};
 
@@ -79,7 +79,9 @@ impl Breakdown {
 }
 
 /// The unit a funnel counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     /// A person: user_id, or anonymous_id for visitors not logged in.
@@ -87,6 +89,132 @@ pub enum Unit {
     User,
     /// A session: session_id, or 30 minutes of inactivity when the source has none.
     Session,
+}
+
+/// ClickHouse `windowFunnel` mode, as a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all(serialize = "snake_case", deserialize = "kebab-case"))]
+pub enum FunnelMode {
+    /// Events may repeat and interleave.
+    Default,
+    /// A chain stops at an event that repeats the step just reached.
+    #[serde(alias = "strict_order")]
+    StrictOrder,
+    /// Steps need strictly increasing timestamps.
+    #[serde(alias = "strict_increase")]
+    StrictIncrease,
+}
+
+/// `shoplens funnel` and `GET /api/funnel`: the parameters as the command line and the API take
+/// them (same names, same defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default, deny_unknown_fields)]
+pub struct FunnelParams {
+    /// Ordered step events, comma-separated (e.g. product_view,add_to_cart,order).
+    #[arg(long, value_delimiter = ',', required = true)]
+    #[serde(deserialize_with = "crate::params::comma_list")]
+    pub steps: Vec<String>,
+    /// Window from a chain's first step to its last, inclusive (24h, 30m, 7d, 1h30m, seconds).
+    #[arg(long, default_value = "24h")]
+    pub window: String,
+    /// ClickHouse windowFunnel mode.
+    #[arg(long, value_enum, default_value_t = FunnelMode::Default)]
+    pub mode: FunnelMode,
+    /// First day (or instant) of events counted, in the shop's time zone (default: all data).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last day counted, inclusive (or an instant, exclusive).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only events of this channel.
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// Only events of this device class.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Only events of this category.
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Break down by channel, device, category, brand, first_touch_channel or variant:EXPERIMENT.
+    #[arg(long)]
+    pub breakdown: Option<String>,
+    /// Hold an event column constant across steps (item_id, category, brand, …).
+    #[arg(long)]
+    pub same: Option<String>,
+    /// A per-step limit from the previous step, STEP:DURATION (e.g. 2:1h); repeatable.
+    #[arg(long = "step-window", value_name = "STEP:DURATION", value_delimiter = ',')]
+    #[serde(deserialize_with = "crate::params::comma_list")]
+    pub step_window: Vec<String>,
+    /// Exclusion events: one after a chain's step k−1 and before its step k voids the chain.
+    #[arg(long, value_delimiter = ',')]
+    #[serde(deserialize_with = "crate::params::comma_list")]
+    pub exclude: Vec<String>,
+    /// Count users or sessions.
+    #[arg(long, value_enum, default_value_t = Unit::User)]
+    pub unit: Unit,
+    /// For units that stopped at each step, the N most common next events (0 = off).
+    #[arg(long = "dropped-next", value_name = "N", default_value_t = 0)]
+    pub dropped_next: usize,
+}
+
+impl Default for FunnelParams {
+    fn default() -> FunnelParams {
+        crate::params::flag_defaults()
+    }
+}
+
+impl FunnelParams {
+    /// The spec in the shop's zone `tz`, as of `as_of`.
+    pub fn spec(&self, tz: &chrono_tz::Tz, as_of: Option<i64>) -> Result<FunnelSpec> {
+        if self.steps.is_empty() {
+            return Err(Error::Invalid(
+                "--steps: give the step events, e.g. product_view,add_to_cart,order".into(),
+            ));
+        }
+        let mut spec = FunnelSpec::new(self.steps.clone(), parse_duration(&self.window)?);
+        spec.mode = match self.mode {
+            FunnelMode::Default => Mode::Default,
+            FunnelMode::StrictOrder => Mode::StrictOrder,
+            FunnelMode::StrictIncrease => Mode::StrictIncrease,
+        };
+        spec.unit = self.unit;
+        (spec.from, spec.to) =
+            crate::calendar::events_period(tz, self.from.as_deref(), self.to.as_deref(), as_of)?;
+        for (c, v) in [
+            ("channel", &self.channel),
+            ("device", &self.device),
+            ("category", &self.category),
+        ] {
+            if let Some(v) = v {
+                spec.filters.push((c.to_string(), v.clone()));
+            }
+        }
+        spec.breakdown = self.breakdown.as_deref().map(Breakdown::parse).transpose()?;
+        spec.same = self.same.clone();
+        spec.exclude = self.exclude.clone();
+        for sw in &self.step_window {
+            let Some((k, d)) = sw.split_once(':') else {
+                return Err(Error::Invalid(format!(
+                    "--step-window `{sw}`: use STEP:DURATION, e.g. 2:1h"
+                )));
+            };
+            let k: usize = match k.trim().parse() {
+                Ok(k) if k >= 2 && k <= self.steps.len() => k,
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "--step-window `{sw}`: the step must be 2..{} (step 1 has no previous step)",
+                        self.steps.len()
+                    )));
+                }
+            };
+            if spec.step_limits_us.len() < k {
+                spec.step_limits_us.resize(k, None);
+            }
+            spec.step_limits_us[k - 1] = Some(parse_duration(d)?);
+        }
+        spec.next_events = self.dropped_next;
+        Ok(spec)
+    }
 }
 
 /// A funnel to compute.

@@ -18,27 +18,26 @@ use crate::storage::workspace::Workspace;
 
 /// `shoplens lifecycle` and `GET /api/lifecycle`: the parameters as the command line and the API
 /// take them (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub struct LifecycleParams {
-    /// Period: day, week or month.
+    /// Period.
+    #[arg(long, value_enum, default_value_t = Period::Week)]
     pub period: Period,
     /// Only this event counts as activity (default: any event), e.g. order.
+    #[arg(long)]
     pub event: Option<String>,
     /// Periods from the one holding this day.
+    #[arg(long)]
     pub from: Option<String>,
     /// Periods up to the one holding this day.
+    #[arg(long)]
     pub to: Option<String>,
 }
 
 impl Default for LifecycleParams {
     fn default() -> LifecycleParams {
-        LifecycleParams {
-            period: Period::Week,
-            event: None,
-            from: None,
-            to: None,
-        }
+        crate::params::flag_defaults()
     }
 }
 

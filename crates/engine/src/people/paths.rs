@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use datafusion::arrow::array::Array;
 use futures::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::people::sessions::{self, PERSON};
@@ -14,7 +14,9 @@ use crate::sql::{strings, ts_literal};
 use crate::storage::workspace::Workspace;
 
 /// What a path node is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Node {
     /// The event name.
@@ -22,6 +24,70 @@ pub enum Node {
     Event,
     /// The page (null pages fall back to the event name).
     Page,
+}
+
+/// `shoplens paths` and `GET /api/paths`: the parameters as the command line and the API take
+/// them (same names, same defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
+#[serde(default, deny_unknown_fields)]
+pub struct PathParams {
+    /// Paths after the first occurrence of this event in each session.
+    #[arg(long, conflicts_with = "end")]
+    pub start: Option<String>,
+    /// Paths leading to the first occurrence of this event.
+    #[arg(long)]
+    pub end: Option<String>,
+    /// Nodes after (or before) the anchor.
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    /// Sequences to list.
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// Nodes are event names or pages.
+    #[arg(long, value_enum, default_value_t = Node::Event)]
+    pub node: Node,
+    /// Keep consecutive repeats of a node (default: collapsed).
+    #[arg(long)]
+    pub keep_repeats: bool,
+    /// First day (or instant) counted.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last day counted, inclusive.
+    #[arg(long)]
+    pub to: Option<String>,
+}
+
+impl Default for PathParams {
+    fn default() -> PathParams {
+        crate::params::flag_defaults()
+    }
+}
+
+impl PathParams {
+    /// Parameters that cannot go together, as the command line refuses them.
+    pub fn conflict(&self) -> Option<String> {
+        (self.start.is_some() && self.end.is_some())
+            .then(|| "`start` and `end` cannot be used together".to_string())
+    }
+
+    /// The spec in the shop's zone `tz`, as of `as_of`.
+    pub fn spec(&self, tz: &chrono_tz::Tz, as_of: Option<i64>) -> Result<PathSpec> {
+        if let Some(c) = self.conflict() {
+            return Err(Error::Invalid(c));
+        }
+        let (from, to) =
+            crate::calendar::events_period(tz, self.from.as_deref(), self.to.as_deref(), as_of)?;
+        Ok(PathSpec {
+            start: self.start.clone(),
+            end: self.end.clone(),
+            steps: self.steps,
+            top: self.top,
+            node: self.node,
+            keep_repeats: self.keep_repeats,
+            from,
+            to,
+        })
+    }
 }
 
 /// What to compute.

@@ -40,24 +40,23 @@ impl RepurchaseSpec {
 
 /// `shoplens repurchase` and `GET /api/repurchase`: the parameters as the command line and the
 /// API take them (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub struct RepurchaseParams {
-    /// N: the repurchase window in days after the first purchase day.
+    /// The repurchase window N in days after the first purchase day.
+    #[arg(long, default_value_t = 30)]
     pub days: i64,
-    /// First purchases from this day (or instant) on, in the shop's zone.
+    /// First purchases from this day (or instant) on, in the shop's zone (default: all data).
+    #[arg(long)]
     pub from: Option<String>,
     /// First purchases up to this day, inclusive (or an instant, exclusive).
+    #[arg(long)]
     pub to: Option<String>,
 }
 
 impl Default for RepurchaseParams {
     fn default() -> RepurchaseParams {
-        RepurchaseParams {
-            days: 30,
-            from: None,
-            to: None,
-        }
+        crate::params::flag_defaults()
     }
 }
 

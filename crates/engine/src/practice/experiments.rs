@@ -17,8 +17,10 @@ use crate::storage::workspace::Workspace;
 pub const METRICS: &[&str] = &["conversion", "orders", "revenue", "aov"];
 
 pub mod definitions;
+pub mod params;
 
 pub use definitions::{Definition, Namespace, Overlap, define, definition, definitions, overlaps};
+pub use params::{AnalyzeParams, CorrectionParam, ExperimentList, ListParams, Listed, PowerParams, PowerReport, StatParams};
 
 /// What to analyse.
 #[derive(Debug, Clone, PartialEq)]

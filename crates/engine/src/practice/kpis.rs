@@ -28,16 +28,18 @@ impl Default for KpiSpec {
 
 /// `shoplens kpis` and `GET /api/kpis`: the parameters as the command line and the API take
 /// them (same names, same defaults; a test keeps the two in step).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub struct KpiParams {
-    /// Whole shop-local days in the period, ending with the as-of day.
+    /// Whole shop-local days in the period, ending with the as-of day; the previous period is
+    /// as long.
+    #[arg(long, default_value_t = 30)]
     pub days: u32,
 }
 
 impl Default for KpiParams {
     fn default() -> KpiParams {
-        KpiParams { days: 30 }
+        crate::params::flag_defaults()
     }
 }
 

@@ -6,10 +6,11 @@ use std::path::Path;
 
 use crate::{ApiError, ApiErrorCode, PageResponse};
 use serde_json::Value;
+use shoplens_engine::customers::audiences;
 
 use super::charts::{self, Bar, Interval, Link, Point, Series};
 use super::html::{self, Fmt, cell, col, esc, section, stat, table};
-use super::{AREAS, Ctx, Lang, i18n, urlencode};
+use super::{AREAS, Call, Ctx, Lang, i18n, urlencode};
 
 /// A page of the dashboard.
 pub(crate) struct Page {
@@ -206,29 +207,34 @@ fn list<'a>(v: &'a Value, k: &str) -> &'a [Value] {
         .map_or(&[], Vec::as_slice)
 }
 
-/// Command words plus the date filter as `--from/--to`.
-fn dated(ctx: &Ctx<'_>, words: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = words.iter().map(|s| (*s).to_string()).collect();
+/// An endpoint with the date filter as its `from` and `to`.
+fn dated(ctx: &Ctx<'_>, words: &'static [&'static str]) -> Call {
+    let mut a = Call::new(words);
     if let Some(f) = &ctx.filters.from {
-        a.push(format!("--from={f}"));
+        a.set("from", f);
     }
     if let Some(t) = &ctx.filters.to {
-        a.push(format!("--to={t}"));
+        a.set("to", t);
     }
     a
 }
 
-/// Command words plus the date filter's end as the as-of date.
-fn as_of(ctx: &Ctx<'_>, words: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = words.iter().map(|s| (*s).to_string()).collect();
+/// An endpoint with the date filter's end as the as-of date.
+fn as_of(ctx: &Ctx<'_>, words: &'static [&'static str]) -> Call {
+    let mut a = Call::new(words);
     if let Some(t) = &ctx.filters.to {
-        a.push(format!("--as-of={t}"));
+        a.set("as_of", t);
     }
     a
 }
 
-fn run(ctx: &Ctx<'_>, args: Vec<String>) -> Result<std::sync::Arc<Value>, ApiError> {
-    ctx.source.run(&args, ctx.stamp)
+fn run(ctx: &Ctx<'_>, call: Call) -> Result<std::sync::Arc<Value>, ApiError> {
+    ctx.source.run(&call, ctx.stamp)
+}
+
+/// The rows of a query over the workspace's tables (`{"columns": …, "rows": […]}`).
+fn sql(ctx: &Ctx<'_>, query: &str) -> Result<std::sync::Arc<Value>, ApiError> {
+    ctx.source.sql(query, ctx.stamp)
 }
 
 fn empty(ctx: &Ctx<'_>, what: &'static str) -> String {
@@ -324,7 +330,7 @@ fn channel_input(ctx: &Ctx<'_>) -> String {
              UNION SELECT channel FROM channel_spend WHERE channel IS NOT NULL \
              UNION SELECT acquisition_channel FROM customers WHERE acquisition_channel IS NOT NULL \
              ORDER BY 1";
-    let names: Vec<String> = run(ctx, vec!["sql".into(), q.into()])
+    let names: Vec<String> = sql(ctx, q)
         .map(|r| {
             list(&r, "rows")
                 .iter()
@@ -503,7 +509,7 @@ fn kpi_value(ctx: &Ctx<'_>, unit: &str, v: f64) -> String {
 fn home(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     let mut args = as_of(ctx, &["kpis"]);
     if let Some(d) = ctx.filters.days() {
-        args.push(format!("--days={d}"));
+        args.set("days", d);
     }
     let r = run(ctx, args)?;
     let mut s = format!(
@@ -579,7 +585,7 @@ fn to_act(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     let mut items: Vec<(String, &'static str, &'static str)> = Vec::new();
     let churn = run(ctx, {
         let mut a = as_of(ctx, &["churn"]);
-        a.push("--limit=20".into());
+        a.set("limit", "20");
         a
     })?;
     let at_risk = churn.get("counts").map_or(f64::NAN, |c| num(c, "at_risk"));
@@ -601,7 +607,7 @@ fn to_act(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     }
     let inv = run(ctx, {
         let mut a = dated(ctx, &["inventory"]);
-        a.push("--limit=0".into());
+        a.set("limit", "0");
         a
     })?;
     let stockouts = list(&inv, "stockouts").len();
@@ -656,10 +662,7 @@ fn funnel(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     let steps = match ctx.param("steps") {
         Some(s) => s.to_string(),
         None => {
-            let present = run(
-                ctx,
-                vec!["sql".into(), "SELECT DISTINCT event FROM events".into()],
-            )?;
+            let present = sql(ctx, "SELECT DISTINCT event FROM events")?;
             let have: Vec<String> = list(&present, "rows")
                 .iter()
                 .map(|r| text(r, "event"))
@@ -680,10 +683,10 @@ fn funnel(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     };
     let window = ctx.param("window").unwrap_or("24h").to_string();
     let mut args = dated(ctx, &["funnel"]);
-    args.push(format!("--steps={steps}"));
-    args.push(format!("--window={window}"));
+    args.set("steps", &steps);
+    args.set("window", &window);
     if let Some(c) = &ctx.filters.channel {
-        args.push(format!("--channel={c}"));
+        args.set("channel", c);
     }
     let r = run(ctx, args)?;
     let rows = list(&r, "steps");
@@ -851,7 +854,7 @@ fn activity(ctx: &Ctx<'_>) -> Result<String, ApiError> {
 fn cohorts(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     let mut args = dated(ctx, &["cohorts"]);
     if ctx.filters.channel.is_some() {
-        args.push("--by-channel".into());
+        args.set("by_channel", "true");
     }
     let r = run(ctx, args)?;
     let rows: Vec<&Value> = list(&r, "cohorts")
@@ -971,7 +974,7 @@ fn paths(ctx: &Ctx<'_>) -> Result<String, ApiError> {
 fn repurchase(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     let mut args = dated(ctx, &["repurchase"]);
     if let Some(t) = &ctx.filters.to {
-        args.push(format!("--as-of={t}"));
+        args.set("as_of", t);
     }
     let r = run(ctx, args)?;
     let mut s = String::from(r#"<div class="stats">"#);
@@ -1094,7 +1097,7 @@ fn lifecycle(ctx: &Ctx<'_>) -> Result<String, ApiError> {
 
 fn products(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     let mut args = dated(ctx, &["products"]);
-    args.push("--limit=0".into());
+    args.set("limit", "0");
     let r = run(ctx, args)?;
     let items = list(&r, "items");
     let sales = text(&r, "sales");
@@ -1187,7 +1190,7 @@ fn products(ctx: &Ctx<'_>) -> Result<String, ApiError> {
 
 fn returns(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     let mut args = dated(ctx, &["returns"]);
-    args.push("--limit=0".into());
+    args.set("limit", "0");
     let r = run(ctx, args)?;
     let total = r.get("total").cloned().unwrap_or(Value::Null);
     let mut s = String::from(r#"<div class="stats">"#);
@@ -1358,7 +1361,7 @@ fn basket(ctx: &Ctx<'_>) -> Result<String, ApiError> {
 
 fn inventory(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     let mut args = dated(ctx, &["inventory"]);
-    args.push("--limit=0".into());
+    args.set("limit", "0");
     let r = run(ctx, args)?;
     let mut s = String::from(r#"<div class="stats">"#);
     s.push_str(&stat(
@@ -1451,7 +1454,7 @@ fn inventory(ctx: &Ctx<'_>) -> Result<String, ApiError> {
 
 fn channels(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     let mut args = dated(ctx, &["channels"]);
-    args.push("--daily".into());
+    args.set("daily", "true");
     let r = run(ctx, args)?;
     let keep = |c: &&Value| {
         ctx.filters
@@ -1539,7 +1542,7 @@ fn channels(ctx: &Ctx<'_>) -> Result<String, ApiError> {
 }
 
 fn campaigns(ctx: &Ctx<'_>) -> Result<String, ApiError> {
-    let r = run(ctx, vec!["campaigns".into()])?;
+    let r = run(ctx, Call::new(&["campaigns"]))?;
     let mut rows = list(&r, "campaigns").to_vec();
     for c in &mut rows {
         let v = i18n::campaign_verdict(
@@ -1637,7 +1640,7 @@ fn rfm(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     if let Ok(d) = chrono::NaiveDate::parse_from_str(&as_of_day, "%Y-%m-%d") {
         let before = (d - chrono::Duration::days(90)).to_string();
         let mut args = as_of(ctx, &["rfm"]);
-        args.push(format!("--compare-to={before}"));
+        args.set("compare_to", &before);
         let m = run(ctx, args)?;
         let names: std::collections::HashMap<String, String> = segs
             .iter()
@@ -1701,7 +1704,7 @@ fn rfm(ctx: &Ctx<'_>) -> Result<String, ApiError> {
 
 fn clv(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     let mut args = as_of(ctx, &["clv"]);
-    args.push("--limit=0".into());
+    args.set("limit", "0");
     let r = run(ctx, args)?;
     let customers = list(&r, "customers");
     let mut vals: Vec<f64> = customers
@@ -1800,7 +1803,7 @@ const STAGES: &[(&str, &str)] = &[
 
 fn churn(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     let mut args = as_of(ctx, &["churn"]);
-    args.push("--limit=20".into());
+    args.set("limit", "20");
     let r = run(ctx, args)?;
     let counts = r.get("counts").cloned().unwrap_or(Value::Null);
     let mut s = String::from(r#"<div class="stats">"#);
@@ -1870,7 +1873,7 @@ fn churn(ctx: &Ctx<'_>) -> Result<String, ApiError> {
 
 /// A customer and an item to start from: the best RFM customer and the best-selling item.
 fn examples(ctx: &Ctx<'_>) -> Result<(String, String), ApiError> {
-    let r = run(ctx, vec!["sql".into(), "SELECT (SELECT user_id FROM orders WHERE user_id IS NOT NULL GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 1) AS u, (SELECT item_id FROM order_items GROUP BY item_id ORDER BY sum(quantity) DESC, item_id LIMIT 1) AS i".into()])?;
+    let r = sql(ctx, "SELECT (SELECT user_id FROM orders WHERE user_id IS NOT NULL GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 1) AS u, (SELECT item_id FROM order_items GROUP BY item_id ORDER BY sum(quantity) DESC, item_id LIMIT 1) AS i")?;
     let row = list(&r, "rows").first().cloned().unwrap_or(Value::Null);
     Ok((text(&row, "u"), text(&row, "i")))
 }
@@ -1901,13 +1904,9 @@ fn recommend(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     if !user.is_empty() {
         let r = run(
             ctx,
-            vec![
-                "recommend".into(),
-                "user".into(),
-                "--k=10".into(),
-                "--".into(),
-                user.clone(),
-            ],
+            Call::new(&["recommend", "user"])
+                .with("k", 10)
+                .with("users", &user),
         )?;
         let u = list(&r, "users").first().cloned().unwrap_or(Value::Null);
         let note = if u.get("cold_start") == Some(&Value::Bool(true)) {
@@ -1925,13 +1924,9 @@ fn recommend(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     if !item.is_empty() {
         let r = run(
             ctx,
-            vec![
-                "recommend".into(),
-                "item".into(),
-                "--k=10".into(),
-                "--".into(),
-                item.clone(),
-            ],
+            Call::new(&["recommend", "item"])
+                .with("k", 10)
+                .with("item", &item),
         )?;
         out.push_str(&section(
             "with-item",
@@ -1984,7 +1979,7 @@ fn audiences(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         s.push_str("</tbody></table></div>");
     }
     let mut out = section("audiences", ctx.t("Saved audiences"), ctx.t("Sizes are current members as of the period's end; an export downloads the members with their profile and records it in the export log."), &s);
-    let ex = run(ctx, vec!["audience".into(), "exports".into()])?;
+    let ex = run(ctx, Call::new(&["audience", "exports"]))?;
     let mut log: Vec<Value> = list(&ex, "exports").to_vec();
     log.reverse();
     log.truncate(20);
@@ -2052,7 +2047,7 @@ pub(crate) fn export_audience(
             ));
         }
     };
-    let path = shoplens_engine::customers::audiences::new_export_file(
+    let path = audiences::new_export_file(
         &root.join("exports"),
         &name,
         ext,
@@ -2062,18 +2057,10 @@ pub(crate) fn export_audience(
     let file_name = path
         .file_name()
         .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
-    let mut argv: Vec<String> = Vec::new();
-    if let Some(t) = &ctx.filters.to {
-        argv.push(format!("--as-of={t}"));
-    }
-    argv.extend([
-        "audience".into(),
-        "export".into(),
-        format!("--to={}", path.display()),
-        "--".into(),
-        name.clone(),
-    ]);
-    ctx.source.commands.run_json(&argv)?;
+    let dest = audiences::Destination::file(path.clone()).map_err(|e| {
+        ApiError::new(ApiErrorCode::Internal, e.to_string())
+    })?;
+    ctx.source.export(&name, &dest, ctx.filters.to.as_deref())?;
     let bytes = std::fs::read(&path)
         .map_err(|e| ApiError::new(ApiErrorCode::Internal, format!("{}: {e}", path.display())))?;
     Ok(PageResponse::File {
@@ -2086,7 +2073,7 @@ pub(crate) fn export_audience(
 // ---------- practice ----------
 
 fn experiments(ctx: &Ctx<'_>) -> Result<String, ApiError> {
-    let r = run(ctx, vec!["experiment".into(), "list".into()])?;
+    let r = run(ctx, Call::new(&["experiment", "list"]))?;
     let exps = list(&r, "experiments");
     if exps.is_empty() {
         return Ok(empty(
@@ -2116,12 +2103,7 @@ fn experiments(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         let key = text(e, "key");
         let a = match run(
             ctx,
-            vec![
-                "experiment".into(),
-                "analyze".into(),
-                "--".into(),
-                key.clone(),
-            ],
+            Call::new(&["experiment", "analyze"]).with("experiment", &key),
         ) {
             Ok(a) => a,
             Err(err) => {
