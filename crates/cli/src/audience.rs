@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
-use shoplens_engine::customers::audiences::{self, Destination, ShowParams};
-use shoplens_engine::sql::quote;
+use shoplens_engine::customers::audiences::{self, CreateParams, Destination, ShowParams};
 
 use crate::Global;
 use crate::people::as_of;
@@ -24,7 +23,7 @@ enum AudienceCmd {
     /// The profile columns a rule can use.
     Fields,
     /// Save a rule under a name (flags are combined with AND, and with --where).
-    Create(Box<CreateArgs>),
+    Create(Box<CreateParams>),
     /// Saved audiences with their current sizes.
     List,
     /// An audience's current members.
@@ -50,107 +49,6 @@ enum AudienceCmd {
     },
 }
 
-#[derive(Debug, Args)]
-struct CreateArgs {
-    /// Name: letters, digits, - and _.
-    name: String,
-    /// A SQL condition over the profile's columns (see `shoplens audience fields`), with AND, OR,
-    /// NOT, IN, LIKE, comparisons …
-    #[arg(long = "where")]
-    condition: Option<String>,
-    /// RFM segments (champions, loyal, …), comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    segment: Vec<String>,
-    /// Customer stages (new, active, at_risk, churned, won_back, registered_not_purchased).
-    #[arg(long, value_delimiter = ',')]
-    stage: Vec<String>,
-    /// Member tiers.
-    #[arg(long, value_delimiter = ',')]
-    tier: Vec<String>,
-    /// Acquisition channels.
-    #[arg(long, value_delimiter = ',')]
-    channel: Vec<String>,
-    /// Top categories (category affinity).
-    #[arg(long, value_delimiter = ',')]
-    category: Vec<String>,
-    /// k-means clusters.
-    #[arg(long, value_delimiter = ',')]
-    cluster: Vec<i64>,
-    /// CLV (52 weeks) at least this.
-    #[arg(long)]
-    min_clv: Option<f64>,
-    /// P(alive) at most this.
-    #[arg(long)]
-    max_p_alive: Option<f64>,
-    /// Last paid order before this day (YYYY-MM-DD).
-    #[arg(long)]
-    last_order_before: Option<String>,
-    /// Last paid order on or after this day (YYYY-MM-DD).
-    #[arg(long)]
-    last_order_after: Option<String>,
-    /// What the audience is for.
-    #[arg(long, default_value = "")]
-    description: String,
-    /// Replace an audience of the same name.
-    #[arg(long)]
-    replace: bool,
-}
-
-/// The flags as one SQL condition.
-fn rule_of(a: &CreateArgs) -> Result<String> {
-    let mut parts: Vec<String> = Vec::new();
-    let list = |col: &str, vals: &[String]| -> Option<String> {
-        (!vals.is_empty()).then(|| {
-            format!(
-                "{col} IN ({})",
-                vals.iter()
-                    .map(|v| quote(v.trim()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })
-    };
-    parts.extend(list("segment", &a.segment));
-    parts.extend(list("stage", &a.stage));
-    parts.extend(list("member_tier", &a.tier));
-    parts.extend(list("acquisition_channel", &a.channel));
-    parts.extend(list("top_category", &a.category));
-    if !a.cluster.is_empty() {
-        parts.push(format!(
-            "cluster IN ({})",
-            a.cluster
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    if let Some(v) = a.min_clv {
-        parts.push(format!("clv >= {v}"));
-    }
-    if let Some(v) = a.max_p_alive {
-        parts.push(format!("p_alive <= {v}"));
-    }
-    for (flag, op, v) in [
-        ("last-order-before", "<", &a.last_order_before),
-        ("last-order-after", ">=", &a.last_order_after),
-    ] {
-        if let Some(d) = v {
-            if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {
-                bail!("--{flag} `{d}` is not a date (2025-10-01)");
-            }
-            parts.push(format!("last_order_date {op} {}", quote(d)));
-        }
-    }
-    if let Some(w) = &a.condition {
-        parts.push(format!("({w})"));
-    }
-    if parts.is_empty() {
-        bail!("give a rule: --where CONDITION and/or flags such as --segment, --stage, --tier");
-    }
-    Ok(parts.join(" AND "))
-}
-
 pub(crate) async fn run(g: &Global, a: AudienceArgs, out: &mut dyn Write) -> Result<()> {
     let (ws, tz) = crate::commands::existing_in_zone(g)?;
     let at = as_of(g, &tz);
@@ -171,7 +69,7 @@ pub(crate) async fn run(g: &Global, a: AudienceArgs, out: &mut dyn Write) -> Res
             f.write(out, g.output())
         }
         AudienceCmd::Create(c) => {
-            let rule = rule_of(&c)?;
+            let rule = c.rule()?;
             let saved = audiences::save(&ws, &c.name, &rule, &c.description, c.replace).await?;
             let (_, rows) = audiences::members(&ws, &saved.rule, at).await?;
             let n: usize = rows.iter().map(|b| b.num_rows()).sum();
@@ -212,7 +110,11 @@ pub(crate) async fn run(g: &Global, a: AudienceArgs, out: &mut dyn Write) -> Res
             f.rows.truncate(keep);
             f.write(out, g.output())?;
             if g.format == Format::Table {
-                writeln!(out, "{n} customers (showing {keep}); rule: {}", r.audience.rule)?;
+                writeln!(
+                    out,
+                    "{n} customers (showing {keep}); rule: {}",
+                    r.audience.rule
+                )?;
             }
             Ok(())
         }

@@ -33,30 +33,15 @@ pub(crate) struct IngestArgs {
     files: Vec<PathBuf>,
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct DemoArgs {
-    /// Seed of every random choice (the same seed gives identical tables).
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Size: 1 = about 20k customers, 100k visitors and 2M events over a year; 50 ≈ 100M events.
-    #[arg(long, default_value_t = 1.0)]
-    scale: f64,
-}
-
+/// Runs a parsed command line, writing what it prints to stdout.
 pub(crate) fn run(cli: Cli) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    run_to(cli, &mut out)
-}
-
-/// Runs a parsed command line, writing what it prints to `out` (stdout, or an API response).
-pub(crate) fn run_to(cli: Cli, out: &mut dyn Write) -> Result<()> {
     let g = cli.global;
     // Refused before anything runs (each command reads it again in the shop's zone).
     calendar::as_of(g.as_of.as_deref(), &chrono_tz::UTC)?;
     // Refused before anything runs; each workspace the command opens carries it.
     engine(&g)?;
-    let mut out = out;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -304,23 +289,9 @@ fn presets_cmd(g: &Global, show: Option<String>, out: &mut dyn Write) -> Result<
     write_frame(&f, g.output(), out)
 }
 
-/// Audiences the demo shop starts with: (name, rule, description).
-const DEMO_AUDIENCES: &[(&str, &str, &str)] = &[
-    (
-        "win-back",
-        "stage IN ('at_risk', 'churned') AND clv >= 100",
-        "Buyers gone quiet who are still worth something: a personal offer to win them back.",
-    ),
-    (
-        "vip",
-        "segment IN ('champions', 'loyal')",
-        "The best customers: early access, VIP service, invitations to review.",
-    ),
-];
-
 fn demo_cmd(
     g: &Global,
-    a: DemoArgs,
+    a: DemoParams,
     rt: &tokio::runtime::Runtime,
     out: &mut dyn Write,
 ) -> Result<()> {
@@ -339,30 +310,11 @@ fn demo_cmd(
             pb.set_position(done);
         }
     };
-    let summary = demo::generate(
-        &ws,
-        &DemoParams {
-            seed: a.seed,
-            scale: a.scale,
-        },
-        &report,
-    )?;
+    let summary = demo::generate(&ws, &a, &report)?;
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
-    // Starter audiences, so the dashboard's export has something to act on; never replaces an
-    // audience of the same name the user saved.
-    for (name, rule, description) in DEMO_AUDIENCES {
-        if shoplens_engine::customers::audiences::load(&ws, name).is_err() {
-            rt.block_on(shoplens_engine::customers::audiences::save(
-                &ws,
-                name,
-                rule,
-                description,
-                false,
-            ))?;
-        }
-    }
+    rt.block_on(demo::save_starter_audiences(&ws))?;
     let tables = rt.block_on(query::table_stats(&ws))?;
     if g.format == Format::Json {
         return write_json(

@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
-use shoplens_engine::models::abtest::{
-    self, Analysis, Kind, MetricValues, analyze, infer_kind,
-};
+use shoplens_engine::models::abtest::{self, Analysis, Kind, MetricValues, analyze, infer_kind};
 use shoplens_engine::models::assign::{Assigner, in_namespace};
 use shoplens_engine::practice::experiments::{
     self, AnalyzeParams, Definition, ListParams, Namespace, PowerParams, StatParams,

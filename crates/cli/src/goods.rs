@@ -6,7 +6,9 @@ use std::io::Write;
 use anyhow::Result;
 use serde_json::Value;
 use shoplens_engine::goods::baskets::{self, BasketParams, Level};
-use shoplens_engine::goods::{self, InventoryParams, MatrixRow, ProductParams, ReturnsParams, ReturnsRow, SalesMeasure};
+use shoplens_engine::goods::{
+    self, InventoryParams, MatrixRow, ProductParams, ReturnsParams, ReturnsRow, SalesMeasure,
+};
 use shoplens_engine::traffic::{self, ChannelParams};
 
 use crate::Global;
@@ -303,7 +305,11 @@ pub(crate) async fn returns_cmd(g: &Global, p: ReturnsParams, out: &mut dyn Writ
     Ok(())
 }
 
-pub(crate) async fn inventory_cmd(g: &Global, p: InventoryParams, out: &mut dyn Write) -> Result<()> {
+pub(crate) async fn inventory_cmd(
+    g: &Global,
+    p: InventoryParams,
+    out: &mut dyn Write,
+) -> Result<()> {
     let ws = crate::commands::existing(g)?;
     let spec = p.spec()?;
     let r = goods::inventory(&ws, &spec).await?;

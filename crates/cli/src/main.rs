@@ -141,7 +141,7 @@ pub(crate) enum Command {
     /// List rows set aside by ingest, with file, line, column and reason.
     Quarantine(shoplens_engine::query::QuarantineParams),
     /// Build the seeded demo shop in the workspace and report on it.
-    Demo(commands::DemoArgs),
+    Demo(shoplens_engine::demo::DemoParams),
     /// Measure speed beside peers on the same data (figures in docs/benchmarks.md).
     Bench(bench::BenchArgs),
     /// KPIs of the command centre (DAU, orders, GMV, AOV, conversion, repurchase, channel

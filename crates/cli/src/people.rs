@@ -7,9 +7,7 @@ use chrono_tz::Tz;
 use serde_json::Value;
 use shoplens_engine::calendar;
 use shoplens_engine::people::activity::{self, ActivityParams};
-use shoplens_engine::people::cohorts::{
-    self, CohortCell, CohortParams,
-};
+use shoplens_engine::people::cohorts::{self, CohortCell, CohortParams};
 use shoplens_engine::people::lifecycle::{self, LifecycleParams};
 use shoplens_engine::people::paths::{self, PathParams};
 use shoplens_engine::people::repurchase::{self, RepurchaseGroup, RepurchaseParams};
@@ -277,7 +275,11 @@ pub(crate) async fn cohorts_cmd(g: &Global, p: CohortParams, out: &mut dyn Write
     }
 }
 
-pub(crate) async fn lifecycle_cmd(g: &Global, p: LifecycleParams, out: &mut dyn Write) -> Result<()> {
+pub(crate) async fn lifecycle_cmd(
+    g: &Global,
+    p: LifecycleParams,
+    out: &mut dyn Write,
+) -> Result<()> {
     let ws = crate::commands::existing(g)?;
     let tz = calendar::zone(&ws.manifest()?.settings);
     let spec = p.spec(&tz, as_of(g, &tz))?;

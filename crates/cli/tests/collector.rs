@@ -810,21 +810,57 @@ fn api_answers_what_the_command_line_prints() {
     let rest: Vec<(String, Vec<String>)> = [
         ("/api/tables", "tables"),
         ("/api/quarantine?limit=5", "quarantine --limit 5"),
-        ("/api/paths?start=product_view&steps=3", "paths --start product_view --steps 3"),
-        ("/api/churn?silence=60&limit=5", "churn --silence 60 --limit 5"),
-        ("/api/stages?period=week&from=2025-09-01", "stages --period week --from 2025-09-01"),
-        ("/api/channels?from=2025-06-01&daily=true", "channels --from 2025-06-01 --daily"),
+        (
+            "/api/paths?start=product_view&steps=3",
+            "paths --start product_view --steps 3",
+        ),
+        (
+            "/api/churn?silence=60&limit=5",
+            "churn --silence 60 --limit 5",
+        ),
+        (
+            "/api/stages?period=week&from=2025-09-01",
+            "stages --period week --from 2025-09-01",
+        ),
+        (
+            "/api/channels?from=2025-06-01&daily=true",
+            "channels --from 2025-06-01 --daily",
+        ),
         ("/api/campaigns", "campaigns"),
-        ("/api/basket?min_support=0.005&level=category", "basket --min-support 0.005 --level category"),
-        ("/api/recommend/evaluate?split_at=2025-10-01&k=5&factors=8&iterations=3", "recommend evaluate --split-at 2025-10-01 --k 5 --factors 8 --iterations 3"),
-        (&format!("/api/recommend/item?item={item}&basis=bought"), &format!("recommend item {item} --basis bought")),
-        (&format!("/api/recommend/tags?users={user}&min_share=0.2"), &format!("recommend tags {user} --min-share 0.2")),
-        ("/api/recommend/export?audience=vip&model=popularity&k=3", "recommend export --audience vip --model popularity --k 3"),
+        (
+            "/api/basket?min_support=0.005&level=category",
+            "basket --min-support 0.005 --level category",
+        ),
+        (
+            "/api/recommend/evaluate?split_at=2025-10-01&k=5&factors=8&iterations=3",
+            "recommend evaluate --split-at 2025-10-01 --k 5 --factors 8 --iterations 3",
+        ),
+        (
+            &format!("/api/recommend/item?item={item}&basis=bought"),
+            &format!("recommend item {item} --basis bought"),
+        ),
+        (
+            &format!("/api/recommend/tags?users={user}&min_share=0.2"),
+            &format!("recommend tags {user} --min-share 0.2"),
+        ),
+        (
+            "/api/recommend/export?audience=vip&model=popularity&k=3",
+            "recommend export --audience vip --model popularity --k 3",
+        ),
         ("/api/experiment/list", "experiment list"),
-        ("/api/experiment/power?baseline=0.1&mde=0.02", "experiment power --baseline 0.1 --mde 0.02"),
+        (
+            "/api/experiment/power?baseline=0.1&mde=0.02",
+            "experiment power --baseline 0.1 --mde 0.02",
+        ),
         ("/api/audience/fields", "audience fields"),
-        ("/api/audience/list?as_of=2025-10-31", "--as-of 2025-10-31 audience list"),
-        ("/api/audience/show?name=vip&limit=3", "audience show vip --limit 3"),
+        (
+            "/api/audience/list?as_of=2025-10-31",
+            "--as-of 2025-10-31 audience list",
+        ),
+        (
+            "/api/audience/show?name=vip&limit=3",
+            "audience show vip --limit 3",
+        ),
         ("/api/audience/exports", "audience exports"),
     ]
     .iter()
@@ -867,16 +903,33 @@ fn api_answers_what_the_command_line_prints() {
     }
     // The two lists above cover every endpoint the API documents.
     let tested: Vec<String> = [
-        "funnel", "rfm", "kpis", "products", "experiment/analyze", "recommend/user", "activity",
-        "cohorts", "lifecycle", "clv", "returns", "inventory", "repurchase",
+        "funnel",
+        "rfm",
+        "kpis",
+        "products",
+        "experiment/analyze",
+        "recommend/user",
+        "activity",
+        "cohorts",
+        "lifecycle",
+        "clv",
+        "returns",
+        "inventory",
+        "repurchase",
     ]
     .iter()
     .map(|p| format!("/api/{p}"))
-    .chain(rest.iter().map(|(p, _)| p.split('?').next().unwrap().to_string()))
+    .chain(
+        rest.iter()
+            .map(|(p, _)| p.split('?').next().unwrap().to_string()),
+    )
     .collect();
     let documented = api("/api/openapi.json");
     for path in documented["paths"].as_object().unwrap().keys() {
-        assert!(tested.contains(path), "{path} is not compared with the command line");
+        assert!(
+            tested.contains(path),
+            "{path} is not compared with the command line"
+        );
     }
     // The OpenAPI document lists every endpoint with its parameters.
     let doc = api("/api/openapi.json");

@@ -25,21 +25,45 @@ use crate::ingest::value::Val;
 use crate::storage::schema::Table;
 use crate::storage::workspace::{IngestRecord, Workspace};
 
-/// Parameters of the demo shop.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Parameters of the demo shop (`shoplens demo`).
+#[derive(Debug, Clone, Copy, PartialEq, clap::Args)]
 pub struct DemoParams {
-    /// Seed of every random choice.
+    /// Seed of every random choice (the same seed gives identical tables).
+    #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// 1.0 = about 20k customers, 100k anonymous visitors and 2M events over one year.
+    /// Size: 1 = about 20k customers, 100k visitors and 2M events over a year; 50 ≈ 100M events.
+    #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
+}
+
+/// Audiences the demo shop starts with: (name, rule, description).
+pub const STARTER_AUDIENCES: &[(&str, &str, &str)] = &[
+    (
+        "win-back",
+        "stage IN ('at_risk', 'churned') AND clv >= 100",
+        "Buyers gone quiet who are still worth something: a personal offer to win them back.",
+    ),
+    (
+        "vip",
+        "segment IN ('champions', 'loyal')",
+        "The best customers: early access, VIP service, invitations to review.",
+    ),
+];
+
+/// Saves the starter audiences, so the dashboard's export has something to act on; never
+/// replaces an audience of the same name the user saved.
+pub async fn save_starter_audiences(ws: &Workspace) -> Result<()> {
+    for (name, rule, description) in STARTER_AUDIENCES {
+        if crate::customers::audiences::load(ws, name).is_err() {
+            crate::customers::audiences::save(ws, name, rule, description, false).await?;
+        }
+    }
+    Ok(())
 }
 
 impl Default for DemoParams {
     fn default() -> DemoParams {
-        DemoParams {
-            seed: 42,
-            scale: 1.0,
-        }
+        crate::params::flag_defaults()
     }
 }
 

@@ -440,7 +440,11 @@ pub struct TablesReport {
 
 /// Every table's rows, users and time range, and the as-of instant (`as_of`, else the newest
 /// timestamp in the workspace; never the wall clock), in the shop's zone `tz`.
-pub async fn tables(ws: &Workspace, tz: &chrono_tz::Tz, as_of: Option<i64>) -> Result<TablesReport> {
+pub async fn tables(
+    ws: &Workspace,
+    tz: &chrono_tz::Tz,
+    as_of: Option<i64>,
+) -> Result<TablesReport> {
     let tables = table_stats(ws).await?;
     let at = match as_of {
         Some(t) => Some(t),

@@ -189,7 +189,10 @@ pub(crate) fn call(ws: &Workspace, words: &[&str], query: &str) -> Result<Vec<u8
     let e = find(words).ok_or_else(|| {
         ApiError::new(
             ApiErrorCode::NotFound,
-            format!("no endpoint /api/{} (see /api/openapi.json)", words.join("/")),
+            format!(
+                "no endpoint /api/{} (see /api/openapi.json)",
+                words.join("/")
+            ),
         )
     })?;
     let (scope, own) = split_query(ws, query)?;
@@ -270,10 +273,14 @@ pub(crate) fn openapi() -> Value {
                 })
             })
             .collect();
-        parameters.push(json!({"name": "as_of", "in": "query", "required": false, "schema": {"type": "string"},
-            "description": "Analyse as of this date or instant (default: the newest data)."}));
-        parameters.push(json!({"name": "lang", "in": "query", "required": false, "schema": {"type": "string"},
-            "description": "en or zh-CN (JSON carries both)."}));
+        parameters.push(
+            json!({"name": "as_of", "in": "query", "required": false, "schema": {"type": "string"},
+            "description": "Analyse as of this date or instant (default: the newest data)."}),
+        );
+        parameters.push(
+            json!({"name": "lang", "in": "query", "required": false, "schema": {"type": "string"},
+            "description": "en or zh-CN (JSON carries both)."}),
+        );
         paths.insert(
             format!("/api/{}", e.words.join("/")),
             json!({"get": {

@@ -10,7 +10,7 @@
 mod params;
 
 pub use params::{
-    AudienceList, AudienceMembers, ExportLog, FieldInfo, FieldsReport, ShowParams,
+    AudienceList, AudienceMembers, CreateParams, ExportLog, FieldInfo, FieldsReport, ShowParams,
     SizedAudience, export_log, fields, list_sized,
 };
 

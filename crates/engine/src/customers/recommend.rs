@@ -2,15 +2,12 @@
 //! item-to-item and ALS models, MMR diversity, per-user and per-item lists, and the offline
 //! evaluation on a temporal split. Definitions: docs/metrics.md, "Recommendations".
 
-
 use datafusion::arrow::array::Array;
 use futures::StreamExt;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
-use shoplens_models::recommend::{
-    AlsParams, Interactions, ItemItem,
-};
+use shoplens_models::recommend::{AlsParams, Interactions, ItemItem};
 
 use crate::error::Result;
 use crate::query;

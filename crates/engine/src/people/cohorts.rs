@@ -15,9 +15,7 @@ use crate::sql::{PAID, floats, ints, texts, ts_literal};
 use crate::storage::workspace::Workspace;
 
 /// Cohort and activity period.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Period {
     /// Calendar days in the shop's zone (lifecycle only; cohorts use weeks or months).
@@ -31,9 +29,7 @@ pub enum Period {
 
 /// What puts a customer in a cohort. Reports name it in snake case (`first_purchase`); as a
 /// parameter it is the command line's `first-purchase` (the snake case is accepted too).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all(serialize = "snake_case", deserialize = "kebab-case"))]
 pub enum Basis {
     /// The period of the first paid order.
@@ -45,9 +41,7 @@ pub enum Basis {
 }
 
 /// What makes a member active in a period.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Activity {
     /// A paid order in the period.

@@ -79,9 +79,7 @@ impl Breakdown {
 }
 
 /// The unit a funnel counts.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     /// A person: user_id, or anonymous_id for visitors not logged in.
@@ -142,7 +140,11 @@ pub struct FunnelParams {
     #[arg(long)]
     pub same: Option<String>,
     /// A per-step limit from the previous step, STEP:DURATION (e.g. 2:1h); repeatable.
-    #[arg(long = "step-window", value_name = "STEP:DURATION", value_delimiter = ',')]
+    #[arg(
+        long = "step-window",
+        value_name = "STEP:DURATION",
+        value_delimiter = ','
+    )]
     #[serde(deserialize_with = "crate::params::comma_list")]
     pub step_window: Vec<String>,
     /// Exclusion events: one after a chain's step k−1 and before its step k voids the chain.
@@ -189,7 +191,11 @@ impl FunnelParams {
                 spec.filters.push((c.to_string(), v.clone()));
             }
         }
-        spec.breakdown = self.breakdown.as_deref().map(Breakdown::parse).transpose()?;
+        spec.breakdown = self
+            .breakdown
+            .as_deref()
+            .map(Breakdown::parse)
+            .transpose()?;
         spec.same = self.same.clone();
         spec.exclude = self.exclude.clone();
         for sw in &self.step_window {

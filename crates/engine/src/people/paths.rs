@@ -14,9 +14,7 @@ use crate::sql::{strings, ts_literal};
 use crate::storage::workspace::Workspace;
 
 /// What a path node is.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Node {
     /// The event name.

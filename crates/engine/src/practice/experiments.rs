@@ -20,7 +20,10 @@ pub mod definitions;
 pub mod params;
 
 pub use definitions::{Definition, Namespace, Overlap, define, definition, definitions, overlaps};
-pub use params::{AnalyzeParams, CorrectionParam, ExperimentList, ListParams, Listed, PowerParams, PowerReport, StatParams};
+pub use params::{
+    AnalyzeParams, CorrectionParam, ExperimentList, ListParams, Listed, PowerParams, PowerReport,
+    StatParams,
+};
 
 /// What to analyse.
 #[derive(Debug, Clone, PartialEq)]

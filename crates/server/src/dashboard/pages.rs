@@ -1873,7 +1873,10 @@ fn churn(ctx: &Ctx<'_>) -> Result<String, ApiError> {
 
 /// A customer and an item to start from: the best RFM customer and the best-selling item.
 fn examples(ctx: &Ctx<'_>) -> Result<(String, String), ApiError> {
-    let r = sql(ctx, "SELECT (SELECT user_id FROM orders WHERE user_id IS NOT NULL GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 1) AS u, (SELECT item_id FROM order_items GROUP BY item_id ORDER BY sum(quantity) DESC, item_id LIMIT 1) AS i")?;
+    let r = sql(
+        ctx,
+        "SELECT (SELECT user_id FROM orders WHERE user_id IS NOT NULL GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 1) AS u, (SELECT item_id FROM order_items GROUP BY item_id ORDER BY sum(quantity) DESC, item_id LIMIT 1) AS i",
+    )?;
     let row = list(&r, "rows").first().cloned().unwrap_or(Value::Null);
     Ok((text(&row, "u"), text(&row, "i")))
 }
@@ -2047,19 +2050,13 @@ pub(crate) fn export_audience(
             ));
         }
     };
-    let path = audiences::new_export_file(
-        &root.join("exports"),
-        &name,
-        ext,
-        Some(export_max_age),
-    )
-    .map_err(|e| ApiError::new(ApiErrorCode::Internal, e.to_string()))?;
+    let path = audiences::new_export_file(&root.join("exports"), &name, ext, Some(export_max_age))
+        .map_err(|e| ApiError::new(ApiErrorCode::Internal, e.to_string()))?;
     let file_name = path
         .file_name()
         .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
-    let dest = audiences::Destination::file(path.clone()).map_err(|e| {
-        ApiError::new(ApiErrorCode::Internal, e.to_string())
-    })?;
+    let dest = audiences::Destination::file(path.clone())
+        .map_err(|e| ApiError::new(ApiErrorCode::Internal, e.to_string()))?;
     ctx.source.export(&name, &dest, ctx.filters.to.as_deref())?;
     let bytes = std::fs::read(&path)
         .map_err(|e| ApiError::new(ApiErrorCode::Internal, format!("{}: {e}", path.display())))?;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{Audience, ExportRecord, FIELDS};
 use crate::error::{Error, Result};
 use crate::query::Rows;
+use crate::sql::quote;
 use crate::storage::workspace::Workspace;
 
 /// A profile column a rule can use.
@@ -151,4 +152,118 @@ pub fn export_log(ws: &Workspace) -> Result<ExportLog> {
     Ok(ExportLog {
         exports: super::exports(ws)?,
     })
+}
+
+/// `audience create`: a rule saved under a name (flags are combined with AND, and with
+/// `--where`).
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct CreateParams {
+    /// Name: letters, digits, - and _.
+    pub name: String,
+    /// A SQL condition over the profile's columns (see `shoplens audience fields`), with AND, OR,
+    /// NOT, IN, LIKE, comparisons …
+    #[arg(long = "where")]
+    pub condition: Option<String>,
+    /// RFM segments (champions, loyal, …), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub segment: Vec<String>,
+    /// Customer stages (new, active, at_risk, churned, won_back, registered_not_purchased).
+    #[arg(long, value_delimiter = ',')]
+    pub stage: Vec<String>,
+    /// Member tiers.
+    #[arg(long, value_delimiter = ',')]
+    pub tier: Vec<String>,
+    /// Acquisition channels.
+    #[arg(long, value_delimiter = ',')]
+    pub channel: Vec<String>,
+    /// Top categories (category affinity).
+    #[arg(long, value_delimiter = ',')]
+    pub category: Vec<String>,
+    /// k-means clusters.
+    #[arg(long, value_delimiter = ',')]
+    pub cluster: Vec<i64>,
+    /// CLV (52 weeks) at least this.
+    #[arg(long)]
+    pub min_clv: Option<f64>,
+    /// P(alive) at most this.
+    #[arg(long)]
+    pub max_p_alive: Option<f64>,
+    /// Last paid order before this day (YYYY-MM-DD).
+    #[arg(long)]
+    pub last_order_before: Option<String>,
+    /// Last paid order on or after this day (YYYY-MM-DD).
+    #[arg(long)]
+    pub last_order_after: Option<String>,
+    /// What the audience is for.
+    #[arg(long, default_value = "")]
+    pub description: String,
+    /// Replace an audience of the same name.
+    #[arg(long)]
+    pub replace: bool,
+}
+
+impl CreateParams {
+    /// The flags as one SQL condition.
+    ///
+    /// # Errors
+    /// A date that is not one, or no rule at all.
+    pub fn rule(&self) -> Result<String> {
+        let a = self;
+        let mut parts: Vec<String> = Vec::new();
+        let list = |col: &str, vals: &[String]| -> Option<String> {
+            (!vals.is_empty()).then(|| {
+                format!(
+                    "{col} IN ({})",
+                    vals.iter()
+                        .map(|v| quote(v.trim()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+        };
+        parts.extend(list("segment", &a.segment));
+        parts.extend(list("stage", &a.stage));
+        parts.extend(list("member_tier", &a.tier));
+        parts.extend(list("acquisition_channel", &a.channel));
+        parts.extend(list("top_category", &a.category));
+        if !a.cluster.is_empty() {
+            parts.push(format!(
+                "cluster IN ({})",
+                a.cluster
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if let Some(v) = a.min_clv {
+            parts.push(format!("clv >= {v}"));
+        }
+        if let Some(v) = a.max_p_alive {
+            parts.push(format!("p_alive <= {v}"));
+        }
+        for (flag, op, v) in [
+            ("last-order-before", "<", &a.last_order_before),
+            ("last-order-after", ">=", &a.last_order_after),
+        ] {
+            if let Some(d) = v {
+                if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {
+                    return Err(Error::Invalid(format!(
+                        "--{flag} `{d}` is not a date (2025-10-01)"
+                    )));
+                }
+                parts.push(format!("last_order_date {op} {}", quote(d)));
+            }
+        }
+        if let Some(w) = &a.condition {
+            parts.push(format!("({w})"));
+        }
+        if parts.is_empty() {
+            return Err(Error::Invalid(
+                "give a rule: --where CONDITION and/or flags such as --segment, --stage, --tier"
+                    .into(),
+            ));
+        }
+        Ok(parts.join(" AND "))
+    }
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Basis, ColdStart, EvaluationReport, ModelKind, Recommended, RecommendSpec, Served, TagSpec,
+    Basis, ColdStart, EvaluationReport, ModelKind, RecommendSpec, Recommended, Served, TagSpec,
     UserList, UserTags,
 };
 use crate::customers::audiences;

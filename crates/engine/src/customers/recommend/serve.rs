@@ -4,9 +4,7 @@ use std::collections::BTreeSet;
 
 use rustc_hash::FxHashMap;
 use serde::Serialize;
-use shoplens_models::recommend::{
-    Als, Interactions, ItemItem, mmr, popularity, top_items,
-};
+use shoplens_models::recommend::{Als, Interactions, ItemItem, mmr, popularity, top_items};
 
 use crate::error::Result;
 use crate::storage::workspace::Workspace;

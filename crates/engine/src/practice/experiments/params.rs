@@ -289,7 +289,11 @@ impl PowerParams {
         }
         let (kind, n, delta) = match (self.baseline, self.sd) {
             (Some(p), None) => {
-                let delta = if self.relative { p * self.mde } else { self.mde };
+                let delta = if self.relative {
+                    p * self.mde
+                } else {
+                    self.mde
+                };
                 (
                     "proportion",
                     abtest::sample_size_proportion(p, delta, self.alpha, self.power),
