@@ -81,7 +81,8 @@ fn bad(m: impl ToString) -> ApiError {
     ApiError::new(ApiErrorCode::InvalidParameter, m.to_string())
 }
 
-fn failed(e: shoplens_engine::Error) -> ApiError {
+/// An engine error as the API answers it: 422 `analysis_failed` with the engine's message.
+pub(crate) fn failed(e: shoplens_engine::Error) -> ApiError {
     ApiError::new(ApiErrorCode::AnalysisFailed, e.to_string())
 }
 

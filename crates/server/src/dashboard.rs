@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use shoplens_engine::Workspace;
 use shoplens_engine::customers::audiences;
 
+use crate::api::failed;
 use crate::{ApiError, ApiErrorCode, PageRequest, PageResponse};
 use chrono::NaiveDate;
 use serde_json::Value;
@@ -204,8 +205,6 @@ impl Source {
 
     /// The workspace's state now, read once per page: its stamp and the shop's currency.
     fn snapshot(&self) -> Result<(Stamp, String), ApiError> {
-        let failed =
-            |e: shoplens_engine::Error| ApiError::new(ApiErrorCode::AnalysisFailed, e.to_string());
         let manifest = self.ws.manifest().map_err(failed)?;
         let stamp = (
             shoplens_engine::collector::data_stamp_of(&self.ws, &manifest).map_err(failed)?,
@@ -226,10 +225,7 @@ impl Source {
     /// The rows of a query over the workspace's tables, as `{"columns": …, "rows": […]}`.
     pub(crate) fn sql(&self, query: &str, stamp: Stamp) -> Result<Arc<Value>, ApiError> {
         self.cached(format!("sql:{query}"), stamp, || {
-            let failed = |e: shoplens_engine::Error| {
-                ApiError::new(ApiErrorCode::AnalysisFailed, e.to_string())
-            };
-            let tz = shoplens_engine::calendar::zone(&self.ws.manifest().map_err(failed)?.settings);
+            let tz = self.zone()?;
             let rows = tokio::runtime::Handle::current().block_on(async {
                 let (schema, batches) = shoplens_engine::query::sql(&self.ws, query).await?;
                 shoplens_engine::query::Rows::of(&schema, &batches, &tz)
@@ -237,6 +233,27 @@ impl Source {
             serde_json::to_vec(&rows.map_err(failed)?)
                 .map_err(|e| ApiError::new(ApiErrorCode::Internal, e.to_string()))
         })
+    }
+
+    /// The shop's time zone.
+    fn zone(&self) -> Result<chrono_tz::Tz, ApiError> {
+        Ok(shoplens_engine::calendar::zone(
+            &self.ws.manifest().map_err(failed)?.settings,
+        ))
+    }
+
+    /// The shop-local day of the newest data (the default as-of day of every analysis).
+    pub(crate) fn newest_day(&self) -> Result<Option<String>, ApiError> {
+        let tz = self.zone()?;
+        let newest = tokio::runtime::Handle::current()
+            .block_on(shoplens_engine::query::newest_instant(&self.ws))
+            .map_err(failed)?;
+        Ok(newest.map(|t| {
+            shoplens_engine::calendar::format_instant(t, &tz)
+                .chars()
+                .take(10)
+                .collect()
+        }))
     }
 
     /// Exports the audience `name` to `dest` as of the day `as_of` (default: the newest data),
@@ -247,9 +264,7 @@ impl Source {
         dest: &audiences::Destination,
         as_of: Option<&str>,
     ) -> Result<audiences::ExportRecord, ApiError> {
-        let failed =
-            |e: shoplens_engine::Error| ApiError::new(ApiErrorCode::AnalysisFailed, e.to_string());
-        let tz = shoplens_engine::calendar::zone(&self.ws.manifest().map_err(failed)?.settings);
+        let tz = self.zone()?;
         let at = shoplens_engine::calendar::as_of(as_of, &tz).map_err(failed)?;
         tokio::runtime::Handle::current()
             .block_on(audiences::export(&self.ws, name, dest, at))

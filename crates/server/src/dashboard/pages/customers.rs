@@ -3,7 +3,20 @@
 use super::*;
 
 pub(super) fn rfm(ctx: &Ctx<'_>) -> Result<String, ApiError> {
-    let r = run(ctx, as_of(ctx, &["rfm"]))?;
+    // One analysis: the segments as of the period's end, and the movement over the 90 days
+    // before it.
+    let day = match &ctx.filters.to {
+        Some(t) => Some(t.clone()),
+        None => ctx.source.newest_day()?,
+    };
+    let before = day
+        .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+        .map(|d| (d - chrono::Duration::days(90)).to_string());
+    let mut call = as_of(ctx, &["rfm"]);
+    if let Some(b) = &before {
+        call.set("compare_to", b);
+    }
+    let r = run(ctx, call)?;
     let segs = list(&r, "segments");
     let bars: Vec<Bar> = segs
         .iter()
@@ -43,13 +56,8 @@ pub(super) fn rfm(ctx: &Ctx<'_>) -> Result<String, ApiError> {
             segs,
         ),
     ));
-    // Movement over the 90 days before the as-of date.
-    let as_of_day: String = text(&r, "as_of").chars().take(10).collect();
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(&as_of_day, "%Y-%m-%d") {
-        let before = (d - chrono::Duration::days(90)).to_string();
-        let mut args = as_of(ctx, &["rfm"]);
-        args.set("compare_to", &before);
-        let m = run(ctx, args)?;
+    if let Some(before) = before {
+        let m = &r;
         let names: std::collections::HashMap<String, String> = segs
             .iter()
             .map(|g| {
