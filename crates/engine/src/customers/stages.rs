@@ -249,29 +249,54 @@ async fn histories(ws: &Workspace, as_of: i64) -> Result<Vec<History>> {
     Ok(hs)
 }
 
-/// `shoplens stages` and `GET /api/stages`: the parameters as the command line and the API take
-/// them (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
-#[serde(default, deny_unknown_fields)]
-pub struct StagesParams {
-    /// A snapshot at the end of every period (week or month).
-    #[arg(long, value_enum, default_value_t = Period::Month)]
-    pub period: Period,
-    /// First snapshot: the period holding this day (default: the first purchase).
-    #[arg(long)]
-    pub from: Option<String>,
-    /// Churned after this many days without a paid order.
-    #[arg(long, default_value_t = 90)]
-    pub silence: i64,
-    /// New while the first paid order is fewer than this many days old.
-    #[arg(long, default_value_t = 30)]
-    pub new_days: i64,
-    /// At risk when P(alive) falls under this.
-    #[arg(long, default_value_t = 0.3)]
-    pub p_alive_below: f64,
-    /// At risk when the silence exceeds this many times the customer's expected interval.
-    #[arg(long, default_value_t = 2.0)]
-    pub interval_factor: f64,
+/// Declares a parameters type with the stage rules' parameters (written out in each type: the
+/// API's query has no nesting).
+macro_rules! with_rule_params {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+        /// Churned after this many days without a paid order.
+        #[arg(long, default_value_t = 90)]
+        pub silence: i64,
+        /// New while the first paid order is fewer than this many days old.
+        #[arg(long, default_value_t = 30)]
+        pub new_days: i64,
+        /// At risk when P(alive) falls under this.
+        #[arg(long, default_value_t = 0.3)]
+        pub p_alive_below: f64,
+        /// At risk when the silence exceeds this many times the customer's expected interval.
+        #[arg(long, default_value_t = 2.0)]
+        pub interval_factor: f64,
+        }
+
+        impl $name {
+            /// The stage rules.
+            pub fn rules(&self) -> StageRules {
+                StageRules {
+                    silence_days: self.silence,
+                    new_days: self.new_days,
+                    p_alive_below: self.p_alive_below,
+                    interval_factor: self.interval_factor,
+                }
+            }
+        }
+    };
+}
+
+with_rule_params! {
+    /// `shoplens stages` and `GET /api/stages`: the parameters as the command line and the API take
+    /// them (same names, same defaults).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct StagesParams {
+        /// A snapshot at the end of every period (week or month).
+        #[arg(long, value_enum, default_value_t = Period::Month)]
+        pub period: Period,
+        /// First snapshot: the period holding this day (default: the first purchase).
+        #[arg(long)]
+        pub from: Option<String>,
+    }
 }
 
 impl Default for StagesParams {
@@ -291,41 +316,26 @@ impl StagesParams {
         let (from, _) = calendar::period(tz, self.from.as_deref(), None)?;
         Ok(StagesSpec {
             period: self.period,
-            rules: StageRules {
-                silence_days: self.silence,
-                new_days: self.new_days,
-                p_alive_below: self.p_alive_below,
-                interval_factor: self.interval_factor,
-            },
+            rules: self.rules(),
             from,
             as_of,
         })
     }
 }
 
-/// `shoplens churn` and `GET /api/churn`: the parameters as the command line and the API take
-/// them (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
-#[serde(default, deny_unknown_fields)]
-pub struct ChurnParams {
-    /// Churned after this many days without a paid order.
-    #[arg(long, default_value_t = 90)]
-    pub silence: i64,
-    /// New while the first paid order is fewer than this many days old.
-    #[arg(long, default_value_t = 30)]
-    pub new_days: i64,
-    /// At risk when P(alive) falls under this.
-    #[arg(long, default_value_t = 0.3)]
-    pub p_alive_below: f64,
-    /// At risk when the silence exceeds this many times the customer's expected interval.
-    #[arg(long, default_value_t = 2.0)]
-    pub interval_factor: f64,
-    /// Horizon of the expected value (CLV) that ranks win-back candidates, in weeks.
-    #[arg(long, default_value_t = 52)]
-    pub horizon: u32,
-    /// Table and CSV: at most this many win-back candidates (0 = all).
-    #[arg(long, default_value_t = 20)]
-    pub limit: usize,
+with_rule_params! {
+    /// `shoplens churn` and `GET /api/churn`: the parameters as the command line and the API take
+    /// them (same names, same defaults).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct ChurnParams {
+        /// Horizon of the expected value (CLV) that ranks win-back candidates, in weeks.
+        #[arg(long, default_value_t = 52)]
+        pub horizon: u32,
+        /// Table and CSV: at most this many win-back candidates (0 = all).
+        #[arg(long, default_value_t = 20)]
+        pub limit: usize,
+    }
 }
 
 impl Default for ChurnParams {
@@ -338,12 +348,7 @@ impl ChurnParams {
     /// The spec, as of `as_of`.
     pub fn spec(&self, as_of: Option<i64>) -> ChurnSpec {
         ChurnSpec {
-            rules: StageRules {
-                silence_days: self.silence,
-                new_days: self.new_days,
-                p_alive_below: self.p_alive_below,
-                interval_factor: self.interval_factor,
-            },
+            rules: self.rules(),
             horizon_weeks: self.horizon,
             as_of,
         }

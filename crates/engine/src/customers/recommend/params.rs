@@ -69,6 +69,48 @@ macro_rules! with_model_params {
     };
 }
 
+/// Declares a parameters type that makes users' lists: the list's parameters and the model's.
+macro_rules! with_list_params {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)* }) => {
+        with_model_params! {
+            $(#[$meta])*
+            pub struct $name {
+                $($(#[$fmeta])* pub $field: $ty,)*
+                /// List length.
+                #[arg(long, default_value_t = 10)]
+                pub k: usize,
+                /// Model.
+                #[arg(long, value_enum, default_value_t = ModelKind::Als)]
+                pub model: ModelKind,
+                /// Re-rank by MMR (see --diversity-lambda, --category-cap).
+                #[arg(long)]
+                pub diversify: bool,
+                /// Users without history: what is popular in this channel (cold start).
+                #[arg(long)]
+                pub channel: Option<String>,
+                /// Users without history: what is popular in this category (cold start).
+                #[arg(long)]
+                pub category: Option<String>,
+            }
+        }
+
+        impl $name {
+            /// Fits the model once and makes each user's list.
+            async fn lists(&self, ws: &Workspace, users: &[String]) -> Result<Vec<UserList>> {
+                let cold = ColdStart {
+                    channel: self.channel.clone(),
+                    category: self.category.clone(),
+                };
+                let served = Served::fit(ws, &self.model_spec(), self.model).await?;
+                Ok(users
+                    .iter()
+                    .map(|u| served.for_user(u, self.k, self.model, self.diversify, &cold))
+                    .collect())
+            }
+        }
+    };
+}
+
 with_model_params! {
     /// `recommend evaluate`: train before a split instant, score top-k lists against the new
     /// items bought after it, beside the popularity baseline.
@@ -84,7 +126,7 @@ with_model_params! {
     }
 }
 
-with_model_params! {
+with_list_params! {
     /// `recommend user`: lists for users.
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
     #[serde(default, deny_unknown_fields)]
@@ -93,21 +135,6 @@ with_model_params! {
         #[arg(required = true)]
         #[serde(deserialize_with = "crate::params::comma_list")]
         pub users: Vec<String>,
-        /// List length.
-        #[arg(long, default_value_t = 10)]
-        pub k: usize,
-        /// Model.
-        #[arg(long, value_enum, default_value_t = ModelKind::Als)]
-        pub model: ModelKind,
-        /// Re-rank by MMR (see --diversity-lambda, --category-cap).
-        #[arg(long)]
-        pub diversify: bool,
-        /// Users without history: what is popular in this channel (cold start).
-        #[arg(long)]
-        pub channel: Option<String>,
-        /// Users without history: what is popular in this category (cold start).
-        #[arg(long)]
-        pub category: Option<String>,
     }
 }
 
@@ -128,7 +155,7 @@ with_model_params! {
     }
 }
 
-with_model_params! {
+with_list_params! {
     /// `recommend export`: lists for every member of a saved audience.
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
     #[serde(default, deny_unknown_fields)]
@@ -136,21 +163,6 @@ with_model_params! {
         /// The audience.
         #[arg(long)]
         pub audience: String,
-        /// List length.
-        #[arg(long, default_value_t = 10)]
-        pub k: usize,
-        /// Model.
-        #[arg(long, value_enum, default_value_t = ModelKind::Als)]
-        pub model: ModelKind,
-        /// Re-rank by MMR (see --diversity-lambda, --category-cap).
-        #[arg(long)]
-        pub diversify: bool,
-        /// Users without history: what is popular in this channel (cold start).
-        #[arg(long)]
-        pub channel: Option<String>,
-        /// Users without history: what is popular in this category (cold start).
-        #[arg(long)]
-        pub category: Option<String>,
     }
 }
 
@@ -249,40 +261,15 @@ impl EvaluateParams {
     }
 }
 
-/// Fits the model once and makes every user's list.
-async fn lists(
-    ws: &Workspace,
-    spec: &RecommendSpec,
-    users: &[String],
-    (k, model, diversify): (usize, ModelKind, bool),
-    cold: &ColdStart,
-) -> Result<Vec<UserList>> {
-    let served = Served::fit(ws, spec, model).await?;
-    Ok(users
-        .iter()
-        .map(|u| served.for_user(u, k, model, diversify, cold))
-        .collect())
-}
-
 impl UserParams {
     /// The users' lists.
     pub async fn run(&self, ws: &Workspace) -> Result<UserListsReport> {
         if self.users.is_empty() {
             return Err(Error::Invalid("give one or more user ids".into()));
         }
-        let cold = ColdStart {
-            channel: self.channel.clone(),
-            category: self.category.clone(),
-        };
-        let users = lists(
-            ws,
-            &self.model_spec(),
-            &self.users,
-            (self.k, self.model, self.diversify),
-            &cold,
-        )
-        .await?;
-        Ok(UserListsReport { users })
+        Ok(UserListsReport {
+            users: self.lists(ws, &self.users).await?,
+        })
     }
 }
 
@@ -330,18 +317,7 @@ impl ExportListsParams {
             };
             users.extend(crate::sql::texts(col)?.into_iter().flatten());
         }
-        let cold = ColdStart {
-            channel: self.channel.clone(),
-            category: self.category.clone(),
-        };
-        let users = lists(
-            ws,
-            &self.model_spec(),
-            &users,
-            (self.k, self.model, self.diversify),
-            &cold,
-        )
-        .await?;
+        let users = self.lists(ws, &users).await?;
         Ok(AudienceListsReport {
             audience: self.audience.clone(),
             users,
