@@ -317,3 +317,94 @@ async fn wrong_tokens_are_limited_per_address() {
         StatusCode::OK
     );
 }
+
+/// A report's shape: its fields and their JSON types (an array by its first element), with the
+/// values left out, so a renamed or retyped field shows in a snapshot.
+fn shape(v: &Value) -> Value {
+    match v {
+        Value::Null => json!("null"),
+        Value::Bool(_) => json!("bool"),
+        Value::Number(_) => json!("number"),
+        Value::String(_) => json!("string"),
+        Value::Array(a) => Value::Array(a.first().map(shape).into_iter().collect()),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+    }
+}
+
+/// Every endpoint answers 200 on the demo shop, and the shape of each report (the fields the
+/// dashboard and users' scripts read) is pinned (crates/server/src/snapshots).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_answers_its_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = Workspace::open(dir.path().join("ws")).unwrap();
+    shoplens_engine::demo::generate(
+        &ws,
+        &shoplens_engine::demo::DemoParams {
+            seed: 42,
+            scale: 0.02,
+        },
+        &|_, _| {},
+    )
+    .unwrap();
+    shoplens_engine::demo::save_starter_audiences(&ws)
+        .await
+        .unwrap();
+    let cfg = ServeConfig {
+        api: true,
+        ..config()
+    };
+    let (app, _writer, wal_thread) = App::start(&ws, cfg).unwrap();
+    let t = TestApp {
+        _dir: dir,
+        app,
+        wal_thread: Some(wal_thread),
+    };
+    let queries = [
+        ("tables", ""),
+        ("kpis", "days=7"),
+        ("quarantine", ""),
+        ("funnel", "steps=product_view,add_to_cart,order"),
+        ("paths", "start=product_view"),
+        ("activity", ""),
+        ("repurchase", ""),
+        ("cohorts", ""),
+        ("lifecycle", ""),
+        ("rfm", "compare_to=2025-09-30"),
+        ("clv", ""),
+        ("churn", ""),
+        ("stages", ""),
+        ("products", ""),
+        ("returns", ""),
+        ("inventory", ""),
+        ("channels", ""),
+        ("campaigns", ""),
+        ("basket", "min_support=0.005"),
+        ("recommend/evaluate", "split_at=2025-10-01&factors=4&iterations=2"),
+        ("recommend/user", "users=U000000&model=popularity"),
+        ("recommend/item", "item=BE-001"),
+        ("recommend/tags", "users=U000000"),
+        ("recommend/export", "audience=vip&model=popularity&k=2"),
+        ("experiment/list", ""),
+        ("experiment/analyze", "experiment=checkout-button"),
+        ("experiment/power", "baseline=0.1&mde=0.02"),
+        ("audience/fields", ""),
+        ("audience/list", ""),
+        ("audience/show", "name=vip"),
+        ("audience/exports", ""),
+    ];
+    let documented: Vec<String> = typed_endpoints()
+        .iter()
+        .map(|e| e.words.join("/"))
+        .collect();
+    let asked: Vec<String> = queries.iter().map(|(p, _)| (*p).to_string()).collect();
+    assert_eq!(asked, documented, "every endpoint, in the API's order");
+    let mut shapes = serde_json::Map::new();
+    for (path, query) in queries {
+        let (st, _, body) = t
+            .call(get(&format!("/api/{path}?{query}"), Some(&bearer(TOKEN))))
+            .await;
+        assert_eq!(st, StatusCode::OK, "/api/{path}?{query}: {body}");
+        shapes.insert(path.to_string(), shape(&body));
+    }
+    insta::assert_json_snapshot!("report_shapes", Value::Object(shapes));
+}
