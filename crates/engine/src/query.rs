@@ -224,7 +224,7 @@ pub async fn count(ctx: &SessionContext, q: &str) -> Result<i64> {
 }
 
 /// Row count, users and time range of one table.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct TableStats {
     /// Table name.
     pub name: String,
@@ -425,12 +425,22 @@ pub(crate) fn stored_strings(
 }
 
 /// `shoplens tables`: no parameters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, clap::Args)]
+#[derive(
+    Debug,
+    Clone,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    serde::Deserialize,
+    clap::Args,
+    schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct TablesParams {}
 
 /// What `shoplens tables` answers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TablesReport {
     /// Every table.
     pub tables: Vec<TableStats>,
@@ -457,7 +467,9 @@ pub async fn tables(
 }
 
 /// `shoplens quarantine`: rows set aside by ingest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, clap::Args)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, clap::Args, schemars::JsonSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct QuarantineParams {
     /// Show at most this many rows (0 = all).

@@ -22,7 +22,9 @@ use crate::storage::workspace::Workspace;
 
 /// `shoplens channels` and `GET /api/channels`: the parameters as the command line and the API
 /// take them (same names, same defaults).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, clap::Args, schemars::JsonSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChannelParams {
     /// From this day (or instant) on, in the shop's zone (default: all data).
@@ -45,7 +47,9 @@ impl ChannelParams {
 }
 
 /// `shoplens campaigns` and `GET /api/campaigns`: no parameters yet (every campaign, every day).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, clap::Args, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignParams {}
 
@@ -112,7 +116,7 @@ async fn margins(ws: &Workspace, q: &str) -> Result<FxHashMap<String, (f64, Opti
 // Channels
 
 /// One channel's quality.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct ChannelRow {
     /// Channel.
     pub channel: String,
@@ -163,7 +167,7 @@ pub struct ChannelRow {
 }
 
 /// One day of one channel.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct ChannelDay {
     /// Day (shop time).
     pub date: String,
@@ -180,7 +184,7 @@ pub struct ChannelDay {
 }
 
 /// Channels in a period.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ChannelReport {
     /// Per channel, by revenue.
     pub channels: Vec<ChannelRow>,
@@ -406,7 +410,7 @@ pub async fn channels(ws: &Workspace, p: &Period) -> Result<ChannelReport> {
 // Campaigns
 
 /// One campaign's return.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct CampaignRow {
     /// Campaign id.
     pub campaign_id: String,
@@ -470,7 +474,7 @@ pub struct CampaignRow {
 }
 
 /// Campaigns and promotions.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CampaignReport {
     /// Per campaign, by revenue.
     pub campaigns: Vec<CampaignRow>,

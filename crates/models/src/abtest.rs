@@ -75,7 +75,7 @@ impl Summary {
 }
 
 /// One comparison of a variant with control.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Comparison {
     /// Control's mean (rate for proportions).
     pub control_mean: f64,
@@ -421,7 +421,7 @@ mod tests {
 }
 
 /// How a metric is compared.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// 0/1 per user: two-proportion z.
@@ -473,7 +473,7 @@ pub fn infer_kind(values: &[f64]) -> Kind {
 }
 
 /// One variant × metric result.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct MetricResult {
     /// The variant compared with control.
     pub variant: String,
@@ -497,7 +497,7 @@ pub struct MetricResult {
 }
 
 /// Correction for testing several variants × metrics at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Correction {
     /// None.
@@ -537,7 +537,7 @@ pub fn adjust_p(p: &[f64], c: Correction) -> Vec<f64> {
 
 /// A plain-language decision for one variant, on the first metric (the primary), with the other
 /// metrics as guardrails.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Verdict {
     /// The variant.
     pub variant: String,
@@ -645,7 +645,7 @@ pub fn correct(a: &mut Analysis, c: Correction) {
 }
 
 /// The sample-ratio-mismatch check.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Srm {
     /// Chi-square statistic.
     pub chi2: f64,
@@ -660,7 +660,7 @@ pub struct Srm {
 }
 
 /// A whole analysis.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Analysis {
     /// Sample-ratio mismatch.
     pub srm: Srm,

@@ -68,7 +68,7 @@ impl Rft {
 
 /// BG/NBD parameters: purchase rates are gamma(r, α) across customers, drop-out probabilities
 /// after each purchase beta(a, b).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct BgNbd {
     /// Shape of the purchase-rate gamma.
     pub r: f64,
@@ -81,7 +81,7 @@ pub struct BgNbd {
 }
 
 /// A fitted model with its diagnostics.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Fitted<P> {
     /// The maximum-likelihood parameters.
     pub params: P,
@@ -96,7 +96,7 @@ pub struct Fitted<P> {
 }
 
 /// Gamma-Gamma parameters: a customer's transaction values are gamma(p, ν) with ν ~ gamma(q, γ).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct GammaGamma {
     /// Shape of a transaction value.
     pub p: f64,

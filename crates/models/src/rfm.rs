@@ -35,7 +35,9 @@ pub fn scores(values: &[f64], higher_is_better: bool) -> Vec<u8> {
 }
 
 /// The eleven named RFM segments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Segment {
     /// Bought recently, often and much.

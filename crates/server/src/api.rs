@@ -52,7 +52,7 @@ trait Analysis:
     /// The command's words, which are the path after /api/.
     const WORDS: &'static [&'static str];
     /// What it answers (`--format json`).
-    type Report: Serialize;
+    type Report: Serialize + schemars::JsonSchema;
     /// Parameters that cannot go together (answered 400, as the command line's parser refuses
     /// them).
     fn conflict(&self) -> Option<String> {
@@ -75,6 +75,8 @@ pub struct TypedEndpoint {
     pub flags: fn() -> clap::Command,
     /// Reads the endpoint's own query and runs it (on a thread that may block on the runtime).
     run: fn(Scope, &str) -> Result<Vec<u8>, ApiError>,
+    /// The report's JSON Schema (a reference into the generator's definitions).
+    report: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
 }
 
 fn bad(m: impl ToString) -> ApiError {
@@ -107,6 +109,7 @@ fn endpoint<A: Analysis>() -> TypedEndpoint {
         },
         flags: || A::augment_args(clap::Command::new(A::WORDS[A::WORDS.len() - 1])),
         run: run_blocking::<A>,
+        report: |g| g.subschema_for::<A::Report>(),
     }
 }
 
@@ -238,7 +241,9 @@ fn param_name(a: &clap::Arg) -> String {
 /// The OpenAPI 3 document of every endpoint, its parameters read from the parameters types.
 pub(crate) fn openapi() -> Value {
     let mut paths = Map::new();
+    let mut schemas = schemars::generate::SchemaSettings::openapi3().into_generator();
     for e in typed_endpoints() {
+        let report = (e.report)(&mut schemas);
         let cmd = (e.flags)();
         let mut parameters: Vec<Value> = cmd
             .get_arguments()
@@ -289,7 +294,7 @@ pub(crate) fn openapi() -> Value {
                 "description": format!("The JSON of `shoplens --format json {}`; parameters are its flags (snake case) and arguments.", e.words.join(" ")),
                 "parameters": parameters,
                 "responses": {
-                    "200": {"description": "The command's JSON output.", "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "200": {"description": "The command's JSON output.", "content": {"application/json": {"schema": report}}},
                     "400": {"$ref": "#/components/responses/Error"},
                     "401": {"$ref": "#/components/responses/Error"},
                     "404": {"$ref": "#/components/responses/Error"},
@@ -299,6 +304,14 @@ pub(crate) fn openapi() -> Value {
         );
     }
     let codes: Vec<&str> = ApiErrorCode::ALL.iter().map(|c| c.code()).collect();
+    let mut schemas = schemas.take_definitions(true);
+    schemas.insert(
+        "Error".into(),
+        json!({"type": "object", "properties": {
+            "success": {"type": "boolean"},
+            "error": {"type": "string", "enum": codes},
+            "message": {"type": "string"}}}),
+    );
     json!({
         "openapi": "3.0.3",
         "info": {"title": "shoplens API", "version": env!("CARGO_PKG_VERSION"),
@@ -307,10 +320,7 @@ pub(crate) fn openapi() -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": {"type": "object", "properties": {
-                "success": {"type": "boolean"},
-                "error": {"type": "string", "enum": codes},
-                "message": {"type": "string"}}}},
+            "schemas": schemas,
             "responses": {"Error": {"description": "An error with a stable code.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}
         }
     })

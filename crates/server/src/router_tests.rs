@@ -379,7 +379,10 @@ async fn every_endpoint_answers_its_report() {
         ("channels", ""),
         ("campaigns", ""),
         ("basket", "min_support=0.005"),
-        ("recommend/evaluate", "split_at=2025-10-01&factors=4&iterations=2"),
+        (
+            "recommend/evaluate",
+            "split_at=2025-10-01&factors=4&iterations=2",
+        ),
         ("recommend/user", "users=U000000&model=popularity"),
         ("recommend/item", "item=BE-001"),
         ("recommend/tags", "users=U000000"),
@@ -407,4 +410,58 @@ async fn every_endpoint_answers_its_report() {
         shapes.insert(path.to_string(), shape(&body));
     }
     insta::assert_json_snapshot!("report_shapes", Value::Object(shapes));
+}
+
+/// Every `$ref` in a JSON document.
+fn refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get("$ref") {
+                out.push(r.clone());
+            }
+            m.values().for_each(|x| refs(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+        _ => {}
+    }
+}
+
+/// The OpenAPI document: every endpoint with its parameters (from the parameters types) and its
+/// report's schema (from the report types), and every reference resolves.
+#[tokio::test]
+async fn openapi_documents_every_endpoint_and_report() {
+    let t = TestApp::new(ServeConfig {
+        api: true,
+        ..config()
+    });
+    let (st, _, doc) = t
+        .call(get("/api/openapi.json", Some(&bearer(TOKEN))))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.0.3");
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(paths.len(), typed_endpoints().len());
+    for (path, item) in paths {
+        let ok = &item["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+        let r = ok["$ref"].as_str().unwrap_or_else(|| panic!("{path}: {ok}"));
+        assert!(r.starts_with("#/components/schemas/"), "{path}: {r}");
+    }
+    let funnel = paths["/api/funnel"]["get"]["parameters"].as_array().unwrap();
+    let window = funnel.iter().find(|p| p["name"] == "window").unwrap();
+    assert_eq!(window["schema"]["default"], "24h");
+    let mode = funnel.iter().find(|p| p["name"] == "mode").unwrap();
+    assert_eq!(
+        mode["schema"]["enum"],
+        json!(["default", "strict-order", "strict-increase"])
+    );
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(all.len() > 31);
+    for r in all {
+        let name = r.trim_start_matches("#/components/");
+        let (kind, name) = name.split_once('/').unwrap();
+        assert!(!doc["components"][kind][name].is_null(), "{r} does not resolve");
+    }
+    let rfm = &doc["components"]["schemas"]["RfmReport"]["properties"];
+    assert!(rfm["segments"].is_object(), "{rfm}");
 }

@@ -120,7 +120,7 @@ pub const FIELDS: [(&str, &str, &str); 24] = [
 ];
 
 /// A saved audience.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Audience {
     /// Name (letters, digits, - and _).
     pub name: String,
@@ -134,7 +134,7 @@ pub struct Audience {
 }
 
 /// One export, as recorded in the workspace's export log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExportRecord {
     /// Audience name.
     pub audience: String,

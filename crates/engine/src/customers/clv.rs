@@ -17,7 +17,9 @@ use crate::sql::{buyer_orders, floats, ints, local_day, strings};
 use crate::storage::workspace::Workspace;
 
 /// The time unit of recency, T and the horizon.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TimeUnit {
     /// One day.
@@ -56,7 +58,7 @@ pub struct ClvSpec {
 
 /// `shoplens clv` and `GET /api/clv`: the parameters as the command line and the API take them
 /// (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClvParams {
     /// Last day of the calibration period, inclusive (default: the as-of day). Data after it up
@@ -119,7 +121,7 @@ impl Default for ClvSpec {
 }
 
 /// Fitted BG/NBD parameters (the `bgnbd` object of the JSON contract).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct BgNbdOut {
     /// Shape of the purchase-rate gamma.
     pub r: f64,
@@ -138,7 +140,7 @@ pub struct BgNbdOut {
 }
 
 /// Fitted Gamma-Gamma parameters (the `gamma_gamma` object of the JSON contract).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct GammaGammaOut {
     /// Shape of a transaction value.
     pub p: f64,
@@ -157,7 +159,7 @@ pub struct GammaGammaOut {
 }
 
 /// One customer's figures.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CustomerClv {
     /// Customer id.
     pub user_id: String,
@@ -180,7 +182,7 @@ pub struct CustomerClv {
 }
 
 /// Predicted against actual repeat purchases in the holdout, for customers of one frequency.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct FrequencyBucket {
     /// Calibration frequency (the last bucket holds this many or more).
     pub frequency: u32,
@@ -195,7 +197,7 @@ pub struct FrequencyBucket {
 }
 
 /// The calibration/holdout check.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Holdout {
     /// First holdout day.
     pub from: String,
@@ -212,7 +214,7 @@ pub struct Holdout {
 }
 
 /// The report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ClvReport {
     /// BG/NBD fit.
     pub bgnbd: BgNbdOut,

@@ -25,7 +25,7 @@ pub use serve::*;
 pub use tags::*;
 
 /// Weight of each kind of interaction (view < cart < order).
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, schemars::JsonSchema)]
 pub struct EventWeights {
     /// A product view.
     pub view: f32,
@@ -49,7 +49,7 @@ impl Default for EventWeights {
 }
 
 /// Models and their parameters.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RecommendSpec {
     /// Interaction weights.
     pub weights: EventWeights,

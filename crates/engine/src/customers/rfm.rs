@@ -51,7 +51,7 @@ impl Default for RfmSpec {
 
 /// `shoplens rfm` and `GET /api/rfm`: the parameters as the command line and the API take them
 /// (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RfmParams {
     /// An earlier as-of date (or instant): how customers moved between segments since then.
@@ -99,7 +99,7 @@ impl RfmParams {
 }
 
 /// One customer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CustomerRfm {
     /// Customer id.
     pub user_id: String,
@@ -124,7 +124,7 @@ pub struct CustomerRfm {
 }
 
 /// One segment's size and value.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct SegmentSummary {
     /// Segment key.
     pub segment: Segment,
@@ -153,7 +153,7 @@ pub struct SegmentSummary {
 }
 
 /// A segment's share of a cluster.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct SegmentShare {
     /// Segment key.
     pub segment: Segment,
@@ -162,7 +162,7 @@ pub struct SegmentShare {
 }
 
 /// One cluster, described in segment terms.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ClusterSummary {
     /// Cluster number (0 = highest mean monetary).
     pub cluster: usize,
@@ -183,7 +183,7 @@ pub struct ClusterSummary {
 }
 
 /// Silhouette of one k tried.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct KScore {
     /// k.
     pub k: usize,
@@ -192,7 +192,7 @@ pub struct KScore {
 }
 
 /// The clustering.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Clustering {
     /// The k used.
     pub k: usize,
@@ -210,7 +210,7 @@ pub struct Clustering {
 }
 
 /// Customers moving from one segment to another between the two as-of dates.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Transition {
     /// Segment at the earlier date (null: not yet a customer).
     pub from: Option<Segment>,
@@ -221,7 +221,7 @@ pub struct Transition {
 }
 
 /// Movement between two as-of dates.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Movement {
     /// The earlier as-of instant.
     pub from_as_of: String,
@@ -230,7 +230,7 @@ pub struct Movement {
 }
 
 /// The report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RfmReport {
     /// The as-of instant.
     pub as_of: String,

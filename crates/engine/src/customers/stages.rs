@@ -18,7 +18,9 @@ use crate::sql::{ints, local_day, texts, ts_literal};
 use crate::storage::workspace::Workspace;
 
 /// A customer's stage on a day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// Registered, no paid order yet: an activation target.
@@ -287,7 +289,7 @@ macro_rules! with_rule_params {
 with_rule_params! {
     /// `shoplens stages` and `GET /api/stages`: the parameters as the command line and the API take
     /// them (same names, same defaults).
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
     #[serde(default, deny_unknown_fields)]
     pub struct StagesParams {
         /// A snapshot at the end of every period (week or month).
@@ -326,7 +328,7 @@ impl StagesParams {
 with_rule_params! {
     /// `shoplens churn` and `GET /api/churn`: the parameters as the command line and the API take
     /// them (same names, same defaults).
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
     #[serde(default, deny_unknown_fields)]
     pub struct ChurnParams {
         /// Horizon of the expected value (CLV) that ranks win-back candidates, in weeks.
@@ -369,7 +371,7 @@ pub struct StagesSpec {
 }
 
 /// Stage counts on one snapshot day.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Snapshot {
     /// First day of the period.
     pub period_start: String,
@@ -382,7 +384,7 @@ pub struct Snapshot {
 }
 
 /// Customers moving between stages from one snapshot to the next.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct StageTransition {
     /// The later snapshot's day.
     pub day: String,
@@ -395,7 +397,7 @@ pub struct StageTransition {
 }
 
 /// Spend and stages of one member tier at the last snapshot.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct TierSpend {
     /// Tier (null: none recorded).
     pub tier: Option<String>,
@@ -414,7 +416,7 @@ pub struct TierSpend {
 }
 
 /// The report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct StagesReport {
     /// Snapshots, oldest first.
     pub snapshots: Vec<Snapshot>,
@@ -553,7 +555,7 @@ pub struct ChurnSpec {
 }
 
 /// One buyer's churn figures.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ChurnCustomer {
     /// Customer id.
     pub user_id: String,
@@ -578,7 +580,7 @@ pub struct ChurnCustomer {
 }
 
 /// The churn report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ChurnReport {
     /// The as-of day.
     pub as_of: String,

@@ -16,7 +16,9 @@ use crate::sql::{floats, in_range, label_order, quote, strings};
 use crate::storage::workspace::Workspace;
 
 /// What a basket's elements are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     /// Item ids as written (case-sensitive).
@@ -26,7 +28,7 @@ pub enum Level {
 }
 
 /// What a basket is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     /// An order's distinct items with positive quantity.
@@ -37,7 +39,9 @@ pub enum Unit {
 }
 
 /// What a basket is, as a parameter (session baskets take their events from `events`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum BasketOf {
     /// An order's items.
@@ -48,7 +52,7 @@ pub enum BasketOf {
 
 /// `shoplens basket` and `GET /api/basket`: the parameters as the command line and the API take
 /// them (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BasketParams {
     /// Minimum support: share of baskets holding the rule's items (inclusive, exact decimal).
@@ -163,7 +167,7 @@ impl BasketSpec {
 }
 
 /// One association rule, in the contract's field names.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RuleRow {
     /// Items on the left (ascending).
     pub antecedent: Vec<String>,
@@ -188,7 +192,7 @@ pub struct RuleRow {
 }
 
 /// A suggested bundle: a frequent pair or triple, with the order value of baskets holding it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Bundle {
     /// The items (ascending).
     pub items: Vec<String>,
@@ -207,7 +211,7 @@ pub struct Bundle {
 }
 
 /// Rules, bundles and the counts behind them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct BasketReport {
     /// Baskets (orders or sessions with at least one item).
     pub baskets: u64,

@@ -27,7 +27,7 @@ pub struct InventorySpec {
 
 /// `shoplens inventory` and `GET /api/inventory`: the parameters as the command line and the API
 /// take them (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct InventoryParams {
     /// First day of the period (default: the first inventory day).
@@ -70,7 +70,7 @@ impl InventoryParams {
 }
 
 /// Inventory figures of one item.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct InventoryItem {
     /// The item.
     pub item_id: String,
@@ -101,7 +101,7 @@ pub struct InventoryItem {
 }
 
 /// Inventory for a period.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct InventoryReport {
     /// First day (YYYY-MM-DD).
     pub from: String,

@@ -14,7 +14,9 @@ use crate::storage::workspace::Workspace;
 use super::*;
 
 /// The sales measure of the quadrants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SalesMeasure {
     /// Units sold.
@@ -24,7 +26,7 @@ pub enum SalesMeasure {
 }
 
 /// A quadrant of the sales × margin matrix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Quadrant {
     /// High sales, high margin rate.
@@ -96,7 +98,7 @@ impl Quadrant {
 
 /// `shoplens products` and `GET /api/products`: the parameters as the command line and the API
 /// take them (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProductParams {
     /// Orders from this day (or instant) on, in the shop's zone.
@@ -167,7 +169,7 @@ impl Default for MatrixSpec {
 }
 
 /// Sales and margin of one item or category.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct MatrixRow {
     /// Item id (items) or category (categories).
     pub key: String,
@@ -208,7 +210,7 @@ pub struct MatrixRow {
 }
 
 /// The product matrix.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct MatrixReport {
     /// Units or revenue.
     pub sales: SalesMeasure,

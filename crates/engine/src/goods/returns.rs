@@ -13,7 +13,7 @@ use crate::storage::workspace::Workspace;
 use super::*;
 
 /// How returns and reviews are grouped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReturnsBy {
     /// Per item.
@@ -48,7 +48,7 @@ pub struct ReturnsSpec {
 
 /// `shoplens returns` and `GET /api/returns`: the parameters as the command line and the API take
 /// them (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReturnsParams {
     /// Group by `item`, `category`, or an attribute (size, colour, division …) within each
@@ -130,7 +130,7 @@ impl Default for ReturnsSpec {
 }
 
 /// Returns and reviews of one group.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct ReturnsRow {
     /// Item id, category, or attribute value.
     pub key: String,
@@ -163,7 +163,7 @@ pub struct ReturnsRow {
 }
 
 /// A quality-risk flag with its evidence.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RiskFlag {
     /// The item.
     pub item_id: String,
@@ -194,7 +194,7 @@ pub struct RiskFlag {
 }
 
 /// Returns and reviews per group, with quality-risk flags.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ReturnsReport {
     /// Grouping.
     pub by: ReturnsBy,

@@ -29,7 +29,7 @@ pub struct ActivitySpec {
 
 /// `shoplens activity` and `GET /api/activity`: the parameters as the command line and the API
 /// take them (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ActivityParams {
     /// First day (or instant) counted, in the shop's zone (default: all data).
@@ -63,7 +63,7 @@ impl ActivityParams {
 }
 
 /// One cell of an hour × weekday heat map.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Cell {
     /// ISO weekday, 1 = Monday … 7 = Sunday, in the shop's zone.
     pub weekday: u8,
@@ -78,7 +78,7 @@ pub struct Cell {
 }
 
 /// A category's activity.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CategoryActivity {
     /// The category.
     pub category: String,
@@ -97,7 +97,7 @@ pub struct CategoryActivity {
 }
 
 /// Active users of one day.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct DayActive {
     /// The day in the shop's zone.
     pub date: String,
@@ -110,7 +110,7 @@ pub struct DayActive {
 }
 
 /// The activity report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ActivityReport {
     /// 168 cells over all events and paid orders.
     pub heatmap: Vec<Cell>,

@@ -15,7 +15,18 @@ use crate::sql::{PAID, floats, ints, texts, ts_literal};
 use crate::storage::workspace::Workspace;
 
 /// Cohort and activity period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Period {
     /// Calendar days in the shop's zone (lifecycle only; cohorts use weeks or months).
@@ -29,7 +40,18 @@ pub enum Period {
 
 /// What puts a customer in a cohort. Reports name it in snake case (`first_purchase`); as a
 /// parameter it is the command line's `first-purchase` (the snake case is accepted too).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all(serialize = "snake_case", deserialize = "kebab-case"))]
 pub enum Basis {
     /// The period of the first paid order.
@@ -41,7 +63,18 @@ pub enum Basis {
 }
 
 /// What makes a member active in a period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Activity {
     /// A paid order in the period.
@@ -53,7 +86,7 @@ pub enum Activity {
 
 /// `shoplens cohorts` and `GET /api/cohorts`: the parameters as the command line and the API
 /// take them (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CohortParams {
     /// Cohort and activity period (week or month).
@@ -123,7 +156,7 @@ pub struct CohortSpec {
 }
 
 /// One cell of a cohort's row.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CohortCell {
     /// Periods since the cohort's period (0 = the cohort's own).
     pub k: u32,
@@ -146,7 +179,7 @@ pub struct CohortCell {
 }
 
 /// One cohort.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CohortRow {
     /// First day of the cohort's period.
     pub cohort: String,
@@ -159,7 +192,7 @@ pub struct CohortRow {
 }
 
 /// The weighted average over cohorts observed at k.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct AverageCell {
     /// Periods since the cohort's period.
     pub k: u32,
@@ -174,7 +207,7 @@ pub struct AverageCell {
 }
 
 /// The cohort report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CohortReport {
     /// Week or month.
     pub period: Period,

@@ -79,7 +79,18 @@ impl Breakdown {
 }
 
 /// The unit a funnel counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     /// A person: user_id, or anonymous_id for visitors not logged in.
@@ -90,7 +101,9 @@ pub enum Unit {
 }
 
 /// ClickHouse `windowFunnel` mode, as a parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, schemars::JsonSchema,
+)]
 #[serde(rename_all(serialize = "snake_case", deserialize = "kebab-case"))]
 pub enum FunnelMode {
     /// Events may repeat and interleave.
@@ -105,7 +118,7 @@ pub enum FunnelMode {
 
 /// `shoplens funnel` and `GET /api/funnel`: the parameters as the command line and the API take
 /// them (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct FunnelParams {
     /// Ordered step events, comma-separated (e.g. product_view,add_to_cart,order).
@@ -317,7 +330,7 @@ fn dimension(c: &str) -> Result<&str> {
 }
 
 /// One step's figures.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct StepStats {
     /// Event name of the step.
     pub step: String,
@@ -342,7 +355,7 @@ pub struct StepStats {
 }
 
 /// One breakdown value's funnel.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct BreakdownGroup {
     /// The value (null: units without one).
     pub value: Option<String>,
@@ -353,7 +366,7 @@ pub struct BreakdownGroup {
 }
 
 /// Where units that stopped at one step went next.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct DroppedNext {
     /// The deepest step these units reached.
     pub after_step: String,
@@ -364,7 +377,7 @@ pub struct DroppedNext {
 }
 
 /// One next event and how many dropped units did it first.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct NextEvent {
     /// Event name, null when the unit had no later event.
     pub event: Option<String>,
@@ -375,7 +388,7 @@ pub struct NextEvent {
 }
 
 /// The funnel's definition as computed (so a JSON result says what it measured).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Definition {
     /// Step event names.
     pub steps: Vec<String>,
@@ -398,7 +411,7 @@ pub struct Definition {
 }
 
 /// A funnel's result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct FunnelReport {
     /// Units with any event in the range (after filters), level 0 included.
     pub users_total: u64,

@@ -18,7 +18,7 @@ use crate::storage::workspace::Workspace;
 
 /// `shoplens lifecycle` and `GET /api/lifecycle`: the parameters as the command line and the API
 /// take them (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct LifecycleParams {
     /// Period.
@@ -69,7 +69,7 @@ pub struct LifecycleSpec {
 }
 
 /// One period's lifecycle counts.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct LifecyclePeriod {
     /// First day of the period.
     pub period: String,
@@ -88,7 +88,7 @@ pub struct LifecyclePeriod {
 }
 
 /// The lifecycle report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct LifecycleReport {
     /// Day, week or month.
     pub period: Period,

@@ -14,7 +14,18 @@ use crate::sql::{strings, ts_literal};
 use crate::storage::workspace::Workspace;
 
 /// What a path node is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Node {
     /// The event name.
@@ -26,7 +37,7 @@ pub enum Node {
 
 /// `shoplens paths` and `GET /api/paths`: the parameters as the command line and the API take
 /// them (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PathParams {
     /// Paths after the first occurrence of this event in each session.
@@ -110,7 +121,7 @@ pub struct PathSpec {
 }
 
 /// One transition between consecutive steps.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Link {
     /// Step of the source node (0 = the anchor when a start event is given).
     pub step: usize,
@@ -123,7 +134,7 @@ pub struct Link {
 }
 
 /// One full sequence.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct PathCount {
     /// Nodes in order, ending with `(end)` when the session ended within the steps.
     pub path: Vec<String>,
@@ -134,7 +145,7 @@ pub struct PathCount {
 }
 
 /// The paths report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct PathReport {
     /// Sessions in the period.
     pub sessions_total: u64,

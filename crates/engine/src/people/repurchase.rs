@@ -40,7 +40,7 @@ impl RepurchaseSpec {
 
 /// `shoplens repurchase` and `GET /api/repurchase`: the parameters as the command line and the
 /// API take them (same names, same defaults).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RepurchaseParams {
     /// The repurchase window N in days after the first purchase day.
@@ -74,7 +74,7 @@ impl RepurchaseParams {
 }
 
 /// Repurchase figures of one group of customers.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RepurchaseGroup {
     /// The group's value (null: unknown).
     pub value: Option<String>,
@@ -91,7 +91,7 @@ pub struct RepurchaseGroup {
 }
 
 /// One bin of the interval histogram.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct IntervalBin {
     /// Smallest interval in the bin, days.
     pub from_days: i64,
@@ -104,7 +104,7 @@ pub struct IntervalBin {
 }
 
 /// The repurchase report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RepurchaseReport {
     /// N.
     pub days: i64,

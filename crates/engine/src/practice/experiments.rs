@@ -45,7 +45,7 @@ pub struct ExperimentSpec {
 }
 
 /// The analysis with what it counted.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ExperimentReport {
     /// The experiment.
     pub experiment: String,

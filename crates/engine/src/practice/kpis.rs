@@ -28,7 +28,7 @@ impl Default for KpiSpec {
 
 /// `shoplens kpis` and `GET /api/kpis`: the parameters as the command line and the API take
 /// them (same names, same defaults; a test keeps the two in step).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct KpiParams {
     /// Whole shop-local days in the period, ending with the as-of day; the previous period is
@@ -54,7 +54,7 @@ impl KpiParams {
 }
 
 /// One figure in both periods.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Kpi {
     /// Stable key.
     pub key: &'static str,
@@ -77,7 +77,7 @@ pub struct Kpi {
 }
 
 /// The figures and their periods.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct KpiReport {
     /// First day of the period (shop zone, inclusive).
     pub from: String,

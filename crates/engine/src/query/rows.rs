@@ -80,6 +80,24 @@ impl Serialize for Rows {
     }
 }
 
+impl schemars::JsonSchema for Rows {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Rows".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "description": "Rows with named columns: each row maps a column to its value.",
+            "properties": {
+                "columns": {"type": "array", "items": {"type": "string"}},
+                "rows": {"type": "array", "items": {"type": "object", "additionalProperties": true}}
+            },
+            "required": ["columns", "rows"]
+        })
+    }
+}
+
 fn cell(a: &dyn Array, i: usize, tz: &Tz, text: &str) -> Value {
     if a.is_null(i) {
         return Value::Null;

@@ -31,7 +31,19 @@ pub const MAX_RECORD: usize = 64 << 20;
 const HEADER: usize = 8;
 
 /// A place in the log: a segment and a byte offset in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    Default,
+    schemars::JsonSchema,
+)]
 pub struct WalPosition {
     /// Segment number (1-based; 0 = before the first segment).
     pub segment: u64,

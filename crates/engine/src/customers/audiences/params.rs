@@ -10,7 +10,7 @@ use crate::sql::quote;
 use crate::storage::workspace::Workspace;
 
 /// A profile column a rule can use.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FieldInfo {
     /// The column.
     pub column: &'static str,
@@ -22,7 +22,7 @@ pub struct FieldInfo {
 }
 
 /// What `audience fields` answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FieldsReport {
     /// The profile's columns.
     pub fields: Vec<FieldInfo>,
@@ -43,7 +43,7 @@ pub fn fields() -> FieldsReport {
 }
 
 /// A saved audience with its size now.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct SizedAudience {
     /// Name.
     pub name: String,
@@ -58,7 +58,7 @@ pub struct SizedAudience {
 }
 
 /// What `audience list` answers.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct AudienceList {
     /// The instant the profiles were computed at.
     pub as_of: String,
@@ -88,7 +88,7 @@ pub async fn list_sized(ws: &Workspace, as_of: Option<i64>) -> Result<AudienceLi
 }
 
 /// `audience show`: an audience's current members.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ShowParams {
     /// Audience name.
@@ -105,7 +105,7 @@ impl Default for ShowParams {
 }
 
 /// What `audience show` answers.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct AudienceMembers {
     /// The saved audience.
     pub audience: Audience,
@@ -141,7 +141,7 @@ impl ShowParams {
 }
 
 /// What `audience exports` answers.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ExportLog {
     /// Every recorded export, oldest first.
     pub exports: Vec<ExportRecord>,

@@ -15,7 +15,7 @@ use crate::storage::workspace::Workspace;
 use super::*;
 
 /// One model's offline scores.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ModelReport {
     /// popularity, item_item, als or als_mmr.
     pub model: String,
@@ -42,7 +42,7 @@ pub struct ModelReport {
 }
 
 /// The offline evaluation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct EvaluationReport {
     /// Every model, the popularity baseline first.
     pub models: Vec<ModelReport>,

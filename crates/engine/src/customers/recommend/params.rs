@@ -114,7 +114,7 @@ macro_rules! with_list_params {
 with_model_params! {
     /// `recommend evaluate`: train before a split instant, score top-k lists against the new
     /// items bought after it, beside the popularity baseline.
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
     #[serde(default, deny_unknown_fields)]
     pub struct EvaluateParams {
         /// The split: a day (its midnight in the shop's zone) or an instant.
@@ -128,7 +128,7 @@ with_model_params! {
 
 with_list_params! {
     /// `recommend user`: lists for users.
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
     #[serde(default, deny_unknown_fields)]
     pub struct UserParams {
         /// User ids.
@@ -140,7 +140,7 @@ with_list_params! {
 
 with_model_params! {
     /// `recommend item`: items like an item.
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
     #[serde(default, deny_unknown_fields)]
     pub struct ItemParams {
         /// Item id (as written).
@@ -157,7 +157,7 @@ with_model_params! {
 
 with_list_params! {
     /// `recommend export`: lists for every member of a saved audience.
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
     #[serde(default, deny_unknown_fields)]
     pub struct ExportListsParams {
         /// The audience.
@@ -167,7 +167,7 @@ with_list_params! {
 }
 
 /// `recommend tags`: interest tags of users.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TagParams {
     /// Users (default: every user with interactions).
@@ -215,14 +215,14 @@ impl Default for ExportListsParams {
 }
 
 /// What `recommend user` answers: one list per user.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct UserListsReport {
     /// The lists, in the order the users were given.
     pub users: Vec<UserList>,
 }
 
 /// What `recommend item` answers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SimilarItemsReport {
     /// The item asked about.
     pub item_id: String,
@@ -233,14 +233,14 @@ pub struct SimilarItemsReport {
 }
 
 /// What `recommend tags` answers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TagsReport {
     /// Each user's interests.
     pub users: Vec<UserTags>,
 }
 
 /// What `recommend export` answers: the lists of an audience's members.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct AudienceListsReport {
     /// The audience.
     pub audience: String,

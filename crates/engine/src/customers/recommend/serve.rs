@@ -12,7 +12,17 @@ use crate::storage::workspace::Workspace;
 use super::*;
 
 /// Which model makes a list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all(serialize = "snake_case", deserialize = "kebab-case"))]
 pub enum ModelKind {
     /// Implicit ALS.
@@ -25,7 +35,7 @@ pub enum ModelKind {
 }
 
 /// One recommended item.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Recommended {
     /// The item.
     pub item_id: String,
@@ -38,7 +48,7 @@ pub struct Recommended {
 }
 
 /// A user's list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct UserList {
     /// The user.
     pub user_id: String,
@@ -51,7 +61,17 @@ pub struct UserList {
 }
 
 /// Which interactions make items similar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Basis {
     /// Every interaction ("bought or viewed together").

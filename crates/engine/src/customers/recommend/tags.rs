@@ -47,7 +47,7 @@ impl Default for TagSpec {
 }
 
 /// A user's interests.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct UserTags {
     /// The user.
     pub user_id: String,

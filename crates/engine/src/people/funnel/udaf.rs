@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use shoplens_models::funnel::{EXCLUDED, Funnel, MAX_STEPS, Mode, Reached, scan, sort_entries};
 
 /// The definition `funnel_detail` reads from its first (JSON literal) argument.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DetailConfig {
     /// Window in microseconds (inclusive).
     pub window_us: i64,

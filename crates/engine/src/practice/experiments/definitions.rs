@@ -17,7 +17,7 @@ use crate::storage::workspace::Workspace;
 
 /// A namespace range: experiments of one namespace whose ranges do not intersect never share a
 /// user (GrowthBook's namespaces: the user's namespace hash decides).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Namespace {
     /// Namespace id.
     pub id: String,
@@ -66,7 +66,7 @@ impl std::fmt::Display for Namespace {
 }
 
 /// One experiment as defined.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Definition {
     /// Experiment key (experiment_id).
     pub key: String,
@@ -201,7 +201,7 @@ impl Definition {
 
 /// Two experiments that run at the same time on one surface without a namespace that keeps
 /// their users apart: users see both, and each result carries the other's effect.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Overlap {
     /// One experiment.
     pub a: String,

@@ -12,7 +12,9 @@ use crate::query;
 use crate::storage::workspace::Workspace;
 
 /// A multiple-comparison correction, as a parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CorrectionParam {
     /// No correction.
@@ -82,7 +84,7 @@ macro_rules! with_stat_params {
 
 with_stat_params! {
     /// The statistical options alone (`experiment analyze-file`).
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
     #[serde(default, deny_unknown_fields)]
     pub struct StatParams {}
 }
@@ -90,7 +92,7 @@ with_stat_params! {
 with_stat_params! {
     /// `experiment analyze`: a workspace experiment, first exposure per user, outcomes after it
     /// in the window.
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
     #[serde(default, deny_unknown_fields)]
     pub struct AnalyzeParams {
         /// The experiment id (exposures.experiment_id).
@@ -154,12 +156,14 @@ impl AnalyzeParams {
 }
 
 /// `experiment list`: no parameters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, clap::Args, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {}
 
 /// One defined experiment with its window in the shop's zone and its status.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Listed {
     /// The definition.
     #[serde(flatten)]
@@ -173,7 +177,7 @@ pub struct Listed {
 }
 
 /// What `experiment list` answers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ExperimentList {
     /// The workspace's experiments.
     pub experiments: Vec<Listed>,
@@ -213,7 +217,7 @@ impl ListParams {
 }
 
 /// `experiment power`: users needed per arm to detect an effect (two-sided, equal arms).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PowerParams {
     /// Baseline conversion rate (proportions), e.g. 0.10.
@@ -252,7 +256,7 @@ impl Default for PowerParams {
 }
 
 /// What `experiment power` answers.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct PowerReport {
     /// `proportion` or `mean`.
     pub kind: &'static str,
