@@ -313,6 +313,30 @@ impl Source {
     }
 }
 
+/// A field of a report object. In tests, a field a page asks for that the object lacks is
+/// recorded (see [`missing_fields`]): a renamed report field fails a test, not a page.
+pub(crate) fn field_of<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    let found = v.get(name);
+    #[cfg(test)]
+    if found.is_none() && v.is_object() {
+        MISSING.with(|m| m.borrow_mut().insert(name.to_string()));
+    }
+    found
+}
+
+#[cfg(test)]
+thread_local! {
+    static MISSING: std::cell::RefCell<std::collections::BTreeSet<String>> =
+        const { std::cell::RefCell::new(std::collections::BTreeSet::new()) };
+}
+
+/// The fields pages asked report objects for and did not find, on this thread, since the last
+/// call (which empties the record).
+#[cfg(test)]
+pub(crate) fn missing_fields() -> std::collections::BTreeSet<String> {
+    MISSING.with(|m| std::mem::take(&mut *m.borrow_mut()))
+}
+
 /// What a page is rendered with.
 pub(crate) struct Ctx<'a> {
     pub(crate) lang: Lang,
@@ -340,7 +364,7 @@ impl Ctx<'_> {
         {
             return v.clone();
         }
-        row.get(name).cloned().unwrap_or(Value::Null)
+        field_of(row, name).cloned().unwrap_or(Value::Null)
     }
 
     /// A request parameter.

@@ -331,10 +331,8 @@ fn shape(v: &Value) -> Value {
     }
 }
 
-/// Every endpoint answers 200 on the demo shop, and the shape of each report (the fields the
-/// dashboard and users' scripts read) is pinned (crates/server/src/snapshots).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_endpoint_answers_its_report() {
+/// A small demo shop with its starter audiences.
+async fn demo_shop() -> (tempfile::TempDir, Workspace) {
     let dir = tempfile::tempdir().unwrap();
     let ws = Workspace::open(dir.path().join("ws")).unwrap();
     shoplens_engine::demo::generate(
@@ -349,6 +347,48 @@ async fn every_endpoint_answers_its_report() {
     shoplens_engine::demo::save_starter_audiences(&ws)
         .await
         .unwrap();
+    (dir, ws)
+}
+
+/// Every page, in both languages, with and without filters, and the offline report, read only
+/// fields their reports have: a renamed report field fails here, not as a blank cell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_reads_only_fields_its_reports_have() {
+    let (_dir, ws) = demo_shop().await;
+    let dash = Dashboard::new(ws);
+    let missing = tokio::task::spawn_blocking(move || {
+        let filtered: Vec<(String, String)> = vec![
+            ("from".into(), "2025-10-01".into()),
+            ("to".into(), "2025-12-31".into()),
+            ("channel".into(), "search".into()),
+        ];
+        for params in [Vec::new(), filtered] {
+            for slug in crate::dashboard::page_slugs() {
+                for lang in ["en", "zh-CN"] {
+                    let req = PageRequest {
+                        page: slug.into(),
+                        params: params.clone(),
+                        lang: lang.into(),
+                        csrf: String::new(),
+                    };
+                    dash.page(&req)
+                        .unwrap_or_else(|e| panic!("page `{slug}`: {}", e.message));
+                }
+            }
+        }
+        dash.report(Vec::new(), "en").unwrap();
+        crate::dashboard::missing_fields()
+    })
+    .await
+    .unwrap();
+    assert!(missing.is_empty(), "fields pages read that no report has: {missing:?}");
+}
+
+/// Every endpoint answers 200 on the demo shop, and the shape of each report (the fields the
+/// dashboard and users' scripts read) is pinned (crates/server/src/snapshots).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_answers_its_report() {
+    let (dir, ws) = demo_shop().await;
     let cfg = ServeConfig {
         api: true,
         ..config()
@@ -434,19 +474,21 @@ async fn openapi_documents_every_endpoint_and_report() {
         api: true,
         ..config()
     });
-    let (st, _, doc) = t
-        .call(get("/api/openapi.json", Some(&bearer(TOKEN))))
-        .await;
+    let (st, _, doc) = t.call(get("/api/openapi.json", Some(&bearer(TOKEN)))).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.0.3");
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(paths.len(), typed_endpoints().len());
     for (path, item) in paths {
         let ok = &item["get"]["responses"]["200"]["content"]["application/json"]["schema"];
-        let r = ok["$ref"].as_str().unwrap_or_else(|| panic!("{path}: {ok}"));
+        let r = ok["$ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path}: {ok}"));
         assert!(r.starts_with("#/components/schemas/"), "{path}: {r}");
     }
-    let funnel = paths["/api/funnel"]["get"]["parameters"].as_array().unwrap();
+    let funnel = paths["/api/funnel"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
     let window = funnel.iter().find(|p| p["name"] == "window").unwrap();
     assert_eq!(window["schema"]["default"], "24h");
     let mode = funnel.iter().find(|p| p["name"] == "mode").unwrap();
@@ -460,7 +502,10 @@ async fn openapi_documents_every_endpoint_and_report() {
     for r in all {
         let name = r.trim_start_matches("#/components/");
         let (kind, name) = name.split_once('/').unwrap();
-        assert!(!doc["components"][kind][name].is_null(), "{r} does not resolve");
+        assert!(
+            !doc["components"][kind][name].is_null(),
+            "{r} does not resolve"
+        );
     }
     let rfm = &doc["components"]["schemas"]["RfmReport"]["properties"];
     assert!(rfm["segments"].is_object(), "{rfm}");

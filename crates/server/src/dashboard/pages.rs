@@ -206,12 +206,14 @@ pub(super) fn page_of(slug: &str) -> &'static Page {
 
 // ---------- JSON helpers ----------
 
+pub(super) use super::field_of;
+
 pub(super) fn num(v: &Value, k: &str) -> f64 {
-    v.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN)
+    field_of(v, k).and_then(Value::as_f64).unwrap_or(f64::NAN)
 }
 
 pub(super) fn text(v: &Value, k: &str) -> String {
-    match v.get(k) {
+    match field_of(v, k) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None => String::new(),
         Some(other) => other.to_string(),
@@ -219,7 +221,7 @@ pub(super) fn text(v: &Value, k: &str) -> String {
 }
 
 pub(super) fn list<'a>(v: &'a Value, k: &str) -> &'a [Value] {
-    v.get(k)
+    field_of(v, k)
         .and_then(Value::as_array)
         .map_or(&[], Vec::as_slice)
 }

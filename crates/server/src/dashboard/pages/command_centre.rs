@@ -99,7 +99,7 @@ pub(super) fn to_act(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         a.set("limit", "20");
         a
     })?;
-    let at_risk = churn.get("counts").map_or(f64::NAN, |c| num(c, "at_risk"));
+    let at_risk = field_of(&churn, "counts").map_or(f64::NAN, |c| num(c, "at_risk"));
     if at_risk > 0.0 {
         items.push((
             html::count(at_risk),

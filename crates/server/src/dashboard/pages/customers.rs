@@ -71,13 +71,12 @@ pub(super) fn rfm(ctx: &Ctx<'_>) -> Result<String, ApiError> {
             None => ctx.t("(not a customer yet)").to_string(),
             Some(s) => names.get(s).cloned().unwrap_or_else(|| s.to_string()),
         };
-        let mut moves: Vec<Value> = m
-            .get("movement")
+        let mut moves: Vec<Value> = field_of(&m, "movement")
             .map(|mv| list(mv, "transitions").to_vec())
             .unwrap_or_default()
             .into_iter()
-            .filter(|t| t.get("from") != t.get("to"))
-            .map(|t| serde_json::json!({"from": label(&t["from"]), "to": label(&t["to"]), "customers": t["customers"]}))
+            .filter(|t| field_of(&t, "from") != field_of(&t, "to"))
+            .map(|t| serde_json::json!({"from": label(field_of(&t, "from").unwrap_or(&Value::Null)), "to": label(field_of(&t, "to").unwrap_or(&Value::Null)), "customers": field_of(&t, "customers").cloned().unwrap_or(Value::Null)}))
             .collect();
         moves.sort_by(|a, b| num(b, "customers").total_cmp(&num(a, "customers")));
         moves.truncate(15);
@@ -96,7 +95,7 @@ pub(super) fn rfm(ctx: &Ctx<'_>) -> Result<String, ApiError> {
             ),
         ));
     }
-    if let Some(c) = r.get("clustering") {
+    if let Some(c) = field_of(&r, "clustering") {
         out.push_str(&section(
             "clusters",
             ctx.t("k-means clusters"),
@@ -221,7 +220,7 @@ pub(super) fn churn(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     let mut args = as_of(ctx, &["churn"]);
     args.set("limit", "20");
     let r = run(ctx, args)?;
-    let counts = r.get("counts").cloned().unwrap_or(Value::Null);
+    let counts = field_of(&r, "counts").cloned().unwrap_or(Value::Null);
     let mut s = String::from(r#"<div class="stats">"#);
     s.push_str(&stat(
         ctx.t("Churn rate"),
@@ -245,7 +244,7 @@ pub(super) fn churn(ctx: &Ctx<'_>) -> Result<String, ApiError> {
                 ctx.t(l).to_string(),
                 snaps
                     .iter()
-                    .map(|x| x.get("counts").map_or(0.0, |c| num(c, k)))
+                    .map(|x| field_of(&x, "counts").map_or(0.0, |c| num(c, k)))
                     .collect(),
             )
         })
@@ -328,7 +327,7 @@ pub(super) fn recommend(ctx: &Ctx<'_>) -> Result<String, ApiError> {
                 .with("users", &user),
         )?;
         let u = list(&r, "users").first().cloned().unwrap_or(Value::Null);
-        let note = if u.get("cold_start") == Some(&Value::Bool(true)) {
+        let note = if field_of(&u, "cold_start") == Some(&Value::Bool(true)) {
             ctx.t("New or unknown customer: popular items for the context.")
         } else {
             ctx.t("From the customer's own views and purchases.")

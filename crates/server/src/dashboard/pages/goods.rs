@@ -37,7 +37,7 @@ pub(super) fn products(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         })
         .collect();
     let mut out = String::new();
-    if r.get("has_costs") == Some(&Value::Bool(false)) {
+    if field_of(&r, "has_costs") == Some(&Value::Bool(false)) {
         out.push_str(&format!(
             r#"<p class="err">{}</p>"#,
             esc(ctx
@@ -99,7 +99,7 @@ pub(super) fn returns(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     let mut args = dated(ctx, &["returns"]);
     args.set("limit", "0");
     let r = run(ctx, args)?;
-    let total = r.get("total").cloned().unwrap_or(Value::Null);
+    let total = field_of(&r, "total").cloned().unwrap_or(Value::Null);
     let mut s = String::from(r#"<div class="stats">"#);
     s.push_str(&stat(
         ctx.t("Return rate (units)"),

@@ -57,8 +57,8 @@ pub(super) fn experiments(ctx: &Ctx<'_>) -> Result<String, ApiError> {
             })
             .collect();
         let mut s = charts::intervals(&key, &rows, &|v| format!("{:+.1}%", v * 100.0));
-        let srm = a.get("srm").cloned().unwrap_or(Value::Null);
-        if srm.get("flagged") == Some(&Value::Bool(true)) {
+        let srm = field_of(&a, "srm").cloned().unwrap_or(Value::Null);
+        if field_of(&srm, "flagged") == Some(&Value::Bool(true)) {
             let _ = write!(s, r#"<p class="err">{} (p = {:.2e})</p>"#, esc(ctx.t("Sample ratio mismatch: the split differs from the weights; do not trust the results until the assignment is fixed.")), num(&srm, "p_value"));
         }
         s.push_str(&table(
