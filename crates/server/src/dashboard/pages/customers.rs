@@ -71,11 +71,11 @@ pub(super) fn rfm(ctx: &Ctx<'_>) -> Result<String, ApiError> {
             None => ctx.t("(not a customer yet)").to_string(),
             Some(s) => names.get(s).cloned().unwrap_or_else(|| s.to_string()),
         };
-        let mut moves: Vec<Value> = field_of(&m, "movement")
+        let mut moves: Vec<Value> = field_of(m, "movement")
             .map(|mv| list(mv, "transitions").to_vec())
             .unwrap_or_default()
             .into_iter()
-            .filter(|t| field_of(&t, "from") != field_of(&t, "to"))
+            .filter(|t| field_of(t, "from") != field_of(t, "to"))
             .map(|t| serde_json::json!({"from": label(field_of(&t, "from").unwrap_or(&Value::Null)), "to": label(field_of(&t, "to").unwrap_or(&Value::Null)), "customers": field_of(&t, "customers").cloned().unwrap_or(Value::Null)}))
             .collect();
         moves.sort_by(|a, b| num(b, "customers").total_cmp(&num(a, "customers")));
@@ -244,7 +244,7 @@ pub(super) fn churn(ctx: &Ctx<'_>) -> Result<String, ApiError> {
                 ctx.t(l).to_string(),
                 snaps
                     .iter()
-                    .map(|x| field_of(&x, "counts").map_or(0.0, |c| num(c, k)))
+                    .map(|x| field_of(x, "counts").map_or(0.0, |c| num(c, k)))
                     .collect(),
             )
         })

@@ -240,7 +240,7 @@ pub(super) fn cohorts(ctx: &Ctx<'_>) -> Result<String, ApiError> {
             list(c, "periods")
                 .iter()
                 // A period still under way is not a rate yet: left blank.
-                .take_while(|p| field_of(&p, "partial") != Some(&Value::Bool(true)))
+                .take_while(|p| field_of(p, "partial") != Some(&Value::Bool(true)))
                 .map(|p| {
                     let v = num(p, "rate");
                     Some((if num(p, "k") == 0.0 { 0.0 } else { v }, html::pct(v)))
@@ -270,7 +270,7 @@ pub(super) fn cohorts(ctx: &Ctx<'_>) -> Result<String, ApiError> {
             name: text(c, "cohort"),
             points: list(c, "periods")
                 .iter()
-                .filter(|p| field_of(&p, "partial") != Some(&Value::Bool(true)))
+                .filter(|p| field_of(p, "partial") != Some(&Value::Bool(true)))
                 .map(|p| (num(p, "k"), num(p, "cumulative_revenue_per_member")))
                 .collect(),
         });
@@ -308,7 +308,7 @@ pub(super) fn paths(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         .iter()
         .map(|p| {
             let steps: Vec<String> = list(p, "path").iter().map(|x| x.as_str().unwrap_or("").to_string()).collect();
-            serde_json::json!({"path": steps.join(" → "), "sessions": field_of(&p, "sessions").cloned().unwrap_or(Value::Null), "share": field_of(&p, "share").cloned().unwrap_or(Value::Null)})
+            serde_json::json!({"path": steps.join(" → "), "sessions": field_of(p, "sessions").cloned().unwrap_or(Value::Null), "share": field_of(p, "share").cloned().unwrap_or(Value::Null)})
         })
         .collect();
     out.push_str(&section(

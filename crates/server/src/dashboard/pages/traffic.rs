@@ -97,9 +97,9 @@ pub(super) fn campaigns(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     for c in &mut rows {
         let v = i18n::campaign_verdict(
             ctx.lang,
-            field_of(&c, "verdict").and_then(Value::as_str),
-            field_of(&c, "aov_change").and_then(Value::as_f64),
-            field_of(&c, "margin_rate_change").and_then(Value::as_f64),
+            field_of(c, "verdict").and_then(Value::as_str),
+            field_of(c, "aov_change").and_then(Value::as_f64),
+            field_of(c, "margin_rate_change").and_then(Value::as_f64),
         );
         if let Some(o) = c.as_object_mut() {
             o.insert("verdict".into(), v.map_or(Value::Null, Value::from));
