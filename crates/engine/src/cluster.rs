@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{Error, Result};
@@ -20,25 +19,7 @@ pub(crate) fn is_cluster(ctx: &SessionContext) -> bool {
         .is_some_and(|e| e.is_cluster())
 }
 
-/// The scalar functions shoplens adds to SQL.
-pub fn scalar_functions() -> Vec<ScalarUDF> {
-    vec![crate::calendar::local_micros_udf()]
-}
-
-/// The aggregate functions shoplens adds to SQL (`window_funnel`, `funnel_detail`).
-pub fn aggregate_functions() -> Vec<AggregateUDF> {
-    crate::people::funnel::udafs()
-}
-
-/// Registers shoplens's functions with a session.
-pub fn register_functions(ctx: &SessionContext) {
-    for f in scalar_functions() {
-        ctx.register_udf(f);
-    }
-    for f in aggregate_functions() {
-        ctx.register_udaf(f);
-    }
-}
+pub use crate::functions::{aggregate_functions, scalar_functions};
 
 /// A session on `engine`: in-process, or a client of its Ballista scheduler. The session's
 /// config carries the engine (see [`is_cluster`]).
@@ -74,7 +55,7 @@ pub(crate) async fn session(engine: &Engine, config: SessionConfig) -> Result<Se
             )));
         }
     };
-    register_functions(&ctx);
+    crate::functions::register(&ctx);
     Ok(ctx)
 }
 

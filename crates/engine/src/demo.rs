@@ -68,7 +68,7 @@ impl Default for DemoParams {
 }
 
 /// What the demo generated.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct DemoSummary {
     /// Commit that published the shop (or that published it earlier, when already present).
     pub commit: String,

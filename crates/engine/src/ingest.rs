@@ -39,7 +39,7 @@ pub struct IngestOptions {
 }
 
 /// Counts for one source file.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct FileSummary {
     /// The file as given.
     pub file: String,
@@ -62,7 +62,7 @@ pub struct FileSummary {
 }
 
 /// The result of an ingest.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct IngestSummary {
     /// Commit id (the manifest version) that published the data.
     pub commit: String,

@@ -24,6 +24,7 @@ pub mod collector;
 pub mod customers;
 pub mod demo;
 pub mod error;
+pub mod functions;
 pub mod goods;
 pub mod ingest;
 pub mod params;

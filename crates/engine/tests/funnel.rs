@@ -60,7 +60,7 @@ fn context(parts: usize) -> SessionContext {
         partitions[i % parts].push(b);
     }
     let ctx = SessionContext::new();
-    shoplens_engine::people::funnel::register(&ctx);
+    shoplens_engine::functions::register(&ctx);
     ctx.register_table(
         "t",
         Arc::new(MemTable::try_new(schema, partitions).unwrap()),

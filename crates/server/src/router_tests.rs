@@ -381,7 +381,10 @@ async fn every_page_reads_only_fields_its_reports_have() {
     })
     .await
     .unwrap();
-    assert!(missing.is_empty(), "fields pages read that no report has: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "fields pages read that no report has: {missing:?}"
+    );
 }
 
 /// Every endpoint answers 200 on the demo shop, and the shape of each report (the fields the

@@ -4,7 +4,6 @@
 //! dropped users went). Definitions are in docs/metrics.md ("Funnels").
 
 mod direct;
-pub mod udaf;
 
 use std::collections::HashMap;
 
@@ -21,19 +20,7 @@ use crate::query;
 use crate::sql::{quote, strings, ts_literal};
 use crate::storage::workspace::Workspace;
 
-pub use udaf::DetailConfig;
-
-/// Registers shoplens's funnel aggregates in a session.
-pub fn register(ctx: &SessionContext) {
-    for f in udafs() {
-        ctx.register_udaf(f);
-    }
-}
-
-/// The funnel aggregates: `window_funnel` and `funnel_detail`.
-pub fn udafs() -> Vec<datafusion::logical_expr::AggregateUDF> {
-    vec![udaf::window_funnel(), udaf::funnel_detail()]
-}
+pub use crate::functions::funnel::DetailConfig;
 
 /// Event columns a funnel may filter on, break down by, or hold constant.
 pub const EVENT_DIMENSIONS: &[&str] =
@@ -962,7 +949,7 @@ mod tests {
             .map(String::from)
             .to_vec();
             let ctx = SessionContext::new();
-            register(&ctx);
+            crate::functions::register(&ctx);
             ctx.register_table(
                 "funnel_all",
                 Arc::new(funnel_base(seed, 1 + seed as usize % 3)),

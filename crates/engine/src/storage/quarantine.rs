@@ -19,7 +19,7 @@ pub(crate) struct QRow {
 }
 
 /// One stored quarantine record, as `shoplens quarantine` lists it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct QuarantineRow {
     /// Commit of the ingest that set it aside.
     pub commit: String,

@@ -14,7 +14,7 @@ pub const MONEY_SCALE: i8 = 4;
 pub const MONEY_PRECISION: u8 = 18;
 
 /// The logical kind of a canonical column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// UTF-8 text (ids are text even when the source writes numbers, so `00004` stays `00004`).
@@ -65,7 +65,7 @@ impl Kind {
 }
 
 /// One column of a canonical table.
-#[derive(Debug, Clone, Copy, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct Column {
     /// Column name.
     pub name: &'static str,

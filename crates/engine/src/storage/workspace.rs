@@ -47,7 +47,7 @@ const FORMAT_VERSION: u32 = 1;
 const MIN_ROWS_PER_PARALLEL_FILE: usize = 2_000_000;
 
 /// Settings of a workspace, stored in its manifest.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Settings {
     /// The shop's IANA time zone (e.g. `Asia/Shanghai`); days, hours and weekdays are bucketed in
     /// it. Unset until the first ingest that names one; analyses treat unset as UTC.
@@ -57,7 +57,7 @@ pub struct Settings {
 }
 
 /// One published Parquet file.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DataFile {
     /// Path relative to the workspace root, `/`-separated.
     pub path: String,
@@ -66,7 +66,7 @@ pub struct DataFile {
 }
 
 /// One ingested source file, for duplicate detection and history.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct IngestRecord {
     /// Id of the commit that stored it.
     pub commit: String,
@@ -89,7 +89,7 @@ pub struct IngestRecord {
 }
 
 /// The published state of a workspace.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Manifest {
     /// Layout version of the workspace.
     pub format_version: u32,

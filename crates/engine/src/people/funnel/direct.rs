@@ -27,9 +27,9 @@ use futures::StreamExt;
 use rayon::prelude::*;
 use shoplens_models::funnel::{Funnel, Mode, scan, sort_entries};
 
-use super::udaf::{condition_bit, detail_funnel, kept, ts_values};
 use super::{FunnelSpec, UnitKey, UnitResult, detail_config};
 use crate::error::{Error, Result};
+use crate::functions::funnel::{condition_bit, detail_funnel, kept, ts_values};
 use crate::sql::strings;
 
 /// What one partition read: its groups' keys (unit, breakdown value), the entries (timestamp,
@@ -231,7 +231,7 @@ fn merge(
         .collect())
 }
 
-/// Each row's step bits from its event name: what `udaf::step_masks` gives for the conditions
+/// Each row's step bits from its event name: what `functions::funnel::step_masks` gives for the conditions
 /// `event = name` (steps, then exclusions), in one pass over the string views. A name of at
 /// most 12 bytes is held inside its view, so one 128-bit comparison decides; a longer one is
 /// compared by length and prefix first.

@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use shoplens_models::funnel::{EXCLUDED, Funnel, MAX_STEPS, Mode, Reached, scan, sort_entries};
 
 /// The definition `funnel_detail` reads from its first (JSON literal) argument.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DetailConfig {
     /// Window in microseconds (inclusive).
     pub window_us: i64,
@@ -320,14 +320,14 @@ impl FunnelUdaf {
 }
 
 /// The funnel `funnel_detail` computes for `cfg`, if its mode is known.
-pub(super) fn detail_funnel(cfg: &DetailConfig) -> Option<Funnel> {
+pub(crate) fn detail_funnel(cfg: &DetailConfig) -> Option<Funnel> {
     let mut f = Funnel::new(cfg.steps, cfg.window_us, Mode::parse(&cfg.mode)?);
     f.step_limits.clone_from(&cfg.step_limits_us);
     Some(f)
 }
 
 /// Timestamps as i64 (microseconds for timestamps, the integer itself otherwise).
-pub(super) fn ts_values(a: &ArrayRef) -> DfResult<Int64Array> {
+pub(crate) fn ts_values(a: &ArrayRef) -> DfResult<Int64Array> {
     let a = match a.data_type() {
         DataType::Timestamp(TimeUnit::Microsecond, _) => a.clone(),
         DataType::Timestamp(_, tz) => {
@@ -369,13 +369,13 @@ pub(super) fn step_masks(steps: usize, conds: &[ArrayRef], rows: usize) -> DfRes
 
 /// The mask bit of condition `k` when the first `steps` conditions are steps and the rest
 /// exclusions.
-pub(super) fn condition_bit(k: usize, steps: usize) -> u32 {
+pub(crate) fn condition_bit(k: usize, steps: usize) -> u32 {
     if k < steps { 1u32 << k } else { EXCLUDED }
 }
 
 /// Whether a row enters its group's funnel: it has a timestamp, and a step (or an exclusion)
 /// unless unrelated rows are kept (strict-order mode reads them).
-pub(super) fn kept(mask: u32, has_ts: bool, keep_unrelated: bool) -> bool {
+pub(crate) fn kept(mask: u32, has_ts: bool, keep_unrelated: bool) -> bool {
     has_ts && (mask != 0 || keep_unrelated)
 }
 
