@@ -242,18 +242,24 @@ impl Source {
         ))
     }
 
-    /// The shop-local day of the newest data (the default as-of day of every analysis).
-    pub(crate) fn newest_day(&self) -> Result<Option<String>, ApiError> {
-        let tz = self.zone()?;
-        let newest = tokio::runtime::Handle::current()
-            .block_on(shoplens_engine::query::newest_instant(&self.ws))
-            .map_err(failed)?;
-        Ok(newest.map(|t| {
-            shoplens_engine::calendar::format_instant(t, &tz)
-                .chars()
-                .take(10)
-                .collect()
-        }))
+    /// The shop-local day of the newest data (the default as-of day of every analysis), cached
+    /// with the page's `stamp` as reports are.
+    pub(crate) fn newest_day(&self, stamp: Stamp) -> Result<Option<String>, ApiError> {
+        let day = self.cached("newest-day".into(), stamp, || {
+            let tz = self.zone()?;
+            let newest = tokio::runtime::Handle::current()
+                .block_on(shoplens_engine::query::newest_instant(&self.ws))
+                .map_err(failed)?;
+            let day: Option<String> = newest.map(|t| {
+                shoplens_engine::calendar::format_instant(t, &tz)
+                    .chars()
+                    .take(10)
+                    .collect()
+            });
+            serde_json::to_vec(&day)
+                .map_err(|e| ApiError::new(ApiErrorCode::Internal, e.to_string()))
+        })?;
+        Ok(day.as_str().map(str::to_string))
     }
 
     /// Exports the audience `name` to `dest` as of the day `as_of` (default: the newest data),

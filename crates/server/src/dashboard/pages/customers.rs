@@ -7,7 +7,7 @@ pub(super) fn rfm(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     // before it.
     let day = match &ctx.filters.to {
         Some(t) => Some(t.clone()),
-        None => ctx.source.newest_day()?,
+        None => ctx.source.newest_day(ctx.stamp)?,
     };
     let before = day
         .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
