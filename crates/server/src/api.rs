@@ -113,8 +113,14 @@ fn endpoint<A: Analysis>() -> TypedEndpoint {
     }
 }
 
-/// Every endpoint of the API.
-pub fn typed_endpoints() -> Vec<TypedEndpoint> {
+/// Every endpoint of the API, described once per process (each description builds its
+/// parameters' defaults from their flags).
+pub fn typed_endpoints() -> &'static [TypedEndpoint] {
+    static ENDPOINTS: std::sync::LazyLock<Vec<TypedEndpoint>> = std::sync::LazyLock::new(endpoints);
+    &ENDPOINTS
+}
+
+fn endpoints() -> Vec<TypedEndpoint> {
     vec![
         endpoint::<TablesParams>(),
         endpoint::<KpiParams>(),
@@ -151,8 +157,8 @@ pub fn typed_endpoints() -> Vec<TypedEndpoint> {
 }
 
 /// The endpoint of a path's words.
-fn find(words: &[&str]) -> Option<TypedEndpoint> {
-    typed_endpoints().into_iter().find(|e| e.words == words)
+fn find(words: &[&str]) -> Option<&'static TypedEndpoint> {
+    typed_endpoints().iter().find(|e| e.words == words)
 }
 
 /// The query string split into the scope (global parameters) and the analysis's own query. A

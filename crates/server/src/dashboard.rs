@@ -132,13 +132,9 @@ impl Call {
         self
     }
 
-    /// The cache key: the endpoint's path and query.
-    fn key(&self) -> String {
-        format!(
-            "/api/{}?{}",
-            self.words.join("/"),
-            serde_urlencoded::to_string(&self.query).unwrap_or_default()
-        )
+    /// The query string, as the API reads it.
+    fn query_string(&self) -> String {
+        serde_urlencoded::to_string(&self.query).unwrap_or_default()
     }
 }
 
@@ -216,9 +212,14 @@ impl Source {
     /// The report of `call` (what its API endpoint answers), from the cache when it was
     /// computed at `stamp` (or recently enough, see [`MAX_STALENESS`]).
     pub(crate) fn run(&self, call: &Call, stamp: Stamp) -> Result<Arc<Value>, ApiError> {
-        self.cached(call.key(), stamp, || {
-            let q = serde_urlencoded::to_string(&call.query).unwrap_or_default();
-            crate::api::call(&self.ws, call.words, &q)
+        let q = call.query_string();
+        // The cache key is the endpoint's path and query.
+        let key = format!("/api/{}?{q}", call.words.join("/"));
+        self.cached(key, stamp, || {
+            let out = crate::api::call(&self.ws, call.words, &q)?;
+            serde_json::from_slice(&out).map_err(|e| {
+                ApiError::new(ApiErrorCode::Internal, format!("the report's JSON: {e}"))
+            })
         })
     }
 
@@ -230,7 +231,7 @@ impl Source {
                 let (schema, batches) = shoplens_engine::query::sql(&self.ws, query).await?;
                 shoplens_engine::query::Rows::of(&schema, &batches, &tz)
             });
-            serde_json::to_vec(&rows.map_err(failed)?)
+            serde_json::to_value(rows.map_err(failed)?)
                 .map_err(|e| ApiError::new(ApiErrorCode::Internal, e.to_string()))
         })
     }
@@ -250,14 +251,14 @@ impl Source {
             let newest = tokio::runtime::Handle::current()
                 .block_on(shoplens_engine::query::newest_instant(&self.ws))
                 .map_err(failed)?;
-            let day: Option<String> = newest.map(|t| {
-                shoplens_engine::calendar::format_instant(t, &tz)
-                    .chars()
-                    .take(10)
-                    .collect()
-            });
-            serde_json::to_vec(&day)
-                .map_err(|e| ApiError::new(ApiErrorCode::Internal, e.to_string()))
+            Ok(newest.map_or(Value::Null, |t| {
+                Value::String(
+                    shoplens_engine::calendar::format_instant(t, &tz)
+                        .chars()
+                        .take(10)
+                        .collect(),
+                )
+            }))
         })?;
         Ok(day.as_str().map(str::to_string))
     }
@@ -283,7 +284,7 @@ impl Source {
         &self,
         key: String,
         stamp: Stamp,
-        compute: impl FnOnce() -> Result<Vec<u8>, ApiError>,
+        compute: impl FnOnce() -> Result<Value, ApiError>,
     ) -> Result<Arc<Value>, ApiError> {
         if let Ok(c) = self.cache.lock()
             && let Some(hit) = c.results.get(&key)
@@ -291,11 +292,7 @@ impl Source {
         {
             return Ok(Arc::clone(&hit.value));
         }
-        let out = compute()?;
-        let v: Value = serde_json::from_slice(&out).map_err(|e| {
-            ApiError::new(ApiErrorCode::Internal, format!("the report's JSON: {e}"))
-        })?;
-        let v = Arc::new(v);
+        let v = Arc::new(compute()?);
         if let Ok(mut c) = self.cache.lock() {
             // Many filter combinations must not grow the cache without bound: first drop what
             // is out of date, then everything.

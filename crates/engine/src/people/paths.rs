@@ -81,9 +81,6 @@ impl PathParams {
 
     /// The spec in the shop's zone `tz`, as of `as_of`.
     pub fn spec(&self, tz: &chrono_tz::Tz, as_of: Option<i64>) -> Result<PathSpec> {
-        if let Some(c) = self.conflict() {
-            return Err(Error::Invalid(c));
-        }
         let (from, to) =
             crate::calendar::events_period(tz, self.from.as_deref(), self.to.as_deref(), as_of)?;
         Ok(PathSpec {
