@@ -454,48 +454,54 @@ pub(crate) async fn campaigns_cmd(g: &Global, out: &mut dyn Write) -> Result<()>
     let num = |x: Option<f64>, digits: usize| fixed(x, digits, csv);
     let mut f = Frame::new(&[
         "campaign_id",
+        "method",
         "members",
-        "redeemers",
+        "holdout_members",
         "orders",
         "revenue",
         "discount_cost",
-        "gross_margin",
         "cost",
-        "revenue_before",
-        "revenue_during",
         "incremental_revenue",
+        "incremental_revenue_ci",
+        "incremental_margin",
         "roi",
-        "roi_revenue",
+        "roi_ci",
         "aov_change",
         "margin_rate_change",
         "verdict",
     ]);
+    let ci = |c: Option<[f64; 2]>, digits: usize| match c {
+        Some([a, b]) if !csv => Value::from(format!("[{a:.digits$}, {b:.digits$}]")),
+        Some([a, b]) => Value::from(format!("{a:.digits$};{b:.digits$}")),
+        None => Value::Null,
+    };
     for c in &r.campaigns {
         f.push(vec![
             Value::from(c.campaign_id.clone()),
+            serde_json::to_value(c.method).unwrap_or_default(),
             Value::from(c.members),
-            Value::from(c.redeemers),
+            Value::from(c.holdout_members),
             Value::from(c.orders),
             num(Some(c.revenue), 2),
             num(Some(c.discount_cost), 2),
-            num(c.gross_margin, 2),
             num(Some(c.cost), 2),
-            num(Some(c.redeemer_revenue_before), 2),
-            num(Some(c.redeemer_revenue_during), 2),
-            num(Some(c.incremental_revenue), 2),
-            num(c.roi, 2),
-            num(c.roi_revenue, 2),
+            num(c.incremental_revenue, 2),
+            ci(c.incremental_revenue_ci, 2),
+            num(c.incremental_margin, 2),
+            num(c.roi, 3),
+            ci(c.roi_ci, 3),
             num(c.aov_change, 3),
             num(c.margin_rate_change, 3),
             Value::from(c.verdict.clone().unwrap_or_default()),
         ]);
     }
     f.write(out, g.output())?;
-    if !csv && !r.has_costs {
-        writeln!(
-            out,
-            "No cost data: ROI is given on a revenue basis only (roi_revenue)."
-        )?;
+    if !csv {
+        for c in &r.campaigns {
+            if let Some(why) = &c.reason {
+                writeln!(out, "{}: {why}", c.campaign_id)?;
+            }
+        }
     }
     Ok(())
 }

@@ -235,7 +235,16 @@ pub(crate) struct Campaign {
     pub(crate) min_gross: f64,
     pub(crate) audience: &'static str,
     pub(crate) fee: f64,
+    /// Share of the audience kept out at random (GrowthBook hash v2 of the user id, seeded by
+    /// the campaign id) and stored as campaign_members.holdout; 0 = no holdout.
+    pub(crate) holdout: f64,
 }
+
+/// The welcome campaign's own effect: a treated new member comes for one more session within
+/// two weeks of registering with this probability (drawn from the campaign's own stream) …
+pub(crate) const WELCOME_EXTRA_VISIT: f64 = 0.04;
+/// … which orders with this conversion (before the channel factor).
+pub(crate) const WELCOME_EXTRA_CONVERSION: f64 = 0.3;
 
 pub(crate) const CAMPAIGNS: [Campaign; 4] = [
     Campaign {
@@ -248,6 +257,7 @@ pub(crate) const CAMPAIGNS: [Campaign; 4] = [
         min_gross: 0.0,
         audience: "customers silent for 90+ days",
         fee: 3_000.0,
+        holdout: 0.10,
     },
     Campaign {
         id: "C-WELCOME",
@@ -259,6 +269,7 @@ pub(crate) const CAMPAIGNS: [Campaign; 4] = [
         min_gross: 0.0,
         audience: "new members, first order",
         fee: 0.0,
+        holdout: 0.10,
     },
     Campaign {
         id: "C-1111",
@@ -270,6 +281,7 @@ pub(crate) const CAMPAIGNS: [Campaign; 4] = [
         min_gross: 299.0,
         audience: "gold and platinum members",
         fee: 20_000.0,
+        holdout: 0.0,
     },
     Campaign {
         id: "C-618",
@@ -281,6 +293,7 @@ pub(crate) const CAMPAIGNS: [Campaign; 4] = [
         min_gross: 199.0,
         audience: "gold and platinum members",
         fee: 12_000.0,
+        holdout: 0.0,
     },
 ];
 

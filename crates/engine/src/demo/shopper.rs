@@ -9,12 +9,13 @@ use chrono_tz::Tz;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, Poisson};
-use shoplens_models::assign::choose_variant;
+use shoplens_models::assign::{choose_variant, hash_v2};
 
 use crate::calendar::local_to_utc_micros;
 use crate::demo::catalog::{
     ACQUISITION, CAMPAIGNS, CATEGORIES, CATEGORY_PREFERENCE, CHANNELS, CONVERSION, Catalog,
-    EXPERIMENTS, FORMULA_WITH_DIAPERS, PRICE_FACTOR, hour_weights, weighted,
+    EXPERIMENTS, FORMULA_WITH_DIAPERS, PRICE_FACTOR, WELCOME_EXTRA_CONVERSION,
+    WELCOME_EXTRA_VISIT, hour_weights, weighted,
 };
 use crate::error::Result;
 use crate::ingest::build::TableBuilder;
@@ -133,6 +134,11 @@ struct Shopper<'w> {
     events: u64,
     sessions: u64,
     exposed: [Option<usize>; 2],
+    /// The identity's index (seeds its campaigns' own random streams).
+    idx: u64,
+    /// The campaign whose message brought the session being simulated (its orders carry
+    /// `utm_campaign` in their properties, so tests can tell the campaign's effect apart).
+    brought_by: Option<usize>,
 }
 
 /// Simulates identity `idx` (customers first, then visitors) into `out`.
@@ -195,6 +201,8 @@ pub(crate) fn simulate(w: &World, idx: u64, visitor: bool, out: &mut BlockOut) -
         events: 0,
         sessions: 0,
         exposed: [None, None],
+        idx,
+        brought_by: None,
     };
     if !visitor {
         s.customer_row(out, community)?;
@@ -206,6 +214,27 @@ impl Shopper<'_> {
     /// In the win-back campaign's audience: a lapsed customer silent for 90+ days by its start.
     fn winback_target(&self) -> bool {
         self.segment == Segment::Lapsed && self.registered_day < CAMPAIGNS[0].days.0 - 90
+    }
+
+    /// In campaign `ci`'s randomised holdout: kept from its message and coupon.
+    fn in_holdout(&self, ci: usize) -> bool {
+        let c = &CAMPAIGNS[ci];
+        c.holdout > 0.0
+            && self
+                .user_id
+                .as_deref()
+                .is_some_and(|u| hash_v2(c.id, u) < c.holdout)
+    }
+
+    /// Campaign `ci`'s own random stream for this identity, apart from the identity's stream
+    /// so the campaign's effect leaves every other draw as it was.
+    fn campaign_rng(&self, ci: usize) -> ChaCha8Rng {
+        ChaCha8Rng::seed_from_u64(
+            self.w.seed
+                ^ 0x4341_4d50_4149_474e
+                ^ self.idx.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                ^ (ci as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
+        )
     }
 
     /// A gold or platinum member (the 618 and Double 11 audiences).
@@ -270,7 +299,12 @@ impl Shopper<'_> {
         if self.registered_day >= 0 {
             out.push(
                 Table::CampaignMembers,
-                &[text(welcome.id), text(user.clone()), Val::Ts(reg)],
+                &[
+                    text(welcome.id),
+                    text(user.clone()),
+                    Val::Ts(reg),
+                    Val::Bool(self.in_holdout(1)),
+                ],
             )?;
         }
         for (ci, c) in CAMPAIGNS.iter().enumerate() {
@@ -286,6 +320,11 @@ impl Shopper<'_> {
                         text(c.id),
                         text(user.clone()),
                         Val::Ts(self.w.instant(c.days.0 - 3, 10 * 3600)),
+                        if c.holdout > 0.0 {
+                            Val::Bool(self.in_holdout(ci))
+                        } else {
+                            Val::Null
+                        },
                     ],
                 )?;
             }
@@ -319,16 +358,18 @@ impl Shopper<'_> {
     }
 
     fn live(&mut self, out: &mut BlockOut, community: bool) -> Result<()> {
-        let mut days: Vec<(i64, f64)> = Vec::new();
+        // (day, conversion, the campaign that brought the session)
+        let mut days: Vec<(i64, f64, Option<usize>)> = Vec::new();
+        let mut welcome_rng = None;
         if self.segment == Segment::Visitor {
             let extra = Poisson::new(0.5)
                 .map(|p| p.sample(&mut self.rng) as i64)
                 .unwrap_or(0);
-            days.push((self.registered_day, 0.02));
+            days.push((self.registered_day, 0.02, None));
             for _ in 0..extra {
                 let d = self.registered_day + self.rng.random_range(0..14);
                 if d < self.w.days {
-                    days.push((d, 0.02));
+                    days.push((d, 0.02, None));
                 }
             }
         } else {
@@ -336,20 +377,47 @@ impl Shopper<'_> {
                 let Ok(exp) = Exp::new(rate) else { continue };
                 let mut t = a as f64 + exp.sample(&mut self.rng);
                 while t < b as f64 {
-                    days.push((t.floor() as i64, conv));
+                    days.push((t.floor() as i64, conv, None));
                     t += exp.sample(&mut self.rng);
                 }
             }
-            // The win-back campaign brings some targeted lapsed customers back in September.
+            // The win-back message brings a quarter of the targeted lapsed customers back for a
+            // session in September; its holdout gets no message (the draws are made alike).
             let wb = &CAMPAIGNS[0];
             if self.winback_target() && self.rng.random_bool(0.25) {
-                days.push((self.rng.random_range(wb.days.0..=wb.days.1), 0.5));
+                let day = self.rng.random_range(wb.days.0..=wb.days.1);
+                if !self.in_holdout(0) {
+                    days.push((day, 0.5, Some(0)));
+                }
+            }
+            // The welcome message brings a few treated new members back within two weeks,
+            // drawn from the campaign's own stream.
+            if self.registered_day >= 0 && self.segment != Segment::Never && !self.in_holdout(1) {
+                let mut r = self.campaign_rng(1);
+                if r.random_bool(WELCOME_EXTRA_VISIT) {
+                    let day = self.registered_day + r.random_range(0..14);
+                    if day < self.w.days {
+                        days.push((day, WELCOME_EXTRA_CONVERSION, Some(1)));
+                        welcome_rng = Some(r);
+                    }
+                }
             }
         }
         days.sort_by_key(|d| d.0);
-        for (day, conv) in days {
-            self.session(out, day, conv)?;
+        for (day, conv, brought_by) in days {
+            self.brought_by = brought_by;
+            match (brought_by, welcome_rng.as_mut()) {
+                // The welcome visit runs on its own stream.
+                (Some(1), Some(r)) => {
+                    std::mem::swap(&mut self.rng, r);
+                    let done = self.session(out, day, conv);
+                    std::mem::swap(&mut self.rng, r);
+                    done?;
+                }
+                _ => self.session(out, day, conv)?,
+            }
         }
+        self.brought_by = None;
         Ok(())
     }
 
@@ -614,16 +682,17 @@ impl Shopper<'_> {
         for (ci, c) in CAMPAIGNS.iter().enumerate() {
             let in_window =
                 day >= c.days.0 && day <= c.days.1 && (gross as f64) >= c.min_gross * 10_000.0;
-            let eligible = match ci {
-                0 => self.winback_target(),
-                1 => {
-                    self.orders == 1
-                        && self.user_id.is_some()
-                        && self.registered_day >= 0
-                        && day - self.registered_day <= 30
-                }
-                _ => self.top_tier(),
-            };
+            let eligible = !self.in_holdout(ci)
+                && match ci {
+                    0 => self.winback_target(),
+                    1 => {
+                        self.orders == 1
+                            && self.user_id.is_some()
+                            && self.registered_day >= 0
+                            && day - self.registered_day <= 30
+                    }
+                    _ => self.top_tier(),
+                };
             if in_window && eligible {
                 coupon = Some(ci);
                 break;
@@ -646,9 +715,13 @@ impl Shopper<'_> {
                 "{{\"anonymous_id\":\"{}\",\"session_id\":\"{session}\"}}",
                 self.anon
             )),
-            Some(_) => Some(format!(
-                "{{\"session_id\":\"{session}\",\"device\":\"{device}\"}}"
-            )),
+            Some(_) => Some(match self.brought_by {
+                Some(ci) => format!(
+                    "{{\"session_id\":\"{session}\",\"device\":\"{device}\",\"utm_campaign\":\"{}\"}}",
+                    CAMPAIGNS[ci].id
+                ),
+                None => format!("{{\"session_id\":\"{session}\",\"device\":\"{device}\"}}"),
+            }),
         };
         self.event(
             out,

@@ -164,23 +164,23 @@ pub fn paid_channel_conversion(rows: &[crate::traffic::ChannelRow]) -> Option<f6
     ratio(ordered as f64, uv as f64)
 }
 
-/// ROI of the campaigns that ended in [first, last] (shop dates): (Σ incremental margin − Σ cost)
-/// / Σ cost over those with margins; None without any.
+/// ROI of the campaigns that ended in [first, last] (shop dates) and have one:
+/// Σ (incremental margin − cost outside the margin) / Σ cost; None without any.
 pub fn campaign_roi(rows: &[crate::traffic::CampaignRow], first: &str, last: &str) -> Option<f64> {
-    let (mut margin, mut cost) = (0.0, 0.0);
+    let (mut gain, mut cost) = (0.0, 0.0);
     for c in rows {
         let Some(end) = c.ends_at.as_deref().map(|e| &e[..e.len().min(10)]) else {
             continue;
         };
-        if let Some(m) = c.incremental_margin
+        if let (Some(m), Some(_)) = (c.incremental_margin, c.roi)
             && first <= end
             && end <= last
         {
-            margin += m;
+            gain += m - c.cost_outside_margin;
             cost += c.cost;
         }
     }
-    ratio(margin - cost, cost)
+    ratio(gain, cost)
 }
 
 fn ratio(a: f64, b: f64) -> Option<f64> {

@@ -712,6 +712,12 @@ static CAMPAIGN_MEMBERS: &[Column] = &[
         "When the customer was added.",
         "2017-03-01 00:00:00+00",
     ),
+    opt(
+        "holdout",
+        Bool,
+        "In the campaign's randomised holdout (kept from it, for measuring it); empty = treated.",
+        "false",
+    ),
 ];
 
 static REDEMPTIONS: &[Column] = &[

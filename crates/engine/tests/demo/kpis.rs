@@ -1,0 +1,218 @@
+use super::*;
+
+/// The command centre's KPIs equal a count by hand over the raw rows: each row bucketed into a
+/// shop-local date in Rust (chrono-tz), then counted, summed and divided without SQL.
+#[tokio::test]
+async fn kpis_equal_a_count_by_hand() {
+    use chrono::TimeZone as _;
+    use std::collections::{BTreeMap, HashMap, HashSet};
+    let (_d, ws) = demo(0.02, 42);
+    let spec = shoplens_engine::practice::kpis::KpiSpec {
+        as_of: None,
+        days: 30,
+    };
+    let r = shoplens_engine::practice::kpis::kpis(&ws, &spec)
+        .await
+        .unwrap();
+    let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+    let date = |us: i64| {
+        tz.timestamp_micros(us)
+            .unwrap()
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let inside = |d: &str| r.from.as_str() <= d && d <= r.to.as_str();
+    // Events: persons per day, persons, persons with an order event.
+    let mut per_day: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+    let (mut active, mut ordering) = (HashSet::new(), HashSet::new());
+    for row in rows(
+        &ws,
+        "SELECT CAST(ts AS BIGINT), COALESCE(user_id, anonymous_id), event FROM events",
+    )
+    .await
+    {
+        let c: Vec<&str> = row.split('|').collect();
+        let d = date(c[0].parse().unwrap());
+        if inside(&d) {
+            per_day.entry(d).or_default().insert(c[1].to_string());
+            active.insert(c[1].to_string());
+            if c[2] == "order" {
+                ordering.insert(c[1].to_string());
+            }
+        }
+    }
+    // Orders: paid ones in the period.
+    let (mut n, mut gmv) = (0.0, 0.0);
+    let mut by_buyer: HashMap<String, u32> = HashMap::new();
+    for row in rows(
+        &ws,
+        "SELECT CAST(ts AS BIGINT), status, CAST(net_amount AS DOUBLE), user_id FROM orders",
+    )
+    .await
+    {
+        let c: Vec<&str> = row.split('|').collect();
+        if !["completed", "paid"].contains(&c[1]) || !inside(&date(c[0].parse().unwrap())) {
+            continue;
+        }
+        n += 1.0;
+        gmv += c[2].parse::<f64>().unwrap();
+        if !c[3].is_empty() {
+            *by_buyer.entry(c[3].to_string()).or_default() += 1;
+        }
+    }
+    let person_days: usize = per_day.values().map(HashSet::len).sum();
+    let repeat = by_buyer.values().filter(|&&k| k >= 2).count() as f64;
+    let want = [
+        ("dau", person_days as f64 / 30.0),
+        ("orders", n),
+        ("gmv", gmv),
+        ("aov", gmv / n),
+        ("conversion", ordering.len() as f64 / active.len() as f64),
+        ("repurchase_rate", repeat / by_buyer.len() as f64),
+    ];
+    assert!(
+        n > 10.0 && person_days > 100,
+        "too little data to test: {n} orders"
+    );
+    for (key, v) in want {
+        let k = r.kpis.iter().find(|k| k.key == key).unwrap();
+        let got = k.value.unwrap();
+        assert!(
+            (got - v).abs() <= 1e-9 * v.abs().max(1.0),
+            "{key}: {got} vs {v}"
+        );
+        assert!(k.previous.is_some());
+    }
+    // Goods figures are those of `returns` and `inventory` over the same days.
+    let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    let start = |d: chrono::NaiveDate| {
+        tz.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
+            .single()
+            .unwrap()
+            .timestamp_micros()
+    };
+    let returns = shoplens_engine::goods::returns(
+        &ws,
+        &shoplens_engine::goods::ReturnsSpec {
+            from: Some(start(day(&r.from))),
+            to: Some(start(day(&r.to).succ_opt().unwrap())),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let inv = shoplens_engine::goods::inventory(
+        &ws,
+        &shoplens_engine::goods::InventorySpec {
+            from: Some(day(&r.from)),
+            to: Some(day(&r.to)),
+            slow_days: 90.0,
+        },
+    )
+    .await
+    .unwrap();
+    let value = |key: &str| r.kpis.iter().find(|k| k.key == key).unwrap().value;
+    assert_eq!(value("return_rate"), returns.total.return_rate_units);
+    assert_eq!(value("sell_through"), inv.sell_through);
+    assert_eq!(value("inventory_turnover"), inv.turnover);
+    assert!(value("sell_through").is_some() && value("return_rate").is_some());
+    let end = start(day(&r.to).succ_opt().unwrap());
+    let churn = shoplens_engine::customers::stages::churn(
+        &ws,
+        &shoplens_engine::customers::stages::ChurnSpec {
+            rules: Default::default(),
+            horizon_weeks: 1,
+            as_of: Some(end - 1),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(value("churn_rate"), Some(churn.churn_rate));
+    // Paid-channel conversion by hand over `channels` rows of the period with spend.
+    let ch = shoplens_engine::traffic::channels(
+        &ws,
+        &shoplens_engine::traffic::Period {
+            from: Some(start(day(&r.from))),
+            to: Some(end),
+            as_of: Some(end - 1),
+        },
+    )
+    .await
+    .unwrap();
+    let (mut ordered, mut uv) = (0u64, 0u64);
+    for c in ch.channels.iter().filter(|c| c.spend > 0.0) {
+        ordered += c.order_visitors;
+        uv += c.uv;
+    }
+    assert!(uv > 0);
+    assert_eq!(
+        value("channel_conversion"),
+        Some(ordered as f64 / uv as f64)
+    );
+    // Campaign ROI by hand over the campaigns that ended in each period.
+    let camps = shoplens_engine::traffic::campaigns(&ws).await.unwrap();
+    let roi = |from: &str, to: &str| {
+        let ended: Vec<_> = camps
+            .campaigns
+            .iter()
+            .filter(|c| {
+                c.incremental_margin.is_some()
+                    && c.ends_at
+                        .as_deref()
+                        .is_some_and(|e| from <= &e[..10] && &e[..10] <= to)
+            })
+            .collect();
+        let cost: f64 = ended.iter().map(|c| c.cost).sum();
+        let margin: f64 = ended.iter().filter_map(|c| c.incremental_margin).sum();
+        (cost > 0.0).then(|| (margin - cost) / cost)
+    };
+    let k = r.kpis.iter().find(|k| k.key == "campaign_roi").unwrap();
+    assert_eq!(k.value, roi(&r.from, &r.to));
+    assert_eq!(k.previous, roi(&r.previous_from, &r.previous_to));
+    // On the whole year every demo campaign has ended: the figure exists.
+    let year = shoplens_engine::practice::kpis::kpis(
+        &ws,
+        &shoplens_engine::practice::kpis::KpiSpec {
+            as_of: None,
+            days: 365,
+        },
+    )
+    .await
+    .unwrap();
+    let y = year.kpis.iter().find(|k| k.key == "campaign_roi").unwrap();
+    assert!(y.value.is_some());
+    assert_eq!(y.value, roi(&year.from, &year.to));
+    // Member activity by hand: members with a tier registered before the end, and those of them
+    // with an event (as user_id) in the period.
+    let members: Vec<String> = rows(&ws, "SELECT user_id, CAST(registered_at AS BIGINT) FROM customers WHERE member_tier IS NOT NULL")
+        .await
+        .into_iter()
+        .filter(|row| {
+            let c: Vec<&str> = row.split('|').collect();
+            c[1].is_empty() || c[1].parse::<i64>().unwrap() < end
+        })
+        .map(|row| row.split('|').next().unwrap().to_string())
+        .collect();
+    let signed_in: HashSet<String> = rows(
+        &ws,
+        "SELECT CAST(ts AS BIGINT), user_id FROM events WHERE user_id IS NOT NULL",
+    )
+    .await
+    .into_iter()
+    .filter_map(|row| {
+        let (t, u) = row.split_once('|').unwrap();
+        inside(&date(t.parse().unwrap())).then(|| u.to_string())
+    })
+    .collect();
+    let active = members.iter().filter(|m| signed_in.contains(*m)).count();
+    assert!(!members.is_empty());
+    let want = active as f64 / members.len() as f64;
+    let got = value("member_activity").unwrap();
+    assert!(
+        (got - want).abs() < 1e-12,
+        "member activity {got} vs {want}"
+    );
+    // The periods are 30 whole days each, back to back.
+    assert_eq!((day(&r.to) - day(&r.from)).num_days(), 29);
+    assert_eq!((day(&r.from) - day(&r.previous_to)).num_days(), 1);
+}
