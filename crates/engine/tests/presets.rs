@@ -9,6 +9,7 @@
 mod common;
 
 use common::{data, ingest_preset, scalar};
+use shoplens_engine::Workspace;
 
 #[tokio::test]
 async fn cdnow_master_orders_and_users() {
@@ -213,6 +214,87 @@ async fn hillstrom_exposures_outcomes_and_covariates() {
         scalar(&ws, "SELECT attributes FROM customers WHERE user_id = '1'").await,
         r#"{"channel":"Phone","history":142.44,"history_segment":"2) $100 - $200","mens":1,"newbie":0,"recency":10,"womens":0,"zip_code":"Surburban"}"#
     );
+    hillstrom_campaigns_measured_by_their_holdout(&ws, &file_of_hillstrom()).await;
+}
+
+fn file_of_hillstrom() -> std::path::PathBuf {
+    data(
+        "hillstrom/Kevin_Hillstrom_MineThatData_E-MailAnalytics_DataMiningChallenge_2008.03.20.csv",
+    )
+}
+
+/// The two e-mails are campaigns measured by their randomised holdout (the No E-Mail
+/// customers): members, holdout members and the per-member spend difference with its 95% Welch
+/// interval equal a computation straight from the CSV, and scipy's
+/// `ttest_ind(equal_var=False).confidence_interval(0.95)` (1e-6 relative).
+async fn hillstrom_campaigns_measured_by_their_holdout(ws: &Workspace, csv: &std::path::Path) {
+    use shoplens_engine::traffic::{Method, campaigns};
+    // spend per customer by segment, read with the csv crate (a history_segment such as
+    // "6) $750 - $1,000" is quoted).
+    let mut rd = csv::Reader::from_path(csv).unwrap();
+    let head = rd.headers().unwrap().clone();
+    let at = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let (seg, spend) = (at("segment"), at("spend"));
+    let mut by: std::collections::HashMap<String, Vec<f64>> = Default::default();
+    for rec in rd.records() {
+        let rec = rec.unwrap();
+        by.entry(rec[seg].to_string())
+            .or_default()
+            .push(rec[spend].parse().unwrap());
+    }
+    let moments = |v: &[f64]| {
+        let n = v.len() as f64;
+        let m = v.iter().sum::<f64>() / n;
+        (
+            n,
+            m,
+            v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0),
+        )
+    };
+    let (nc, mc, vc) = moments(&by["No E-Mail"]);
+    let r = campaigns(ws).await.unwrap();
+    // scipy 1.x: (difference, ci low, ci high, Welch–Satterthwaite df).
+    let scipy = [
+        (
+            "Mens E-Mail",
+            0.7698271558945368,
+            0.4851397325684076,
+            1.0545145792206658,
+            36671.15797736051,
+        ),
+        (
+            "Womens E-Mail",
+            0.4244122159365967,
+            0.1689567898837787,
+            0.6798676419894147,
+            40064.88440653067,
+        ),
+    ];
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs();
+    for (id, diff, lo, hi, df) in scipy {
+        let c = r.campaigns.iter().find(|c| c.campaign_id == id).unwrap();
+        let (nt, mt, vt) = moments(&by[id]);
+        assert_eq!(c.method, Method::Holdout, "{id}");
+        assert_eq!(
+            (c.members as f64, c.holdout_members as f64),
+            (nt, nc),
+            "{id}"
+        );
+        let (a, b) = (vt / nt, vc / nc);
+        let welch_df = (a + b).powi(2) / (a * a / (nt - 1.0) + b * b / (nc - 1.0));
+        assert!(close(welch_df, df), "{id} df {welch_df}");
+        let per = c.incremental_revenue_per_member.unwrap();
+        assert!(close(per, mt - mc) && close(per, diff), "{id}: {per}");
+        let [l, h] = c.incremental_revenue_per_member_ci.unwrap();
+        assert!(close(l, lo) && close(h, hi), "{id}: [{l}, {h}]");
+        // Half the interval is the t quantile × the standard error, from the CSV's moments.
+        let t = (h - l) / 2.0 / (a + b).sqrt();
+        assert!((1.9600..1.9601).contains(&t), "{id}: t {t}");
+        assert!(close(c.incremental_revenue.unwrap(), diff * nt));
+        assert!(close(c.revenue, mt * nt));
+        // No costs: no margin and no ROI, and the reason says so.
+        assert!(c.roi.is_none() && c.reason.as_deref().unwrap().contains("costs"));
+    }
 }
 
 #[tokio::test]

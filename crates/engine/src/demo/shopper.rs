@@ -14,8 +14,8 @@ use shoplens_models::assign::{choose_variant, hash_v2};
 use crate::calendar::local_to_utc_micros;
 use crate::demo::catalog::{
     ACQUISITION, CAMPAIGNS, CATEGORIES, CATEGORY_PREFERENCE, CHANNELS, CONVERSION, Catalog,
-    EXPERIMENTS, FORMULA_WITH_DIAPERS, PRICE_FACTOR, WELCOME_EXTRA_CONVERSION,
-    WELCOME_EXTRA_VISIT, hour_weights, weighted,
+    EXPERIMENTS, FORMULA_WITH_DIAPERS, PRICE_FACTOR, WELCOME_EXTRA_CONVERSION, WELCOME_EXTRA_VISIT,
+    hour_weights, weighted,
 };
 use crate::error::Result;
 use crate::ingest::build::TableBuilder;

@@ -295,7 +295,11 @@ fn no_estimate(window: bool, arms: Option<&[Arm; 2]>) -> (&'static str, &'static
 }
 
 /// The verdict sentence in English and Chinese, and which comparison it makes.
-fn verdict(aov: Option<f64>, margin: Option<f64>, holdout: bool) -> (Option<String>, Option<String>) {
+fn verdict(
+    aov: Option<f64>,
+    margin: Option<f64>,
+    holdout: bool,
+) -> (Option<String>, Option<String>) {
     let (against, against_zh) = if holdout {
         ("members against the holdout", "成员对比保留组")
     } else {
@@ -385,8 +389,11 @@ fn holdout_estimate(r: &mut CampaignRow, [treated, holdout]: &[Arm; 2], margin_k
         r.roi = r.incremental_margin.map(roi);
         r.roi_ci = r.incremental_margin_ci.map(|[a, b]| [roi(a), roi(b)]);
     } else {
-        r.reason = Some("No campaign cost recorded (campaigns.cost, discounts or spend): ROI needs one.".into());
-        r.reason_zh = Some("没有记录活动成本（campaigns.cost、折扣或投放花费），无法计算 ROI。".into());
+        r.reason = Some(
+            "No campaign cost recorded (campaigns.cost, discounts or spend): ROI needs one.".into(),
+        );
+        r.reason_zh =
+            Some("没有记录活动成本（campaigns.cost、折扣或投放花费），无法计算 ROI。".into());
     }
 }
 

@@ -84,8 +84,11 @@ async fn truth(ws: &Workspace, id: &str) -> Truth {
     {
         let f: Vec<&str> = r.splitn(7, '|').collect();
         let (order, user, ts) = (f[0], f[1], f[2].parse::<i64>().unwrap());
-        let (gross, discount, net): (f64, f64, f64) =
-            (f[3].parse().unwrap(), f[4].parse().unwrap(), f[5].parse().unwrap());
+        let (gross, discount, net): (f64, f64, f64) = (
+            f[3].parse().unwrap(),
+            f[4].parse().unwrap(),
+            f[5].parse().unwrap(),
+        );
         if redeemers.contains(user) {
             if (s..=e).contains(&ts) {
                 during += net;
@@ -174,10 +177,7 @@ pub(crate) async fn campaign_planted_truths(ws: &Workspace) {
         // discounts granted plus the fixed fee (3,000 CNY for the win-back, none for welcome).
         let fee = if id == "C-WINBACK" { 3_000.0 } else { 0.0 };
         assert!(close(c.cost - c.discount_cost, fee), "{id} fee");
-        assert!(close(
-            c.roi.unwrap(),
-            (t.incremental_margin - fee) / c.cost
-        ));
+        assert!(close(c.roi.unwrap(), (t.incremental_margin - fee) / c.cost));
         assert!(inside(c.roi_ci.unwrap(), c.roi.unwrap()));
         assert!(c.incremental_revenue.unwrap() <= c.revenue, "{id}");
         println!(

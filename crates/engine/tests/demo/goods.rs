@@ -207,7 +207,10 @@ pub(crate) async fn goods_planted_truths(ws: &Workspace) {
         assert!((c.discount_cost - f64_of(ws, &q).await).abs() < 1e-6);
         assert!(c.gross_margin.is_some() && c.verdict.is_some());
         // An ROI only where an estimator measured the effect (campaigns.rs checks which).
-        assert_eq!(c.roi.is_some(), c.method != shoplens_engine::traffic::Method::None);
+        assert_eq!(
+            c.roi.is_some(),
+            c.method != shoplens_engine::traffic::Method::None
+        );
     }
     // Interest tags: customers whose favourites include baby (customers.tags new_parent) mostly
     // earn the behaviour-derived new_parent tag; the others rarely do.

@@ -6,9 +6,9 @@
     reason = "test helpers fail loudly"
 )]
 
+mod campaigns;
 #[path = "../common/mod.rs"]
 mod common;
-mod campaigns;
 mod customers;
 mod goods;
 mod kpis;
