@@ -46,7 +46,7 @@ pub(crate) struct Scope {
 }
 
 /// An analysis the API serves, implemented by its parameters type.
-trait Analysis:
+pub(crate) trait Analysis:
     clap::Args + clap::FromArgMatches + Serialize + DeserializeOwned + Default + Send + 'static
 {
     /// The command's words, which are the path after /api/.
@@ -90,13 +90,18 @@ pub(crate) fn failed(e: shoplens_engine::Error) -> ApiError {
 
 fn run_blocking<A: Analysis>(scope: Scope, own: &str) -> Result<Vec<u8>, ApiError> {
     let p: A = serde_urlencoded::from_str(own).map_err(bad)?;
+    let report = run_parsed(scope, p)?;
+    serde_json::to_vec(&report).map_err(|e| ApiError::new(ApiErrorCode::Internal, e.to_string()))
+}
+
+/// Runs parameters already read, refusing those that cannot go together.
+fn run_parsed<A: Analysis>(scope: Scope, p: A) -> Result<A::Report, ApiError> {
     if let Some(c) = p.conflict() {
         return Err(bad(c));
     }
-    let report = tokio::runtime::Handle::current()
+    tokio::runtime::Handle::current()
         .block_on(p.run(scope))
-        .map_err(failed)?;
-    serde_json::to_vec(&report).map_err(|e| ApiError::new(ApiErrorCode::Internal, e.to_string()))
+        .map_err(failed)
 }
 
 fn endpoint<A: Analysis>() -> TypedEndpoint {
@@ -207,6 +212,20 @@ pub(crate) fn call(ws: &Workspace, words: &[&str], query: &str) -> Result<Vec<u8
     })?;
     let (scope, own) = split_query(ws, query)?;
     (e.run)(scope, &own)
+}
+
+/// Runs the analysis `params` on `ws` as of the day `as_of` (default: the newest data), from a
+/// thread that may block on the runtime: its typed report (what its endpoint serialises).
+pub(crate) fn call_typed<A: Analysis>(
+    ws: &Workspace,
+    params: A,
+    as_of: Option<&str>,
+) -> Result<A::Report, ApiError> {
+    let globals = as_of.map_or(String::new(), |d| {
+        format!("as_of={}", crate::web::percent(d))
+    });
+    let (scope, _) = split_query(ws, &globals)?;
+    run_parsed(scope, params)
 }
 
 /// `GET /api/{*path}`: counted and logged as every API call is. The analysis and its

@@ -179,11 +179,20 @@ const MAX_CACHED: usize = 256;
 /// of recomputing on every view. Saved audiences and exports are always current.
 pub(crate) const MAX_STALENESS: std::time::Duration = std::time::Duration::from_secs(60);
 
-#[derive(Debug)]
 struct Cached {
     stamp: Stamp,
     at: std::time::Instant,
-    value: Arc<Value>,
+    /// A report as JSON, or typed (see [`Source::report`]).
+    value: Arc<dyn std::any::Any + Send + Sync>,
+}
+
+impl std::fmt::Debug for Cached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cached")
+            .field("stamp", &self.stamp)
+            .field("at", &self.at)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -220,6 +229,29 @@ impl Source {
             serde_json::from_slice(&out).map_err(|e| {
                 ApiError::new(ApiErrorCode::Internal, format!("the report's JSON: {e}"))
             })
+        })
+    }
+
+    /// The typed report of the analysis `params` as of the day `as_of` (default: the newest
+    /// data), cached as [`Source::run`] caches JSON.
+    pub(crate) fn report<A>(
+        &self,
+        params: A,
+        as_of: Option<&str>,
+        stamp: Stamp,
+    ) -> Result<Arc<A::Report>, ApiError>
+    where
+        A: crate::api::Analysis,
+        A::Report: Send + Sync + 'static,
+    {
+        let q = serde_urlencoded::to_string(&params).unwrap_or_default();
+        let key = format!(
+            "typed:/api/{}?{q}&as_of={}",
+            A::WORDS.join("/"),
+            as_of.unwrap_or_default()
+        );
+        self.cached(key, stamp, || {
+            crate::api::call_typed(&self.ws, params, as_of)
         })
     }
 
@@ -278,19 +310,20 @@ impl Source {
             .map_err(failed)
     }
 
-    /// The JSON `compute` gives, from the cache under `key` when it was computed at `stamp`
-    /// (or recently enough, see [`MAX_STALENESS`]).
-    fn cached(
+    /// What `compute` gives, from the cache under `key` when it was computed at `stamp` (or
+    /// recently enough, see [`MAX_STALENESS`]).
+    fn cached<T: Send + Sync + 'static>(
         &self,
         key: String,
         stamp: Stamp,
-        compute: impl FnOnce() -> Result<Value, ApiError>,
-    ) -> Result<Arc<Value>, ApiError> {
+        compute: impl FnOnce() -> Result<T, ApiError>,
+    ) -> Result<Arc<T>, ApiError> {
         if let Ok(c) = self.cache.lock()
             && let Some(hit) = c.results.get(&key)
             && (hit.stamp == stamp || (hit.stamp.1 == stamp.1 && hit.at.elapsed() < MAX_STALENESS))
+            && let Ok(v) = Arc::clone(&hit.value).downcast::<T>()
         {
-            return Ok(Arc::clone(&hit.value));
+            return Ok(v);
         }
         let v = Arc::new(compute()?);
         if let Ok(mut c) = self.cache.lock() {
@@ -308,7 +341,7 @@ impl Source {
                 Cached {
                     stamp,
                     at: std::time::Instant::now(),
-                    value: Arc::clone(&v),
+                    value: Arc::clone(&v) as Arc<dyn std::any::Any + Send + Sync>,
                 },
             );
         }
@@ -395,6 +428,20 @@ impl Ctx<'_> {
         } else {
             format!("{base}?{q}")
         }
+    }
+
+    /// A link to a page over the period [from, to] (the static report has one period: its
+    /// anchor).
+    pub(crate) fn link_in(&self, slug: &str, from: &str, to: &str) -> String {
+        if self.report {
+            return self.link(slug);
+        }
+        let f = Filters {
+            from: Some(from.to_string()),
+            to: Some(to.to_string()),
+            channel: self.filters.channel.clone(),
+        };
+        format!("/p/{slug}?{}", f.query())
     }
 
     /// A money value.

@@ -74,6 +74,12 @@ pub struct Kpi {
     pub change_points: Option<f64>,
     /// The command (and page) that explains it.
     pub explained_by: &'static str,
+    /// 95% interval of the period's value, where the figure is an estimate (campaign ROI).
+    pub ci: Option<[f64; 2]>,
+    /// How an estimated figure was made, or why it is missing.
+    pub note: Option<String>,
+    /// The note in Chinese.
+    pub note_zh: Option<String>,
 }
 
 /// The figures and their periods.
@@ -165,22 +171,34 @@ pub fn paid_channel_conversion(rows: &[crate::traffic::ChannelRow]) -> Option<f6
 }
 
 /// ROI of the campaigns that ended in [first, last] (shop dates) and have one:
-/// Σ (incremental margin − cost outside the margin) / Σ cost; None without any.
-pub fn campaign_roi(rows: &[crate::traffic::CampaignRow], first: &str, last: &str) -> Option<f64> {
-    let (mut gain, mut cost) = (0.0, 0.0);
+/// Σ (incremental margin − cost outside the margin) / Σ cost, with a 95% interval from the
+/// campaigns' margin intervals (independent estimates: standard errors added in quadrature);
+/// None without any.
+pub fn campaign_roi(
+    rows: &[crate::traffic::CampaignRow],
+    first: &str,
+    last: &str,
+) -> Option<(f64, [f64; 2])> {
+    // The normal quantile of the campaigns' 95% intervals.
+    const Z: f64 = 1.959_963_984_540_054;
+    let (mut gain, mut cost, mut var) = (0.0, 0.0, 0.0);
     for c in rows {
         let Some(end) = c.ends_at.as_deref().map(|e| &e[..e.len().min(10)]) else {
             continue;
         };
-        if let (Some(m), Some(_)) = (c.incremental_margin, c.roi)
+        if let (Some(m), Some(_), Some([lo, hi])) =
+            (c.incremental_margin, c.roi, c.incremental_margin_ci)
             && first <= end
             && end <= last
         {
             gain += m - c.cost_outside_margin;
             cost += c.cost;
+            var += ((hi - lo) / (2.0 * Z)).powi(2);
         }
     }
-    ratio(gain, cost)
+    let roi = ratio(gain, cost)?;
+    let half = Z * var.sqrt() / cost;
+    Some((roi, [roi - half, roi + half]))
 }
 
 fn ratio(a: f64, b: f64) -> Option<f64> {
@@ -221,6 +239,7 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
     // (None when the workspace has no returns data or no inventory snapshots).
     let campaigns = crate::traffic::campaigns(ws).await?;
     let mut goods = Vec::new();
+    let mut roi_ci = Vec::new();
     for (f, t, first, last) in [
         (from, to, last - n + 1, last),
         (pfrom, pto, last - 2 * n + 1, last - n),
@@ -263,13 +282,15 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
             Err(Error::Invalid(_)) => None,
             Err(e) => return Err(e),
         };
-        // Members (customers with a tier, registered before the period ended) active in it.
+        // Members (customers with a member tier, registered before the period ended) active in
+        // it; which tier values mean "not a member" is the workspace's setting.
         let m = ctx
             .sql(&format!(
                 "SELECT count(*) AS members, count(a.p) AS active FROM customers c \
                  LEFT JOIN (SELECT DISTINCT user_id AS p FROM events WHERE user_id IS NOT NULL AND {}) a ON a.p = c.user_id \
-                 WHERE c.member_tier IS NOT NULL AND (c.registered_at IS NULL OR c.registered_at < {})",
+                 WHERE {} AND (c.registered_at IS NULL OR c.registered_at < {})",
                 in_range("ts", Some(f), Some(t)),
+                manifest.settings.member_condition("c.member_tier"),
                 crate::sql::ts_literal(t)
             ))
             .await?
@@ -297,9 +318,10 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
             &naive(first).to_string(),
             &naive(last).to_string(),
         );
+        roi_ci.push(roi.map(|r| r.1));
         goods.push([
             channel_conversion,
-            roi,
+            roi.map(|r| r.0),
             r.total.return_rate_units,
             inv.as_ref().and_then(|i| i.sell_through),
             inv.as_ref().and_then(|i| i.turnover),
@@ -465,6 +487,22 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
                     (Some(v), Some(p)) if unit == "ratio" => Some((v - p) * 100.0),
                     _ => None,
                 };
+                let (ci, note, note_zh) = if key == "campaign_roi" {
+                    let (en, zh) = if value.is_some() {
+                        (
+                            "Over the campaigns that ended in the period with a measured effect (against a holdout, or matched non-members: observational); 95% interval.",
+                            "统计期内结束、且衡量了增量的活动（对比保留组，或匹配的非成员：观察性估计）；区间为 95% 置信区间。",
+                        )
+                    } else {
+                        (
+                            "No campaign with a measured effect (holdout or matched comparison) ended in the period: an ROI needs one.",
+                            "统计期内没有衡量了增量（保留组或匹配对比）的活动结束：ROI 需要可衡量的增量。",
+                        )
+                    };
+                    (roi_ci[0], Some(en.to_string()), Some(zh.to_string()))
+                } else {
+                    (None, None, None)
+                };
                 Kpi {
                     key,
                     name,
@@ -475,6 +513,9 @@ pub async fn kpis(ws: &Workspace, spec: &KpiSpec) -> Result<KpiReport> {
                     change,
                     change_points,
                     explained_by,
+                    ci,
+                    note,
+                    note_zh,
                 }
             },
         )

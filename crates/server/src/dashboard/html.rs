@@ -156,36 +156,90 @@ pub(crate) fn col<'a>(head: &'a str, field: &'a str, fmt: Fmt) -> Col<'a> {
 
 /// A table of JSON objects, numbers right-aligned.
 pub(crate) fn table(ctx: &Ctx<'_>, cols: &[Col<'_>], rows: &[Value]) -> String {
-    let mut s = String::from(r#"<div class="tablewrap"><table><thead><tr>"#);
-    for c in cols {
-        let class = if matches!(c.fmt, Fmt::Text | Fmt::Date) {
+    let heads: Vec<(&str, Fmt)> = cols.iter().map(|c| (c.head, c.fmt)).collect();
+    grid(
+        ctx,
+        &heads,
+        rows.iter()
+            .map(|r| cols.iter().map(|c| ctx.field(r, c.field)).collect()),
+    )
+}
+
+/// A column of a table of typed rows: heading (already translated), format, and the cell's
+/// value read from the row (a renamed field fails to compile, not to show).
+pub(crate) struct TypedCol<'a, T> {
+    head: &'a str,
+    fmt: Fmt,
+    get: Box<dyn Fn(&T) -> Value + 'a>,
+}
+
+/// A column of typed rows.
+pub(crate) fn typed_col<'a, T, V: Into<Value>>(
+    head: &'a str,
+    fmt: Fmt,
+    get: impl Fn(&T) -> V + 'a,
+) -> TypedCol<'a, T> {
+    TypedCol {
+        head,
+        fmt,
+        get: Box::new(move |r| get(r).into()),
+    }
+}
+
+/// A table of typed rows, drawn as [`table`] draws JSON objects.
+pub(crate) fn typed_table<T>(ctx: &Ctx<'_>, cols: &[TypedCol<'_, T>], rows: &[T]) -> String {
+    let heads: Vec<(&str, Fmt)> = cols.iter().map(|c| (c.head, c.fmt)).collect();
+    grid(
+        ctx,
+        &heads,
+        rows.iter()
+            .map(|r| cols.iter().map(|c| (c.get)(r)).collect()),
+    )
+}
+
+/// The table of `heads` (heading, format) and rows of cell values.
+fn grid(ctx: &Ctx<'_>, heads: &[(&str, Fmt)], rows: impl Iterator<Item = Vec<Value>>) -> String {
+    let class = |f: Fmt| {
+        if matches!(f, Fmt::Text | Fmt::Date) {
             ""
         } else {
             r#" class="n""#
-        };
-        let _ = write!(s, "<th{class}>{}</th>", esc(c.head));
+        }
+    };
+    let mut s = String::from(r#"<div class="tablewrap"><table><thead><tr>"#);
+    for (head, fmt) in heads {
+        let _ = write!(s, "<th{}>{}</th>", class(*fmt), esc(head));
     }
     s.push_str("</tr></thead><tbody>");
     for r in rows {
         s.push_str("<tr>");
-        for c in cols {
-            let v = ctx.field(r, c.field);
-            let class = if matches!(c.fmt, Fmt::Text | Fmt::Date) {
-                ""
-            } else {
-                r#" class="n""#
-            };
-            let text = cell(&v, c.fmt, &ctx.currency);
-            let text = if c.fmt == Fmt::Text {
+        for (v, (_, fmt)) in r.iter().zip(heads) {
+            let text = cell(v, *fmt, &ctx.currency);
+            let text = if *fmt == Fmt::Text {
                 super::i18n::value(ctx.lang, &text)
             } else {
                 text
             };
-            let _ = write!(s, "<td{class}>{}</td>", esc(&text));
+            let _ = write!(s, "<td{}>{}</td>", class(*fmt), esc(&text));
         }
         s.push_str("</tr>");
     }
     s.push_str("</tbody></table></div>");
+    s
+}
+
+/// Terms and what they mean (translated), under a table that uses them.
+pub(crate) fn definitions(ctx: &Ctx<'_>, items: &[(&'static str, &'static str)]) -> String {
+    let mut s = String::from(r#"<dl class="defs">"#);
+    for (term, meaning) in items {
+        let _ = write!(
+            s,
+            "<dt>{}</dt><dd>{}</dd>",
+            esc(ctx.t(term)),
+            esc(ctx.t(meaning))
+        );
+    }
+    s.push_str("</dl>");
     s
 }
 
@@ -225,6 +279,7 @@ main{flex:1;padding:18px 24px;min-width:0}
 h1{font-size:22px;margin:0 0 4px}.sub{color:var(--muted);margin:0 0 14px}
 .card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:14px 16px;margin:0 0 16px;break-inside:avoid}
 .card h2{font-size:16px;margin:0 0 2px}.help{color:var(--muted);margin:0 0 10px;font-size:13px}
+.defs{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;margin:12px 0 0;font-size:13px}.defs dt{font-weight:600}.defs dd{margin:0;color:var(--muted)}
 .kpis{display:grid;grid-template-columns:repeat(auto-fill,minmax(210px,1fr));gap:12px;margin-bottom:16px}
 .kpi{display:block;background:#fff;border:1px solid var(--line);border-radius:8px;padding:12px 14px;color:var(--fg);break-inside:avoid}
 .kpi:hover{border-color:var(--accent);text-decoration:none}.kpi .name{color:var(--muted);font-size:13px}

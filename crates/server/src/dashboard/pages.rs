@@ -9,8 +9,10 @@ use serde_json::Value;
 use shoplens_engine::customers::audiences;
 
 use super::charts::{self, Bar, Interval, Link, Point, Series};
-use super::html::{self, Fmt, cell, col, esc, section, stat, table};
-use super::{AREAS, Call, Ctx, Lang, i18n, urlencode};
+use super::html::{
+    self, Fmt, cell, col, definitions, esc, section, stat, table, typed_col, typed_table,
+};
+use super::{AREAS, Call, Ctx, Lang, urlencode};
 
 mod command_centre;
 mod customers;
@@ -141,7 +143,7 @@ pub(crate) const PAGES: &[Page] = &[
     Page {
         slug: "campaigns",
         title: "Campaigns",
-        summary: "Revenue, discount cost, incremental revenue and ROI of each campaign.",
+        summary: "What each campaign caused against its holdout or matched non-members, its ROI, and promotions' order value against margin.",
         dates: false,
         channel: false,
         render: campaigns,

@@ -73,9 +73,26 @@ pub(super) fn home(ctx: &Ctx<'_>) -> Result<String, ApiError> {
             (_, false) => "▼",
         };
         let raw = |x: &str| k.get(x).map_or("null".to_string(), Value::to_string);
+        // An estimate shows its interval; a note says how it was made or why it is missing.
+        let ci = list(k, "ci");
+        let mut extra = String::new();
+        if let [lo, hi] = ci {
+            let f = |x: &Value| kpi_value(ctx, &unit, x.as_f64().unwrap_or(f64::NAN));
+            let _ = write!(
+                extra,
+                r#"<div class="prev">95%: {} – {}</div>"#,
+                esc(&f(lo)),
+                esc(&f(hi))
+            );
+        }
+        let note = cell(&ctx.field(k, "note"), Fmt::Text, "");
+        if !v.is_finite() && note != "–" {
+            let _ = write!(extra, r#"<div class="prev">{}</div>"#, esc(&note));
+        }
         let _ = write!(
             s,
-            r#"<a class="kpi" href="{href}" data-kpi="{key}" data-value="{rv}" data-previous="{rp}"><div class="name">{name}</div><div class="value">{value}</div><div class="chg {class}">{arrow} {shown}</div><div class="prev">{prev_l} {prev}</div></a>"#,
+            r#"<a class="kpi" href="{href}" data-kpi="{key}" data-value="{rv}" data-previous="{rp}" title="{title}"><div class="name">{name}</div><div class="value">{value}</div><div class="chg {class}">{arrow} {shown}</div><div class="prev">{prev_l} {prev}</div>{extra}</a>"#,
+            title = esc(if note == "–" { "" } else { &note }),
             href = ctx.link(&text(k, "explained_by")),
             key = esc(&key),
             rv = esc(&raw("value")),
@@ -87,13 +104,14 @@ pub(super) fn home(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         );
     }
     s.push_str("</div>");
-    s.push_str(&to_act(ctx)?);
+    s.push_str(&to_act(ctx, (&text(&r, "from"), &text(&r, "to")))?);
     Ok(s)
 }
 
-/// The command centre's list of what needs doing, each item linking to where it is done.
-pub(super) fn to_act(ctx: &Ctx<'_>) -> Result<String, ApiError> {
-    let mut items: Vec<(String, &'static str, &'static str)> = Vec::new();
+/// The command centre's list of what needs doing, each item linking to where it is done. Figures
+/// over a period (stock-outs) take the KPIs' period, and their link opens that period.
+pub(super) fn to_act(ctx: &Ctx<'_>, (from, to): (&str, &str)) -> Result<String, ApiError> {
+    let mut items: Vec<(String, String, String)> = Vec::new();
     let churn = run(ctx, {
         let mut a = as_of(ctx, &["churn"]);
         a.set("limit", "20");
@@ -103,8 +121,9 @@ pub(super) fn to_act(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     if at_risk > 0.0 {
         items.push((
             html::count(at_risk),
-            "customers are at risk of churning: export the win-back audience",
-            "audiences",
+            ctx.t("customers are at risk of churning: export the win-back audience")
+                .to_string(),
+            ctx.link("audiences"),
         ));
     }
     let returns = run(ctx, dated(ctx, &["returns"]))?;
@@ -112,42 +131,52 @@ pub(super) fn to_act(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     if flags > 0 {
         items.push((
             flags.to_string(),
-            "items are flagged for quality risk (returns far above their category)",
-            "returns",
+            ctx.t("items are flagged for quality risk (returns far above their category)")
+                .to_string(),
+            ctx.link("returns"),
         ));
     }
-    let inv = run(ctx, {
-        let mut a = dated(ctx, &["inventory"]);
-        a.set("limit", "0");
-        a
-    })?;
+    // Stock-outs over the KPIs' period, beside the stock-out rate of the same report: the SKUs
+    // out of stock on some snapshot, and the share of SKU snapshots with nothing on hand.
+    let mut a = Call::new(&["inventory"]);
+    a.set("from", from);
+    a.set("to", to);
+    a.set("limit", "0");
+    let inv = run(ctx, a)?;
+    let inventory = ctx.link_in("inventory", from, to);
     let stockouts = list(&inv, "stockouts").len();
     if stockouts > 0 {
         items.push((
-            stockouts.to_string(),
-            "SKUs ran out of stock in the period",
-            "inventory",
+            format!("{stockouts} / {}", html::count(num(&inv, "skus"))),
+            format!(
+                "{} {from} – {to} ({} {})",
+                ctx.t("SKUs ran out of stock at least once in"),
+                ctx.t("stock-out rate, share of SKU snapshots with nothing on hand:"),
+                html::pct(num(&inv, "stockout_rate"))
+            ),
+            inventory.clone(),
         ));
     }
     let slow = list(&inv, "slow_movers").len();
     if slow > 0 {
         items.push((
             slow.to_string(),
-            "SKUs are slow movers: consider a promotion or a bundle",
-            "inventory",
+            ctx.t("SKUs are slow movers: consider a promotion or a bundle")
+                .to_string(),
+            inventory,
         ));
     }
     if items.is_empty() {
         return Ok(String::new());
     }
     let mut s = String::from("<ul>");
-    for (n, what, page) in items {
+    for (n, what, href) in items {
         let _ = write!(
             s,
             r#"<li><a href="{}"><b>{}</b> {}</a></li>"#,
-            ctx.link(page),
+            href,
             esc(&n),
-            esc(ctx.t(what))
+            esc(&what)
         );
     }
     s.push_str("</ul>");

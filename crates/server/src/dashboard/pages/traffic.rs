@@ -1,6 +1,7 @@
 //! Traffic (场): channels and campaigns.
 
 use super::*;
+use shoplens_engine::traffic::{CampaignParams, CampaignRow, Method};
 
 pub(super) fn channels(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     let mut args = dated(ctx, &["channels"]);
@@ -91,53 +92,146 @@ pub(super) fn channels(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     Ok(out)
 }
 
-pub(super) fn campaigns(ctx: &Ctx<'_>) -> Result<String, ApiError> {
-    let r = run(ctx, Call::new(&["campaigns"]))?;
-    let mut rows = list(&r, "campaigns").to_vec();
-    for c in &mut rows {
-        let v = i18n::campaign_verdict(
-            ctx.lang,
-            field_of(c, "verdict").and_then(Value::as_str),
-            field_of(c, "aov_change").and_then(Value::as_f64),
-            field_of(c, "margin_rate_change").and_then(Value::as_f64),
-        );
-        if let Some(o) = c.as_object_mut() {
-            o.insert("verdict".into(), v.map_or(Value::Null, Value::from));
-        }
+/// A campaign's method in words.
+fn method_label(m: Method) -> &'static str {
+    match m {
+        Method::Holdout => "Holdout (randomised)",
+        Method::Matched => "Matched (observational)",
+        Method::None => "Not estimated",
     }
-    let bars: Vec<Bar> = rows
+}
+
+/// An optional interval as a cell.
+fn interval(ci: Option<[f64; 2]>) -> Value {
+    ci.map_or(Value::Null, |[a, b]| Value::from(vec![a, b]))
+}
+
+pub(super) fn campaigns(ctx: &Ctx<'_>) -> Result<String, ApiError> {
+    let r = ctx
+        .source
+        .report(CampaignParams::default(), None, ctx.stamp)?;
+    let name = |c: &CampaignRow| c.name.clone().unwrap_or_else(|| c.campaign_id.clone());
+    let pick = |en: &Option<String>, zh: &Option<String>| match ctx.lang {
+        Lang::Zh => zh.clone().or_else(|| en.clone()),
+        Lang::En => en.clone(),
+    };
+    let money = |x: f64| ctx.money(x);
+    let estimated: Vec<Interval> = r
+        .campaigns
         .iter()
-        .filter(|c| num(c, "roi").is_finite())
-        .map(|c| Bar {
-            label: text(c, "name"),
-            value: num(c, "roi"),
-            text: format!("ROI {}", html::pct(num(c, "roi"))),
-            note: None,
+        .filter_map(|c| {
+            let [low, high] = c.incremental_revenue_ci?;
+            Some(Interval {
+                label: name(c),
+                estimate: c.incremental_revenue?,
+                low,
+                high,
+                significant: low > 0.0 || high < 0.0,
+            })
         })
         .collect();
     let mut s = String::new();
-    if !bars.is_empty() {
-        s.push_str(&charts::hbars("ROI", &bars));
+    if !estimated.is_empty() {
+        s.push_str(&charts::intervals(
+            ctx.t("Incremental revenue"),
+            &estimated,
+            &money,
+        ));
     }
-    s.push_str(&table(
+    s.push_str(&typed_table(
         ctx,
         &[
-            col(ctx.t("Campaign"), "name", Fmt::Text),
-            col(ctx.t("Kind"), "kind", Fmt::Text),
-            col(ctx.t("Orders"), "orders", Fmt::Count),
-            col(ctx.t("Revenue"), "revenue", Fmt::Money),
-            col(ctx.t("Discount cost"), "discount_cost", Fmt::Money),
-            col(
-                ctx.t("Incremental revenue"),
-                "incremental_revenue",
-                Fmt::Money,
+            typed_col(ctx.t("Campaign"), Fmt::Text, name),
+            typed_col(ctx.t("Method"), Fmt::Text, |c: &CampaignRow| {
+                ctx.t(method_label(c.method))
+            }),
+            typed_col(ctx.t("Members"), Fmt::Count, |c: &CampaignRow| c.members),
+            typed_col(
+                ctx.t("Compared with"),
+                Fmt::Count,
+                |c: &CampaignRow| match c.method {
+                    Method::Matched => c.comparison_customers,
+                    _ => Some(c.holdout_members),
+                },
             ),
-            col("ROI", "roi", Fmt::Pct),
-            col(ctx.t("AOV change"), "aov_change", Fmt::Pct),
-            col(ctx.t("Margin-rate change"), "margin_rate_change", Fmt::Pct),
-            col(ctx.t("Verdict"), "verdict", Fmt::Text),
+            typed_col(ctx.t("Revenue"), Fmt::Money, |c: &CampaignRow| c.revenue),
+            typed_col(
+                ctx.t("Incremental revenue"),
+                Fmt::Money,
+                |c: &CampaignRow| c.incremental_revenue,
+            ),
+            typed_col(ctx.t("95% interval"), Fmt::Money, |c: &CampaignRow| {
+                interval(c.incremental_revenue_ci)
+            }),
+            typed_col(
+                ctx.t("Incremental margin"),
+                Fmt::Money,
+                |c: &CampaignRow| c.incremental_margin,
+            ),
+            typed_col(ctx.t("Cost"), Fmt::Money, |c: &CampaignRow| c.cost),
+            typed_col("ROI", Fmt::Pct, |c: &CampaignRow| c.roi),
+            typed_col(ctx.t("ROI interval"), Fmt::Pct, |c: &CampaignRow| {
+                interval(c.roi_ci)
+            }),
+            typed_col(ctx.t("Pre-period check"), Fmt::Money, |c: &CampaignRow| {
+                interval(c.pre_trend.as_ref().map(|p| p.ci))
+            }),
+            typed_col(ctx.t("Notes"), Fmt::Text, |c: &CampaignRow| {
+                pick(&c.reason, &c.reason_zh)
+            }),
         ],
-        &rows,
+        &r.campaigns,
     ));
-    Ok(section("campaigns", ctx.t("Campaign results"), ctx.t("ROI = (incremental margin − cost) / cost; incremental revenue compares redeemers with their own period before."), &s))
+    s.push_str(&definitions(
+        ctx,
+        &[
+            ("Method", "Holdout: members against those kept out of the campaign at random, over the campaign's window; every member counts, whether or not they redeemed. Matched (observational): without a holdout, members against non-members who behaved alike at the start (recency, orders, spend), change during the campaign against the window before (difference in differences); it holds only if both would have moved alike, which the pre-period check probes. Not estimated: neither is possible, so no effect or ROI is claimed."),
+            ("Members", "Customers the campaign was sent to. Compared with: the holdout (kept out at random for measuring), or the matched non-members."),
+            ("Revenue", "The members' paid revenue in the campaign's window (attributed orders' revenue when there is no member list)."),
+            ("Incremental revenue", "Members' revenue per member minus the comparison group's (for matched: their changes), times members: what the campaign caused, with its 95% interval."),
+            ("Pre-period check", "The same estimate one window earlier, before the campaign: its interval should hold zero; if not, the matched groups were already moving apart."),
+            ("Incremental margin", "The same on gross margin (after discounts), when products carry costs."),
+            ("ROI", "(Incremental margin − costs not already in the margin, such as fees) ÷ total campaign cost, with its 95% interval; discounts are counted once."),
+        ],
+    ));
+    let mut out = section(
+        "campaigns",
+        ctx.t("Campaign results"),
+        ctx.t(
+            "What each campaign caused, estimated against its randomised holdout or, without one, against matched non-members (observational), and its return.",
+        ),
+        &s,
+    );
+    out.push_str(&section(
+        "promotions",
+        ctx.t("Promotions: order value against margin"),
+        ctx.t("AOV and margin rate of the campaign's orders against the window's other orders (a description: campaign orders are selected, e.g. by a minimum spend), and members against their comparison group where there is one."),
+        &typed_table(
+            ctx,
+            &[
+                typed_col(ctx.t("Campaign"), Fmt::Text, name),
+                typed_col(ctx.t("Orders"), Fmt::Count, |c: &CampaignRow| c.orders),
+                typed_col(ctx.t("Discount cost"), Fmt::Money, |c: &CampaignRow| {
+                    c.discount_cost
+                }),
+                typed_col(ctx.t("AOV change"), Fmt::Pct, |c: &CampaignRow| c.aov_change),
+                typed_col(ctx.t("Margin-rate change"), Fmt::Pct, |c: &CampaignRow| {
+                    c.margin_rate_change
+                }),
+                typed_col(ctx.t("AOV change vs comparison"), Fmt::Pct, |c: &CampaignRow| {
+                    c.aov_change_vs_comparison
+                }),
+                typed_col(
+                    ctx.t("Margin-rate change vs comparison"),
+                    Fmt::Pct,
+                    |c: &CampaignRow| c.margin_rate_change_vs_comparison,
+                ),
+                typed_col(ctx.t("Verdict"), Fmt::Text, |c: &CampaignRow| {
+                    pick(&c.verdict, &c.verdict_zh)
+                }),
+            ],
+            &r.campaigns,
+        ),
+    ));
+    Ok(out)
 }
