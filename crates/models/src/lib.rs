@@ -14,6 +14,7 @@ pub mod abtest;
 pub mod assign;
 pub mod baskets;
 pub mod clv;
+pub mod did;
 pub mod error;
 pub mod funnel;
 pub mod recommend;

@@ -8,9 +8,11 @@ use chrono::TimeZone;
 use datafusion::arrow::array::Array;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use shoplens_models::abtest::{self, Comparison, Config, Summary};
+use shoplens_models::abtest::{self, Comparison, Config, RatioSummary, Summary};
 
 use super::{batches, div, margin_sql, margins, nz};
+
+mod matched;
 use crate::calendar;
 use crate::error::Result;
 use crate::sql::{PAID, floats, ints, local_day, quote, strings, texts};
@@ -45,19 +47,33 @@ pub struct Effect {
     /// `conversion` (share of members with a paid order in the window), `orders`, `revenue` or
     /// `gross_margin` (per member, in the window).
     pub metric: String,
-    /// Treated members' mean.
+    /// Treated members' mean; with method `matched`, their mean change (campaign window −
+    /// the equally long window before).
     pub treated: f64,
-    /// The comparison group's mean (the holdout).
+    /// The comparison group's mean (the holdout); with `matched`, the matched non-members'
+    /// mean change, each matching cell weighted by its treated members.
     pub comparison: f64,
     /// treated − comparison.
     pub difference: f64,
-    /// 95% interval of the difference (Welch t; two-proportion Wald for conversion).
+    /// 95% interval of the difference (holdout: Welch t, two-proportion Wald for conversion;
+    /// matched: percentile interval of a seeded bootstrap over customers).
     pub ci: [f64; 2],
     /// Two-sided p-value of no difference.
     pub p_value: f64,
 }
 
 impl Effect {
+    fn matched(metric: &str, e: &shoplens_models::did::Estimate) -> Effect {
+        Effect {
+            metric: metric.to_string(),
+            treated: e.treated,
+            comparison: e.comparison,
+            difference: e.difference,
+            ci: e.ci,
+            p_value: e.p_value,
+        }
+    }
+
     fn of(metric: &str, c: &Comparison) -> Effect {
         Effect {
             metric: metric.to_string(),
@@ -89,6 +105,16 @@ pub struct CampaignRow {
     pub members: u64,
     /// Members kept out of the campaign at random (campaign_members.holdout).
     pub holdout_members: u64,
+    /// With method `matched`: treated members who had a comparable non-member (the estimate is
+    /// theirs, scaled to every treated member).
+    pub matched_members: Option<u64>,
+    /// With method `matched`: the non-members they were compared with.
+    pub comparison_customers: Option<u64>,
+    /// With method `matched`: the same estimator one window earlier (revenue per member, the
+    /// window before the campaign against the one before that). Near zero when matched
+    /// customers moved alike before the campaign; an interval away from zero warns that the
+    /// estimate may be biased. None for an acquisition campaign (no history before joining).
+    pub pre_trend: Option<Effect>,
     /// Customers who redeemed.
     pub redeemers: u64,
     /// Redemptions.
@@ -156,8 +182,12 @@ pub struct CampaignRow {
     pub margin_rate_change: Option<f64>,
     /// AOV of the treated members' paid orders in the window / the comparison group's − 1.
     pub aov_change_vs_comparison: Option<f64>,
+    /// Its 95% interval (holdout: delta method on per-member revenue and orders).
+    pub aov_change_vs_comparison_ci: Option<[f64; 2]>,
     /// Margin rate of the treated members' orders − the comparison group's, in rate points.
     pub margin_rate_change_vs_comparison: Option<f64>,
+    /// Its 95% interval (holdout: delta method on per-member margin and line revenue).
+    pub margin_rate_change_vs_comparison_ci: Option<[f64; 2]>,
     /// "AOV +5% but margin rate −8.0 pts (…)" in words, against the comparison group when there
     /// is one, else against the window's other orders.
     pub verdict: Option<String>,
@@ -184,8 +214,8 @@ struct Arm {
     orders: Vec<f64>,
     revenue: Vec<f64>,
     margin: Vec<f64>,
-    /// Σ line revenue (for the margin rate).
-    line_revenue: f64,
+    /// Line revenue (for the margin rate).
+    lines: Vec<f64>,
 }
 
 impl Arm {
@@ -198,7 +228,7 @@ impl Arm {
     }
 
     fn margin_rate(&self) -> Option<f64> {
-        div(self.margin.iter().sum(), self.line_revenue)
+        div(self.margin.iter().sum(), self.lines.iter().sum())
     }
 }
 
@@ -238,7 +268,9 @@ async fn member_outcomes(
             *known.entry(c.to_string()).or_insert(true) &= m.is_some();
         }
     }
-    let mut out: FxHashMap<String, ([Arm; 2], bool)> = FxHashMap::default();
+    // (campaign, user, in the holdout, paid orders, revenue), in campaign and user order so
+    // every run sums in the same order and gives the same last digits.
+    let mut members: Vec<(String, String, bool, f64, f64)> = Vec::new();
     for b in &batches(ws, &q).await? {
         let (c, u, h, n, rev) = (
             strings(b.column(0))?,
@@ -248,23 +280,31 @@ async fn member_outcomes(
             floats(b.column(4))?,
         );
         for i in 0..b.num_rows() {
-            let campaign = c.value(i);
-            let e = out.entry(campaign.to_string()).or_insert_with(|| {
-                (
-                    Default::default(),
-                    known.get(campaign).copied().unwrap_or(false),
-                )
-            });
-            let arm = &mut e.0[usize::from(h[i] == 1)];
-            let (lrev, m) = lines
-                .get(&format!("{campaign}|{}", u.value(i)))
-                .copied()
-                .unwrap_or((0.0, Some(0.0)));
-            arm.orders.push(n[i] as f64);
-            arm.revenue.push(nz(rev[i]));
-            arm.margin.push(m.unwrap_or(f64::NAN));
-            arm.line_revenue += lrev;
+            members.push((
+                c.value(i).to_string(),
+                u.value(i).to_string(),
+                h[i] == 1,
+                n[i] as f64,
+                nz(rev[i]),
+            ));
         }
+    }
+    members.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let mut out: FxHashMap<String, ([Arm; 2], bool)> = FxHashMap::default();
+    for (campaign, user, holdout, n, rev) in members {
+        let (lrev, m) = lines
+            .get(&format!("{campaign}|{user}"))
+            .copied()
+            .unwrap_or((0.0, Some(0.0)));
+        let known = known.get(&campaign).copied().unwrap_or(false);
+        let e = out
+            .entry(campaign)
+            .or_insert_with(|| (Default::default(), known));
+        let arm = &mut e.0[usize::from(holdout)];
+        arm.orders.push(n);
+        arm.revenue.push(rev);
+        arm.margin.push(m.unwrap_or(f64::NAN));
+        arm.lines.push(lrev);
     }
     Ok(out)
 }
@@ -284,8 +324,8 @@ fn no_estimate(window: bool, arms: Option<&[Arm; 2]>) -> (&'static str, &'static
             "没有活动成员名单（campaign_members），无从比较。",
         ),
         Some([_, h]) if h.revenue.is_empty() => (
-            "No holdout: members were not randomised into a control group, so what they would have bought anyway is unknown.",
-            "没有保留组：成员未随机分出对照组，无法得知他们本来会买多少。",
+            "No holdout, and no non-member matched any member's behaviour before the campaign: what members would have bought anyway is unknown.",
+            "没有保留组，也没有活动前行为与成员相当的非成员可供匹配：无法得知成员本来会买多少。",
         ),
         Some(_) => (
             "Too few members in the treated group or the holdout (fewer than 2).",
@@ -298,12 +338,15 @@ fn no_estimate(window: bool, arms: Option<&[Arm; 2]>) -> (&'static str, &'static
 fn verdict(
     aov: Option<f64>,
     margin: Option<f64>,
-    holdout: bool,
+    method: Method,
 ) -> (Option<String>, Option<String>) {
-    let (against, against_zh) = if holdout {
-        ("members against the holdout", "成员对比保留组")
-    } else {
-        ("against the window's other orders", "对比同期其他订单")
+    let (against, against_zh) = match method {
+        Method::Holdout => ("members against the holdout", "成员对比保留组"),
+        Method::Matched => (
+            "members against matched non-members, observational",
+            "成员对比匹配的非成员，观察性估计",
+        ),
+        Method::None => ("against the window's other orders", "对比同期其他订单"),
     };
     match (aov, margin) {
         (Some(a), Some(m)) => (
@@ -334,6 +377,11 @@ fn verdict(
     }
 }
 
+/// An interval whose ends are both finite.
+fn finite(ci: [f64; 2]) -> Option<[f64; 2]> {
+    ci.iter().all(|x| x.is_finite()).then_some(ci)
+}
+
 /// Scales an interval.
 fn times(ci: [f64; 2], k: f64) -> [f64; 2] {
     [ci[0] * k, ci[1] * k]
@@ -358,32 +406,100 @@ fn holdout_estimate(r: &mut CampaignRow, [treated, holdout]: &[Arm; 2], margin_k
         Effect::of("orders", &orders),
         Effect::of("revenue", &revenue),
     ];
-    let per = Effect::of("revenue", &revenue);
+    // Ratio metrics (AOV, margin rate) per arm by the delta method over members.
+    let ratio = |num: fn(&Arm) -> &Vec<f64>, den: fn(&Arm) -> &Vec<f64>| {
+        let pairs = |a: &Arm| -> Vec<(f64, f64)> {
+            num(a).iter().copied().zip(den(a).iter().copied()).collect()
+        };
+        abtest::ratio(
+            &RatioSummary::of(&pairs(holdout)),
+            &RatioSummary::of(&pairs(treated)),
+            &cfg,
+        )
+    };
+    if let (Some(t), Some(h)) = (treated.aov(), holdout.aov()) {
+        r.aov_change_vs_comparison = div(t, h).map(|x| x - 1.0);
+        let c = ratio(|a| &a.revenue, |a| &a.orders);
+        r.aov_change_vs_comparison_ci = finite([c.relative_ci_low, c.relative_ci_high]);
+    }
+    let margin = margin_known.then(|| {
+        if let (Some(t), Some(h)) = (treated.margin_rate(), holdout.margin_rate()) {
+            r.margin_rate_change_vs_comparison = Some(t - h);
+            let c = ratio(|a| &a.margin, |a| &a.lines);
+            r.margin_rate_change_vs_comparison_ci = finite([c.ci_low, c.ci_high]);
+        }
+        Effect::of("gross_margin", &welch(&treated.margin, &holdout.margin))
+    });
+    finish(r, n, margin);
+}
+
+/// The matched estimate of one campaign (see [`matched`]).
+fn matched_estimate(r: &mut CampaignRow, m: &matched::Matched) {
+    use matched::*;
+    let Some(d) = &m.did else { return };
+    if d.matched_treated < MIN_ARM || d.comparison_units < MIN_ARM {
+        return;
+    }
+    r.method = Method::Matched;
+    r.matched_members = Some(d.matched_treated as u64);
+    r.comparison_customers = Some(d.comparison_units as u64);
+    let e = &d.estimates;
+    r.effects = vec![
+        Effect::matched("conversion", &e[CONVERSION]),
+        Effect::matched("orders", &e[ORDERS]),
+        Effect::matched("revenue", &e[REVENUE]),
+    ];
+    r.pre_trend = (!m.acquisition).then(|| Effect::matched("revenue", &e[PRE_TREND]));
+    let ratio = |a: usize, b: usize| {
+        let t = div(e[a].treated, e[b].treated)?;
+        let c = div(e[a].comparison, e[b].comparison)?;
+        Some((t, c))
+    };
+    r.aov_change_vs_comparison = ratio(REVENUE_DURING, ORDERS_DURING)
+        .and_then(|(t, c)| div(t, c))
+        .map(|x| x - 1.0);
+    let margin = m.margin_known.then(|| {
+        r.margin_rate_change_vs_comparison = ratio(MARGIN_DURING, LINES_DURING).map(|(t, c)| t - c);
+        Effect::matched("gross_margin", &e[MARGIN])
+    });
+    finish(r, r.members as f64, margin);
+    if let Some(p) = &r.pre_trend
+        && (p.ci[0] > 0.0 || p.ci[1] < 0.0)
+    {
+        let (en, zh) = (
+            "Matched non-members' spending already moved differently before the campaign (pre-period check): the estimate may be biased.",
+            "活动前匹配的非成员消费走势已与成员不同（事前趋势检验）：估计可能有偏。",
+        );
+        r.reason = Some(r.reason.take().map_or(en.into(), |x| format!("{x} {en}")));
+        r.reason_zh = Some(r.reason_zh.take().map_or(zh.into(), |x| format!("{x}{zh}")));
+    }
+}
+
+/// What both estimators share: incremental revenue and margin scaled to the `n` treated members,
+/// the ROI, and why a figure is missing. `r.effects` holds the revenue effect; `margin` is the
+/// margin effect, None without costs.
+fn finish(r: &mut CampaignRow, n: f64, margin: Option<Effect>) {
+    let per = r
+        .effects
+        .iter()
+        .find(|e| e.metric == "revenue")
+        .cloned()
+        .expect("a revenue effect");
     r.incremental_revenue_per_member = Some(per.difference);
     r.incremental_revenue_per_member_ci = Some(per.ci);
     r.incremental_revenue = Some(per.difference * n);
     r.incremental_revenue_ci = Some(times(per.ci, n));
-    r.aov_change_vs_comparison = match (treated.aov(), holdout.aov()) {
-        (Some(t), Some(h)) => div(t, h).map(|x| x - 1.0),
-        _ => None,
-    };
-    if !margin_known {
+    let Some(m) = margin else {
         r.reason = Some(
             "No product costs for the members' order lines: the gross margin, and so the ROI, cannot be computed."
                 .into(),
         );
         r.reason_zh = Some("成员订单行缺少商品成本：无法计算毛利，也就无法计算 ROI。".into());
         return;
-    }
-    let margin = welch(&treated.margin, &holdout.margin);
-    let m = Effect::of("gross_margin", &margin);
+    };
     r.incremental_margin = Some(m.difference * n);
     r.incremental_margin_ci = Some(times(m.ci, n));
     r.effects.push(m);
-    r.margin_rate_change_vs_comparison = match (treated.margin_rate(), holdout.margin_rate()) {
-        (Some(t), Some(h)) => Some(t - h),
-        _ => None,
-    };
     if r.cost > 0.0 {
         let roi = |m: f64| (m - r.cost_outside_margin) / r.cost;
         r.roi = r.incremental_margin.map(roi);
@@ -546,6 +662,7 @@ pub async fn campaigns(ws: &Workspace) -> Result<CampaignReport> {
     type Others = (f64, f64, (f64, Option<f64>));
     let mut others: FxHashMap<String, Others> = FxHashMap::default();
     let mut outcomes = FxHashMap::default();
+    let mut matched = FxHashMap::default();
     if !windows.is_empty() {
         let values = windows
             .iter()
@@ -556,6 +673,17 @@ pub async fn campaigns(ws: &Workspace) -> Result<CampaignReport> {
             "(SELECT column1 AS campaign_id, column2 AS s, column3 AS e FROM (VALUES {values}))"
         );
         outcomes = member_outcomes(ws, &w).await?;
+        // Campaigns with members and no holdout are matched with non-members.
+        let unheld: Vec<(String, i64, i64)> = windows
+            .iter()
+            .filter(|(c, _, _)| {
+                outcomes
+                    .get(c)
+                    .is_some_and(|(a, _)| a[0].revenue.len() >= MIN_ARM && a[1].revenue.is_empty())
+            })
+            .cloned()
+            .collect();
+        matched = matched::estimates(ws, &unheld).await?;
         let t = "CAST(o.ts AS BIGINT)";
         let red = format!(
             "(SELECT DISTINCT w.campaign_id, w.s, w.e, r.user_id FROM {w} w JOIN redemptions r ON r.campaign_id = w.campaign_id)"
@@ -642,6 +770,9 @@ pub async fn campaigns(ws: &Workspace) -> Result<CampaignReport> {
                     has_costs |= *margin_known;
                     if arms.iter().all(|a| a.revenue.len() >= MIN_ARM) {
                         holdout_estimate(&mut r, arms, *margin_known);
+                    } else if let Some(m) = matched.get(&c) {
+                        has_costs |= m.margin_known;
+                        matched_estimate(&mut r, m);
                     }
                 }
                 None => {
@@ -674,10 +805,10 @@ pub async fn campaigns(ws: &Workspace) -> Result<CampaignReport> {
                 verdict(
                     r.aov_change_vs_comparison,
                     r.margin_rate_change_vs_comparison,
-                    true,
+                    r.method,
                 )
             } else {
-                verdict(r.aov_change, r.margin_rate_change, false)
+                verdict(r.aov_change, r.margin_rate_change, Method::None)
             };
             r
         })
