@@ -136,6 +136,9 @@ pub fn ingest(
     if base.settings.currency.is_none() && mapping.currency.is_some() {
         commit.settings_mut().currency = mapping.currency.clone();
     }
+    if mapping.non_member_tiers.is_some() {
+        commit.settings_mut().non_member_tiers = mapping.non_member_tiers.clone();
+    }
     let tz = tz
         .or_else(|| {
             base.settings

@@ -19,6 +19,9 @@ pub struct MappingFile {
     pub timezone: Option<String>,
     /// Currency of the source's amounts (ISO 4217).
     pub currency: Option<String>,
+    /// customers.member_tier values that mean "not a member" (default: empty and `none`);
+    /// stored as the workspace's setting.
+    pub non_member_tiers: Option<Vec<String>>,
     /// A single layout (the common case) …
     pub source: Option<Source>,
     /// … with its tables.

@@ -54,6 +54,32 @@ pub struct Settings {
     pub timezone: Option<String>,
     /// The shop's currency (ISO 4217), when a source names one.
     pub currency: Option<String>,
+    /// customers.member_tier values that mean "not a member" (compared trimmed and without
+    /// case; a missing tier never counts). Unset: [`DEFAULT_NON_MEMBER_TIERS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub non_member_tiers: Option<Vec<String>>,
+}
+
+/// Tier values that mean "not a member" unless a mapping says otherwise: empty and `none`.
+pub const DEFAULT_NON_MEMBER_TIERS: [&str; 2] = ["", "none"];
+
+impl Settings {
+    /// The SQL condition on a member_tier column that holds for members: a tier is set and is
+    /// none of the non-member values.
+    pub fn member_condition(&self, col: &str) -> String {
+        let values: Vec<String> = match &self.non_member_tiers {
+            Some(v) => v.iter().map(|t| t.trim().to_lowercase()).collect(),
+            None => DEFAULT_NON_MEMBER_TIERS.map(String::from).to_vec(),
+        };
+        if values.is_empty() {
+            return format!("{col} IS NOT NULL");
+        }
+        let list: Vec<String> = values.iter().map(|v| crate::sql::quote(v)).collect();
+        format!(
+            "{col} IS NOT NULL AND lower(trim({col})) NOT IN ({})",
+            list.join(", ")
+        )
+    }
 }
 
 /// One published Parquet file.
