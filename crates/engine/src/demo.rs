@@ -169,7 +169,7 @@ pub fn generate(
     let done = std::sync::atomic::AtomicU64::new(0);
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut units: HashMap<(usize, i64), i64> = HashMap::new();
-    let mut discounts = [0i128; 4];
+    let mut discounts = [0i128; CAMPAIGNS.len()];
     let group = rayon::current_num_threads().max(1);
     for chunk in blocks.chunks(group) {
         let outs: Vec<Result<BlockOut>> = chunk
@@ -375,7 +375,7 @@ fn channel_spend(w: &World, rng: &mut ChaCha8Rng) -> Result<TableBuilder> {
     Ok(b)
 }
 
-fn campaigns(w: &World, discounts: &[i128; 4]) -> Result<TableBuilder> {
+fn campaigns(w: &World, discounts: &[i128; CAMPAIGNS.len()]) -> Result<TableBuilder> {
     let mut b = TableBuilder::new(Table::Campaigns, CAMPAIGNS.len());
     for (c, d) in CAMPAIGNS.iter().zip(discounts) {
         b.push(&[
@@ -384,7 +384,7 @@ fn campaigns(w: &World, discounts: &[i128; 4]) -> Result<TableBuilder> {
             text(c.channel),
             Val::Ts(instant(w, c.days.0)),
             Val::Ts(instant(w, c.days.1 + 1) - 1),
-            text("coupon"),
+            text(c.kind),
             Val::Money(d + (c.fee * 10_000.0) as i128),
             text(c.audience),
         ])?;

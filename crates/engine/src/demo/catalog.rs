@@ -238,7 +238,15 @@ pub(crate) struct Campaign {
     /// Share of the audience kept out at random (GrowthBook hash v2 of the user id, seeded by
     /// the campaign id) and stored as campaign_members.holdout; 0 = no holdout.
     pub(crate) holdout: f64,
+    /// campaigns.kind.
+    pub(crate) kind: &'static str,
 }
+
+/// The summer promotion's own effect: a treated member's order in its window adds one more unit
+/// of its cheapest line with this probability (drawn from the campaign's own stream).
+pub(crate) const SUMMER_EXTRA_UNIT: f64 = 0.45;
+/// The summer promotion's index in [`CAMPAIGNS`].
+pub(crate) const SUMMER: usize = 4;
 
 /// The welcome campaign's own effect: a treated new member comes for one more session within
 /// two weeks of registering with this probability (drawn from the campaign's own stream) …
@@ -246,7 +254,7 @@ pub(crate) const WELCOME_EXTRA_VISIT: f64 = 0.04;
 /// … which orders with this conversion (before the channel factor).
 pub(crate) const WELCOME_EXTRA_CONVERSION: f64 = 0.3;
 
-pub(crate) const CAMPAIGNS: [Campaign; 4] = [
+pub(crate) const CAMPAIGNS: [Campaign; 5] = [
     Campaign {
         id: "C-WINBACK",
         name: "Win-back: 20% off for lapsed customers",
@@ -258,6 +266,7 @@ pub(crate) const CAMPAIGNS: [Campaign; 4] = [
         audience: "customers silent for 90+ days",
         fee: 3_000.0,
         holdout: 0.10,
+        kind: "coupon",
     },
     Campaign {
         id: "C-WELCOME",
@@ -270,6 +279,7 @@ pub(crate) const CAMPAIGNS: [Campaign; 4] = [
         audience: "new members, first order",
         fee: 0.0,
         holdout: 0.10,
+        kind: "coupon",
     },
     Campaign {
         id: "C-1111",
@@ -282,6 +292,7 @@ pub(crate) const CAMPAIGNS: [Campaign; 4] = [
         audience: "gold and platinum members",
         fee: 20_000.0,
         holdout: 0.0,
+        kind: "coupon",
     },
     Campaign {
         id: "C-618",
@@ -294,6 +305,20 @@ pub(crate) const CAMPAIGNS: [Campaign; 4] = [
         audience: "gold and platinum members",
         fee: 12_000.0,
         holdout: 0.0,
+        kind: "coupon",
+    },
+    Campaign {
+        id: "C-SUMMER",
+        name: "Summer multi-buy: 12% off, add one more",
+        coupon: "SUMMER12",
+        channel: "app",
+        days: (190, 217),
+        off: 0.12,
+        min_gross: 0.0,
+        audience: "silver, gold and platinum members (half held out)",
+        fee: 5_000.0,
+        holdout: 0.5,
+        kind: "promotion",
     },
 ];
 

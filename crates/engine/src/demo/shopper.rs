@@ -14,8 +14,8 @@ use shoplens_models::assign::{choose_variant, hash_v2};
 use crate::calendar::local_to_utc_micros;
 use crate::demo::catalog::{
     ACQUISITION, CAMPAIGNS, CATEGORIES, CATEGORY_PREFERENCE, CHANNELS, CONVERSION, Catalog,
-    EXPERIMENTS, FORMULA_WITH_DIAPERS, PRICE_FACTOR, WELCOME_EXTRA_CONVERSION, WELCOME_EXTRA_VISIT,
-    hour_weights, weighted,
+    EXPERIMENTS, FORMULA_WITH_DIAPERS, PRICE_FACTOR, SUMMER, SUMMER_EXTRA_UNIT,
+    WELCOME_EXTRA_CONVERSION, WELCOME_EXTRA_VISIT, hour_weights, weighted,
 };
 use crate::error::Result;
 use crate::ingest::build::TableBuilder;
@@ -62,7 +62,7 @@ pub(crate) struct BlockOut {
     /// Units sold per (product index, week).
     pub(crate) units: HashMap<(usize, i64), i64>,
     /// Discount granted per campaign, in 10^-4 CNY.
-    pub(crate) discounts: [i128; 4],
+    pub(crate) discounts: [i128; CAMPAIGNS.len()],
 }
 
 const OUT_TABLES: [Table; 8] = [
@@ -84,7 +84,7 @@ impl BlockOut {
                 .map(|t| (*t, TableBuilder::new(*t, 1024)))
                 .collect(),
             units: HashMap::new(),
-            discounts: [0; 4],
+            discounts: [0; CAMPAIGNS.len()],
         }
     }
 
@@ -139,6 +139,8 @@ struct Shopper<'w> {
     /// The campaign whose message brought the session being simulated (its orders carry
     /// `utm_campaign` in their properties, so tests can tell the campaign's effect apart).
     brought_by: Option<usize>,
+    /// The summer promotion's own stream for this identity, once it first applies.
+    summer_rng: Option<ChaCha8Rng>,
 }
 
 /// Simulates identity `idx` (customers first, then visitors) into `out`.
@@ -203,6 +205,7 @@ pub(crate) fn simulate(w: &World, idx: u64, visitor: bool, out: &mut BlockOut) -
         exposed: [None, None],
         idx,
         brought_by: None,
+        summer_rng: None,
     };
     if !visitor {
         s.customer_row(out, community)?;
@@ -240,6 +243,11 @@ impl Shopper<'_> {
     /// A gold or platinum member (the 618 and Double 11 audiences).
     fn top_tier(&self) -> bool {
         matches!(self.tier, "gold" | "platinum")
+    }
+
+    /// In the summer promotion's audience: a silver, gold or platinum member by its start.
+    fn summer_target(&self) -> bool {
+        self.tier != "none" && self.registered_day < CAMPAIGNS[SUMMER].days.0
     }
 
     fn customer_row(&mut self, out: &mut BlockOut, community: bool) -> Result<()> {
@@ -311,6 +319,7 @@ impl Shopper<'_> {
             let member = match ci {
                 0 => self.winback_target(),
                 2 | 3 => self.top_tier() && self.registered_day < c.days.0,
+                SUMMER => self.summer_target(),
                 _ => false,
             };
             if member {
@@ -672,11 +681,13 @@ impl Shopper<'_> {
         self.orders += 1;
         let order_id = format!("O{}-{}", self.identity(), self.orders);
         let factor = PRICE_FACTOR[channel];
-        let gross: i128 = cart
-            .iter()
-            .map(|(i, q)| w.catalog.products[*i].price * i128::from(*q))
-            .sum();
-        let channel_discount = ((gross as f64) * (1.0 - factor)).round() as i128;
+        let gross_of = |cart: &[(usize, i64)]| -> i128 {
+            cart.iter()
+                .map(|(i, q)| w.catalog.products[*i].price * i128::from(*q))
+                .sum()
+        };
+        let mut cart = cart.to_vec();
+        let mut gross = gross_of(&cart);
         // One coupon per order: the first campaign that applies.
         let mut coupon: Option<usize> = None;
         for (ci, c) in CAMPAIGNS.iter().enumerate() {
@@ -691,6 +702,7 @@ impl Shopper<'_> {
                             && self.registered_day >= 0
                             && day - self.registered_day <= 30
                     }
+                    SUMMER => self.summer_target(),
                     _ => self.top_tier(),
                 };
             if in_window && eligible {
@@ -698,6 +710,22 @@ impl Shopper<'_> {
                 break;
             }
         }
+        // The summer promotion nudges one more unit of the cheapest line, on its own stream.
+        let mut extra_item = None;
+        if coupon == Some(SUMMER) {
+            let seed = self.campaign_rng(SUMMER);
+            let r = self.summer_rng.get_or_insert(seed);
+            if r.random_bool(SUMMER_EXTRA_UNIT)
+                && let Some(line) = cart
+                    .iter_mut()
+                    .min_by_key(|(i, _)| w.catalog.products[*i].price)
+            {
+                line.1 += 1;
+                extra_item = Some(w.catalog.products[line.0].id.clone());
+                gross = gross_of(&cart);
+            }
+        }
+        let channel_discount = ((gross as f64) * (1.0 - factor)).round() as i128;
         let coupon_discount = coupon.map_or(0, |ci| {
             (((gross - channel_discount) as f64) * CAMPAIGNS[ci].off).round() as i128
         });
@@ -715,13 +743,16 @@ impl Shopper<'_> {
                 "{{\"anonymous_id\":\"{}\",\"session_id\":\"{session}\"}}",
                 self.anon
             )),
-            Some(_) => Some(match self.brought_by {
-                Some(ci) => format!(
-                    "{{\"session_id\":\"{session}\",\"device\":\"{device}\",\"utm_campaign\":\"{}\"}}",
+            Some(_) => Some(format!(
+                "{{\"session_id\":\"{session}\",\"device\":\"{device}\"{}{}}}",
+                self.brought_by.map_or(String::new(), |ci| format!(
+                    ",\"utm_campaign\":\"{}\"",
                     CAMPAIGNS[ci].id
-                ),
-                None => format!("{{\"session_id\":\"{session}\",\"device\":\"{device}\"}}"),
-            }),
+                )),
+                extra_item
+                    .as_ref()
+                    .map_or(String::new(), |i| format!(",\"promo_extra_item\":\"{i}\"")),
+            )),
         };
         self.event(
             out,

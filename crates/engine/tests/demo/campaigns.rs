@@ -131,6 +131,108 @@ async fn truth(ws: &Workspace, id: &str) -> Truth {
     }
 }
 
+/// What the summer promotion truly did to its treated members' order value and margin rate,
+/// from the raw rows and the generator's rules (docs/demo-shop.md): each of their paid orders in
+/// the window against the same order without the promotion — without its coupon and without the
+/// unit it added (`promo_extra_item` in the order's properties), the channel's discount rate
+/// kept, shipping (10 CNY under 99) recomputed. Returns (AOV change, margin-rate change in
+/// points).
+async fn promotion_truth(ws: &Workspace, id: &str) -> (f64, f64) {
+    let q = |s: &str| s.replace("{id}", id);
+    let treated: HashSet<String> = rows(
+        ws,
+        &q("SELECT user_id FROM campaign_members WHERE campaign_id = '{id}' AND NOT holdout"),
+    )
+    .await
+    .into_iter()
+    .collect();
+    let window = rows(
+        ws,
+        &q("SELECT CAST(starts_at AS BIGINT), CAST(ends_at AS BIGINT) FROM campaigns WHERE campaign_id = '{id}'"),
+    )
+    .await;
+    let (s, e) = window[0].split_once('|').unwrap();
+    let (s, e): (i64, i64) = (s.parse().unwrap(), e.parse().unwrap());
+    let coupon: HashMap<String, f64> = rows(
+        ws,
+        &q("SELECT order_id, CAST(discount AS DOUBLE) FROM redemptions WHERE campaign_id = '{id}'"),
+    )
+    .await
+    .into_iter()
+    .map(|r| {
+        let (o, d) = r.split_once('|').unwrap();
+        (o.to_string(), d.parse().unwrap())
+    })
+    .collect();
+    // Lines: order → (item, quantity, unit price, line discount, unit cost).
+    let mut lines: HashMap<String, Vec<(String, f64, f64, f64, f64)>> = HashMap::new();
+    for r in rows(
+        ws,
+        "SELECT i.order_id, i.item_id, CAST(i.quantity AS DOUBLE), CAST(i.unit_price AS DOUBLE), \
+         CAST(coalesce(i.discount, 0) AS DOUBLE), CAST(coalesce(i.unit_cost, p.cost) AS DOUBLE) \
+         FROM order_items i LEFT JOIN products p ON p.item_id = i.item_id WHERE i.quantity > 0 \
+         ORDER BY i.order_id, i.line_no",
+    )
+    .await
+    {
+        let f: Vec<&str> = r.split('|').collect();
+        let n = |k: usize| f[k].parse::<f64>().unwrap();
+        lines
+            .entry(f[0].to_string())
+            .or_default()
+            .push((f[1].to_string(), n(2), n(3), n(4), n(5)));
+    }
+    let (mut net, mut net_cf) = (0.0, 0.0);
+    let (mut rev, mut margin, mut rev_cf, mut margin_cf) = (0.0, 0.0, 0.0, 0.0);
+    for r in rows(
+        ws,
+        "SELECT order_id, user_id, CAST(ts AS BIGINT), CAST(gross_amount AS DOUBLE), \
+         CAST(discount_amount AS DOUBLE), CAST(net_amount AS DOUBLE), coalesce(properties, '') \
+         FROM orders WHERE user_id IS NOT NULL AND status IN ('completed', 'paid')",
+    )
+    .await
+    {
+        let f: Vec<&str> = r.splitn(7, '|').collect();
+        let (order, ts) = (f[0], f[2].parse::<i64>().unwrap());
+        if !treated.contains(f[1]) || !(s..=e).contains(&ts) {
+            continue;
+        }
+        let (gross, discount, paid): (f64, f64, f64) = (
+            f[3].parse().unwrap(),
+            f[4].parse().unwrap(),
+            f[5].parse().unwrap(),
+        );
+        let c = coupon.get(order).copied().unwrap_or(0.0);
+        let channel_rate = (discount - c) / gross;
+        let extra = f[6]
+            .split("\"promo_extra_item\":\"")
+            .nth(1)
+            .and_then(|x| x.split('"').next());
+        let mut gross_cf = gross;
+        let mut extra_left = extra;
+        for (item, qty, price, line_discount, cost) in lines.get(order).unwrap() {
+            rev += qty * price - line_discount;
+            margin += qty * price - line_discount - qty * cost;
+            let mut q = *qty;
+            if extra_left == Some(item.as_str()) {
+                q -= 1.0;
+                gross_cf -= price;
+                extra_left = None;
+            }
+            rev_cf += q * price * (1.0 - channel_rate);
+            margin_cf += q * price * (1.0 - channel_rate) - q * cost;
+        }
+        assert!(
+            extra_left.is_none(),
+            "{order}: the extra unit's line is missing"
+        );
+        let kept = gross_cf * (1.0 - channel_rate);
+        net += paid;
+        net_cf += kept + if kept < 99.0 { 10.0 } else { 0.0 };
+    }
+    (net / net_cf - 1.0, margin / rev - margin_cf / rev_cf)
+}
+
 fn row<'a>(r: &'a [CampaignRow], id: &str) -> &'a CampaignRow {
     r.iter().find(|c| c.campaign_id == id).unwrap()
 }
@@ -232,6 +334,31 @@ pub(crate) async fn campaign_planted_truths(ws: &Workspace) {
             pre.ci
         );
     }
+    // The summer promotion (randomised half held out) lifts order value about 5% and cuts the
+    // margin rate about 8 points: both inside the holdout's delta-method intervals, and the
+    // verdict says so in both languages.
+    let p = row(&r.campaigns, "C-SUMMER");
+    let (aov, rate) = promotion_truth(ws, "C-SUMMER").await;
+    assert_eq!(p.method, Method::Holdout);
+    let aov_ci = p.aov_change_vs_comparison_ci.unwrap();
+    let rate_ci = p.margin_rate_change_vs_comparison_ci.unwrap();
+    println!(
+        "C-SUMMER: AOV truth {aov:+.4}, estimate {:+.4} {aov_ci:?}; margin rate truth {rate:+.4}, estimate {:+.4} {rate_ci:?}",
+        p.aov_change_vs_comparison.unwrap(),
+        p.margin_rate_change_vs_comparison.unwrap()
+    );
+    assert!(inside(aov_ci, aov), "AOV truth {aov} outside {aov_ci:?}");
+    assert!(
+        inside(rate_ci, rate),
+        "margin truth {rate} outside {rate_ci:?}"
+    );
+    assert!((0.03..0.07).contains(&aov) && (-0.10..-0.06).contains(&rate));
+    let verdict = p.verdict.as_deref().unwrap();
+    assert!(
+        verdict.contains("but margin rate") && verdict.contains("holdout"),
+        "{verdict}"
+    );
+    assert!(p.verdict_zh.as_deref().unwrap().contains("毛利率"));
     for c in &r.campaigns {
         if let Some(x) = c.incremental_revenue {
             assert!(x <= c.revenue, "{}", c.campaign_id);
