@@ -150,6 +150,71 @@ async fn kpis_equal_a_count_by_hand() {
         close(value("sell_through"), sold / (sold + on_hand)),
         "sell-through"
     );
+    // Turnover ("Inventory"): COGS (units sold × their unit cost) / Σ over items of the mean of
+    // on_hand × unit cost over the item's snapshots in the period.
+    let cogs = f64_of(
+        &ws,
+        &format!(
+            "SELECT CAST(sum(i.quantity * coalesce(i.unit_cost, p.cost)) AS DOUBLE) {}",
+            lines.replace(
+                "WHERE",
+                "LEFT JOIN products p ON p.item_id = i.item_id WHERE"
+            )
+        ),
+    )
+    .await;
+    let stock_value = f64_of(
+        &ws,
+        &format!(
+            "SELECT CAST(sum(v) AS DOUBLE) FROM (SELECT s.item_id, avg(s.on_hand * coalesce(s.unit_cost, p.cost)) AS v \
+             FROM inventory s LEFT JOIN products p ON p.item_id = s.item_id \
+             WHERE s.date BETWEEN DATE '{}' AND DATE '{}' GROUP BY 1)",
+            r.from, r.to
+        ),
+    )
+    .await;
+    assert!(
+        close(value("inventory_turnover"), cogs / stock_value),
+        "turnover"
+    );
+    // Churn rate ("Customer stages and churn"): buyers whose last paid purchase day (shop zone)
+    // is more than 90 days before the period's last day / buyers with a paid order by then.
+    let churn_sql = f64_of(
+        &ws,
+        &format!(
+            "SELECT CAST(sum(CASE WHEN CAST(DATE '{}' AS INT) - CAST(last AS INT) > 90 THEN 1 ELSE 0 END) AS DOUBLE) / count(*) \
+             FROM (SELECT user_id, max(CAST(ts + INTERVAL '8 hours' AS DATE)) AS last FROM orders \
+                   WHERE user_id IS NOT NULL AND status IN ('completed', 'paid') AND CAST(ts AS BIGINT) < {t1} \
+                   GROUP BY 1)",
+            r.to
+        ),
+    )
+    .await;
+    assert!(
+        close(value("churn_rate"), churn_sql),
+        "churn {:?} vs {churn_sql}",
+        value("churn_rate")
+    );
+    // Paid-channel conversion ("KPIs", "Channels"): over the channels with spend in the period,
+    // Σ persons with an order event / Σ persons with any event, per channel.
+    let paid_conv = f64_of(
+        &ws,
+        &format!(
+            "SELECT CAST(sum(o) AS DOUBLE) / sum(u) FROM (SELECT channel, \
+               count(DISTINCT coalesce(user_id, anonymous_id, '')) AS u, \
+               count(DISTINCT CASE WHEN event = 'order' THEN coalesce(user_id, anonymous_id, '') END) AS o \
+             FROM events WHERE CAST(ts AS BIGINT) >= {t0} AND CAST(ts AS BIGINT) < {t1} \
+               AND channel IN (SELECT channel FROM channel_spend \
+                               WHERE date BETWEEN DATE '{}' AND DATE '{}' GROUP BY 1 HAVING sum(spend) > 0) \
+             GROUP BY 1)",
+            r.from, r.to
+        ),
+    )
+    .await;
+    assert!(
+        close(value("channel_conversion"), paid_conv),
+        "paid-channel conversion"
+    );
     assert_eq!(value("inventory_turnover"), inv.turnover);
     assert!(value("sell_through").is_some() && value("return_rate").is_some());
     let end = start(day(&r.to).succ_opt().unwrap());
