@@ -430,7 +430,8 @@ fn holdout_estimate(r: &mut CampaignRow, [treated, holdout]: &[Arm; 2], margin_k
         }
         Effect::of("gross_margin", &welch(&treated.margin, &holdout.margin))
     });
-    finish(r, n, margin);
+    let per = r.effects[2].clone();
+    finish(r, n, &per, margin);
 }
 
 /// The matched estimate of one campaign (see [`matched`]).
@@ -462,7 +463,8 @@ fn matched_estimate(r: &mut CampaignRow, m: &matched::Matched) {
         r.margin_rate_change_vs_comparison = ratio(MARGIN_DURING, LINES_DURING).map(|(t, c)| t - c);
         Effect::matched("gross_margin", &e[MARGIN])
     });
-    finish(r, r.members as f64, margin);
+    let per = r.effects[2].clone();
+    finish(r, r.members as f64, &per, margin);
     if let Some(p) = &r.pre_trend
         && (p.ci[0] > 0.0 || p.ci[1] < 0.0)
     {
@@ -476,15 +478,9 @@ fn matched_estimate(r: &mut CampaignRow, m: &matched::Matched) {
 }
 
 /// What both estimators share: incremental revenue and margin scaled to the `n` treated members,
-/// the ROI, and why a figure is missing. `r.effects` holds the revenue effect; `margin` is the
+/// the ROI, and why a figure is missing. `per` is the revenue effect per member; `margin` the
 /// margin effect, None without costs.
-fn finish(r: &mut CampaignRow, n: f64, margin: Option<Effect>) {
-    let per = r
-        .effects
-        .iter()
-        .find(|e| e.metric == "revenue")
-        .cloned()
-        .expect("a revenue effect");
+fn finish(r: &mut CampaignRow, n: f64, per: &Effect, margin: Option<Effect>) {
     r.incremental_revenue_per_member = Some(per.difference);
     r.incremental_revenue_per_member_ci = Some(per.ci);
     r.incremental_revenue = Some(per.difference * n);

@@ -131,6 +131,9 @@ async fn truth(ws: &Workspace, id: &str) -> Truth {
     }
 }
 
+/// An order line: item, quantity, unit price, line discount, unit cost.
+type Line = (String, f64, f64, f64, f64);
+
 /// What the summer promotion truly did to its treated members' order value and margin rate,
 /// from the raw rows and the generator's rules (docs/demo-shop.md): each of their paid orders in
 /// the window against the same order without the promotion — without its coupon and without the
@@ -165,7 +168,7 @@ async fn promotion_truth(ws: &Workspace, id: &str) -> (f64, f64) {
     })
     .collect();
     // Lines: order → (item, quantity, unit price, line discount, unit cost).
-    let mut lines: HashMap<String, Vec<(String, f64, f64, f64, f64)>> = HashMap::new();
+    let mut lines: HashMap<String, Vec<Line>> = HashMap::new();
     for r in rows(
         ws,
         "SELECT i.order_id, i.item_id, CAST(i.quantity AS DOUBLE), CAST(i.unit_price AS DOUBLE), \
@@ -282,12 +285,6 @@ pub(crate) async fn campaign_planted_truths(ws: &Workspace) {
         assert!(close(c.roi.unwrap(), (t.incremental_margin - fee) / c.cost));
         assert!(inside(c.roi_ci.unwrap(), c.roi.unwrap()));
         assert!(c.incremental_revenue.unwrap() <= c.revenue, "{id}");
-        println!(
-            "{id}: truth {:.2}/member, estimate {:.2} {ci:?}; redeemers' own past {:.2}",
-            t.revenue_per_member,
-            c.incremental_revenue_per_member.unwrap(),
-            t.redeemers_own_past_per_member
-        );
     }
     // The welcome coupon's redeemers-against-their-own-past figure is far outside the interval
     // (new members have no past); the holdout puts it near zero, where the truth is.
@@ -326,13 +323,6 @@ pub(crate) async fn campaign_planted_truths(ws: &Workspace) {
         let pre = c.pre_trend.as_ref().unwrap();
         assert!(inside(pre.ci, 0.0), "{id}: pre-trend {pre:?}");
         assert!(c.roi.is_some() && inside(c.roi_ci.unwrap(), c.roi.unwrap()));
-        println!(
-            "{id}: truth {:.2}/member, matched estimate {:.2} {ci:?}, pre-trend {:.2} {:?}",
-            t.revenue_per_member,
-            c.incremental_revenue_per_member.unwrap(),
-            pre.difference,
-            pre.ci
-        );
     }
     // The summer promotion (randomised half held out) lifts order value about 5% and cuts the
     // margin rate about 8 points: both inside the holdout's delta-method intervals, and the
@@ -342,11 +332,6 @@ pub(crate) async fn campaign_planted_truths(ws: &Workspace) {
     assert_eq!(p.method, Method::Holdout);
     let aov_ci = p.aov_change_vs_comparison_ci.unwrap();
     let rate_ci = p.margin_rate_change_vs_comparison_ci.unwrap();
-    println!(
-        "C-SUMMER: AOV truth {aov:+.4}, estimate {:+.4} {aov_ci:?}; margin rate truth {rate:+.4}, estimate {:+.4} {rate_ci:?}",
-        p.aov_change_vs_comparison.unwrap(),
-        p.margin_rate_change_vs_comparison.unwrap()
-    );
     assert!(inside(aov_ci, aov), "AOV truth {aov} outside {aov_ci:?}");
     assert!(
         inside(rate_ci, rate),
