@@ -733,6 +733,23 @@ pub(crate) struct Interval {
 }
 
 /// Estimates with their intervals around a zero line (experiment lifts).
+/// A label cut to about `width` Latin characters (a CJK character counts as two), ending in "…"
+/// when cut; the whole label stays in the element's title.
+fn fit(label: &str, width: usize) -> String {
+    let mut used = 0;
+    let mut out = String::new();
+    for ch in label.chars() {
+        let w = if ch > '\u{2E80}' { 2 } else { 1 };
+        if used + w > width {
+            out.push('…');
+            return out;
+        }
+        used += w;
+        out.push(ch);
+    }
+    out
+}
+
 pub(crate) fn intervals(title: &str, rows: &[Interval], fx: &dyn Fn(f64) -> String) -> String {
     let label_w = 230.0;
     let width = 760.0;
@@ -784,8 +801,9 @@ pub(crate) fn intervals(title: &str, rows: &[Interval], fx: &dyn Fn(f64) -> Stri
         );
         let _ = write!(
             s,
-            r#"<g><title>{l}: {e} [{a}, {b}]</title><text x="{lx}" y="{ty:.1}" text-anchor="end" class="lbl">{l}</text><line x1="{x1:.1}" x2="{x2:.1}" y1="{y:.1}" y2="{y:.1}" stroke="{c}" stroke-width="3"/><circle cx="{cx:.1}" cy="{y:.1}" r="5" fill="{c}"/></g>"#,
+            r#"<g><title>{l}: {e} [{a}, {b}]</title><text x="{lx}" y="{ty:.1}" text-anchor="end" class="lbl">{short}</text><line x1="{x1:.1}" x2="{x2:.1}" y1="{y:.1}" y2="{y:.1}" stroke="{c}" stroke-width="3"/><circle cx="{cx:.1}" cy="{y:.1}" r="5" fill="{c}"/></g>"#,
             l = esc(&r.label),
+            short = esc(&fit(&r.label, 26)),
             e = esc(&fx(r.estimate)),
             a = esc(&fx(r.low)),
             b = esc(&fx(r.high)),

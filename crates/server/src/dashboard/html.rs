@@ -108,6 +108,8 @@ pub(crate) enum Fmt {
     Money,
     /// A 0–1 share as a percentage.
     Pct,
+    /// A change of a 0–1 rate, in signed percentage points (`-0.088` → `-8.8 pp`).
+    Points,
     /// A plain number, two decimals.
     Num,
     /// Text as it is.
@@ -126,6 +128,7 @@ pub(crate) fn cell(v: &Value, f: Fmt, cur: &str) -> String {
                 Fmt::Count => count(x),
                 Fmt::Money => format!("{}{}", currency_prefix(cur), grouped(x, 2)),
                 Fmt::Pct => pct(x),
+                Fmt::Points => format!("{:+.1} pp", x * 100.0),
                 Fmt::Num | Fmt::Text | Fmt::Date => grouped(x, 2),
             }
         }

@@ -115,7 +115,8 @@ pub(super) fn campaigns(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         Lang::Zh => zh.clone().or_else(|| en.clone()),
         Lang::En => en.clone(),
     };
-    let money = |x: f64| ctx.money(x);
+    let prefix = html::currency_prefix(&ctx.currency);
+    let money = |x: f64| format!("{prefix}{}", html::compact(x));
     let estimated: Vec<Interval> = r
         .campaigns
         .iter()
@@ -215,7 +216,7 @@ pub(super) fn campaigns(ctx: &Ctx<'_>) -> Result<String, ApiError> {
                     c.discount_cost
                 }),
                 typed_col(ctx.t("AOV change"), Fmt::Pct, |c: &CampaignRow| c.aov_change),
-                typed_col(ctx.t("Margin-rate change"), Fmt::Pct, |c: &CampaignRow| {
+                typed_col(ctx.t("Margin-rate change"), Fmt::Points, |c: &CampaignRow| {
                     c.margin_rate_change
                 }),
                 typed_col(ctx.t("AOV change vs comparison"), Fmt::Pct, |c: &CampaignRow| {
@@ -223,7 +224,7 @@ pub(super) fn campaigns(ctx: &Ctx<'_>) -> Result<String, ApiError> {
                 }),
                 typed_col(
                     ctx.t("Margin-rate change vs comparison"),
-                    Fmt::Pct,
+                    Fmt::Points,
                     |c: &CampaignRow| c.margin_rate_change_vs_comparison,
                 ),
                 typed_col(ctx.t("Verdict"), Fmt::Text, |c: &CampaignRow| {
