@@ -236,6 +236,135 @@ async fn promotion_truth(ws: &Workspace, id: &str) -> (f64, f64) {
     (net / net_cf - 1.0, margin / rev - margin_cf / rev_cf)
 }
 
+/// The matched estimate of a campaign's revenue and gross margin per treated member, rebuilt
+/// from the raw rows by docs/metrics.md's definition alone ("Campaigns and promotions",
+/// `matched`): cells at the matching point 2L before the start, changes over the window against
+/// the window before, cells with two of each side weighted by their treated members.
+async fn matched_by_definition(ws: &Workspace, id: &str) -> [f64; 2] {
+    const DAY: f64 = 86_400e6;
+    let q = |s: &str| s.replace("{id}", id);
+    let w = rows(
+        ws,
+        &q("SELECT CAST(starts_at AS BIGINT), CAST(ends_at AS BIGINT) FROM campaigns WHERE campaign_id = '{id}'"),
+    )
+    .await;
+    let (s, e) = w[0].split_once('|').unwrap();
+    // The demo's ends_at is the last microsecond of the last day.
+    let (s, e) = (s.parse::<f64>().unwrap(), e.parse::<f64>().unwrap() + 1.0);
+    let len = e - s;
+    let at = s - 2.0 * len;
+    let members: HashSet<String> = rows(
+        ws,
+        &q("SELECT DISTINCT user_id FROM campaign_members WHERE campaign_id = '{id}' AND NOT coalesce(holdout, false)"),
+    )
+    .await
+    .into_iter()
+    .collect();
+    let mut registered: HashMap<String, Option<f64>> = HashMap::new();
+    for r in rows(
+        ws,
+        "SELECT user_id, CAST(registered_at AS BIGINT) FROM customers",
+    )
+    .await
+    {
+        let (u, t) = r.split_once('|').unwrap();
+        registered.insert(u.to_string(), t.parse().ok());
+    }
+    let mut margin_of: HashMap<String, f64> = HashMap::new();
+    for r in rows(
+        ws,
+        "SELECT i.order_id, CAST(i.quantity * i.unit_price - coalesce(i.discount, 0) - i.quantity * coalesce(i.unit_cost, p.cost) AS DOUBLE) \
+         FROM order_items i LEFT JOIN products p ON p.item_id = i.item_id WHERE i.quantity > 0",
+    )
+    .await
+    {
+        let (o, m) = r.split_once('|').unwrap();
+        *margin_of.entry(o.to_string()).or_default() += m.parse::<f64>().unwrap();
+    }
+    // Per customer: last order and orders before the matching point, spend in the window before
+    // it, and (revenue, margin) before and during the campaign.
+    #[derive(Default)]
+    struct C {
+        last: Option<f64>,
+        orders: u32,
+        spend: f64,
+        before: [f64; 2],
+        during: [f64; 2],
+    }
+    let mut by: HashMap<String, C> = HashMap::new();
+    for r in rows(
+        ws,
+        "SELECT order_id, user_id, CAST(ts AS BIGINT), CAST(net_amount AS DOUBLE) FROM orders \
+         WHERE user_id IS NOT NULL AND status IN ('completed', 'paid')",
+    )
+    .await
+    {
+        let f: Vec<&str> = r.split('|').collect();
+        let (t, net): (f64, f64) = (f[2].parse().unwrap(), f[3].parse().unwrap());
+        let m = margin_of.get(f[0]).copied().unwrap_or(0.0);
+        let c = by.entry(f[1].to_string()).or_default();
+        registered.entry(f[1].to_string()).or_insert(None);
+        if t < at {
+            c.last = Some(c.last.map_or(t, |l: f64| l.max(t)));
+            c.orders += 1;
+            if t >= at - len {
+                c.spend += net;
+            }
+        } else if t >= s - len && t < s {
+            c.before[0] += net;
+            c.before[1] += m;
+        } else if t >= s && t < e {
+            c.during[0] += net;
+            c.during[1] += m;
+        }
+    }
+    let none = C::default();
+    let band = |x: f64, edges: &[f64]| edges.iter().filter(|e| x > **e).count();
+    let mut spends: Vec<f64> = members
+        .iter()
+        .filter_map(|u| by.get(u).map(|c| c.spend))
+        .filter(|x| *x > 0.0)
+        .collect();
+    spends.sort_by(f64::total_cmp);
+    let n = spends.len();
+    let mut edges: Vec<f64> = (1..4).map(|k| spends[(n - 1) * k / 4]).collect();
+    edges.dedup();
+    let days = [30.0, 90.0, 180.0, 365.0];
+    // cell → per side (count, Σ revenue change, Σ margin change)
+    let mut cells: HashMap<(usize, usize, usize, usize), [(f64, f64, f64); 2]> = HashMap::new();
+    for (u, reg) in &registered {
+        if reg.is_some_and(|r| r >= at) {
+            continue;
+        }
+        let c = by.get(u).unwrap_or(&none);
+        let cell = (
+            reg.map_or(5, |r| band((at - r) / DAY, &days)),
+            c.last.map_or(0, |t| 1 + band((at - t) / DAY, &days)),
+            band(f64::from(c.orders), &[0.0, 1.0, 2.0, 4.0, 9.0]),
+            if c.spend > 0.0 {
+                1 + band(c.spend, &edges)
+            } else {
+                0
+            },
+        );
+        let side = &mut cells.entry(cell).or_default()[usize::from(!members.contains(u))];
+        side.0 += 1.0;
+        side.1 += c.during[0] - c.before[0];
+        side.2 += c.during[1] - c.before[1];
+    }
+    let usable: Vec<_> = cells
+        .values()
+        .filter(|[t, n]| t.0 >= 2.0 && n.0 >= 2.0)
+        .collect();
+    let matched: f64 = usable.iter().map(|[t, _]| t.0).sum();
+    let mut effect = [0.0; 2];
+    for [t, n] in usable {
+        effect[0] += t.0 / matched * (t.1 / t.0 - n.1 / n.0);
+        effect[1] += t.0 / matched * (t.2 / t.0 - n.2 / n.0);
+    }
+    effect
+}
+
 fn row<'a>(r: &'a [CampaignRow], id: &str) -> &'a CampaignRow {
     r.iter().find(|c| c.campaign_id == id).unwrap()
 }
@@ -322,6 +451,20 @@ pub(crate) async fn campaign_planted_truths(ws: &Workspace) {
         );
         let pre = c.pre_trend.as_ref().unwrap();
         assert!(inside(pre.ci, 0.0), "{id}: pre-trend {pre:?}");
+        // The estimate equals its definition worked from the raw rows.
+        let [rev, margin] = matched_by_definition(ws, id).await;
+        let near = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs().max(1.0);
+        assert!(
+            near(c.incremental_revenue_per_member.unwrap(), rev),
+            "{id}: {:?} vs {rev}",
+            c.incremental_revenue_per_member
+        );
+        assert!(
+            near(c.incremental_margin.unwrap(), margin * c.members as f64),
+            "{id}: margin {:?} vs {}",
+            c.incremental_margin,
+            margin * c.members as f64
+        );
         assert!(c.roi.is_some() && inside(c.roi_ci.unwrap(), c.roi.unwrap()));
     }
     // The summer promotion (randomised half held out) lifts order value about 5% and cuts the
@@ -330,6 +473,14 @@ pub(crate) async fn campaign_planted_truths(ws: &Workspace) {
     let p = row(&r.campaigns, "C-SUMMER");
     let (aov, rate) = promotion_truth(ws, "C-SUMMER").await;
     assert_eq!(p.method, Method::Holdout);
+    let t = truth(ws, "C-SUMMER").await;
+    assert!(
+        (p.incremental_margin.unwrap() - t.incremental_margin).abs()
+            <= 1e-6 * t.incremental_margin.abs().max(1.0),
+        "summer margin {:?} vs {}",
+        p.incremental_margin,
+        t.incremental_margin
+    );
     let aov_ci = p.aov_change_vs_comparison_ci.unwrap();
     let rate_ci = p.margin_rate_change_vs_comparison_ci.unwrap();
     assert!(inside(aov_ci, aov), "AOV truth {aov} outside {aov_ci:?}");
