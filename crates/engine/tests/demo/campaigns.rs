@@ -330,8 +330,10 @@ async fn matched_by_definition(ws: &Workspace, id: &str) -> [f64; 2] {
     let mut edges: Vec<f64> = (1..4).map(|k| spends[(n - 1) * k / 4]).collect();
     edges.dedup();
     let days = [30.0, 90.0, 180.0, 365.0];
-    // cell → per side (count, Σ revenue change, Σ margin change)
-    let mut cells: HashMap<(usize, usize, usize, usize), [(f64, f64, f64); 2]> = HashMap::new();
+    // cell (tenure, recency, orders, spend) → per side (count, Σ revenue change, Σ margin change)
+    type Cell = (usize, usize, usize, usize);
+    type Sides = [(f64, f64, f64); 2];
+    let mut cells: HashMap<Cell, Sides> = HashMap::new();
     for (u, reg) in &registered {
         if reg.is_some_and(|r| r >= at) {
             continue;
