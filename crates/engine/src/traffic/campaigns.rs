@@ -377,6 +377,20 @@ fn verdict(
     }
 }
 
+/// Campaign windows (id, start, end; microseconds) as a SQL table: campaign_id, s, e and the
+/// length l = e − s.
+fn windows_table(windows: &[(String, i64, i64)]) -> String {
+    let values = windows
+        .iter()
+        .map(|(c, s, e)| format!("({}, CAST({s} AS BIGINT), CAST({e} AS BIGINT))", quote(c)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "(SELECT column1 AS campaign_id, column2 AS s, column3 AS e, column3 - column2 AS l \
+         FROM (VALUES {values}))"
+    )
+}
+
 /// An interval whose ends are both finite.
 fn finite(ci: [f64; 2]) -> Option<[f64; 2]> {
     ci.iter().all(|x| x.is_finite()).then_some(ci)
@@ -660,14 +674,7 @@ pub async fn campaigns(ws: &Workspace) -> Result<CampaignReport> {
     let mut outcomes = FxHashMap::default();
     let mut matched = FxHashMap::default();
     if !windows.is_empty() {
-        let values = windows
-            .iter()
-            .map(|(c, s, e)| format!("({}, CAST({s} AS BIGINT), CAST({e} AS BIGINT))", quote(c)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let w = format!(
-            "(SELECT column1 AS campaign_id, column2 AS s, column3 AS e FROM (VALUES {values}))"
-        );
+        let w = windows_table(&windows);
         outcomes = member_outcomes(ws, &w).await?;
         // Campaigns with members and no holdout are matched with non-members.
         let unheld: Vec<(String, i64, i64)> = windows

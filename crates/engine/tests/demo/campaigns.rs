@@ -19,28 +19,24 @@ struct Truth {
     incremental_margin: f64,
 }
 
-async fn truth(ws: &Workspace, id: &str) -> Truth {
-    let q = |s: &str| s.replace("{id}", id);
-    let mut arm: HashMap<String, bool> = HashMap::new();
-    for r in rows(
+/// A campaign's starts_at and ends_at, in microseconds.
+async fn window(ws: &Workspace, id: &str) -> (i64, i64) {
+    let w = rows(
         ws,
-        &q("SELECT user_id, CAST(holdout AS INT) FROM campaign_members WHERE campaign_id = '{id}'"),
-    )
-    .await
-    {
-        let (u, h) = r.split_once('|').unwrap();
-        arm.insert(u.to_string(), h == "1");
-    }
-    let window = rows(
-        ws,
-        &q("SELECT CAST(starts_at AS BIGINT), CAST(ends_at AS BIGINT) FROM campaigns WHERE campaign_id = '{id}'"),
+        &format!("SELECT CAST(starts_at AS BIGINT), CAST(ends_at AS BIGINT) FROM campaigns WHERE campaign_id = '{id}'"),
     )
     .await;
-    let (s, e) = window[0].split_once('|').unwrap();
-    let (s, e): (i64, i64) = (s.parse().unwrap(), e.parse().unwrap());
-    let coupon: HashMap<String, f64> = rows(
+    let (s, e) = w[0].split_once('|').unwrap();
+    (s.parse().unwrap(), e.parse().unwrap())
+}
+
+/// A campaign's coupon discount per redeemed order.
+async fn coupons(ws: &Workspace, id: &str) -> HashMap<String, f64> {
+    rows(
         ws,
-        &q("SELECT order_id, CAST(discount AS DOUBLE) FROM redemptions WHERE campaign_id = '{id}'"),
+        &format!(
+            "SELECT order_id, CAST(discount AS DOUBLE) FROM redemptions WHERE campaign_id = '{id}'"
+        ),
     )
     .await
     .into_iter()
@@ -48,14 +44,12 @@ async fn truth(ws: &Workspace, id: &str) -> Truth {
         let (o, d) = r.split_once('|').unwrap();
         (o.to_string(), d.parse().unwrap())
     })
-    .collect();
-    let redeemers: HashSet<String> = rows(
-        ws,
-        &q("SELECT DISTINCT user_id FROM redemptions WHERE campaign_id = '{id}'"),
-    )
-    .await
-    .into_iter()
-    .collect();
+    .collect()
+}
+
+/// Gross margin per order: Σ over its lines with units of line revenue (after discounts) −
+/// units × unit cost (the line's, else the product's).
+async fn margin_by_order(ws: &Workspace) -> HashMap<String, f64> {
     let mut margin_of: HashMap<String, f64> = HashMap::new();
     for r in rows(
         ws,
@@ -69,6 +63,31 @@ async fn truth(ws: &Workspace, id: &str) -> Truth {
         let m = f[1].parse::<f64>().unwrap() - f[2].parse::<f64>().unwrap();
         *margin_of.entry(f[0].to_string()).or_default() += m;
     }
+    margin_of
+}
+
+async fn truth(ws: &Workspace, id: &str) -> Truth {
+    let q = |s: &str| s.replace("{id}", id);
+    let mut arm: HashMap<String, bool> = HashMap::new();
+    for r in rows(
+        ws,
+        &q("SELECT user_id, CAST(holdout AS INT) FROM campaign_members WHERE campaign_id = '{id}'"),
+    )
+    .await
+    {
+        let (u, h) = r.split_once('|').unwrap();
+        arm.insert(u.to_string(), h == "1");
+    }
+    let (s, e) = window(ws, id).await;
+    let coupon = coupons(ws, id).await;
+    let redeemers: HashSet<String> = rows(
+        ws,
+        &q("SELECT DISTINCT user_id FROM redemptions WHERE campaign_id = '{id}'"),
+    )
+    .await
+    .into_iter()
+    .collect();
+    let margin_of = margin_by_order(ws).await;
     let tag = format!("\"utm_campaign\":\"{id}\"");
     let (mut actual, mut without, mut caused_orders, mut during, mut before) =
         (0.0, 0.0, 0.0, 0.0, 0.0);
@@ -149,24 +168,8 @@ async fn promotion_truth(ws: &Workspace, id: &str) -> (f64, f64) {
     .await
     .into_iter()
     .collect();
-    let window = rows(
-        ws,
-        &q("SELECT CAST(starts_at AS BIGINT), CAST(ends_at AS BIGINT) FROM campaigns WHERE campaign_id = '{id}'"),
-    )
-    .await;
-    let (s, e) = window[0].split_once('|').unwrap();
-    let (s, e): (i64, i64) = (s.parse().unwrap(), e.parse().unwrap());
-    let coupon: HashMap<String, f64> = rows(
-        ws,
-        &q("SELECT order_id, CAST(discount AS DOUBLE) FROM redemptions WHERE campaign_id = '{id}'"),
-    )
-    .await
-    .into_iter()
-    .map(|r| {
-        let (o, d) = r.split_once('|').unwrap();
-        (o.to_string(), d.parse().unwrap())
-    })
-    .collect();
+    let (s, e) = window(ws, id).await;
+    let coupon = coupons(ws, id).await;
     // Lines: order → (item, quantity, unit price, line discount, unit cost).
     let mut lines: HashMap<String, Vec<Line>> = HashMap::new();
     for r in rows(
@@ -243,14 +246,9 @@ async fn promotion_truth(ws: &Workspace, id: &str) -> (f64, f64) {
 async fn matched_by_definition(ws: &Workspace, id: &str) -> [f64; 2] {
     const DAY: f64 = 86_400e6;
     let q = |s: &str| s.replace("{id}", id);
-    let w = rows(
-        ws,
-        &q("SELECT CAST(starts_at AS BIGINT), CAST(ends_at AS BIGINT) FROM campaigns WHERE campaign_id = '{id}'"),
-    )
-    .await;
-    let (s, e) = w[0].split_once('|').unwrap();
+    let (s, e) = window(ws, id).await;
     // The demo's ends_at is the last microsecond of the last day.
-    let (s, e) = (s.parse::<f64>().unwrap(), e.parse::<f64>().unwrap() + 1.0);
+    let (s, e) = (s as f64, e as f64 + 1.0);
     let len = e - s;
     let at = s - 2.0 * len;
     let members: HashSet<String> = rows(
@@ -270,17 +268,7 @@ async fn matched_by_definition(ws: &Workspace, id: &str) -> [f64; 2] {
         let (u, t) = r.split_once('|').unwrap();
         registered.insert(u.to_string(), t.parse().ok());
     }
-    let mut margin_of: HashMap<String, f64> = HashMap::new();
-    for r in rows(
-        ws,
-        "SELECT i.order_id, CAST(i.quantity * i.unit_price - coalesce(i.discount, 0) - i.quantity * coalesce(i.unit_cost, p.cost) AS DOUBLE) \
-         FROM order_items i LEFT JOIN products p ON p.item_id = i.item_id WHERE i.quantity > 0",
-    )
-    .await
-    {
-        let (o, m) = r.split_once('|').unwrap();
-        *margin_of.entry(o.to_string()).or_default() += m.parse::<f64>().unwrap();
-    }
+    let margin_of = margin_by_order(ws).await;
     // Per customer: last order and orders before the matching point, spend in the window before
     // it, and (revenue, margin) before and during the campaign.
     #[derive(Default)]

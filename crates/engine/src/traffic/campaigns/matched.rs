@@ -120,19 +120,7 @@ pub(super) async fn estimates(
     if windows.is_empty() {
         return Ok(out);
     }
-    let values = windows
-        .iter()
-        .map(|(c, s, e)| {
-            format!(
-                "({}, CAST({s} AS BIGINT), CAST({e} AS BIGINT))",
-                crate::sql::quote(c)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let w = format!(
-        "(SELECT column1 AS campaign_id, column2 AS s, column3 AS e, column3 - column2 AS l FROM (VALUES {values}))"
-    );
+    let w = super::windows_table(windows);
     let users = "(SELECT user_id, min(r) AS reg, min(ch) AS ch FROM \
                  (SELECT user_id, CAST(registered_at AS BIGINT) AS r, acquisition_channel AS ch FROM customers \
                   UNION ALL SELECT DISTINCT user_id, CAST(NULL AS BIGINT), CAST(NULL AS VARCHAR) FROM orders) \
